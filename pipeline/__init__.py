@@ -1,0 +1,4 @@
+"""provmon: the monthly provider-results monitor (leverandøropfølgning) of a Danish
+municipal employment administration. See README.md and ../shared/spec/."""
+
+__version__ = "0.1.0"

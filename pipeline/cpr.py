@@ -1,0 +1,115 @@
+"""CPR numbers (CPR-nummer): validation, derived birth date and sex, masking, pseudonymisation.
+
+The clear CPR must never leave ingestion. Everything downstream sees only `person_key`,
+an HMAC-SHA256 of the ten digits under a secret key, so that the same person links across
+extracts while the number itself cannot be recovered without the key."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import re
+from dataclasses import dataclass
+from datetime import date
+
+log = logging.getLogger(__name__)
+
+KEY_ENV = "PROVMON_PSEUDONYM_KEY"
+# Used only for synthetic data; a warning says so every time it is used.
+DEMO_KEY = "provmon-demo-key-synthetic-data-only"
+
+_CPR_RE = re.compile(r"^\s*(\d{6})-?(\d{4})\s*$")
+_SIX_DIGITS = re.compile(r"\d{6}")
+
+
+@dataclass(frozen=True)
+class CprInfo:
+    digits: str
+    birth_date: date
+    sex: str  # "M" or "F"
+
+
+def normalise(raw: str) -> str | None:
+    """The ten digits of a well-formed CPR (with or without hyphen), else None."""
+    m = _CPR_RE.match(raw or "")
+    return m.group(1) + m.group(2) if m else None
+
+
+def century(yy: int, digit7: int) -> int:
+    """The century of birth from the 7th digit, as the CPR office defines it."""
+    if digit7 <= 3:
+        return 1900
+    if digit7 in (4, 9):
+        return 2000 if yy <= 36 else 1900
+    return 2000 if yy <= 57 else 1800
+
+
+def parse(raw: str) -> CprInfo | None:
+    """Birth date and sex of a valid CPR; None when it is not one.
+
+    Valid means ten digits whose first six are a real date DDMMYY, where a day of 61-91 is a
+    replacement number (erstatningsnummer, day + 60). Modulus 11 is not checked: numbers issued
+    since 2007 may fail it."""
+    digits = normalise(raw)
+    if digits is None:
+        return None
+    day, month, yy = int(digits[0:2]), int(digits[2:4]), int(digits[4:6])
+    if 61 <= day <= 91:
+        day -= 60
+    try:
+        born = date(century(yy, int(digits[6])) + yy, month, day)
+    except ValueError:
+        return None
+    return CprInfo(digits=digits, birth_date=born, sex="M" if int(digits[9]) % 2 else "F")
+
+
+def mask(raw: str) -> str:
+    """The form a CPR may take in a message: `010190-****`."""
+    m = _SIX_DIGITS.search(raw or "")
+    return f"{m.group(0)}-****" if m else "******-****"
+
+
+def resolve_key(*, synthetic: bool) -> bytes:
+    """The pseudonymisation key from the environment; the demo key only for synthetic data."""
+    key = os.environ.get(KEY_ENV)
+    if key:
+        return key.encode("utf-8")
+    if synthetic:
+        log.warning(
+            "%s is not set: using the demo pseudonymisation key. Only acceptable for synthetic data.",
+            KEY_ENV,
+        )
+        return DEMO_KEY.encode("utf-8")
+    from pipeline.errors import ConfigError
+
+    raise ConfigError(
+        f"{KEY_ENV} is not set. Set it to the administration's secret pseudonymisation key "
+        "(or pass --synthetic for generated demo data)."
+    )
+
+
+def person_key(digits_or_raw: str, key: bytes) -> str:
+    """HMAC-SHA256(key, ten digits) as hex. A malformed value is keyed as given (trimmed),
+    so a quarantined row still carries no clear number."""
+    digits = normalise(digits_or_raw) or (digits_or_raw or "").strip()
+    return hmac.new(key, digits.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+_CPR_ANYWHERE = re.compile(r"(?<!\d)(\d{6})-?\d{4}(?!\d)")
+
+
+def scrub(text: str) -> str:
+    """Mask anything in free text that looks like a CPR number: the last line of defence
+    for log lines and error messages."""
+    return _CPR_ANYWHERE.sub(r"\1-****", text)
+
+
+class ScrubCprFilter(logging.Filter):
+    """Logging filter that masks CPR-like numbers in every record it passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = scrub(record.getMessage())
+        record.args = None
+        return True

@@ -1,0 +1,85 @@
+"""CPR rules of raw-extracts.md: validity, replacement numbers, century, sex, masking, keying."""
+
+from datetime import date
+
+import pytest
+
+from pipeline import cpr
+
+KEY = b"test-key"
+
+
+@pytest.mark.parametrize(
+    ("raw", "birth", "sex"),
+    [
+        ("0101901234", date(1990, 1, 1), "F"),  # digit 7 = 1 -> 1900s; last digit even -> female
+        ("010190-1233", date(1990, 1, 1), "M"),  # hyphen allowed; odd -> male
+        (" 311299-3001 ", date(1999, 12, 31), "M"),  # surrounding spaces
+        ("290200-4002", date(2000, 2, 29), "F"),  # digit 7 = 4, YY 00 <= 36 -> 2000s (leap year)
+        ("010137-4002", date(1937, 1, 1), "F"),  # digit 7 = 4, YY 37 > 36 -> 1900s
+        ("010136-9002", date(2036, 1, 1), "F"),  # digit 7 = 9, YY 36 <= 36 -> 2000s
+        ("010157-5002", date(2057, 1, 1), "F"),  # digit 7 = 5, YY 57 <= 57 -> 2000s
+        ("010158-8002", date(1858, 1, 1), "F"),  # digit 7 = 8, YY 58 > 57 -> 1800s
+        ("010185-3999", date(1985, 1, 1), "M"),  # digit 7 = 3 -> 1900s
+        ("610190-1234", date(1990, 1, 1), "F"),  # day 61 = replacement number for day 1
+        ("910190-1234", date(1990, 1, 31), "F"),  # day 91 = replacement for day 31
+        ("0101901235", date(1990, 1, 1), "M"),  # fails modulus 11 but is valid since 2007
+    ],
+)
+def test_valid_cpr_gives_birth_date_and_sex(raw: str, birth: date, sex: str) -> None:
+    info = cpr.parse(raw)
+    assert info is not None
+    assert info.birth_date == birth
+    assert info.sex == sex
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "abc",
+        "010190123",  # nine digits
+        "01019012345",  # eleven digits
+        "010190 1234",  # space is not a hyphen
+        "320190-1234",  # day 32
+        "000190-1234",  # day 0
+        "310490-1234",  # 31 April
+        "290201-4002",  # 29 Feb 2001 does not exist
+        "290200-3002",  # 29 Feb 1900 does not exist (digit 7 = 3)
+        "011390-1234",  # month 13
+        "921290-1234",  # 92 is beyond the replacement range
+        "010190-12a4",
+    ],
+)
+def test_invalid_cpr_is_rejected(raw: str) -> None:
+    assert cpr.parse(raw) is None
+
+
+def test_mask_shows_only_the_date_part() -> None:
+    assert cpr.mask("0101901234") == "010190-****"
+    assert cpr.mask("010190-1234") == "010190-****"
+
+
+def test_scrub_masks_cpr_in_free_text() -> None:
+    text = "row 3: cpr 0101901234 and 020290-4321 are bad; order 12345 stays"
+    out = cpr.scrub(text)
+    assert "0101901234" not in out and "4321" not in out
+    assert "010190-****" in out and "020290-****" in out and "12345" in out
+
+
+def test_person_key_is_stable_and_hyphen_insensitive() -> None:
+    a = cpr.person_key("010190-1234", KEY)
+    assert a == cpr.person_key("0101901234", KEY)
+    assert a != cpr.person_key("0101901234", b"other")
+    assert len(a) == 64 and "0101901234" not in a
+
+
+def test_demo_key_needs_synthetic_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.errors import ConfigError
+
+    monkeypatch.delenv(cpr.KEY_ENV, raising=False)
+    with pytest.raises(ConfigError, match=cpr.KEY_ENV):
+        cpr.resolve_key(synthetic=False)
+    assert cpr.resolve_key(synthetic=True) == cpr.DEMO_KEY.encode()
+    monkeypatch.setenv(cpr.KEY_ENV, "secret")
+    assert cpr.resolve_key(synthetic=False) == b"secret"
