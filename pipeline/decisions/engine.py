@@ -1,0 +1,332 @@
+"""One month of booking decisions for every provider and tender area, both models.
+
+decide_month is pure: the month's provider rows, lift cohorts and overrides plus what was
+carried over from last month go in; decision rows and next month's memory come out. The CLI
+(`provmon decide`) reads these inputs from the warehouse and writes the rows to
+mart_booking_decisions; the back-test calls the same function month after month."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+
+import pandas as pd
+
+from pipeline.decisions.cohort import CohortSource, NoCohorts
+from pipeline.decisions.errors import DecisionInputError, OverrideError
+from pipeline.decisions.evidence import Evidence, Gap, Judgement, hard_evidence, soft_evidence, stop_threshold
+from pipeline.decisions.hard import HardMemory, HardState, HardStep, LiftCohort, hard_decided, hard_step
+from pipeline.decisions.inputs import ProviderMonth, month_start
+from pipeline.decisions.overrides import Override, index_overrides
+from pipeline.decisions.reasons import NO_COMPARATOR, ReasonFacts, Templates, render
+from pipeline.decisions.rules import SOFT_ORDER, AreaRules, Model, Rules, SoftState
+from pipeline.decisions.soft import SoftMemory, SoftMove, soft_decided, soft_step
+
+Key = tuple[str, int]  # (provider_id, tender_area)
+
+
+@dataclass(frozen=True)
+class ProviderMemory:
+    """What both models carry over for one provider in one tender area."""
+
+    soft: SoftMemory = field(default_factory=SoftMemory)
+    hard: HardMemory = field(default_factory=HardMemory)
+
+
+Memory = Mapping[Key, ProviderMemory]
+
+
+@dataclass(frozen=True)
+class MonthInput:
+    """Everything one month's decisions may use, all known at that month's as-of date."""
+
+    month: date
+    rows: Sequence[ProviderMonth]
+    cohorts: CohortSource = field(default_factory=NoCohorts)
+    overrides: Sequence[Override] = ()
+    # For the allocation in the back-test: expected referrals per month per area and
+    # capacity_per_month per (provider_id, tender_area); see allocation.py.
+    volumes: Mapping[int, float] = field(default_factory=dict)
+    capacity: Mapping[Key, float | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DecisionRow:
+    """One row of mart_booking_decisions: month x provider x tender area x model."""
+
+    month: date
+    provider_id: str
+    tender_area: int
+    model: str
+    measure: str
+    state: str  # the state in force: the override's if a person decided, else the proposal
+    proposed_state: str
+    previous_state: str | None
+    state_label: str
+    share: float
+    evidence: str
+    previous_evidence: str | None
+    evidence_basis: str | None
+    z_score: float | None
+    n: int
+    successes: int
+    rate: float | None
+    wilson_low: float | None
+    wilson_high: float | None
+    area_rate: float | None
+    area_rate_excl_provider: float | None
+    threshold: float | None
+    ok_streak: int | None
+    below_streak: int | None
+    stop_month: date | None
+    cohort_ongoing_at_stop: int | None
+    cohort_closed: int | None
+    cohort_with_result: int | None
+    reason_code: str
+    reason: str
+    override_state: str | None
+    override_by: str | None
+    override_at: datetime | None
+    override_reason: str | None
+    rule_version: str
+
+
+DECISION_COLUMNS = tuple(DecisionRow.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class MonthDecisions:
+    rows: list[DecisionRow]
+    memory: dict[Key, ProviderMemory]
+
+
+def _row_or_empty(rows: Mapping[Key, ProviderMonth], key: Key, month: date, rules: Rules) -> ProviderMonth:
+    """A provider decided before but absent from this month's mart has nothing to judge on."""
+    if key in rows:
+        return rows[key]
+    return ProviderMonth.empty(month, key[0], key[1], rules.area(key[1]).primary_measure)
+
+
+def _override_fields(o: Override | None) -> dict[str, object]:
+    if o is None:
+        return {"override_state": None, "override_by": None, "override_at": None, "override_reason": None}
+    return {
+        "override_state": o.state,
+        "override_by": o.decided_by,
+        "override_at": o.decided_at,
+        "override_reason": o.reason,
+    }
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What both models' rows of one provider-month share."""
+
+    row: ProviderMonth
+    area: AreaRules
+    rules: Rules
+    templates: Templates
+
+    def base(self, model: Model, judgement: Judgement) -> dict[str, object]:
+        r = self.row
+        return {
+            "month": r.month,
+            "provider_id": r.provider_id,
+            "tender_area": r.tender_area,
+            "model": model.value,
+            "measure": r.measure,
+            "evidence": judgement.evidence.value,
+            "evidence_basis": judgement.basis.value if judgement.basis else None,
+            "z_score": judgement.z,
+            "n": r.n,
+            "successes": r.successes,
+            "rate": r.observed_rate,
+            "wilson_low": r.wilson_low,
+            "wilson_high": r.wilson_high,
+            "area_rate": r.area_rate,
+            "area_rate_excl_provider": r.area_rate_excl_provider,
+            "rule_version": self.rules.rule_version,
+        }
+
+    def facts(self, model: Model, state: str, **extra: object) -> ReasonFacts:
+        return ReasonFacts(
+            row=self.row,
+            measure_label=self.rules.measure_label(self.row.measure),
+            min_n=self.area.min_n,
+            state_label=self.area.label(model, state),
+            **extra,  # type: ignore[arg-type]
+        )
+
+    def finish(
+        self, model: Model, fields: dict[str, object], proposed: str, previous: str | None, o: Override | None
+    ) -> DecisionRow:
+        state = o.state if o else proposed
+        return DecisionRow(
+            **fields,  # type: ignore[arg-type]
+            state=state,
+            proposed_state=proposed,
+            previous_state=previous,
+            state_label=self.area.label(model, state),
+            share=self.area.share(model, state),
+            **_override_fields(o),  # type: ignore[arg-type]
+        )
+
+
+def _move_code(move: str, judgement: Judgement) -> str:
+    """An insufficient month says why: too few referrals, or no area to compare with."""
+    return NO_COMPARATOR if judgement.gap == Gap.NO_COMPARATOR else move
+
+
+def _soft_limit(judgement: Judgement, area: AreaRules) -> float | None:
+    if judgement.evidence == Evidence.ALARM:
+        return area.evidence.alarm_level
+    if judgement.evidence == Evidence.WARNING:
+        return area.evidence.warning_level
+    return None
+
+
+def _soft(ctx: _Context, memory: SoftMemory, o: Override | None) -> tuple[DecisionRow, SoftMemory]:
+    area = ctx.area
+    judgement = soft_evidence(ctx.row, area)
+    step = soft_step(memory, judgement.evidence, area.soft.recover_months)
+    changed = step.state != memory.state
+    following = SOFT_ORDER[min(SOFT_ORDER.index(step.state) + 1, len(SOFT_ORDER) - 1)]
+    facts = ctx.facts(
+        Model.SOFT,
+        step.state,
+        basis=judgement.basis,
+        limit=_soft_limit(judgement, area),
+        from_label=area.label(Model.SOFT, memory.state) if changed else None,
+        to_label=area.label(Model.SOFT, step.state),
+        next_label=area.label(Model.SOFT, following) if step.move == SoftMove.FIRST_WARNING else None,
+        below_streak=step.memory.below_streak,
+        ok_streak=memory.ok_streak + 1 if judgement.evidence == Evidence.OK else step.memory.ok_streak,
+        recover_months=area.soft.recover_months,
+    )
+    code = _move_code(step.move, judgement)
+    decided = soft_decided(step, SoftState(o.state) if o else None)
+    fields = ctx.base(Model.SOFT, judgement) | {
+        "threshold": None,
+        "ok_streak": decided.ok_streak,
+        "below_streak": decided.below_streak,
+        "stop_month": None,
+        "cohort_ongoing_at_stop": None,
+        "cohort_closed": None,
+        "cohort_with_result": None,
+        "previous_evidence": memory.evidence.value if memory.evidence else None,
+        "reason_code": code,
+        "reason": render(ctx.templates, Model.SOFT, code, facts),
+    }
+    row = ctx.finish(Model.SOFT, fields, step.state.value, _previous(memory.evidence, memory.state), o)
+    return row, decided
+
+
+def _previous(evidence: Evidence | None, state: str) -> str | None:
+    """The state in force last month; None for a provider seen for the first time."""
+    return None if evidence is None else str(state)
+
+
+def _hard(
+    ctx: _Context, memory: HardMemory, cohorts: CohortSource, o: Override | None
+) -> tuple[DecisionRow, HardMemory]:
+    area, row = ctx.area, ctx.row
+    judgement = hard_evidence(row, area)
+    threshold = stop_threshold(area, row.area_rate_excl_provider)
+    stopped = memory.state == HardState.STOP and memory.stop_month is not None
+    cohort = (
+        cohorts.cohort(row.provider_id, row.tender_area, memory.stop_month, row.measure)  # type: ignore[arg-type]
+        if stopped
+        else LiftCohort()
+    )
+    step: HardStep = hard_step(memory, judgement.evidence, row.month, threshold, cohort, area.hard)
+    facts = ctx.facts(
+        Model.HARD,
+        step.state,
+        to_label=area.label(Model.HARD, step.state),
+        stop_ratio=area.hard.stop_ratio,
+        threshold=threshold,
+        stop_month=memory.stop_month if stopped else None,
+        cohort=cohort if stopped else None,
+        min_lift_n=area.hard.min_lift_n,
+    )
+    code = _move_code(step.move, judgement)
+    decided = hard_decided(step, HardState(o.state) if o else None, row.month)
+    fields = ctx.base(Model.HARD, judgement) | {
+        "threshold": threshold,
+        "ok_streak": None,
+        "below_streak": None,
+        "stop_month": decided.stop_month,
+        "cohort_ongoing_at_stop": cohort.ongoing_at_stop if stopped else None,
+        "cohort_closed": cohort.closed if stopped else None,
+        "cohort_with_result": cohort.with_result if stopped else None,
+        "previous_evidence": memory.evidence.value if memory.evidence else None,
+        "reason_code": code,
+        "reason": render(ctx.templates, Model.HARD, code, facts),
+    }
+    row_out = ctx.finish(Model.HARD, fields, step.state.value, _previous(memory.evidence, memory.state), o)
+    return row_out, decided
+
+
+def decide_month(inputs: MonthInput, memory: Memory, rules: Rules, templates: Templates) -> MonthDecisions:
+    """Both models' decisions for every provider-area with a row this month or a memory.
+
+    Raises OverrideError for an override of a provider-area that has nothing to override."""
+    month = month_start(inputs.month)
+    rows = {r.key: r for r in inputs.rows}
+    if len(rows) != len(inputs.rows):
+        raise DecisionInputError(f"more than one row for the same provider and area in {month:%Y-%m}")
+    stray = [r for r in inputs.rows if r.month != month]
+    if stray:
+        raise DecisionInputError(f"rows of {stray[0].month:%Y-%m} given for the decisions of {month:%Y-%m}")
+    overrides = index_overrides(inputs.overrides, month)
+    keys = sorted(set(rows) | set(memory), key=lambda k: (k[1], k[0]))
+    unknown = sorted({(p, a) for p, a, _ in overrides} - set(keys))
+    if unknown:
+        raise OverrideError(f"no decision in {month:%Y-%m} for provider/area {unknown} to override")
+    out: list[DecisionRow] = []
+    carried: dict[Key, ProviderMemory] = {}
+    for key in keys:
+        before = memory.get(key, ProviderMemory())
+        row = _row_or_empty(rows, key, month, rules)
+        ctx = _Context(row, rules.area(key[1]), rules, templates)
+        soft_row, soft_next = _soft(ctx, before.soft, overrides.get((*key, Model.SOFT)))
+        hard_row, hard_next = _hard(ctx, before.hard, inputs.cohorts, overrides.get((*key, Model.HARD)))
+        out += [soft_row, hard_row]
+        carried[key] = ProviderMemory(soft_next, hard_next)
+    return MonthDecisions(out, carried)
+
+
+def decisions_frame(rows: Sequence[DecisionRow]) -> pd.DataFrame:
+    """Decision rows as a DataFrame with the columns of mart_booking_decisions, in order."""
+    return pd.DataFrame([asdict(r) for r in rows], columns=list(DECISION_COLUMNS))
+
+
+def memory_from_frame(previous: pd.DataFrame) -> dict[Key, ProviderMemory]:
+    """Rebuild the carried-over memory from last month's mart_booking_decisions rows, so that
+    `provmon decide` for a month continues from the stored previous month (with its
+    overrides already applied to `state`)."""
+    missing = [
+        c
+        for c in ("model", "state", "evidence", "ok_streak", "below_streak", "stop_month")
+        if c not in previous
+    ]
+    if missing:
+        raise DecisionInputError(f"mart_booking_decisions lacks the column(s) {', '.join(missing)}")
+    soft: dict[Key, SoftMemory] = {}
+    hard: dict[Key, HardMemory] = {}
+    for r in previous.to_dict("records"):
+        key = (str(r["provider_id"]), int(r["tender_area"]))
+        evidence = Evidence(r["evidence"])
+        if r["model"] == Model.SOFT:
+            soft[key] = SoftMemory(
+                SoftState(r["state"]), int(r["ok_streak"]), int(r["below_streak"]), evidence
+            )
+        else:
+            stop = r["stop_month"]
+            stop_month = month_start(pd.Timestamp(stop).date()) if pd.notna(stop) else None
+            hard[key] = HardMemory(HardState(r["state"]), stop_month, evidence)
+    return {
+        k: ProviderMemory(soft.get(k, SoftMemory()), hard.get(k, HardMemory()))
+        for k in soft.keys() | hard.keys()
+    }

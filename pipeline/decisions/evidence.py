@@ -1,0 +1,110 @@
+"""The month's evidence about a provider, as each model sees it.
+
+Model B reads the funnel plot: the provider's z-score against the 95 % and 99.8 % limits. Where
+the area's risk model fitted (and the rules ask for it) that is the mart's risk-adjusted z-score;
+otherwise it is the unadjusted binomial z-score against the area's rate, the funnel plot's
+target. Model A reads the raw rate against stop_ratio x the area's rate without the provider,
+as today's practice does."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from statistics import NormalDist
+
+from pipeline.decisions.inputs import ProviderMonth
+from pipeline.decisions.rules import AreaRules
+
+
+class Evidence(StrEnum):
+    ALARM = "alarm"  # Model B: below the alarm (99.8 %) limit
+    WARNING = "warning"  # Model B: below the warning (95 %) limit
+    BELOW = "below"  # Model A: rate below stop_ratio x area rate
+    OK = "ok"
+    INSUFFICIENT = "insufficient"  # n < min_n, or nothing to compare with
+
+
+class Basis(StrEnum):
+    ADJUSTED = "adjusted"  # risk-adjusted z-score from the mart
+    UNADJUSTED = "unadjusted"  # binomial z-score against the area rate, computed here
+
+
+class Gap(StrEnum):
+    """Why the evidence is insufficient."""
+
+    TOO_FEW = "too_few"
+    NO_COMPARATOR = "no_comparator"
+
+
+@dataclass(frozen=True)
+class Judgement:
+    evidence: Evidence
+    z: float | None = None
+    basis: Basis | None = None
+    gap: Gap | None = None
+
+
+# A rate exactly at the bar is not below it, whatever the float rounding of 0.8 x 0.75.
+TOLERANCE = 1e-9
+
+
+def below_bar(rate: float, bar: float) -> bool:
+    """Is the rate below the bar by more than float rounding?"""
+    return rate < bar - TOLERANCE
+
+
+def z_limit(level: float) -> float:
+    """The |z| of a two-sided funnel limit: 0.95 -> 1.96, 0.998 -> 3.09."""
+    return NormalDist().inv_cdf(1 - (1 - level) / 2)
+
+
+def binomial_z(successes: int, n: int, target: float) -> float:
+    """(O - E) / sqrt(n p (1 - p)) with E = n p: the unadjusted funnel z-score.
+
+    With a target of 0 or 1 the variance vanishes: a provider exactly on target is at 0,
+    one off it is infinitely far (below or above)."""
+    expected = n * target
+    variance = n * target * (1 - target)
+    if variance <= 0:
+        return 0.0 if successes == expected else math.copysign(math.inf, successes - expected)
+    return (successes - expected) / math.sqrt(variance)
+
+
+def _gap(row: ProviderMonth, area: AreaRules, comparator: float | None) -> Gap | None:
+    if row.n < area.min_n:
+        return Gap.TOO_FEW
+    return Gap.NO_COMPARATOR if comparator is None else None
+
+
+def soft_evidence(row: ProviderMonth, area: AreaRules) -> Judgement:
+    """Model B's evidence class from the funnel plot of the primary measure."""
+    gap = _gap(row, area, row.area_rate)
+    if gap is not None:
+        return Judgement(Evidence.INSUFFICIENT, gap=gap)
+    if area.use_risk_adjusted and row.is_adjusted:
+        z, basis = float(row.z_score), Basis.ADJUSTED  # type: ignore[arg-type]
+    else:
+        z, basis = binomial_z(row.successes, row.n, row.area_rate), Basis.UNADJUSTED  # type: ignore[arg-type]
+    if z < -z_limit(area.evidence.alarm_level):
+        evidence = Evidence.ALARM
+    elif z < -z_limit(area.evidence.warning_level):
+        evidence = Evidence.WARNING
+    else:
+        evidence = Evidence.OK
+    return Judgement(evidence, z=z, basis=basis)
+
+
+def stop_threshold(area: AreaRules, comparator: float | None) -> float | None:
+    """Model A's bar: stop_ratio x the area's rate without the provider."""
+    return None if comparator is None else area.hard.stop_ratio * comparator
+
+
+def hard_evidence(row: ProviderMonth, area: AreaRules) -> Judgement:
+    """Model A's evidence: is the raw rate below stop_ratio x the area rate without it?"""
+    gap = _gap(row, area, row.area_rate_excl_provider)
+    if gap is not None:
+        return Judgement(Evidence.INSUFFICIENT, gap=gap)
+    threshold = stop_threshold(area, row.area_rate_excl_provider)
+    below = below_bar(row.observed_rate, threshold)  # type: ignore[arg-type]
+    return Judgement(Evidence.BELOW if below else Evidence.OK)

@@ -1,0 +1,144 @@
+"""What the decision step reads: the provider row of mart_provider_results for the primary
+measure of its tender area in one as-of month.
+
+The step works on plain records rather than on the warehouse, so that the state machine can be
+tested on hand-made months and replayed in a back-test without a database."""
+
+from __future__ import annotations
+
+import calendar
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+
+from pipeline.decisions.errors import DecisionInputError
+from pipeline.decisions.rules import Rules
+
+# adjustment_status of a row whose risk model fitted (pipeline/stats); anything else is a
+# fallback and the decision uses the unadjusted comparison.
+ADJUSTED = "adjusted"
+
+# Columns of mart_provider_results the decision needs; the statistics columns may be absent
+# or NULL until the risk adjustment is wired, and then the unadjusted comparison is used.
+REQUIRED_COLUMNS = (
+    "as_of_month",
+    "provider_id",
+    "tender_area",
+    "measure",
+    "n",
+    "successes",
+    "rate",
+    "wilson_low",
+    "wilson_high",
+    "area_rate",
+    "area_rate_excl_provider",
+)
+OPTIONAL_COLUMNS = ("expected", "risk_adjusted_rate", "z_score", "adjustment_status")
+
+
+def month_start(d: date | datetime | str) -> date:
+    """The first day of d's calendar month; months are keyed this way throughout."""
+    if isinstance(d, str):
+        d = date.fromisoformat(d if len(d.strip()) > 7 else f"{d.strip()}-01")
+    if isinstance(d, datetime):
+        d = d.date()
+    return date(d.year, d.month, 1)
+
+
+def month_end(d: date | datetime | str) -> date:
+    """The last day of d's calendar month: the as_of of that month."""
+    first = month_start(d)
+    return date(first.year, first.month, calendar.monthrange(first.year, first.month)[1])
+
+
+def next_month(d: date) -> date:
+    first = month_start(d)
+    return date(first.year + first.month // 12, first.month % 12 + 1, 1)
+
+
+@dataclass(frozen=True)
+class ProviderMonth:
+    """One provider in one tender area in one as-of month, for the area's primary measure."""
+
+    month: date  # first day of the as-of month
+    provider_id: str
+    tender_area: int
+    measure: str
+    n: int
+    successes: int
+    rate: float | None = None
+    wilson_low: float | None = None
+    wilson_high: float | None = None
+    area_rate: float | None = None
+    area_rate_excl_provider: float | None = None
+    expected: float | None = None
+    risk_adjusted_rate: float | None = None
+    z_score: float | None = None
+    adjustment_status: str | None = None
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.provider_id, self.tender_area)
+
+    @property
+    def observed_rate(self) -> float | None:
+        """The mart's rate, or successes / n when the mart left it empty."""
+        if self.rate is not None:
+            return self.rate
+        return self.successes / self.n if self.n else None
+
+    @property
+    def is_adjusted(self) -> bool:
+        return self.adjustment_status == ADJUSTED and self.z_score is not None
+
+    @classmethod
+    def empty(cls, month: date, provider_id: str, tender_area: int, measure: str) -> ProviderMonth:
+        """A provider with no referrals in its base this month: nothing to judge on."""
+        return cls(month_start(month), provider_id, tender_area, measure, n=0, successes=0)
+
+
+def _clean(value: Any) -> Any:
+    """pandas' missing values (NaN, NA, NaT) as None, numpy scalars as Python scalars."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def _check_columns(frame: pd.DataFrame, required: Iterable[str], what: str) -> None:
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise DecisionInputError(
+            f"{what} lacks the column(s) {', '.join(missing)}: rebuild the marts (provmon build)"
+        )
+
+
+def _record(raw: dict[str, Any]) -> ProviderMonth:
+    values = {f.name: _clean(raw.get(f.name)) for f in fields(ProviderMonth) if f.name != "month"}
+    values["tender_area"] = int(values["tender_area"])
+    values["n"] = int(values["n"] or 0)
+    values["successes"] = int(values["successes"] or 0)
+    return ProviderMonth(month=month_start(raw["as_of_month"]), **values)
+
+
+def primary_rows(results: pd.DataFrame, rules: Rules, month: date) -> list[ProviderMonth]:
+    """The rows of mart_provider_results that the decision for `month` reads: each tender
+    area's primary measure (rules.yaml), that as-of month only."""
+    _check_columns(results, REQUIRED_COLUMNS, "mart_provider_results")
+    wanted = month_start(month)
+    months = pd.to_datetime(results["as_of_month"]).dt.to_period("M").dt.start_time.dt.date
+    primary = results["tender_area"].map(lambda a: rules.area(a).primary_measure)
+    chosen = results[(months == wanted) & (results["measure"] == primary)]
+    rows = [_record(r) for r in chosen.to_dict("records")]
+    dupes = sorted(k for k, count in Counter(r.key for r in rows).items() if count > 1)
+    if dupes:
+        raise DecisionInputError(
+            f"mart_provider_results has more than one row for {wanted:%Y-%m} and provider/area {dupes}"
+        )
+    return rows

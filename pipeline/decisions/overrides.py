@@ -1,0 +1,151 @@
+"""A person's decision recorded next to the model's proposal (meta.decision_overrides).
+
+The pipeline proposes; the follow-up meeting (opfølgningsmødet) decides. An override says who
+decided what, when and why; it is kept beside the proposal, never instead of it, and the next
+month's proposal starts from the decided state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+
+from pipeline.decisions.errors import OverrideError
+from pipeline.decisions.inputs import month_start
+from pipeline.decisions.rules import AreaRules, HardState, Model, SoftState
+
+# Columns of meta.decision_overrides, in this order.
+OVERRIDE_COLUMNS = (
+    "month",
+    "provider_id",
+    "tender_area",
+    "model",
+    "state",
+    "decided_by",
+    "decided_at",
+    "reason",
+)
+
+_STATES: dict[Model, tuple[str, ...]] = {
+    Model.SOFT: tuple(SoftState),
+    Model.HARD: tuple(HardState),
+}
+
+
+@dataclass(frozen=True)
+class Override:
+    month: date  # first day of the decision month
+    provider_id: str
+    tender_area: int
+    model: Model
+    state: str  # a state code of the model (GREEN ... RED, OPEN/STOP)
+    decided_by: str
+    decided_at: datetime
+    reason: str
+
+    @property
+    def key(self) -> tuple[str, int, Model]:
+        return (self.provider_id, self.tender_area, self.model)
+
+
+def parse_state(text: str, area: AreaRules, model: Model | None = None) -> tuple[Model, str]:
+    """The model and state code a person meant: a code (`orange`, `STOP`) or a Danish label
+    (`Reduceret booking`), case-insensitive. A label two models share (`Bookingstop`) needs
+    the model."""
+    wanted = text.strip().casefold()
+    matches = [
+        (m, code)
+        for m, codes in _STATES.items()
+        if model in (None, m)
+        for code in codes
+        if wanted in (code.casefold(), area.label(m, code).casefold())
+    ]
+    if len({code for _, code in matches}) == 1:
+        return matches[0]
+    models = [m.value for m in _STATES if model in (None, m)]
+    known = ", ".join(
+        f"{code} ({area.label(m, code)})" for m in _STATES if m.value in models for code in _STATES[m]
+    )
+    if not matches:
+        raise OverrideError(f"unknown state {text!r}; use one of: {known}")
+    raise OverrideError(f"state {text!r} is ambiguous: give the model (--model soft or --model hard)")
+
+
+def make_override(
+    *,
+    month: date | str,
+    provider_id: str,
+    tender_area: int,
+    state: str,
+    decided_by: str,
+    reason: str,
+    area: AreaRules,
+    model: Model | str | None = None,
+    decided_at: datetime | None = None,
+) -> Override:
+    """A validated override: a known state, a person and a reason are required."""
+    if not reason or not reason.strip():
+        raise OverrideError('an override needs a reason (--reason "..."): it is shown next to the proposal')
+    if not decided_by or not decided_by.strip():
+        raise OverrideError("an override needs the name or initials of the person who decided it")
+    chosen, code = parse_state(state, area, Model(model) if model else None)
+    return Override(
+        month=month_start(month),
+        provider_id=provider_id.strip(),
+        tender_area=int(tender_area),
+        model=chosen,
+        state=code,
+        decided_by=decided_by.strip(),
+        decided_at=decided_at or datetime.now().replace(microsecond=0),
+        reason=reason.strip(),
+    )
+
+
+def overrides_from_frame(frame: pd.DataFrame) -> list[Override]:
+    """meta.decision_overrides rows as Override records; the latest decision per key wins."""
+    missing = [c for c in OVERRIDE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise OverrideError(f"meta.decision_overrides lacks the column(s) {', '.join(missing)}")
+    ordered = frame.sort_values("decided_at", kind="stable")
+    latest: dict[tuple[Any, ...], Override] = {}
+    for r in ordered.to_dict("records"):
+        o = Override(
+            month=month_start(pd.Timestamp(r["month"]).date()),
+            provider_id=str(r["provider_id"]),
+            tender_area=int(r["tender_area"]),
+            model=Model(r["model"]),
+            state=str(r["state"]),
+            decided_by=str(r["decided_by"]),
+            decided_at=pd.Timestamp(r["decided_at"]).to_pydatetime(),
+            reason=str(r["reason"]),
+        )
+        latest[(o.month, *o.key)] = o
+    return list(latest.values())
+
+
+def overrides_frame(overrides: Iterable[Override]) -> pd.DataFrame:
+    """Override records as rows of meta.decision_overrides."""
+    rows = [{c: getattr(o, c) for c in OVERRIDE_COLUMNS} for o in overrides]
+    frame = pd.DataFrame(rows, columns=list(OVERRIDE_COLUMNS))
+    frame["model"] = frame["model"].astype(str)
+    return frame
+
+
+def index_overrides(overrides: Iterable[Override], month: date) -> Mapping[tuple[str, int, Model], Override]:
+    """This month's overrides by (provider, area, model); a second one for the same key is an error."""
+    found: dict[tuple[str, int, Model], Override] = {}
+    for o in overrides:
+        if o.month != month_start(month):
+            continue
+        if o.key in found:
+            raise OverrideError(
+                f"two overrides for provider {o.provider_id}, area {o.tender_area}, "
+                f"model {o.model.value} in {o.month:%Y-%m}: keep one"
+            )
+        if o.state not in _STATES[o.model]:
+            raise OverrideError(f"override state {o.state!r} is not a state of the {o.model.value} model")
+        found[o.key] = o
+    return found

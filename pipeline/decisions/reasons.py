@@ -1,0 +1,173 @@
+"""The Danish reason sentence of a decision, from templates in reasons.yaml.
+
+The wording is data (a sentence can be improved without touching the state machine); the
+numbers are filled in formatted by pipeline.danish, so the sentence shows the rate, interval,
+area rate, n and months in a row exactly as the reports show them."""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from pipeline import danish
+from pipeline.decisions.evidence import Basis
+from pipeline.decisions.hard import HardMove, LiftCohort
+from pipeline.decisions.inputs import ProviderMonth
+from pipeline.decisions.rules import Model, read_yaml, validated
+from pipeline.decisions.soft import SoftMove
+
+TEMPLATES_FILE = Path(__file__).with_name("reasons.yaml")
+
+# Every placeholder a template may use; reasons.yaml is checked against this on load.
+FIELDS = frozenset(
+    {
+        "measure_part",
+        "measure",
+        "measure_lower",
+        "rate",
+        "interval",
+        "adjusted_rate",
+        "comparator",
+        "area_rate",
+        "n",
+        "min_n",
+        "limit",
+        "in_a_row",
+        "ok_in_a_row",
+        "ok_months",
+        "recover_months",
+        "from_label",
+        "to_label",
+        "state_label",
+        "next_label",
+        "stop_ratio",
+        "threshold",
+        "stop_month",
+        "cohort_size",
+        "cohort_closed",
+        "cohort_with_result",
+        "cohort_rate",
+        "min_lift_n",
+    }
+)
+# The sentences each model needs: one per move, and for an insufficient month also the case
+# where the area has no other provider to compare with.
+NO_COMPARATOR = "no_comparator"
+MOVES: dict[Model, frozenset[str]] = {
+    Model.SOFT: frozenset({*(m.value for m in SoftMove), NO_COMPARATOR}),
+    Model.HARD: frozenset({*(m.value for m in HardMove), NO_COMPARATOR}),
+}
+
+
+def placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+
+
+class Templates(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    measure: str
+    measure_adjusted: str
+    soft: dict[str, str]
+    hard: dict[str, str]
+
+    @model_validator(mode="after")
+    def _complete_and_known(self) -> Templates:
+        for model, moves in MOVES.items():
+            given = set(self.sentences(model))
+            if given != moves:
+                missing, extra = sorted(moves - given), sorted(given - moves)
+                raise ValueError(f"{model.value}: sentences missing {missing}, unknown {extra}")
+        named = {"measure": self.measure, "measure_adjusted": self.measure_adjusted}
+        named |= {f"{m.value}.{k}": v for m in MOVES for k, v in self.sentences(m).items()}
+        for where, text in named.items():
+            allowed = FIELDS - {"measure_part"} if where.startswith("measure") else FIELDS
+            unknown = placeholders(text) - allowed
+            if unknown:
+                raise ValueError(f"{where}: unknown placeholder(s) {sorted(unknown)}")
+        return self
+
+    def sentences(self, model: Model) -> dict[str, str]:
+        return self.soft if model == Model.SOFT else self.hard
+
+
+def load_templates(file: Path = TEMPLATES_FILE) -> Templates:
+    """Read and check the sentence templates; ConfigError with one line if they are bad."""
+    _, data = read_yaml(Path(file))
+    return validated(Templates, data, Path(file))
+
+
+def _lower(label: str | None) -> str:
+    return label[0].lower() + label[1:] if label else danish.MISSING
+
+
+def _in_a_row(count: int) -> str:
+    return f" for {danish.ordinal(count)} måned i træk" if count >= 2 else ""
+
+
+@dataclass(frozen=True)
+class ReasonFacts:
+    """The numbers and labels a reason sentence may show, unformatted."""
+
+    row: ProviderMonth
+    measure_label: str
+    min_n: int
+    state_label: str
+    basis: Basis | None = None
+    limit: float | None = None  # the funnel level the provider fell below
+    from_label: str | None = None
+    to_label: str | None = None
+    next_label: str | None = None
+    below_streak: int = 0
+    ok_streak: int = 0
+    recover_months: int | None = None
+    stop_ratio: float | None = None
+    threshold: float | None = None
+    stop_month: date | None = None
+    cohort: LiftCohort | None = None
+    min_lift_n: int | None = None
+
+    def texts(self) -> dict[str, str]:
+        """Every field of FIELDS but measure_part, formatted for a Danish reader."""
+        row, cohort = self.row, self.cohort or LiftCohort()
+        count = danish.format_int
+        return {
+            "measure": self.measure_label,
+            "measure_lower": _lower(self.measure_label),
+            "rate": danish.format_percent(row.observed_rate),
+            "interval": danish.format_percent_range(row.wilson_low, row.wilson_high),
+            "adjusted_rate": danish.format_percent(row.risk_adjusted_rate),
+            "comparator": danish.format_percent(row.area_rate_excl_provider),
+            "area_rate": danish.format_percent(row.area_rate),
+            "n": count(row.n),
+            "min_n": count(self.min_n),
+            "limit": danish.format_percent(self.limit, trim=True),
+            "in_a_row": _in_a_row(self.below_streak),
+            "ok_in_a_row": _in_a_row(self.ok_streak),
+            "ok_months": count(self.ok_streak),
+            "recover_months": count(self.recover_months),
+            "from_label": _lower(self.from_label),
+            "to_label": _lower(self.to_label),
+            "state_label": _lower(self.state_label),
+            "next_label": _lower(self.next_label),
+            "stop_ratio": danish.format_percent(self.stop_ratio, trim=True),
+            "threshold": danish.format_percent(self.threshold),
+            "stop_month": danish.format_month(self.stop_month) if self.stop_month else danish.MISSING,
+            "cohort_size": count(cohort.ongoing_at_stop),
+            "cohort_closed": count(cohort.closed),
+            "cohort_with_result": count(cohort.with_result),
+            "cohort_rate": danish.format_percent(cohort.rate),
+            "min_lift_n": count(self.min_lift_n),
+        }
+
+
+def render(templates: Templates, model: Model, move: str, facts: ReasonFacts) -> str:
+    """The Danish sentence for `move` of `model`, with the facts filled in."""
+    texts = facts.texts()
+    measure = templates.measure_adjusted if facts.basis == Basis.ADJUSTED else templates.measure
+    texts["measure_part"] = measure.format_map(texts)
+    return templates.sentences(model)[move].format_map(texts)

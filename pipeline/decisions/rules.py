@@ -1,0 +1,254 @@
+"""The decision rules (rules.yaml) as validated, immutable models.
+
+Every parameter of decisions.md is data in a versioned file, so a threshold changes without a
+code change and every decision can name the exact rules that produced it (`rule_version`, a
+short hash of the file's bytes). A bad file must stop `provmon decide` before any decision is
+written, with one line that names the file, the key path and the problem."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from enum import StrEnum
+from itertools import pairwise
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipeline.contract import load_contract
+from pipeline.errors import ConfigError
+
+RULES_FILE = Path(__file__).with_name("rules.yaml")
+VERSION_DIGITS = 12
+
+
+class SoftState(StrEnum):
+    """Model B states (blid overgang), declared in escalation order."""
+
+    GREEN = "GREEN"
+    YELLOW = "YELLOW"
+    ORANGE = "ORANGE"
+    RED = "RED"
+
+
+class HardState(StrEnum):
+    """Model A states (today's bookingstop)."""
+
+    OPEN = "OPEN"
+    STOP = "STOP"
+
+
+class Model(StrEnum):
+    SOFT = "soft"
+    HARD = "hard"
+
+
+SOFT_ORDER: tuple[SoftState, ...] = tuple(SoftState)
+
+Share = Annotated[float, Field(ge=0, le=1)]
+Level = Annotated[float, Field(gt=0, lt=1)]
+Count = Annotated[int, Field(ge=1)]
+Label = Annotated[str, Field(min_length=1)]
+
+
+class _Strict(BaseModel):
+    """Unknown keys and silently converted types are errors: a typo in a threshold name
+    must not fall back to a default, and `min_n: "20"` is not a number."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class StateRule(_Strict):
+    label: Label
+    share: Share
+    action_plan: bool = False
+
+
+class SoftStates(_Strict):
+    GREEN: StateRule
+    YELLOW: StateRule
+    ORANGE: StateRule
+    RED: StateRule
+
+    @model_validator(mode="after")
+    def _shares_fall_with_escalation(self) -> SoftStates:
+        shares = [self[s].share for s in SOFT_ORDER]
+        if any(later > earlier for earlier, later in pairwise(shares)):
+            raise ValueError(f"shares must not rise from GREEN to RED, got {shares}")
+        return self
+
+    def __getitem__(self, state: SoftState) -> StateRule:
+        return getattr(self, SoftState(state).value)
+
+
+class HardStates(_Strict):
+    OPEN: StateRule
+    STOP: StateRule
+
+    def __getitem__(self, state: HardState) -> StateRule:
+        return getattr(self, HardState(state).value)
+
+
+class EvidenceRule(_Strict):
+    warning_level: Level
+    alarm_level: Level
+
+    @model_validator(mode="after")
+    def _alarm_is_stricter(self) -> EvidenceRule:
+        if self.alarm_level <= self.warning_level:
+            raise ValueError(
+                f"alarm_level ({self.alarm_level}) must be above warning_level ({self.warning_level})"
+            )
+        return self
+
+
+class SoftRule(_Strict):
+    recover_months: Count
+    states: SoftStates
+
+
+class HardRule(_Strict):
+    stop_ratio: Annotated[float, Field(gt=0, le=1)]
+    min_lift_n: Count
+    states: HardStates
+
+
+class AllocationRule(_Strict):
+    volume_months: Count
+
+
+class AreaRules(_Strict):
+    """Every parameter for one tender area (udbudsområde), defaults merged in."""
+
+    name: Label
+    primary_measure: Label
+    use_risk_adjusted: bool
+    min_n: Count
+    evidence: EvidenceRule
+    soft: SoftRule
+    hard: HardRule
+    allocation: AllocationRule
+
+    def label(self, model: Model, state: str) -> str:
+        return self.states(model)[state].label
+
+    def share(self, model: Model, state: str) -> float:
+        return self.states(model)[state].share
+
+    def states(self, model: Model) -> SoftStates | HardStates:
+        return self.soft.states if model == Model.SOFT else self.hard.states
+
+
+class _RulesFile(_Strict):
+    version: Count
+    defaults: dict[str, Any]
+    areas: dict[int, dict[str, Any]]
+    measures: dict[str, Label]
+
+
+class Rules(BaseModel):
+    """The loaded rule file: per-area rules plus where they came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    file: Path
+    version: int
+    rule_version: str  # short sha256 of the file's bytes, recorded on every decision row
+    areas: dict[int, AreaRules]
+    measures: dict[str, str]
+
+    def area(self, tender_area: int) -> AreaRules:
+        try:
+            return self.areas[int(tender_area)]
+        except KeyError:
+            raise ConfigError(
+                f"{self.file}: no rules for tender area {tender_area} (areas: {sorted(self.areas)})"
+            ) from None
+
+    def measure_label(self, measure: str) -> str:
+        return self.measures[measure]
+
+
+def _merged(defaults: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """defaults with override laid over it, nested mappings merged key by key."""
+    out = copy.deepcopy(defaults)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _problem(err: Any, prefix: tuple[str | int, ...]) -> str:
+    """One pydantic error as 'key.path: what is wrong (got X)'."""
+    loc = ".".join(str(p) for p in (*prefix, *err["loc"]))
+    where = f"{loc}: " if loc else ""
+    if err["type"] == "extra_forbidden":
+        return f"{where}unknown key"
+    if err["type"] == "missing":
+        return f"{where}required key is missing"
+    msg = err["msg"].removeprefix("Value error, ")
+    got = "" if err["type"] == "value_error" else f" (got {err['input']!r})"
+    return f"{where}{msg}{got}"
+
+
+def validated(model: type[BaseModel], data: Any, file: Path, prefix: tuple[str | int, ...] = ()) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(_problem(e, prefix) for e in exc.errors())
+        raise ConfigError(f"{file}: {problems}") from None
+
+
+def read_yaml(file: Path) -> tuple[bytes, Any]:
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read the rule file ({exc.strerror})") from None
+    try:
+        return raw, yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise ConfigError(f"{file}: not valid YAML{line}: {getattr(exc, 'problem', exc)}") from None
+
+
+def _contract_areas() -> set[int]:
+    """The tender areas the input contract allows (agreements.tender_area)."""
+    column = load_contract().extracts["agreements"].column("tender_area")
+    return set(range(int(column.min or 1), int(column.max or 1) + 1))
+
+
+def load_rules(file: Path = RULES_FILE) -> Rules:
+    """Read and validate a rule file; raise ConfigError with one clear line if it is bad."""
+    file = Path(file)
+    raw, data = read_yaml(file)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: expected a mapping with version, defaults, areas and measures")
+    parsed: _RulesFile = validated(_RulesFile, data, file)
+    validated(AreaRules, {"name": "defaults", **parsed.defaults}, file, ("defaults",))
+    areas = {
+        area: validated(AreaRules, _merged(parsed.defaults, section), file, ("areas", area))
+        for area, section in parsed.areas.items()
+    }
+    expected = _contract_areas()
+    if set(areas) != expected:
+        raise ConfigError(
+            f"{file}: areas: expected a section for each tender area {sorted(expected)}, got {sorted(areas)}"
+        )
+    for area, rules in areas.items():
+        if rules.primary_measure not in parsed.measures:
+            raise ConfigError(
+                f"{file}: areas.{area}.primary_measure: {rules.primary_measure!r} has no Danish name "
+                f"under measures (known: {', '.join(parsed.measures)})"
+            )
+    return Rules(
+        file=file,
+        version=parsed.version,
+        rule_version=hashlib.sha256(raw).hexdigest()[:VERSION_DIGITS],
+        areas=areas,
+        measures=parsed.measures,
+    )

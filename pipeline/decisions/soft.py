@@ -1,0 +1,98 @@
+"""Model B, the soft transition (blid overgang): GREEN -> YELLOW -> ORANGE -> RED and back.
+
+One pure step per month, so the state machine can be checked on hand-made sequences of
+evidence and replayed in a back-test. The rules (decisions.md):
+- escalate one step on `alarm`, or on `warning` for the second month running (a month below
+  the alarm limit is below the warning limit too, so alarm-then-warning is two months running);
+- de-escalate one step after `recover_months` consecutive `ok`, counted afresh after every
+  change of state, so each step down is earned on its own;
+- never more than one step in a month;
+- `insufficient` changes nothing, neither the state nor the running counts: a month without
+  enough referrals to judge is no evidence either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from pipeline.decisions.evidence import Evidence
+from pipeline.decisions.rules import SOFT_ORDER, SoftState
+
+
+class SoftMove(StrEnum):
+    """What the step did, and so which reason sentence explains it."""
+
+    ESCALATE = "escalate"
+    HOLD_TOP = "hold_top"  # below a limit, but already at the last state
+    FIRST_WARNING = "first_warning"  # below the warning limit for the first month: wait one
+    RECOVER = "recover"
+    OK_COUNTING = "ok_counting"  # ok, but not yet recover_months in a row
+    OK_NORMAL = "ok_normal"
+    INSUFFICIENT = "insufficient"
+
+
+@dataclass(frozen=True)
+class SoftMemory:
+    """What Model B carries from one month to the next."""
+
+    state: SoftState = SoftState.GREEN
+    ok_streak: int = 0  # consecutive `ok` months since the last change of state
+    below_streak: int = 0  # consecutive judged months below the warning limit
+    evidence: Evidence | None = None  # last month's evidence, shown as previous evidence
+
+
+@dataclass(frozen=True)
+class SoftStep:
+    state: SoftState  # the proposed state
+    move: SoftMove
+    memory: SoftMemory  # what next month starts from, unless a person overrides
+
+
+def _shift(state: SoftState, steps: int) -> SoftState:
+    index = SOFT_ORDER.index(state) + steps
+    return SOFT_ORDER[max(0, min(index, len(SOFT_ORDER) - 1))]
+
+
+def _below(memory: SoftMemory, evidence: Evidence) -> SoftStep:
+    below = memory.below_streak + 1
+    counted = SoftMemory(memory.state, ok_streak=0, below_streak=below, evidence=evidence)
+    if memory.state == SOFT_ORDER[-1]:
+        return SoftStep(memory.state, SoftMove.HOLD_TOP, counted)
+    if evidence == Evidence.WARNING and below < 2:
+        return SoftStep(memory.state, SoftMove.FIRST_WARNING, counted)
+    up = _shift(memory.state, +1)
+    return SoftStep(up, SoftMove.ESCALATE, replace(counted, state=up))
+
+
+def _ok(memory: SoftMemory, recover_months: int) -> SoftStep:
+    ok = memory.ok_streak + 1
+    counted = SoftMemory(memory.state, ok_streak=ok, below_streak=0, evidence=Evidence.OK)
+    if memory.state == SOFT_ORDER[0]:
+        return SoftStep(memory.state, SoftMove.OK_NORMAL, counted)
+    if ok < recover_months:
+        return SoftStep(memory.state, SoftMove.OK_COUNTING, counted)
+    down = _shift(memory.state, -1)
+    return SoftStep(down, SoftMove.RECOVER, replace(counted, state=down, ok_streak=0))
+
+
+def soft_step(memory: SoftMemory, evidence: Evidence, recover_months: int) -> SoftStep:
+    """The proposed state for this month given last month's memory and this month's evidence."""
+    if evidence in (Evidence.ALARM, Evidence.WARNING):
+        return _below(memory, evidence)
+    if evidence == Evidence.OK:
+        return _ok(memory, recover_months)
+    if evidence == Evidence.INSUFFICIENT:
+        return SoftStep(memory.state, SoftMove.INSUFFICIENT, replace(memory, evidence=evidence))
+    raise ValueError(f"Model B does not judge on evidence {evidence!r}")
+
+
+def soft_decided(step: SoftStep, decided: SoftState | None) -> SoftMemory:
+    """Next month's memory when a person decided `decided` (None: the proposal stands).
+
+    Next month starts from the decided state; a changed state starts the recovery count
+    afresh, as a proposed change does. The months below the limit stay counted: they are
+    facts about the provider's results, not about the state."""
+    if decided is None or decided == step.state:
+        return step.memory
+    return replace(step.memory, state=SoftState(decided), ok_streak=0)

@@ -1,0 +1,327 @@
+"""The two decision models on hand-made evidence: Model B's state machine, Model A's stop and
+lift, the evidence classes against scipy's normal quantiles and an independently computed
+funnel limit, and the lift cohort against a plain-Python count."""
+
+import random
+from datetime import date, timedelta
+
+import pandas as pd
+import pytest
+from scipy.stats import norm
+
+from pipeline.decisions.cohort import OutcomeCohorts, lift_cohorts
+from pipeline.decisions.errors import DecisionInputError
+from pipeline.decisions.evidence import (
+    Basis,
+    Evidence,
+    Gap,
+    binomial_z,
+    hard_evidence,
+    soft_evidence,
+    z_limit,
+)
+from pipeline.decisions.hard import HardMemory, HardMove, LiftCohort, hard_decided, hard_step
+from pipeline.decisions.inputs import ProviderMonth
+from pipeline.decisions.rules import HardState, SoftState, load_rules
+from pipeline.decisions.soft import SoftMemory, SoftMove, soft_decided, soft_step
+
+RULES = load_rules()
+AREA = RULES.area(1)
+# Evidence and states in one or two letters, so a sequence reads as a line of a table.
+A, W, OK, NA = Evidence.ALARM, Evidence.WARNING, Evidence.OK, Evidence.INSUFFICIENT
+G, Y, OR, R = SoftState.GREEN, SoftState.YELLOW, SoftState.ORANGE, SoftState.RED
+
+
+def run_soft(evidence: list[Evidence], recover_months: int = 2, start: SoftState = G) -> list[SoftState]:
+    memory, states = SoftMemory(state=start), []
+    for e in evidence:
+        step = soft_step(memory, e, recover_months)
+        memory = step.memory
+        states.append(step.state)
+    return states
+
+
+@pytest.mark.parametrize(
+    ("evidence", "expected"),
+    [
+        # alarm escalates one step every month, and RED is the last step
+        ([A, A, A, A, A], [Y, OR, R, R, R]),
+        # one warning waits; the second month running escalates, and so does each one after it
+        ([W, W, W, W], [G, Y, OR, R]),
+        # a warning with an ok in between is a first warning again
+        ([W, OK, W, OK, W], [G, G, G, G, G]),
+        # alarm then warning: the alarm month was below the 95 % limit too, so two months running
+        ([A, W], [Y, OR]),
+        # recovery: one step down after two ok in a row, counted afresh after each change
+        ([A, A, OK, OK, OK, OK], [Y, OR, OR, Y, Y, G]),
+        ([A, OK, W, OK, OK], [Y, Y, Y, Y, G]),
+        # insufficient keeps the state and the running counts: warning, gap, warning escalates
+        ([W, NA, W], [G, G, Y]),
+        ([A, OK, NA, OK], [Y, Y, Y, G]),
+        ([NA, NA, NA], [G, G, G]),
+    ],
+)
+def test_soft_state_machine_on_hand_made_sequences(
+    evidence: list[Evidence], expected: list[SoftState]
+) -> None:
+    assert run_soft(evidence) == expected
+
+
+def test_recover_months_is_a_parameter() -> None:
+    assert run_soft([OK, OK, OK, OK, OK, OK], recover_months=3, start=OR) == [OR, OR, Y, Y, Y, G]
+    assert run_soft([OK, OK], recover_months=1, start=R) == [OR, Y]
+
+
+def test_soft_moves_name_what_happened() -> None:
+    memory = SoftMemory()
+    moves = []
+    for e in [W, W, OK, OK, NA, A]:
+        step = soft_step(memory, e, 2)
+        moves.append(step.move)
+        memory = step.memory
+    assert moves == [
+        SoftMove.FIRST_WARNING,
+        SoftMove.ESCALATE,
+        SoftMove.OK_COUNTING,
+        SoftMove.RECOVER,
+        SoftMove.INSUFFICIENT,
+        SoftMove.ESCALATE,
+    ]
+    assert soft_step(SoftMemory(state=R), W, 2).move == SoftMove.HOLD_TOP
+    assert soft_step(SoftMemory(), OK, 2).move == SoftMove.OK_NORMAL
+
+
+def reference_soft(evidence: list[Evidence], recover_months: int) -> list[SoftState]:
+    """decisions.md read literally, over the whole history instead of a carried memory: the
+    judged months (insufficient ones dropped), escalation on alarm or on a warning whose
+    previous judged month was below the warning limit, recovery once the judged months since
+    the last change end in recover_months ok."""
+    order = [G, Y, OR, R]
+    level, judged, since_change, states = 0, [], [], []
+    for e in evidence:
+        if e != NA:
+            judged.append(e)
+            since_change.append(e)
+            previous_below = len(judged) >= 2 and judged[-2] in (A, W)
+            if e == A or (e == W and previous_below):
+                if level < 3:
+                    level, since_change = level + 1, []
+            elif e == OK and level > 0 and since_change[-recover_months:] == [OK] * recover_months:
+                level, since_change = level - 1, []
+        states.append(order[level])
+    return states
+
+
+def test_soft_agrees_with_a_literal_reading_on_random_sequences() -> None:
+    rng = random.Random(11)
+    for _ in range(500):
+        evidence = rng.choices([A, W, OK, NA], weights=[1, 2, 4, 1], k=rng.randint(1, 30))
+        recover = rng.randint(1, 4)
+        states = run_soft(evidence, recover)
+        assert states == reference_soft(evidence, recover), (evidence, recover)
+        order = [G, Y, OR, R]
+        steps = [abs(order.index(b) - order.index(a)) for a, b in zip([G, *states], states, strict=False)]
+        assert max(steps) <= 1  # never more than one step in a month
+
+
+def test_soft_override_is_where_next_month_starts() -> None:
+    step = soft_step(SoftMemory(G, below_streak=1), W, 2)  # second warning: proposes YELLOW
+    assert step.state == Y
+    decided = soft_decided(step, G)  # the meeting keeps GREEN
+    assert decided.state == G
+    assert soft_step(decided, OK, 2).state == G
+    assert soft_decided(step, None) == step.memory
+    # an override upwards: recovery counts from the decided state
+    up = soft_decided(soft_step(SoftMemory(Y, ok_streak=1), OK, 2), OR)
+    assert [soft_step(up, OK, 2).state, soft_step(soft_step(up, OK, 2).memory, OK, 2).state] == [OR, Y]
+
+
+def test_evidence_limits_are_the_normal_quantiles() -> None:
+    assert z_limit(0.95) == pytest.approx(norm.ppf(0.975))
+    assert z_limit(0.998) == pytest.approx(norm.ppf(0.999))
+
+
+def row(
+    n: int, successes: int, area_rate: float | None, excl: float | None = None, **extra: object
+) -> ProviderMonth:
+    rate = successes / n if n else None
+    return ProviderMonth(
+        date(2024, 5, 1), "P01", 1, "has_result", n, successes, rate, None, None, area_rate, excl, **extra
+    )  # type: ignore[arg-type]
+
+
+def test_unadjusted_evidence_matches_the_funnel_limits() -> None:
+    """Below the funnel's lower limit p0 - z sqrt(p0 (1 - p0) / n), computed here independently."""
+    p0 = 0.31
+    for n in (20, 35, 88, 150, 400):
+        lower95 = p0 - norm.ppf(0.975) * (p0 * (1 - p0) / n) ** 0.5
+        lower998 = p0 - norm.ppf(0.999) * (p0 * (1 - p0) / n) ** 0.5
+        for successes in range(n + 1):
+            rate = successes / n
+            expected = A if rate < lower998 else W if rate < lower95 else OK
+            judgement = soft_evidence(row(n, successes, p0), AREA)
+            assert judgement.evidence == expected, (n, successes)
+            assert judgement.basis == Basis.UNADJUSTED
+
+
+def test_binomial_z_at_the_edges() -> None:
+    assert binomial_z(3, 10, 0.3) == 0
+    assert binomial_z(0, 10, 0.0) == 0
+    assert binomial_z(9, 10, 1.0) == float("-inf")
+
+
+def test_risk_adjusted_z_is_used_only_when_the_model_fitted_and_the_rules_ask() -> None:
+    adjusted = row(100, 15, 0.31, z_score=-1.0, adjustment_status="adjusted")
+    assert soft_evidence(adjusted, AREA).evidence == OK  # raw would be an alarm
+    assert soft_evidence(adjusted, AREA).basis == Basis.ADJUSTED
+    fallback = row(100, 15, 0.31, z_score=-1.0, adjustment_status="too_few_events")
+    assert soft_evidence(fallback, AREA).evidence == A
+    unadjusted_rules = AREA.model_copy(update={"use_risk_adjusted": False})
+    assert soft_evidence(adjusted, unadjusted_rules).evidence == A
+
+
+def test_insufficient_says_why() -> None:
+    assert soft_evidence(row(19, 0, 0.3), AREA).gap == Gap.TOO_FEW
+    assert soft_evidence(row(20, 0, None), AREA).gap == Gap.NO_COMPARATOR
+    assert hard_evidence(row(19, 0, 0.3, 0.3), AREA).evidence == NA
+    assert hard_evidence(row(40, 0, 0.3, None), AREA).gap == Gap.NO_COMPARATOR
+
+
+@pytest.mark.parametrize(
+    ("n", "successes", "excl", "expected"),
+    [
+        (20, 4, 0.30, Evidence.BELOW),  # 20 % < 0.8 x 30 % = 24 %
+        (19, 0, 0.30, NA),  # too few to judge, however bad
+        (25, 6, 0.30, OK),  # 24 % is not below 24 %
+        (20, 12, 0.75, OK),  # 60 % is not below 0.8 x 75 %, although 0.8 * 0.75 > 0.6 in floats
+        (100, 23, 0.30, Evidence.BELOW),
+    ],
+)
+def test_hard_evidence_compares_with_stop_ratio_times_area_rate_without_provider(
+    n: int, successes: int, excl: float, expected: Evidence
+) -> None:
+    # the area rate with the provider is deliberately different: Model A must not use it
+    assert hard_evidence(row(n, successes, 0.9, excl), AREA).evidence == expected
+
+
+HARD = AREA.hard
+MAY, JUNE = date(2024, 5, 1), date(2024, 6, 1)
+
+
+def test_hard_stop_and_lift_only_by_the_cohort() -> None:
+    stopped = hard_step(HardMemory(), Evidence.BELOW, MAY, 0.24, LiftCohort(), HARD)
+    assert (stopped.state, stopped.move, stopped.memory.stop_month) == (HardState.STOP, HardMove.STOP, MAY)
+    # the provider's own rate is fine again, but the cohort has shown nothing yet: still stopped
+    held = hard_step(stopped.memory, OK, JUNE, 0.24, LiftCohort(30, 5, 5), HARD)
+    assert (held.state, held.move) == (HardState.STOP, HardMove.STOP_HOLD)
+    # 9 closed, all with results: fewer than min_lift_n closed
+    assert hard_step(stopped.memory, OK, JUNE, 0.24, LiftCohort(30, 9, 9), HARD).state == HardState.STOP
+    # 10 closed, 2 with results = 20 % < 24 %
+    assert hard_step(stopped.memory, OK, JUNE, 0.24, LiftCohort(30, 10, 2), HARD).state == HardState.STOP
+    # 25 closed, 6 with results = 24 %: reaches the bar, lifted
+    lifted = hard_step(stopped.memory, Evidence.BELOW, JUNE, 0.24, LiftCohort(30, 25, 6), HARD)
+    assert (lifted.state, lifted.move, lifted.memory.stop_month) == (HardState.OPEN, HardMove.STOP_LIFT, None)
+    # exactly at the bar, in floats just under it: 12 of 20 = 0.6 against 0.8 x 0.75
+    at_bar = hard_step(stopped.memory, OK, JUNE, HARD.stop_ratio * 0.75, LiftCohort(30, 20, 12), HARD)
+    assert at_bar.state == HardState.OPEN
+    # without an area rate there is no bar to reach
+    assert hard_step(stopped.memory, NA, JUNE, None, LiftCohort(30, 25, 25), HARD).state == HardState.STOP
+
+
+def test_hard_override_starts_or_ends_the_stop() -> None:
+    open_step = hard_step(HardMemory(), OK, MAY, 0.24, LiftCohort(), HARD)
+    stop = hard_decided(open_step, HardState.STOP, MAY)
+    assert (stop.state, stop.stop_month) == (HardState.STOP, MAY)
+    stop_step = hard_step(HardMemory(HardState.STOP, date(2024, 1, 1)), OK, MAY, 0.24, LiftCohort(), HARD)
+    opened = hard_decided(stop_step, HardState.OPEN, MAY)
+    assert (opened.state, opened.stop_month) == (HardState.OPEN, None)
+    assert hard_step(opened, OK, JUNE, 0.24, LiftCohort(), HARD).state == HardState.OPEN
+
+
+def _outcomes(rows: list[tuple], as_of: str = "2024-06-30") -> pd.DataFrame:
+    cols = ["referral_id", "provider_id", "tender_area", "start_date", "end_date", "has_result", "is_closed"]
+    frame = pd.DataFrame(rows, columns=cols)
+    frame["start_date"] = pd.to_datetime(frame["start_date"])
+    frame["end_date"] = pd.to_datetime(frame["end_date"])
+    frame["as_of"] = pd.Timestamp(as_of)
+    return frame
+
+
+def plain_cohort(rows: list[tuple], stop_end: date, as_of: date, grace: int) -> tuple[int, int, int]:
+    """Count the lift cohort by hand, one referral at a time."""
+    ongoing = closed = with_result = 0
+    for _, _, _, start, end, has_result, is_closed in rows:
+        start_d = date.fromisoformat(start)
+        end_d = date.fromisoformat(end) if end else None
+        if start_d > stop_end or (end_d is not None and end_d <= stop_end):
+            continue
+        ongoing += 1
+        if (
+            is_closed
+            and end_d is not None
+            and (pd.Timestamp(end_d) + pd.Timedelta(days=grace)).date() <= as_of
+        ):
+            closed += 1
+            with_result += bool(has_result)
+    return ongoing, closed, with_result
+
+
+def test_lift_cohort_counts_the_referrals_ongoing_at_the_stop() -> None:
+    rows = [
+        ("r1", "P01", 1, "2024-01-10", "2024-02-28", True, True),  # ended before the stop: out
+        ("r2", "P01", 1, "2024-02-01", "2024-03-31", True, True),  # ended on the stop's last day: out
+        ("r3", "P01", 1, "2024-02-01", "2024-04-10", True, True),  # ongoing at stop, closed, result
+        ("r4", "P01", 1, "2024-03-15", "2024-04-20", False, True),  # ongoing, closed, no result
+        ("r5", "P01", 1, "2024-03-15", None, True, False),  # still ongoing: result not yet final
+        ("r6", "P01", 1, "2024-04-01", "2024-04-15", True, True),  # started after the stop: out
+        ("r7", "P01", 1, "2024-03-01", "2024-05-25", True, False),  # ended, grace not over
+        ("r8", "P02", 1, "2024-03-01", "2024-04-01", True, True),  # another provider
+        ("r9", "P01", 2, "2024-03-01", "2024-04-01", True, True),  # another area
+    ]
+    got = lift_cohorts(_outcomes(rows), [("P01", 1, date(2024, 3, 1))], date(2024, 6, 30), 30)
+    assert tuple(got.loc[0, ["ongoing_at_stop", "closed", "with_result"]]) == (4, 2, 1)
+    assert plain_cohort(rows[:7], date(2024, 3, 31), date(2024, 6, 30), 30) == (4, 2, 1)
+
+
+def test_lift_cohort_on_random_referrals_equals_a_plain_count() -> None:
+    rng = random.Random(5)
+    rows = []
+    for i in range(400):
+        start = date(2023, 6, 1) + timedelta(days=rng.randint(0, 360))
+        end = start + timedelta(days=rng.randint(0, 300)) if rng.random() < 0.8 else None
+        closed = end is not None and end + timedelta(days=30) <= date(2024, 9, 30)
+        rows.append(
+            (
+                f"r{i}",
+                "P01",
+                1,
+                start.isoformat(),
+                end.isoformat() if end else None,
+                rng.random() < 0.4,
+                closed,
+            )
+        )
+    outcomes = _outcomes(rows, "2024-09-30")
+    for stop in (date(2024, 1, 1), date(2024, 3, 1)):
+        for as_of in (date(2024, 5, 31), date(2024, 7, 31), date(2024, 9, 30)):
+            source = OutcomeCohorts(outcomes, as_of, 30)
+            c = source.cohort("P01", 1, stop, "has_result")
+            stop_end = (pd.Timestamp(stop) + pd.offsets.MonthEnd(0)).date()
+            assert (c.ongoing_at_stop, c.closed, c.with_result) == plain_cohort(rows, stop_end, as_of, 30)
+
+
+def test_outcomes_built_before_the_month_are_refused() -> None:
+    outcomes = _outcomes([("r1", "P01", 1, "2024-01-10", None, False, False)], as_of="2024-04-30")
+    with pytest.raises(DecisionInputError, match="built as of 2024-04-30, before 2024-05-31"):
+        OutcomeCohorts(outcomes, date(2024, 5, 31), 30)
+    with pytest.raises(DecisionInputError, match="lacks the column"):
+        OutcomeCohorts(outcomes.drop(columns="is_closed"), date(2024, 4, 30), 30)
+
+
+def test_a_cohort_for_another_measure_needs_outcomes_of_that_month() -> None:
+    outcomes = _outcomes([("r1", "P01", 2, "2024-01-10", None, False, False)], as_of="2024-06-30")
+    outcomes["fit_within_6m"] = [True]
+    c = OutcomeCohorts(outcomes, date(2024, 6, 30), 30).cohort("P01", 2, date(2024, 3, 1), "fit_within_6m")
+    assert (c.ongoing_at_stop, c.closed, c.with_result) == (1, 1, 1)
+    with pytest.raises(DecisionInputError, match="needs fct_referral_outcomes built as of 2024-05-31"):
+        OutcomeCohorts(outcomes, date(2024, 5, 31), 30).cohort("P01", 2, date(2024, 3, 1), "fit_within_6m")

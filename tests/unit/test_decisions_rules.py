@@ -1,0 +1,172 @@
+"""The rule file (rules.yaml) and the sentence templates (reasons.yaml): the shipped files carry
+decisions.md's defaults, and a bad file fails with one line naming the file and the key."""
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pipeline.decisions.reasons import TEMPLATES_FILE, load_templates
+from pipeline.decisions.rules import RULES_FILE, Model, load_rules
+from pipeline.errors import ConfigError
+
+
+def test_shipped_rules_carry_the_defaults_of_decisions_md() -> None:
+    rules = load_rules()
+    assert {a: r.primary_measure for a, r in rules.areas.items()} == {
+        1: "has_result",
+        2: "fit_within_6m",
+        3: "has_result",
+        4: "has_result",
+    }
+    for area in rules.areas.values():
+        assert area.min_n == 20
+        assert area.hard.stop_ratio == 0.8
+        assert area.hard.min_lift_n == 10
+        assert area.soft.recover_months == 2
+        assert (area.evidence.warning_level, area.evidence.alarm_level) == (0.95, 0.998)
+        soft = {
+            s: (area.label(Model.SOFT, s), area.share(Model.SOFT, s))
+            for s in ("GREEN", "YELLOW", "ORANGE", "RED")
+        }
+        assert soft == {
+            "GREEN": ("Normal", 1.0),
+            "YELLOW": ("Skærpet opfølgning", 1.0),
+            "ORANGE": ("Reduceret booking", 0.5),
+            "RED": ("Bookingstop", 0.0),
+        }
+        assert area.soft.states.YELLOW.action_plan
+        assert (area.share(Model.HARD, "OPEN"), area.share(Model.HARD, "STOP")) == (1.0, 0.0)
+
+
+def test_rule_version_is_a_short_sha256_of_the_file_bytes(tmp_path: Path) -> None:
+    text = RULES_FILE.read_bytes()
+    assert load_rules().rule_version == hashlib.sha256(text).hexdigest()[:12]
+    edited = tmp_path / "rules.yaml"
+    edited.write_bytes(text + b"\n# a comment is an edit too\n")
+    assert load_rules(edited).rule_version != load_rules().rule_version
+
+
+def _shipped() -> dict[str, Any]:
+    return yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
+
+
+def _write(tmp_path: Path, data: dict[str, Any]) -> Path:
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_an_area_section_overrides_only_what_it_names(tmp_path: Path) -> None:
+    data = _shipped()
+    data["areas"][3]["min_n"] = 30
+    data["areas"][3]["soft"] = {"states": {"ORANGE": {"share": 0.25}}}
+    rules = load_rules(_write(tmp_path, data))
+    assert rules.area(3).min_n == 30
+    assert rules.area(3).share(Model.SOFT, "ORANGE") == 0.25
+    assert rules.area(3).label(Model.SOFT, "ORANGE") == "Reduceret booking"  # merged, not replaced
+    assert rules.area(3).soft.recover_months == 2
+    assert rules.area(1).min_n == 20 and rules.area(1).share(Model.SOFT, "ORANGE") == 0.5
+
+
+def _set(data: dict[str, Any], path: str, value: Any) -> None:
+    *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+    for p in parents:
+        data = data.setdefault(p, {})
+    data[last] = value
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("defaults.min_nn", 20, r"defaults\.min_nn: unknown key"),
+        ("areas.2.soft.recover_month", 3, r"areas\.2\.soft\.recover_month: unknown key"),
+        ("stop_ratio", 0.8, r"stop_ratio: unknown key"),
+        (
+            "defaults.soft.states.ORANGE.share",
+            1.5,
+            r"defaults\.soft\.states\.ORANGE\.share: .*less than or equal to 1.*1\.5",
+        ),
+        (
+            "areas.4.soft.states.RED.share",
+            -0.1,
+            r"areas\.4\.soft\.states\.RED\.share: .*greater than or equal to 0",
+        ),
+        ("defaults.min_n", "20", r"defaults\.min_n: .*valid integer.*'20'"),
+        ("areas.1.min_n", 20.5, r"areas\.1\.min_n: .*valid integer"),
+        ("defaults.use_risk_adjusted", "yes please", r"defaults\.use_risk_adjusted: .*valid boolean"),
+        ("defaults.hard.stop_ratio", "0.8", r"defaults\.hard\.stop_ratio: .*valid number"),
+        ("defaults.evidence.alarm_level", 0.9, r"defaults\.evidence: alarm_level \(0\.9\) must be above"),
+        ("defaults.soft.states.RED.share", 0.7, r"defaults\.soft\.states: shares must not rise"),
+        (
+            "areas.2.primary_measure",
+            "fit_in_6m",
+            r"areas\.2\.primary_measure: 'fit_in_6m' has no Danish name",
+        ),
+    ],
+)
+def test_a_bad_rule_file_names_the_file_and_the_key(
+    tmp_path: Path, path: str, value: Any, expected: str
+) -> None:
+    data = _shipped()
+    _set(data, path, value)
+    file = _write(tmp_path, data)
+    with pytest.raises(ConfigError, match=expected) as caught:
+        load_rules(file)
+    message = str(caught.value)
+    assert message.startswith(f"{file}: ")
+    assert "\n" not in message
+
+
+def test_a_missing_area_or_key_is_named(tmp_path: Path) -> None:
+    data = _shipped()
+    del data["areas"][4]
+    with pytest.raises(ConfigError, match=r"areas: expected a section for each tender area \[1, 2, 3, 4\]"):
+        load_rules(_write(tmp_path, data))
+    data = _shipped()
+    del data["defaults"]["hard"]["min_lift_n"]
+    with pytest.raises(ConfigError, match=r"defaults\.hard\.min_lift_n: required key is missing"):
+        load_rules(_write(tmp_path, data))
+
+
+def test_unreadable_files_say_why(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the rule file"):
+        load_rules(tmp_path / "nope.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("version: 1\ndefaults: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"broken\.yaml: not valid YAML at line \d"):
+        load_rules(broken)
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- 1\n- 2\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_rules(listing)
+
+
+def test_shipped_templates_load() -> None:
+    templates = load_templates()
+    assert "{measure_part}" in templates.soft["escalate"]
+
+
+def _templates() -> dict[str, Any]:
+    return yaml.safe_load(TEMPLATES_FILE.read_text(encoding="utf-8"))
+
+
+def test_templates_with_an_unknown_placeholder_or_a_missing_sentence_fail(tmp_path: Path) -> None:
+    path = tmp_path / "reasons.yaml"
+    data = _templates()
+    data["soft"]["recover"] = "Nu {rate_pct} – {to_label}."
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"soft\.recover: unknown placeholder\(s\) \['rate_pct'\]"):
+        load_templates(path)
+    data = _templates()
+    del data["hard"]["stop_lift"]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"hard: sentences missing \['stop_lift'\]"):
+        load_templates(path)
+    data = _templates()
+    data["measure"] = "{measure_part} igen"  # the measure part cannot contain itself
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError, match="measure: unknown placeholder"):
+        load_templates(path)
