@@ -1,0 +1,36 @@
+"""Ingestion's own settings (ingest.yaml), validated on load."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.errors import ConfigError
+
+CONFIG_FILE = Path(__file__).with_name("ingest.yaml")
+
+
+class DuckDbResources(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    memory_limit: str = Field("4GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    threads: int | None = Field(None, ge=1)
+
+
+class IngestConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    duckdb: DuckDbResources = DuckDbResources()
+
+
+@cache
+def load_config(path: Path = CONFIG_FILE) -> IngestConfig:
+    """The configuration, parsed once per process; a broken file is a ConfigError."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return IngestConfig.model_validate(yaml.safe_load(fh) or {})
+    except (OSError, yaml.YAMLError, ValueError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc

@@ -1,0 +1,114 @@
+"""Finding the deliveries in the raw folder: `<raw_dir>/<extract>/<extract>_<YYYYMMDD>.<ext>`.
+
+A file that does not follow the naming rule is refused rather than guessed at: the delivery
+date in the name decides which row wins when a later delivery corrects an earlier one, so a
+wrong name would silently change the results."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from pipeline.contract import extract_names
+from pipeline.settings import GROUND_TRUTH_FILE, SYNTHETIC_MARKER
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("csv", "xlsx", "parquet")
+_NAME = re.compile(r"^(?P<extract>.+)_(?P<date>\d{8})\.(?P<ext>[A-Za-z0-9]+)$")
+# Files that may sit at the top of the raw folder without being deliveries.
+_TOP_LEVEL_OK = {SYNTHETIC_MARKER, GROUND_TRUTH_FILE}
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery file whose name and folder fit the contract."""
+
+    path: Path
+    extract: str
+    delivery_date: date
+    format: str  # csv, xlsx or parquet
+
+    @property
+    def file(self) -> str:
+        return self.path.name
+
+    def sort_key(self) -> tuple[date, int, str]:
+        """Delivery date first; on the same date parents before children (contract order)."""
+        return (self.delivery_date, extract_names().index(self.extract), self.file)
+
+
+@dataclass(frozen=True)
+class Misnamed:
+    """A file in the raw folder that cannot be a delivery, and why (a sentence to act on)."""
+
+    path: Path
+    extract: str | None
+    problem: str
+
+
+def find_deliveries(raw_dir: Path) -> tuple[list[Delivery], list[Misnamed]]:
+    """All delivery files below raw_dir in load order, and the files refused by their name.
+
+    Hidden files and non-delivery files at the top are ignored; any file in a folder is either
+    a delivery or refused, so that no data a user put there disappears without a word."""
+    deliveries: list[Delivery] = []
+    misnamed: list[Misnamed] = []
+    for path in sorted(raw_dir.rglob("*")):
+        if not path.is_file() or _ignored(path, raw_dir):
+            continue
+        result = classify(path, raw_dir)
+        (deliveries if isinstance(result, Delivery) else misnamed).append(result)
+    deliveries.sort(key=Delivery.sort_key)
+    return deliveries, misnamed
+
+
+def _ignored(path: Path, raw_dir: Path) -> bool:
+    """Hidden files, and files at the top of the raw folder that do not look like deliveries
+    (the generator's marker, a README): only extract folders are expected to hold data."""
+    relative = path.relative_to(raw_dir)
+    if any(part.startswith(".") for part in relative.parts):
+        return True
+    if len(relative.parts) == 1 and (path.name in _TOP_LEVEL_OK or not _NAME.match(path.name)):
+        log.info("ignored %s: not a delivery", path)
+        return True
+    return False
+
+
+def classify(path: Path, raw_dir: Path) -> Delivery | Misnamed:
+    """The delivery a path names, or why it is not one."""
+    extracts = extract_names()
+    relative = path.relative_to(raw_dir)
+    folder = relative.parts[0] if len(relative.parts) > 1 else None
+    m = _NAME.match(path.name)
+    named = m.group("extract") if m else None
+    expected = f"<extract>/<extract>_<YYYYMMDD>.csv|xlsx|parquet, extract one of {', '.join(extracts)}"
+    if m is None:
+        return Misnamed(path, folder, f"the name does not fit the pattern {expected}")
+    if named not in extracts:
+        return Misnamed(path, folder, f"'{named}' is not an extract; expected {expected}")
+    if folder != named or len(relative.parts) != 2:
+        where = f"{relative.parent.as_posix()}/" if folder else "the top of the raw folder"
+        return Misnamed(path, named, f"a {named} delivery sits in {where}; move it to {named}/")
+    ext = m.group("ext").lower()
+    if ext not in FORMATS:
+        return Misnamed(path, named, f"format .{ext} is not accepted; save it as .csv, .xlsx or .parquet")
+    try:
+        day = date(int(m.group("date")[:4]), int(m.group("date")[4:6]), int(m.group("date")[6:]))
+    except ValueError:
+        return Misnamed(path, named, f"{m.group('date')} in the name is not a date YYYYMMDD")
+    return Delivery(path=path, extract=named, delivery_date=day, format=ext)
+
+
+def file_hash(path: Path) -> str:
+    """sha256 of the file's bytes: the identity of a delivery for idempotent reloads."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,312 @@
+"""Reading one delivery (CSV in any accepted dialect, .xlsx or Parquet) into an in-memory
+DuckDB table of text columns, named by the header in lower case.
+
+Everything is read as text, whatever the format: typing and checking is one SQL step for all
+formats (rows.py), so that a value means the same whether it came from Excel or a CSV export.
+The table lives in the in-memory connection only; it still holds the clear CPR."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from openpyxl import load_workbook
+from openpyxl.utils.exceptions import InvalidFileException
+
+from pipeline.cpr import scrub
+from pipeline.errors import UnreadableFileError
+from pipeline.ingest.deliveries import Delivery
+from pipeline.ingest.sql import ident, literal
+
+ROW_NUMBER = "_row_number"
+_SAMPLE_BYTES = 1 << 16
+_CHUNK = 1 << 20
+_UTF8_BOM = codecs.BOM_UTF8
+# Why DuckDB rejected a CSV row, as a sentence a person can act on; {found}/{expected} are
+# field counts.
+_REJECT_REASONS = {
+    "TOO MANY COLUMNS": "the row has {found} fields but the header has {expected}: "
+    "is a value containing the separator not in quotes?",
+    "MISSING COLUMNS": "the row has only {found} fields but the header has {expected}: "
+    "is a line break inside a value not in quotes?",
+    "UNQUOTED VALUE": "a quote is not closed: quote the whole value and double any quote inside it",
+}
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """A delivery read as text: `relation` (in-memory table or view) has _row_number (1 = the
+    first row after the header) and one VARCHAR column per header name, lower-cased; rows
+    whose fields could not be split (CSV only) are in `rejects` (_row_number, reason, line)."""
+
+    relation: str
+    columns: list[str]
+    rejects: str | None
+    dialect: str  # for the load message, e.g. "csv ';' cp1252"
+    line_offset: int | None  # line number = row number + offset; None for Parquet
+
+
+def normalise_header(names: list[object]) -> list[str]:
+    """Header names compared case-insensitively with surrounding spaces (and a BOM) ignored.
+    A nameless column gets a positional name so its values are kept as an extra column."""
+    out = []
+    for i, name in enumerate(names):
+        text = "" if name is None else str(name).replace("\ufeff", "").strip().lower()
+        out.append(text or f"column_{i + 1}")
+    seen: set[str] = set()
+    for name in out:
+        if name in seen:
+            raise UnreadableFileError(f"the column '{name}' appears twice in the header")
+        seen.add(name)
+    return out
+
+
+def read_table(con: duckdb.DuckDBPyConnection, delivery: Delivery, name: str, tmp_dir: Path) -> RawTable:
+    """The delivery as a text table called `name` in the in-memory connection.
+
+    Raises UnreadableFileError (without the file name: the caller adds it) when the file is
+    not a table of the accepted formats."""
+    readers = {"csv": read_csv, "xlsx": read_xlsx, "parquet": read_parquet}
+    try:
+        return readers[delivery.format](con, delivery.path, name, tmp_dir)
+    except UnreadableFileError:
+        raise
+    except (duckdb.Error, OSError, zipfile.BadZipFile, InvalidFileException, KeyError, ValueError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UnreadableFileError(f"cannot be read as {delivery.format}: {scrub(first_line)}") from exc
+
+
+# --- CSV --------------------------------------------------------------------------------------
+
+
+def detect_encoding(path: Path) -> str:
+    """'utf-8' (a BOM is allowed) when every byte sequence is valid UTF-8, else 'cp1252', the
+    Windows encoding Danish office programs export in. A cp1252 file with æøå is never valid
+    UTF-8, so the test cannot mistake one for the other."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            if chunk.isascii():
+                continue
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError:
+                return "cp1252"
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return "cp1252"
+    return "utf-8"
+
+
+def detect_delimiter(header_line: str) -> str:
+    """';' or ',', whichever separates more fields of the header row (quoted text ignored)."""
+    counts = {";": 0, ",": 0}
+    quoted = False
+    for char in header_line:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    return ";" if counts[";"] > counts[","] else ","
+
+
+def _header_line(path: Path, encoding: str) -> str:
+    with open(path, "rb") as fh:
+        sample = fh.read(_SAMPLE_BYTES)
+    if sample.startswith(_UTF8_BOM):
+        sample = sample[len(_UTF8_BOM) :]
+    text = sample.decode(encoding, errors="replace")
+    if not text.strip():
+        raise UnreadableFileError("the file is empty: it has no header row")
+    if "\x00" in text:
+        raise UnreadableFileError(
+            "this is not a text file in UTF-8 or Windows-1252 (a spreadsheet saved with a .csv name, "
+            "or UTF-16 text?)"
+        )
+    return text.splitlines()[0]
+
+
+def read_csv(con: duckdb.DuckDBPyConnection, path: Path, name: str, tmp_dir: Path) -> RawTable:
+    """A CSV file in any accepted dialect. DuckDB splits the rows (quoted fields, both line
+    endings); rows it cannot split go to a rejects table instead of stopping the load."""
+    encoding = detect_encoding(path)
+    header = _header_line(path, encoding)
+    delimiter = detect_delimiter(header)
+    columns = normalise_header(next(csv.reader([header], delimiter=delimiter)))
+    source = path if encoding == "utf-8" else _to_utf8(path, encoding, tmp_dir)
+    rejects = f"{name}_rejects"
+    spec = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(columns)))
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE "{name}_csv" AS SELECT * FROM read_csv({literal(str(source))},
+        auto_detect = false, header = true, delim = {literal(delimiter)}, quote = '"', escape = '"',
+        columns = {{{spec}}},
+        store_rejects = true, rejects_table = '{rejects}_errors', rejects_scan = '{rejects}_scans',
+        max_line_size = 10000000)"""
+    )
+    if source != path:
+        source.unlink()
+    _number_csv_rows(con, name, columns, rejects)
+    dialect = f"csv '{delimiter}' {encoding}"
+    return RawTable(name, columns, rejects, dialect, line_offset=1)
+
+
+def _to_utf8(path: Path, encoding: str, tmp_dir: Path) -> Path:
+    """A UTF-8 copy in the session's private temporary folder (DuckDB reads only UTF-8 and
+    Latin-1, which lacks cp1252's €, – and quotes); deleted as soon as it is read."""
+    target = tmp_dir / f"{path.stem}.utf8.csv"
+    with (
+        open(path, encoding=encoding, errors="replace", newline="") as src,
+        open(target, "w", encoding="utf-8", newline="") as dst,
+    ):
+        shutil.copyfileobj(src, dst, _CHUNK)
+    return target
+
+
+def _number_csv_rows(con: duckdb.DuckDBPyConnection, name: str, columns: list[str], rejects: str) -> None:
+    """Give every row its row number in the file. DuckDB keeps the order of the rows it read
+    but leaves out the rejected ones, whose line numbers it reports: the good rows fill the
+    gaps between them (an ASOF join on "good rows before each rejected row")."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE "{rejects}" AS
+        SELECT line - 1 AS {ROW_NUMBER}, error_type, error_message,
+               trim(csv_line, chr(10) || chr(13)) AS line
+        FROM "{rejects}_errors" QUALIFY row_number() OVER (PARTITION BY line ORDER BY column_idx) = 1"""
+    )
+    renamed = ", ".join(f"c{i} AS {ident(col)}" for i, col in enumerate(columns))
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE "{name}" AS
+        WITH good AS (SELECT rowid + 1 AS g, * FROM "{name}_csv"),
+        gaps AS (
+            SELECT {ROW_NUMBER} - row_number() OVER (ORDER BY {ROW_NUMBER}) AS gap,
+                   row_number() OVER (ORDER BY {ROW_NUMBER}) AS before
+            FROM "{rejects}"
+        ),
+        last_gap AS (SELECT gap, max(before) AS before FROM gaps GROUP BY gap)
+        SELECT g + coalesce(last_gap.before, 0) AS {ROW_NUMBER}, {renamed}
+        FROM good ASOF LEFT JOIN last_gap ON good.g > last_gap.gap
+        ORDER BY g"""
+    )
+    con.execute(f'DROP TABLE "{name}_csv"')
+    con.execute(f'DROP TABLE "{rejects}_errors"')
+    con.execute(f'DROP TABLE "{rejects}_scans"')
+
+
+def reject_reason_sql(expected: int) -> str:
+    """SQL for the reason of a CSV row DuckDB could not split (columns of the rejects table)."""
+    found = "regexp_extract(error_message, 'Found: ([0-9]+)', 1)"
+    cases = " ".join(
+        f"WHEN {literal(kind)} THEN "
+        + literal(template.format(found="\x00", expected=expected)).replace("\x00", f"' || {found} || '")
+        for kind, template in _REJECT_REASONS.items()
+    )
+    fallback = "'the row cannot be read: ' || mask_cpr(split_part(error_message, chr(10), 1))"
+    return f"CASE error_type {cases} ELSE {fallback} END"
+
+
+# --- Excel ------------------------------------------------------------------------------------
+
+
+def read_xlsx(con: duckdb.DuckDBPyConnection, path: Path, name: str, tmp_dir: Path) -> RawTable:
+    """The first sheet of a workbook, header in row 1, read in openpyxl's streaming mode."""
+    workbook = load_workbook(path, read_only=True, data_only=True)
+    try:
+        sheet = workbook.worksheets[0]
+        rows = sheet.iter_rows(values_only=True)
+        header = next(rows, None)
+        if header is None:
+            raise UnreadableFileError("the first sheet is empty: it has no header row")
+        width = _last_named(header)
+        columns = normalise_header(list(header[:width]))
+        values: list[list[str | None]] = [[] for _ in columns]
+        numbers: list[int] = []
+        for number, row in enumerate(rows, start=1):
+            cells = [cell_text(v) for v in row[:width]]
+            cells += [None] * (width - len(cells))
+            numbers.append(number)
+            for column, cell in zip(values, cells, strict=True):
+                column.append(cell)
+    finally:
+        workbook.close()
+    table = pa.table(
+        {ROW_NUMBER: pa.array(numbers, pa.int64())}
+        | {f"c{i}": pa.array(col, pa.string()) for i, col in enumerate(values)}
+    )
+    _create_from_arrow(con, name, table, columns)
+    return RawTable(name, columns, None, "xlsx", line_offset=1)
+
+
+def _last_named(header: tuple[object, ...]) -> int:
+    """Width of the header up to its last non-empty cell: read-only sheets often report
+    formatted but empty columns beyond the data."""
+    width = len(header)
+    while width and (header[width - 1] is None or str(header[width - 1]).strip() == ""):
+        width -= 1
+    if width == 0:
+        raise UnreadableFileError("the header row of the first sheet is empty")
+    return width
+
+
+def cell_text(value: object) -> str | None:
+    """An Excel cell as the text a CSV export would have held: whole numbers without '.0',
+    dates as YYYY-MM-DD."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _create_from_arrow(
+    con: duckdb.DuckDBPyConnection, name: str, table: pa.Table, columns: list[str]
+) -> None:
+    view = f"{name}_arrow"
+    con.register(view, table)
+    try:
+        renamed = ", ".join(f"c{i} AS {ident(col)}" for i, col in enumerate(columns))
+        con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT {ROW_NUMBER}, {renamed} FROM "{view}"')
+    finally:
+        con.unregister(view)
+
+
+# --- Parquet ----------------------------------------------------------------------------------
+
+
+def read_parquet(con: duckdb.DuckDBPyConnection, path: Path, name: str, tmp_dir: Path) -> RawTable:
+    """A Parquet file as a view (not copied: national files are large), every column cast to
+    the text a CSV export would hold. Timestamps at midnight become dates."""
+    described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
+    originals = [row[0] for row in described]
+    columns = normalise_header(originals)
+    casts = ", ".join(
+        f"{_parquet_text(ident(orig), sql_type)} AS {ident(col)}"
+        for orig, sql_type, col in zip(originals, (row[1] for row in described), columns, strict=True)
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP VIEW "{name}" AS
+        SELECT file_row_number + 1 AS {ROW_NUMBER}, {casts}
+        FROM read_parquet({literal(str(path))}, file_row_number = true)"""
+    )
+    return RawTable(name, columns, None, "parquet", line_offset=None)
+
+
+def _parquet_text(column: str, sql_type: str) -> str:
+    if sql_type.startswith("TIMESTAMP"):
+        return (
+            f"CASE WHEN {column} = date_trunc('day', {column}) "
+            f"THEN strftime({column}, '%Y-%m-%d') ELSE CAST({column} AS VARCHAR) END"
+        )
+    return column if sql_type == "VARCHAR" else f"CAST({column} AS VARCHAR)"

@@ -1,0 +1,333 @@
+"""Loading deliveries into the warehouse: one transaction per file, recorded in meta.loads.
+
+Parsing, checking and pseudonymising happen in an in-memory DuckDB connection; the warehouse
+file is attached to it and receives only pseudonymised rows, so a clear CPR is never written
+to it, not even into a page that a rolled-back transaction leaves behind."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Literal
+
+import duckdb
+
+from pipeline.contract import Extract, load_contract
+from pipeline.cpr import scrub
+from pipeline.errors import UnreadableFileError
+from pipeline.ingest.config import IngestConfig, load_config
+from pipeline.ingest.deliveries import Delivery, Misnamed, file_hash
+from pipeline.ingest.dialects import ROW_NUMBER, RawTable, read_table, reject_reason_sql
+from pipeline.ingest.pseudonym import PseudonymCache
+from pipeline.ingest.rows import MACROS, FileQueries
+from pipeline.ingest.sql import ident, literal
+from pipeline.warehouse import WarehouseError, ensure_schemas, landing_columns, next_id, qualified
+
+log = logging.getLogger(__name__)
+
+WH = "wh"  # the catalog name of the attached warehouse
+LOADS = qualified(WH, "meta", "loads")
+QUARANTINE = qualified(WH, "quarantine", "rows")
+Status = Literal["loaded", "skipped", "refused"]
+# DuckDB errors that come from our SQL, not from a file's content: bugs, never refusals.
+_OUR_MISTAKES = (
+    duckdb.ParserException,
+    duckdb.BinderException,
+    duckdb.CatalogException,
+    duckdb.InternalException,
+)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one file."""
+
+    path: Path
+    extract: str | None
+    status: Status
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    message: str | None = None
+    load_id: int | None = None
+
+
+class RowCountMismatch(RuntimeError):
+    """rows read != loaded + quarantined: a bug in ingestion, never a user error."""
+
+
+@dataclass
+class _Load:
+    """The state of one file while it loads."""
+
+    delivery: Delivery
+    digest: str
+    started: datetime = field(default_factory=datetime.now)
+
+
+class IngestSession:
+    """An in-memory DuckDB connection with the warehouse attached and the run's CPR cache.
+
+    Use as a context manager; the warehouse file is locked for writing while it is open."""
+
+    def __init__(self, warehouse: Path, key: bytes, config: IngestConfig | None = None) -> None:
+        self.warehouse = Path(warehouse)
+        self._key = key
+        self._config = config or load_config()
+        self._names = itertools.count(1)
+
+    def __enter__(self) -> IngestSession:
+        self._tmp = tempfile.TemporaryDirectory(prefix="provmon-ingest-")
+        resources = self._config.duckdb
+        settings: dict[str, str | int] = {
+            "memory_limit": resources.memory_limit,
+            "temp_directory": str(Path(self._tmp.name) / "spill"),
+        }
+        if resources.threads:
+            settings["threads"] = resources.threads
+        self.con = duckdb.connect(":memory:", config=settings)
+        try:
+            self._attach()
+            for macro in MACROS:
+                self.con.execute(macro)
+            self.cache = PseudonymCache(self.con, self._key)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _attach(self) -> None:
+        self.warehouse.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con.execute(f"ATTACH {literal(str(self.warehouse))} AS {WH}")
+        except duckdb.IOException as exc:
+            raise WarehouseError(
+                f"the warehouse {self.warehouse} is in use by another process (a build still running?); "
+                "try again when it has finished"
+                if "lock" in str(exc).lower()
+                else f"cannot open the warehouse {self.warehouse}: {scrub(str(exc).splitlines()[0])}"
+            ) from exc
+        ensure_schemas(self.con, WH)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+        self._tmp.cleanup()
+
+    # --- one file -------------------------------------------------------------------------------
+
+    def load(self, delivery: Delivery) -> FileResult:
+        """Load one delivery unless it is already loaded; a file that cannot be loaded is
+        recorded as refused and reported in the result (it never raises for bad input)."""
+        job = _Load(delivery, file_hash(delivery.path))
+        prior = self.con.execute(
+            f"SELECT load_id, file_hash, finished_at FROM {LOADS} WHERE extract = ? AND file = ? "
+            "AND status = 'loaded' ORDER BY load_id DESC LIMIT 1",
+            [delivery.extract, delivery.file],
+        ).fetchone()
+        if prior and prior[1] == job.digest:
+            return FileResult(
+                delivery.path, delivery.extract, "skipped", message=f"already loaded (load {prior[0]})"
+            )
+        if prior:
+            return self._refuse(
+                job,
+                f"a file of this name was loaded on {prior[2]:%Y-%m-%d %H:%M} (load {prior[0]}) with other "
+                "content; a correction must come as a new delivery with a later date in its name",
+            )
+        name = f"f{next(self._names)}"
+        try:
+            return self._load_rows(job, name)
+        except UnreadableFileError as exc:
+            return self._refuse(job, str(exc))
+        except _OUR_MISTAKES:
+            raise
+        except duckdb.Error as exc:
+            log.debug("loading %s failed", delivery.path, exc_info=True)
+            return self._refuse(job, f"cannot be loaded: {_first_line(exc)}")
+        finally:
+            self._drop_temporaries(name)
+
+    def _load_rows(self, job: _Load, name: str) -> FileResult:
+        extract = load_contract().extracts[job.delivery.extract]
+        raw = read_table(self.con, job.delivery, name, Path(self._tmp.name))
+        check_columns(extract, raw.columns)
+        queries = FileQueries(extract, raw.relation, raw.columns, name)
+        if queries.cpr_column:
+            self.cache.add(queries.cpr_values())
+        self.con.execute(queries.create_parsed_view())
+        self.con.execute(queries.create_problems())
+        if self._scalar(queries.count_duplicate_keys()):
+            self.con.execute(f"INSERT INTO {queries.problems} {queries.duplicate_problems()}")
+        rows_read = self._scalar(f"SELECT count(*) FROM {queries.parsed}")
+        rejected = self._scalar(f'SELECT count(*) FROM "{raw.rejects}"') if raw.rejects else 0
+        empty = self._scalar(f"SELECT count(*) FROM {ident(raw.relation)}") - rows_read
+        return self._write(job, extract, raw, queries, rows_read + rejected, _load_message(raw, empty))
+
+    def _write(
+        self, job: _Load, extract: Extract, raw: RawTable, queries: FileQueries, rows_read: int, message: str
+    ) -> FileResult:
+        """Everything of one file in one transaction: landing rows, quarantine, load log."""
+        delivery = job.delivery
+        self.con.begin()
+        try:
+            load_id = next_id(self.con, LOADS, "load_id")
+            meta = [load_id, delivery.file, delivery.delivery_date]
+            loaded = self._insert_landing(extract, queries, meta)
+            quarantined = self._insert_quarantine(extract, raw, queries, meta)
+            if rows_read != loaded + quarantined:
+                raise RowCountMismatch(
+                    f"{delivery.file}: {rows_read} rows read but {loaded} loaded + {quarantined} quarantined"
+                )
+            self._log_load(job, load_id, "loaded", [rows_read, loaded, quarantined], message)
+            self.con.commit()
+        except BaseException:
+            self.con.rollback()
+            raise
+        return FileResult(
+            delivery.path, delivery.extract, "loaded", rows_read, loaded, quarantined, message, load_id
+        )
+
+    def _insert_landing(self, extract: Extract, queries: FileQueries, meta: list[object]) -> int:
+        values = queries.landing_values()
+        names = [n for n, _ in values] + [n for n, _ in landing_columns(extract)[len(values) :]]
+        select = ", ".join(sql for _, sql in values)
+        return self._scalar(
+            f"INSERT INTO {qualified(WH, 'landing', extract.name)} ({', '.join(ident(n) for n in names)}) "
+            f"SELECT {select}, ?, ?, ?, {ROW_NUMBER}, _extra "
+            f"FROM {queries.parsed} ANTI JOIN {queries.problems} USING ({ROW_NUMBER})",
+            meta,
+        )
+
+    def _insert_quarantine(
+        self, extract: Extract, raw: RawTable, queries: FileQueries, meta: list[object]
+    ) -> int:
+        load_id, file, _ = meta
+        offset = "NULL" if raw.line_offset is None else f"{ROW_NUMBER} + {raw.line_offset}"
+        columns = (
+            "load_id, extract, file, row_number, line_number, column_name, reason, record, quarantined_at"
+        )
+        count = self._scalar(
+            f"INSERT INTO {QUARANTINE} ({columns}) SELECT ?, ?, ?, {ROW_NUMBER}, {offset}, column_name, "
+            f"reason, {queries.record()}, current_localtimestamp() "
+            f"FROM {queries.problems} JOIN {queries.parsed} USING ({ROW_NUMBER})",
+            [load_id, extract.name, file],
+        )
+        if raw.rejects:
+            count += self._scalar(
+                f"INSERT INTO {QUARANTINE} ({columns}) SELECT ?, ?, ?, {ROW_NUMBER}, {offset}, NULL, "
+                f"{reject_reason_sql(len(raw.columns))}, json_object('line', mask_cpr(line)), "
+                f'current_localtimestamp() FROM "{raw.rejects}"',
+                [load_id, extract.name, file],
+            )
+        return count
+
+    def _log_load(
+        self, job: _Load, load_id: int, status: str, counts: list[int | None], message: str
+    ) -> None:
+        delivery = job.delivery
+        self.con.execute(
+            f"INSERT INTO {LOADS} (load_id, extract, file, file_path, file_hash, delivery_date, status, "
+            "rows_read, rows_loaded, rows_quarantined, message, started_at, finished_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_localtimestamp())",
+            [
+                load_id,
+                delivery.extract,
+                delivery.file,
+                str(delivery.path),
+                job.digest,
+                delivery.delivery_date,
+                status,
+                *counts,
+                message,
+                job.started,
+            ],
+        )
+
+    def _refuse(self, job: _Load, problem: str) -> FileResult:
+        """Record a refused delivery (own transaction) and say why on the log."""
+        problem = scrub(problem)
+        log.error("refused %s: %s", job.delivery.path, problem)
+        load_id = next_id(self.con, LOADS, "load_id")
+        self._log_load(job, load_id, "refused", [None, None, None], problem)
+        return FileResult(
+            job.delivery.path, job.delivery.extract, "refused", message=problem, load_id=load_id
+        )
+
+    def refuse_misnamed(self, misnamed: Misnamed) -> FileResult:
+        """Record a file that cannot be a delivery because of its name or folder."""
+        problem = scrub(misnamed.problem)
+        log.error("refused %s: %s", misnamed.path, problem)
+        load_id = next_id(self.con, LOADS, "load_id")
+        self.con.execute(
+            f"INSERT INTO {LOADS} (load_id, extract, file, file_path, file_hash, status, message, "
+            "started_at, finished_at) VALUES (?, ?, ?, ?, ?, 'refused', ?, current_localtimestamp(), "
+            "current_localtimestamp())",
+            [
+                load_id,
+                misnamed.extract,
+                misnamed.path.name,
+                str(misnamed.path),
+                file_hash(misnamed.path),
+                problem,
+            ],
+        )
+        return FileResult(misnamed.path, misnamed.extract, "refused", message=problem, load_id=load_id)
+
+    def _scalar(self, sql: str, params: list[object] | None = None) -> int:
+        row = self.con.execute(sql, params or []).fetchone()
+        return int(row[0]) if row else 0
+
+    def _drop_temporaries(self, name: str) -> None:
+        """Drop this file's temporary tables and views: the clear CPRs of a file stay in memory
+        no longer than the file takes to load."""
+        objects = self.con.execute(
+            "SELECT table_name, table_type FROM information_schema.tables "
+            "WHERE table_catalog = 'temp' AND (table_name = ? OR table_name LIKE ?)",
+            [name, f"{name}\\_%"],
+        ).fetchall()
+        for table, kind in sorted(objects, key=lambda o: o[1] != "VIEW"):
+            self.con.execute(
+                f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS temp.main.{ident(table)}"
+            )
+
+
+def check_columns(extract: Extract, columns: list[str]) -> None:
+    """Refuse a file without the extract's required columns, saying what it looks like."""
+    missing = [c for c in extract.required_columns if c not in columns]
+    if not missing:
+        return
+    found = ", ".join(columns[:15]) + (" …" if len(columns) > 15 else "")
+    hint = ""
+    lookalikes = [
+        other.name
+        for other in load_contract().extracts.values()
+        if other.name != extract.name and set(other.required_columns) <= set(columns)
+    ]
+    if lookalikes:
+        hint = f"; the columns are those of {lookalikes[0]}: does it belong in {lookalikes[0]}/?"
+    elif len(columns) == 1 and any(sep in columns[0] for sep in ";,\t|"):
+        hint = "; the header was read as a single column: separate the columns with ';' or ','"
+    plural = "s" if len(missing) > 1 else ""
+    raise UnreadableFileError(f"required column{plural} {', '.join(missing)} missing (found: {found}){hint}")
+
+
+def _load_message(raw: RawTable, empty_rows: int) -> str:
+    message = f"read as {raw.dialect}"
+    if empty_rows:
+        message += f"; {empty_rows} empty row{'s' if empty_rows > 1 else ''} skipped"
+    return message
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return scrub(text.splitlines()[0]) if text else type(exc).__name__

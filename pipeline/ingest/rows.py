@@ -1,0 +1,344 @@
+"""Typed parsing and the row rules of the contract, generated as SQL from extracts.yaml.
+
+Nothing here lists an extract's columns or codes: each column's type and rules in the
+contract become a parse expression and a check, so a contract change needs no code change.
+Checks run in DuckDB over the whole file at once; a per-row Python loop could not keep up
+with register extracts of millions of rows.
+
+A row's first problem (types and required columns first, in column order, then the row
+rules) becomes its quarantine reason; `mask_cpr` keeps any CPR-looking text out of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.contract import Column, Extract
+from pipeline.ingest.dialects import ROW_NUMBER
+from pipeline.ingest.pseudonym import CACHE_TABLE
+from pipeline.ingest.sql import ident, literal
+
+# Characters trimmed around every value: spaces, tabs, line ends and the no-break space
+# spreadsheets like to leave behind.
+_TRIM = "' ' || chr(9) || chr(10) || chr(13) || chr(160)"
+_CPR_LIKE = r"'(^|[^0-9])([0-9]{6})-?[0-9]{4}([^0-9]|$)'"
+# Twice, because one pass cannot mask two numbers separated by a single character.
+MACROS = (
+    f"CREATE OR REPLACE TEMP MACRO mask_cpr(s) AS regexp_replace(regexp_replace(s, {_CPR_LIKE}, "
+    rf"'\1\2-****\3', 'g'), {_CPR_LIKE}, '\1\2-****\3', 'g')",
+)
+_DATE_SHAPE = (
+    r"'[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{1,2}-[0-9]{1,2}-[0-9]{4}|[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4}'"
+)
+_DATE_FORMATS = "['%Y-%m-%d', '%d-%m-%Y', '%d.%m.%Y']"
+_MONTH_SHAPE = r"'[0-9]{4}-[0-9]{1,2}'"
+_FIRST_DAY_SHAPE = r"'[0-9]{4}-[0-9]{1,2}-0?1'"
+_INT_SHAPE = r"'[+-]?[0-9]+([.,]0*)?'"
+_DECIMAL_SHAPE = r"'[+-]?([0-9]+([.,][0-9]*)?|[.,][0-9]+)([eE][+-]?[0-9]+)?'"
+_ISO_WEEK_SHAPE = r"'[0-9]{4}-?[Ww][0-9]{1,2}'"
+_EXPECTED = {
+    "int": "is not a whole number",
+    "decimal": "is not a number (digits with ',' or '.' as decimal mark, no thousands separator)",
+    "date": "is not a date (YYYY-MM-DD, DD-MM-YYYY or DD.MM.YYYY)",
+    "month": "is not a month (YYYY-MM)",
+    "week": "is not a week (a Monday as a date, or an ISO week YYYY-Www)",
+}
+_SHOWN_CHARS = 40
+
+
+def text_col(name: str) -> str:
+    """The trimmed text of a column (NULL when empty) in the parsed view."""
+    return ident(f"t:{name}")
+
+
+def value_col(name: str) -> str:
+    """The typed value of a contract column in the parsed view."""
+    return ident(f"p:{name}")
+
+
+class Sql(str):
+    """An SQL expression inside a sentence built by `say`; plain strings there are text."""
+
+
+def say(*parts: str) -> str:
+    """SQL concatenating text (quoted here) and Sql expressions into a reason sentence."""
+    return " || ".join(part if isinstance(part, Sql) else literal(part) for part in parts if part)
+
+
+def shown(text_sql: str) -> Sql:
+    """A delivered value quoted in a reason, cut to a readable length."""
+    return Sql(f"chr(39) || left({text_sql}, {_SHOWN_CHARS}) || chr(39)")
+
+
+def as_text(value_sql: str) -> Sql:
+    """A typed value in a reason (dates come out as YYYY-MM-DD)."""
+    return Sql(f"CAST({value_sql} AS VARCHAR)")
+
+
+def _iso_week_monday(t: str) -> str:
+    """The Monday of ISO week `YYYY-Www` (NULL when the week does not exist in that year):
+    week 1 is the week of 4 January."""
+    year = f"CAST(left({t}, 4) AS INTEGER)"
+    week = f"CAST(regexp_extract({t}, '[Ww]([0-9]+)$', 1) AS INTEGER)"
+    jan4 = f"make_date({year}, 1, 4)"
+    monday = f"({jan4} + CAST(7 * ({week} - 1) - (isodow({jan4}) - 1) AS INTEGER))"
+    return f"CASE WHEN {week} BETWEEN 1 AND 53 AND isoyear({monday}) = {year} THEN {monday} END"
+
+
+def _if_shaped(t: str, shape: str, value: str) -> str:
+    """`value` when the text has the shape (a regular expression), else NULL: the shape check
+    keeps DuckDB's lenient casts from accepting '1_000', '0x10' or a two-digit year."""
+    return f"CASE WHEN regexp_full_match({t}, {shape}) THEN {value} END"
+
+
+def _date(t: str, formats: str = _DATE_FORMATS) -> str:
+    return f"CAST(try_strptime({t}, {formats}) AS DATE)"
+
+
+def parse_expr(col: Column) -> str:
+    """SQL turning the trimmed text into the typed value; NULL when it does not parse."""
+    t = text_col(col.name)
+    number = f"TRY_CAST(replace({t}, ',', '.') AS DOUBLE)"
+    match col.type:
+        case "text" | "cpr":
+            return t
+        case "code":
+            codes = ", ".join(literal(code.lower()) for code in col.codes or [])
+            return f"CASE WHEN lower({t}) IN ({codes}) THEN lower({t}) END"
+        case "int":
+            return _if_shaped(t, _INT_SHAPE, f"TRY_CAST({number} AS INTEGER)")
+        case "decimal":
+            return _if_shaped(t, _DECIMAL_SHAPE, number)
+        case "date":
+            return _if_shaped(t, _DATE_SHAPE, _date(t))
+        case "month":
+            # YYYY-MM, or the first of the month as a date (what Excel and Parquet make of it)
+            year_month = _if_shaped(t, _MONTH_SHAPE, _date(f"{t} || '-01'", "'%Y-%m-%d'"))
+            first_day = _if_shaped(t, _FIRST_DAY_SHAPE, _date(t, "'%Y-%m-%d'"))
+            return f"coalesce({year_month}, {first_day})"
+        case "week":
+            iso_week = _if_shaped(t, _ISO_WEEK_SHAPE, _iso_week_monday(t))
+            return f"coalesce({iso_week}, {_if_shaped(t, _DATE_SHAPE, _date(t))})"
+    raise ValueError(f"column type {col.type} has no parser")
+
+
+@dataclass(frozen=True)
+class Check:
+    """A condition on the parsed view that marks a row bad, and the reason (SQL text)."""
+
+    column: str
+    condition: str
+    reason: str
+
+
+def type_checks(col: Column) -> list[Check]:
+    """Required, parseable, in the vocabulary, of the right form."""
+    name, t, p = col.name, text_col(col.name), value_col(col.name)
+    checks = []
+    if col.required:
+        checks.append(Check(name, f"{t} IS NULL", say(f"{name} is missing (required)")))
+    if col.type == "cpr":
+        problem = say("invalid CPR ", Sql("cpr_masked"), ": ", Sql("cpr_problem"))
+        checks.append(Check(name, f"{t} IS NOT NULL AND cpr_problem IS NOT NULL", problem))
+    elif col.type == "code":
+        allowed = ", ".join(col.codes or [])
+        problem = say(f"unknown {name} ", shown(t), f" (allowed: {allowed})")
+        checks.append(Check(name, f"{t} IS NOT NULL AND {p} IS NULL", problem))
+    elif col.type in _EXPECTED:
+        problem = say(f"{name} ", shown(t), f" {_EXPECTED[col.type]}")
+        checks.append(Check(name, f"{t} IS NOT NULL AND {p} IS NULL", problem))
+    if col.pattern:
+        problem = say(f"{name} ", shown(t), f" does not have the required form {col.pattern}")
+        checks.append(
+            Check(name, f"{t} IS NOT NULL AND NOT regexp_full_match({t}, {literal(col.pattern)})", problem)
+        )
+    if col.type == "week" or col.weekday == "monday":
+        problem = say(f"{name} ", as_text(p), " is a ", Sql(f"dayname({p})"), ", not a Monday")
+        checks.append(Check(name, f"isodow({p}) <> 1", problem))
+    return checks
+
+
+def rule_checks(col: Column) -> list[Check]:
+    """Bounds and the rules that compare a column with another one of the same row."""
+    name, t, p = col.name, Sql(text_col(col.name)), value_col(col.name)
+    checks = []
+    if col.min is not None:
+        checks.append(
+            Check(name, f"{p} < {col.min}", say(f"{name} ", t, f" is below the minimum {col.min:g}"))
+        )
+    if col.min_exclusive is not None:
+        bound = col.min_exclusive
+        checks.append(Check(name, f"{p} <= {bound}", say(f"{name} ", t, f" must be more than {bound:g}")))
+    if col.max is not None:
+        checks.append(
+            Check(name, f"{p} > {col.max}", say(f"{name} ", t, f" is above the maximum {col.max:g}"))
+        )
+    if other := col.not_before:
+        problem = say(f"{name} ", as_text(p), f" is before {other} ", as_text(value_col(other)))
+        checks.append(Check(name, f"{p} < {value_col(other)}", problem))
+    if other := col.not_above:
+        problem = say(f"{name} ", t, f" is above {other} ", Sql(text_col(other)))
+        checks.append(Check(name, f"{p} > {value_col(other)}", problem))
+    if other := col.required_if_set:
+        problem = say(f"{name} is missing; it is required when {other} is set (", shown(text_col(other)), ")")
+        checks.append(Check(name, f"{t} IS NULL AND {text_col(other)} IS NOT NULL", problem))
+    return checks
+
+
+def all_checks(extract: Extract) -> list[Check]:
+    """Every check of an extract in the order the first failing one is reported."""
+    columns = list(extract.columns.values())
+    return [c for col in columns for c in type_checks(col)] + [c for col in columns for c in rule_checks(col)]
+
+
+def free_text(extract: Extract, col: Column) -> bool:
+    """Text that is not an id: masked for CPR-looking numbers before it is stored, since a
+    caseworker may type anything into a free-text field. Ids are stored as delivered."""
+    return col.type == "text" and col.name not in extract.key and col.name not in extract.references
+
+
+@dataclass(frozen=True)
+class FileQueries:
+    """The SQL of one delivery: `source` is the text table of dialects.read_table, `name` the
+    prefix for this file's temporary views and tables."""
+
+    extract: Extract
+    source: str
+    columns: list[str]  # header names of the file
+    name: str
+
+    def __post_init__(self) -> None:
+        if sum(c.type == "cpr" for c in self.extract.columns.values()) > 1:
+            raise ValueError(f"{self.extract.name}: ingestion supports one CPR column per extract")
+
+    @property
+    def parsed(self) -> str:
+        return ident(f"{self.name}_parsed")
+
+    @property
+    def problems(self) -> str:
+        return ident(f"{self.name}_problems")
+
+    @property
+    def extras(self) -> list[str]:
+        return [c for c in self.columns if c not in self.extract.columns]
+
+    @property
+    def cpr_column(self) -> str | None:
+        return next((c.name for c in self.extract.columns.values() if c.type == "cpr"), None)
+
+    def cpr_values(self) -> str:
+        """Query of the trimmed CPR values (column v), for the pseudonym cache."""
+        return f"SELECT {text_col(self.cpr_column or '')} AS v FROM {self._trimmed()}"
+
+    def _trimmed(self) -> str:
+        """Trimmed text of every header column, NULL for empty; contract columns the file
+        lacks are NULL. Rows with nothing in them are left out (spreadsheet residue)."""
+        texts = [
+            f"NULLIF(trim({ident(c)}, {_TRIM}), '') AS {text_col(c)}"
+            if c in self.columns
+            else f"NULL::VARCHAR AS {text_col(c)}"
+            for c in self.extract.columns
+        ]
+        extras = [f"NULLIF(trim({ident(c)}, {_TRIM}), '') AS {text_col(c)}" for c in self.extras]
+        present = [text_col(c) for c in self.columns]
+        return (
+            f"(SELECT * FROM (SELECT {ROW_NUMBER}, {', '.join(texts + extras)} FROM {ident(self.source)}) "
+            f"WHERE coalesce({', '.join(present)}) IS NOT NULL)"
+        )
+
+    def create_parsed_view(self) -> str:
+        """The view every later query reads: text, typed values, the pseudonym and the
+        extra columns as JSON."""
+        parsed = [f"{parse_expr(col)} AS {value_col(col.name)}" for col in self.extract.columns.values()]
+        cpr = self.cpr_column
+        if cpr:
+            join = f"LEFT JOIN {CACHE_TABLE} k ON k.raw = s.{text_col(cpr)}"
+            keyed = "k.person_key, k.birth_date, k.sex, k.problem AS cpr_problem, k.masked AS cpr_masked"
+        else:
+            join, keyed = "", "NULL::VARCHAR AS person_key"
+        extra = (
+            "json_object(" + ", ".join(f"{literal(c)}, mask_cpr({text_col(c)})" for c in self.extras) + ")"
+            if self.extras
+            else "NULL::VARCHAR"
+        )
+        return (
+            f"CREATE OR REPLACE TEMP VIEW {self.parsed} AS SELECT s.*, {', '.join(parsed)}, {keyed}, "
+            f"{extra} AS _extra FROM {self._trimmed()} s {join}"
+        )
+
+    def create_problems(self) -> str:
+        """Table of the rows that break a check: row number, first failing column, reason."""
+        cases = ", ".join(
+            f"CASE WHEN {c.condition} THEN {{'col': {literal(c.column)}, 'why': {c.reason}}} END"
+            for c in all_checks(self.extract)
+        )
+        return (
+            f"CREATE OR REPLACE TEMP TABLE {self.problems} AS "
+            f"SELECT {ROW_NUMBER}, problem.col AS column_name, mask_cpr(problem.why) AS reason "
+            f"FROM (SELECT {ROW_NUMBER}, coalesce({cases}) AS problem FROM {self.parsed}) "
+            "WHERE problem IS NOT NULL"
+        )
+
+    def landing_values(self) -> list[tuple[str, str]]:
+        """(landing column, SQL) of the contract columns, in landing order."""
+        values: list[tuple[str, str]] = []
+        for col in self.extract.columns.values():
+            if col.type == "cpr":
+                values += [("person_key", "person_key"), ("birth_date", "birth_date"), ("sex", "sex")]
+            elif free_text(self.extract, col):
+                values.append((col.name, f"mask_cpr({value_col(col.name)})"))
+            else:
+                values.append((col.name, value_col(col.name)))
+        return values
+
+    def _key_values(self) -> list[str]:
+        return [
+            "person_key" if self.extract.column(k).type == "cpr" else value_col(k) for k in self.extract.key
+        ]
+
+    def _key_description(self) -> str:
+        parts = [
+            f"'{k} ' || " + ("cpr_masked" if self.extract.column(k).type == "cpr" else text_col(k))
+            for k in self.extract.key
+        ]
+        return " || ', ' || ".join(parts)
+
+    def count_duplicate_keys(self) -> str:
+        """How many keys occur more than once among the rows that passed the checks."""
+        keys = ", ".join(self._key_values())
+        return (
+            f"SELECT count(*) FROM (SELECT {keys} FROM {self.parsed} ANTI JOIN {self.problems} "
+            f"USING ({ROW_NUMBER}) GROUP BY ALL HAVING count(*) > 1)"
+        )
+
+    def duplicate_problems(self) -> str:
+        """Query of the later rows of a repeated key: an exact duplicate names the first equal
+        row, otherwise the first row with that key. The first row of each key is loaded."""
+        keys = ", ".join(self._key_values())
+        content = ", ".join([sql for _, sql in self.landing_values()] + ["_extra"])
+        key_columns = ", ".join(self.extract.key)
+        return f"""
+            SELECT {ROW_NUMBER}, {literal(key_columns)} AS column_name,
+                CASE WHEN first_equal < {ROW_NUMBER} THEN 'exact duplicate of row ' || first_equal
+                     ELSE mask_cpr('same ' || key_text || ' as row ' || first_of_key || ', with other values')
+                END AS reason
+            FROM (
+                SELECT {ROW_NUMBER}, {self._key_description()} AS key_text,
+                    min({ROW_NUMBER}) OVER (PARTITION BY {keys}) AS first_of_key,
+                    min({ROW_NUMBER}) OVER (PARTITION BY {content}) AS first_equal
+                FROM {self.parsed} ANTI JOIN {self.problems} USING ({ROW_NUMBER})
+                WHERE ({keys}) IN (
+                    SELECT ({keys}) FROM {self.parsed} ANTI JOIN {self.problems} USING ({ROW_NUMBER})
+                    GROUP BY ALL HAVING count(*) > 1
+                )
+            )
+            WHERE {ROW_NUMBER} > first_of_key"""
+
+    def record(self) -> str:
+        """The row as delivered, as JSON, with the CPR replaced by its person_key and any
+        CPR-looking text elsewhere masked: what a person needs to find and fix the row."""
+        pairs = []
+        for c in self.columns:
+            is_cpr = c in self.extract.columns and self.extract.column(c).type == "cpr"
+            pairs.append(f"{literal(c)}, " + ("person_key" if is_cpr else f"mask_cpr({text_col(c)})"))
+        return "json_object(" + ", ".join(pairs) + ")"

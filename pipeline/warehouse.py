@@ -1,0 +1,203 @@
+"""The DuckDB warehouse file (docs/warehouse.md): connections, the landing/quarantine/meta
+tables that ingestion owns, and the run log every verb writes.
+
+DuckDB allows one writer per file and a read-only open fails while a writer holds the lock,
+so every verb opens the file, does its work and closes it again; nothing keeps it open."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from pipeline.contract import Extract, load_contract
+from pipeline.cpr import scrub
+from pipeline.errors import ProvmonError
+
+# DuckDB type of each contract column type in landing (docs/warehouse.md). `cpr` is not here:
+# it is replaced by CPR_COLUMNS.
+LANDING_TYPES = {
+    "text": "VARCHAR",
+    "int": "INTEGER",
+    "decimal": "DOUBLE",
+    "date": "DATE",
+    "month": "DATE",
+    "week": "DATE",
+    "code": "VARCHAR",
+}
+# What a CPR column becomes in landing: the pseudonym and what may be derived from the number.
+CPR_COLUMNS = (("person_key", "VARCHAR"), ("birth_date", "DATE"), ("sex", "VARCHAR"))
+LANDING_METADATA = (
+    ("_load_id", "BIGINT"),
+    ("_file", "VARCHAR"),
+    ("_delivery_date", "DATE"),
+    ("_row_number", "BIGINT"),
+    ("_extra", "VARCHAR"),
+)
+
+QUARANTINE_ROWS = """(
+    load_id BIGINT NOT NULL,
+    extract VARCHAR NOT NULL,
+    file VARCHAR NOT NULL,
+    row_number BIGINT,
+    line_number BIGINT,
+    column_name VARCHAR,
+    reason VARCHAR NOT NULL,
+    record VARCHAR,
+    quarantined_at TIMESTAMP NOT NULL
+)"""
+META_LOADS = """(
+    load_id BIGINT PRIMARY KEY,
+    extract VARCHAR,
+    file VARCHAR NOT NULL,
+    file_path VARCHAR NOT NULL,
+    file_hash VARCHAR,
+    delivery_date DATE,
+    status VARCHAR NOT NULL CHECK (status IN ('loaded', 'refused')),
+    rows_read BIGINT,
+    rows_loaded BIGINT,
+    rows_quarantined BIGINT,
+    message VARCHAR,
+    started_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP,
+    CHECK (status <> 'loaded' OR rows_read = rows_loaded + rows_quarantined)
+)"""
+META_RUNS = """(
+    run_id BIGINT PRIMARY KEY,
+    verb VARCHAR NOT NULL,
+    started_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP,
+    status VARCHAR NOT NULL CHECK (status IN ('running', 'ok', 'failed')),
+    summary VARCHAR
+)"""
+
+
+class WarehouseError(ProvmonError):
+    """The warehouse file cannot be opened (missing, locked by another process, not DuckDB)."""
+
+
+def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file; the caller closes it (use it as a context manager).
+
+    A lock held by another process (a running `dbt build`, an open notebook kernel writing)
+    becomes a message saying so, instead of DuckDB's IO error."""
+    path = Path(path)
+    if read_only and not path.exists():
+        raise WarehouseError(f"no warehouse at {path}: run `provmon ingest` first")
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        raise WarehouseError(_open_problem(path, exc)) from exc
+
+
+def _open_problem(path: Path, exc: Exception) -> str:
+    text = str(exc)
+    if "lock" in text.lower():
+        return (
+            f"the warehouse {path} is in use by another process (a build or ingest still running?); "
+            "try again when it has finished"
+        )
+    return f"cannot open the warehouse {path}: {scrub(text.splitlines()[0])}"
+
+
+def qualified(catalog: str | None, schema: str, table: str) -> str:
+    """`"catalog"."schema"."table"`, or without the catalog: names are always quoted, so that
+    an attached warehouse (ingestion attaches it to an in-memory connection) works the same."""
+    parts = [catalog] if catalog else []
+    return ".".join(f'"{p}"' for p in [*parts, schema, table])
+
+
+def landing_columns(extract: Extract) -> list[tuple[str, str]]:
+    """(name, DuckDB type) of a landing table, in contract order, then the metadata columns."""
+    cols: list[tuple[str, str]] = []
+    for col in extract.columns.values():
+        if col.type == "cpr":
+            cols.extend(CPR_COLUMNS)
+        else:
+            cols.append((col.name, LANDING_TYPES[col.type]))
+    return [*cols, *LANDING_METADATA]
+
+
+def ensure_schemas(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> None:
+    """Create the landing, quarantine and meta tables that do not exist yet.
+
+    A landing table that lacks a column the contract has since gained gets it added (NULL for
+    the rows already loaded), so that a contract change does not need a fresh warehouse."""
+    prefix = f'"{catalog}".' if catalog else ""
+    for schema in ("landing", "quarantine", "meta"):
+        con.execute(f'CREATE SCHEMA IF NOT EXISTS {prefix}"{schema}"')
+    for extract in load_contract().extracts.values():
+        _ensure_landing_table(con, catalog, extract)
+    con.execute(f"CREATE TABLE IF NOT EXISTS {qualified(catalog, 'quarantine', 'rows')} {QUARANTINE_ROWS}")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {qualified(catalog, 'meta', 'loads')} {META_LOADS}")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {qualified(catalog, 'meta', 'runs')} {META_RUNS}")
+
+
+def _ensure_landing_table(con: duckdb.DuckDBPyConnection, catalog: str | None, extract: Extract) -> None:
+    table = qualified(catalog, "landing", extract.name)
+    wanted = landing_columns(extract)
+    column_list = ", ".join(f'"{name}" {sql_type}' for name, sql_type in wanted)
+    con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({column_list})")
+    present = {row[0] for row in con.execute(f"SELECT name FROM pragma_table_info('{table}')").fetchall()}
+    for name, sql_type in wanted:
+        if name not in present:
+            con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {sql_type}')
+
+
+def next_id(con: duckdb.DuckDBPyConnection, table: str, column: str) -> int:
+    """max + 1 of an id column: safe because DuckDB lets only one process write the file."""
+    return int(con.execute(f'SELECT coalesce(max("{column}"), 0) + 1 FROM {table}').fetchone()[0])
+
+
+@dataclass
+class RunRecord:
+    """The row of meta.runs of a running verb; the verb sets `summary` before it returns."""
+
+    run_id: int
+    verb: str
+    summary: str | None = None
+
+
+@contextmanager
+def record_run(warehouse: Path, verb: str) -> Iterator[RunRecord]:
+    """Log a verb in meta.runs: a `running` row at the start, `ok` with the summary or `failed`
+    with the (CPR-scrubbed) error at the end.
+
+    The file is opened only to write the two rows, so the verb itself can open it as it needs
+    (or let dbt open it) in between."""
+    with connect(warehouse) as con:
+        ensure_schemas(con)
+        runs = qualified(None, "meta", "runs")
+        run_id = next_id(con, runs, "run_id")
+        con.execute(
+            f"INSERT INTO {runs} (run_id, verb, started_at, status) "
+            "VALUES (?, ?, current_localtimestamp(), 'running')",
+            [run_id, verb],
+        )
+    record = RunRecord(run_id=run_id, verb=verb)
+    try:
+        yield record
+    except BaseException as exc:
+        _finish_run(warehouse, record, "failed", scrub(str(exc)) or type(exc).__name__)
+        raise
+    _finish_run(warehouse, record, "ok", record.summary)
+
+
+def _finish_run(warehouse: Path, record: RunRecord, status: str, summary: str | None) -> None:
+    with connect(warehouse) as con:
+        con.execute(
+            f"UPDATE {qualified(None, 'meta', 'runs')} SET finished_at = current_localtimestamp(), "
+            "status = ?, summary = ? WHERE run_id = ?",
+            [status, summary, record.run_id],
+        )
+
+
+def to_json(value: object) -> str:
+    """JSON as the warehouse stores it (sorted keys, non-ASCII kept readable)."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
