@@ -95,7 +95,7 @@ def _area(
     expected = [s * volume if has_volume else math.nan for s in shares]  # type: ignore[operator]
     total = round_half_up(volume) if has_volume and total_weight > 0 else 0  # type: ignore[arg-type]
     counts = largest_remainder(expected, total) if has_volume else [None] * len(keys)
-    notes = [cap_note, NOBODY_RECEIVES if total_weight <= 0 else "", "" if has_volume else NO_VOLUME]
+    notes = [NOBODY_RECEIVES if total_weight <= 0 else "", cap_note, "" if has_volume else NO_VOLUME]
     providers = [
         dict(zip(PROVIDER_COLUMNS, (area, k[0], float(s), c, w, a, e, n), strict=True))
         for k, s, c, w, a, e, n in zip(
