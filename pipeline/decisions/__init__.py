@@ -28,7 +28,7 @@ from pipeline.decisions.engine import (
 from pipeline.decisions.errors import DecisionInputError, OverrideError
 from pipeline.decisions.evidence import Evidence
 from pipeline.decisions.hard import HardMemory, LiftCohort
-from pipeline.decisions.inputs import REQUIRED_COLUMNS, ProviderMonth, primary_rows
+from pipeline.decisions.inputs import REQUIRED_COLUMNS, ProviderMonth, primary_rows, primary_rows_by_month
 from pipeline.decisions.overrides import (
     OVERRIDE_COLUMNS,
     Override,
@@ -81,4 +81,5 @@ __all__ = [
     "overrides_frame",
     "overrides_from_frame",
     "primary_rows",
+    "primary_rows_by_month",
 ]

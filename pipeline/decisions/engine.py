@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
+from functools import partial
 
 import pandas as pd
 
 from pipeline.decisions.cohort import CohortSource, NoCohorts
 from pipeline.decisions.errors import DecisionInputError, OverrideError
 from pipeline.decisions.evidence import Evidence, Gap, Judgement, hard_evidence, soft_evidence, stop_threshold
-from pipeline.decisions.hard import HardMemory, HardState, HardStep, LiftCohort, hard_decided, hard_step
+from pipeline.decisions.hard import HardMemory, HardState, LiftCohort, hard_decided, hard_step
 from pipeline.decisions.inputs import ProviderMonth, month_start
 from pipeline.decisions.overrides import Override, index_overrides
 from pipeline.decisions.reasons import NO_COMPARATOR, ReasonFacts, Templates, render
@@ -120,6 +121,19 @@ def _override_fields(o: Override | None) -> dict[str, object]:
 
 
 @dataclass(frozen=True)
+class _Proposal:
+    """One model's proposal for one provider-month, before it becomes a row."""
+
+    model: Model
+    judgement: Judgement
+    proposed: str
+    code: str
+    facts: ReasonFacts
+    before: SoftMemory | HardMemory  # what the month started from
+    extra: dict[str, object]  # the model's own columns
+
+
+@dataclass(frozen=True)
 class _Context:
     """What both models' rows of one provider-month share."""
 
@@ -127,27 +141,6 @@ class _Context:
     area: AreaRules
     rules: Rules
     templates: Templates
-
-    def base(self, model: Model, judgement: Judgement) -> dict[str, object]:
-        r = self.row
-        return {
-            "month": r.month,
-            "provider_id": r.provider_id,
-            "tender_area": r.tender_area,
-            "model": model.value,
-            "measure": r.measure,
-            "evidence": judgement.evidence.value,
-            "evidence_basis": judgement.basis.value if judgement.basis else None,
-            "z_score": judgement.z,
-            "n": r.n,
-            "successes": r.successes,
-            "rate": r.observed_rate,
-            "wilson_low": r.wilson_low,
-            "wilson_high": r.wilson_high,
-            "area_rate": r.area_rate,
-            "area_rate_excl_provider": r.area_rate_excl_provider,
-            "rule_version": self.rules.rule_version,
-        }
 
     def facts(self, model: Model, state: str, **extra: object) -> ReasonFacts:
         return ReasonFacts(
@@ -158,17 +151,35 @@ class _Context:
             **extra,  # type: ignore[arg-type]
         )
 
-    def finish(
-        self, model: Model, fields: dict[str, object], proposed: str, previous: str | None, o: Override | None
-    ) -> DecisionRow:
-        state = o.state if o else proposed
+    def decision_row(self, p: _Proposal, o: Override | None) -> DecisionRow:
+        r, state = self.row, o.state if o else p.proposed
         return DecisionRow(
-            **fields,  # type: ignore[arg-type]
+            month=r.month,
+            provider_id=r.provider_id,
+            tender_area=r.tender_area,
+            model=p.model.value,
+            measure=r.measure,
             state=state,
-            proposed_state=proposed,
-            previous_state=previous,
-            state_label=self.area.label(model, state),
-            share=self.area.share(model, state),
+            proposed_state=p.proposed,
+            # None for a provider seen for the first time
+            previous_state=None if p.before.evidence is None else str(p.before.state),
+            state_label=self.area.label(p.model, state),
+            share=self.area.share(p.model, state),
+            evidence=p.judgement.evidence.value,
+            previous_evidence=p.before.evidence.value if p.before.evidence else None,
+            evidence_basis=p.judgement.basis.value if p.judgement.basis else None,
+            z_score=p.judgement.z,
+            n=r.n,
+            successes=r.successes,
+            rate=r.observed_rate,
+            wilson_low=r.wilson_low,
+            wilson_high=r.wilson_high,
+            area_rate=r.area_rate,
+            area_rate_excl_provider=r.area_rate_excl_provider,
+            reason_code=p.code,
+            reason=render(self.templates, p.model, p.code, p.facts),
+            rule_version=self.rules.rule_version,
+            **p.extra,  # type: ignore[arg-type]
             **_override_fields(o),  # type: ignore[arg-type]
         )
 
@@ -186,45 +197,37 @@ def _soft_limit(judgement: Judgement, area: AreaRules) -> float | None:
     return None
 
 
+_NO_HARD_COLUMNS: dict[str, object] = {
+    "threshold": None,
+    "stop_month": None,
+    "cohort_ongoing_at_stop": None,
+    "cohort_closed": None,
+    "cohort_with_result": None,
+}
+
+
 def _soft(ctx: _Context, memory: SoftMemory, o: Override | None) -> tuple[DecisionRow, SoftMemory]:
-    area = ctx.area
+    area, label = ctx.area, partial(ctx.area.label, Model.SOFT)
     judgement = soft_evidence(ctx.row, area)
     step = soft_step(memory, judgement.evidence, area.soft.recover_months)
-    changed = step.state != memory.state
     following = SOFT_ORDER[min(SOFT_ORDER.index(step.state) + 1, len(SOFT_ORDER) - 1)]
     facts = ctx.facts(
         Model.SOFT,
         step.state,
         basis=judgement.basis,
         limit=_soft_limit(judgement, area),
-        from_label=area.label(Model.SOFT, memory.state) if changed else None,
-        to_label=area.label(Model.SOFT, step.state),
-        next_label=area.label(Model.SOFT, following) if step.move == SoftMove.FIRST_WARNING else None,
+        from_label=label(memory.state) if step.state != memory.state else None,
+        to_label=label(step.state),
+        next_label=label(following) if step.move == SoftMove.FIRST_WARNING else None,
         below_streak=step.memory.below_streak,
-        ok_streak=memory.ok_streak + 1 if judgement.evidence == Evidence.OK else step.memory.ok_streak,
+        ok_streak=step.ok_run,
         recover_months=area.soft.recover_months,
     )
-    code = _move_code(step.move, judgement)
     decided = soft_decided(step, SoftState(o.state) if o else None)
-    fields = ctx.base(Model.SOFT, judgement) | {
-        "threshold": None,
-        "ok_streak": decided.ok_streak,
-        "below_streak": decided.below_streak,
-        "stop_month": None,
-        "cohort_ongoing_at_stop": None,
-        "cohort_closed": None,
-        "cohort_with_result": None,
-        "previous_evidence": memory.evidence.value if memory.evidence else None,
-        "reason_code": code,
-        "reason": render(ctx.templates, Model.SOFT, code, facts),
-    }
-    row = ctx.finish(Model.SOFT, fields, step.state.value, _previous(memory.evidence, memory.state), o)
-    return row, decided
-
-
-def _previous(evidence: Evidence | None, state: str) -> str | None:
-    """The state in force last month; None for a provider seen for the first time."""
-    return None if evidence is None else str(state)
+    extra = {"ok_streak": decided.ok_streak, "below_streak": decided.below_streak} | _NO_HARD_COLUMNS
+    code = _move_code(step.move, judgement)
+    proposal = _Proposal(Model.SOFT, judgement, step.state.value, code, facts, memory, extra)
+    return ctx.decision_row(proposal, o), decided
 
 
 def _hard(
@@ -233,39 +236,34 @@ def _hard(
     area, row = ctx.area, ctx.row
     judgement = hard_evidence(row, area)
     threshold = stop_threshold(area, row.area_rate_excl_provider)
-    stopped = memory.state == HardState.STOP and memory.stop_month is not None
-    cohort = (
-        cohorts.cohort(row.provider_id, row.tender_area, memory.stop_month, row.measure)  # type: ignore[arg-type]
-        if stopped
-        else LiftCohort()
-    )
-    step: HardStep = hard_step(memory, judgement.evidence, row.month, threshold, cohort, area.hard)
+    stop_month = memory.stop_month if memory.state == HardState.STOP else None
+    cohort = None
+    if stop_month is not None:
+        cohort = cohorts.cohort(row.provider_id, row.tender_area, stop_month, row.measure)
+    step = hard_step(memory, judgement.evidence, row.month, threshold, cohort or LiftCohort(), area.hard)
     facts = ctx.facts(
         Model.HARD,
         step.state,
         to_label=area.label(Model.HARD, step.state),
         stop_ratio=area.hard.stop_ratio,
         threshold=threshold,
-        stop_month=memory.stop_month if stopped else None,
-        cohort=cohort if stopped else None,
+        stop_month=stop_month,
+        cohort=cohort,
         min_lift_n=area.hard.min_lift_n,
     )
-    code = _move_code(step.move, judgement)
     decided = hard_decided(step, HardState(o.state) if o else None, row.month)
-    fields = ctx.base(Model.HARD, judgement) | {
+    extra = {
         "threshold": threshold,
         "ok_streak": None,
         "below_streak": None,
         "stop_month": decided.stop_month,
-        "cohort_ongoing_at_stop": cohort.ongoing_at_stop if stopped else None,
-        "cohort_closed": cohort.closed if stopped else None,
-        "cohort_with_result": cohort.with_result if stopped else None,
-        "previous_evidence": memory.evidence.value if memory.evidence else None,
-        "reason_code": code,
-        "reason": render(ctx.templates, Model.HARD, code, facts),
+        "cohort_ongoing_at_stop": cohort.ongoing_at_stop if cohort else None,
+        "cohort_closed": cohort.closed if cohort else None,
+        "cohort_with_result": cohort.with_result if cohort else None,
     }
-    row_out = ctx.finish(Model.HARD, fields, step.state.value, _previous(memory.evidence, memory.state), o)
-    return row_out, decided
+    code = _move_code(step.move, judgement)
+    proposal = _Proposal(Model.HARD, judgement, step.state.value, code, facts, memory, extra)
+    return ctx.decision_row(proposal, o), decided
 
 
 def decide_month(inputs: MonthInput, memory: Memory, rules: Rules, templates: Templates) -> MonthDecisions:

@@ -124,21 +124,30 @@ def _record(raw: dict[str, Any]) -> ProviderMonth:
     values["tender_area"] = int(values["tender_area"])
     values["n"] = int(values["n"] or 0)
     values["successes"] = int(values["successes"] or 0)
-    return ProviderMonth(month=month_start(raw["as_of_month"]), **values)
+    return ProviderMonth(month=month_start(pd.Timestamp(raw["as_of_month"]).date()), **values)
+
+
+def primary_rows_by_month(results: pd.DataFrame, rules: Rules) -> dict[date, list[ProviderMonth]]:
+    """The rows of mart_provider_results that decisions read, per as-of month (first day):
+    each tender area's primary measure (rules.yaml). One pass, for a back-test over many months."""
+    _check_columns(results, REQUIRED_COLUMNS, "mart_provider_results")
+    for area in results["tender_area"].unique():
+        rules.area(area)  # an area without rules is a clear ConfigError, not a silent skip
+    primary = results["tender_area"].astype(int).map({a: r.primary_measure for a, r in rules.areas.items()})
+    chosen = results[results["measure"] == primary]
+    by_month: dict[date, list[ProviderMonth]] = {}
+    for raw in chosen.to_dict("records"):
+        record = _record(raw)
+        by_month.setdefault(record.month, []).append(record)
+    for month, rows in by_month.items():
+        dupes = sorted(k for k, count in Counter(r.key for r in rows).items() if count > 1)
+        if dupes:
+            raise DecisionInputError(
+                f"mart_provider_results has more than one row for {month:%Y-%m} and provider/area {dupes}"
+            )
+    return dict(sorted(by_month.items()))
 
 
 def primary_rows(results: pd.DataFrame, rules: Rules, month: date) -> list[ProviderMonth]:
-    """The rows of mart_provider_results that the decision for `month` reads: each tender
-    area's primary measure (rules.yaml), that as-of month only."""
-    _check_columns(results, REQUIRED_COLUMNS, "mart_provider_results")
-    wanted = month_start(month)
-    months = pd.to_datetime(results["as_of_month"]).dt.to_period("M").dt.start_time.dt.date
-    primary = results["tender_area"].map(lambda a: rules.area(a).primary_measure)
-    chosen = results[(months == wanted) & (results["measure"] == primary)]
-    rows = [_record(r) for r in chosen.to_dict("records")]
-    dupes = sorted(k for k, count in Counter(r.key for r in rows).items() if count > 1)
-    if dupes:
-        raise DecisionInputError(
-            f"mart_provider_results has more than one row for {wanted:%Y-%m} and provider/area {dupes}"
-        )
-    return rows
+    """The rows of mart_provider_results that the decision for `month` reads."""
+    return primary_rows_by_month(results, rules).get(month_start(month), [])

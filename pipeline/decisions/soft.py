@@ -47,6 +47,7 @@ class SoftStep:
     state: SoftState  # the proposed state
     move: SoftMove
     memory: SoftMemory  # what next month starts from, unless a person overrides
+    ok_run: int = 0  # `ok` months in a row up to this one, before a step down resets the count
 
 
 def _shift(state: SoftState, steps: int) -> SoftState:
@@ -69,11 +70,11 @@ def _ok(memory: SoftMemory, recover_months: int) -> SoftStep:
     ok = memory.ok_streak + 1
     counted = SoftMemory(memory.state, ok_streak=ok, below_streak=0, evidence=Evidence.OK)
     if memory.state == SOFT_ORDER[0]:
-        return SoftStep(memory.state, SoftMove.OK_NORMAL, counted)
+        return SoftStep(memory.state, SoftMove.OK_NORMAL, counted, ok)
     if ok < recover_months:
-        return SoftStep(memory.state, SoftMove.OK_COUNTING, counted)
+        return SoftStep(memory.state, SoftMove.OK_COUNTING, counted, ok)
     down = _shift(memory.state, -1)
-    return SoftStep(down, SoftMove.RECOVER, replace(counted, state=down, ok_streak=0))
+    return SoftStep(down, SoftMove.RECOVER, replace(counted, state=down, ok_streak=0), ok)
 
 
 def soft_step(memory: SoftMemory, evidence: Evidence, recover_months: int) -> SoftStep:

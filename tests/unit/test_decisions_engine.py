@@ -33,8 +33,10 @@ from pipeline.decisions import (
     overrides_frame,
     overrides_from_frame,
     primary_rows,
+    primary_rows_by_month,
 )
 from pipeline.decisions.evidence import Evidence
+from pipeline.errors import ConfigError
 
 RULES = load_rules()
 TEMPLATES = load_templates()
@@ -369,5 +371,15 @@ def test_primary_rows_refuse_an_incomplete_or_duplicated_mart() -> None:
     with pytest.raises(DecisionInputError, match=r"lacks the column.*area_rate_excl_provider"):
         primary_rows(_mart().drop(columns="area_rate_excl_provider"), RULES, date(2024, 2, 1))
     mart = _mart()
+    february = mart[mart["as_of_month"] == pd.Timestamp("2024-02-29")]
     with pytest.raises(DecisionInputError, match="more than one row for 2024-02"):
-        primary_rows(pd.concat([mart, mart]), RULES, date(2024, 2, 1))
+        primary_rows(pd.concat([mart, february]), RULES, date(2024, 2, 1))
+    with pytest.raises(ConfigError, match="no rules for tender area 5"):
+        primary_rows(mart.assign(tender_area=5), RULES, date(2024, 2, 1))
+
+
+def test_primary_rows_by_month_gives_every_month_once() -> None:
+    by_month = primary_rows_by_month(_mart(), RULES)
+    assert list(by_month) == [date(2024, 1, 1), date(2024, 2, 1)]
+    assert [len(rows) for rows in by_month.values()] == [2, 2]
+    assert primary_rows(_mart(), RULES, date(2024, 3, 1)) == []
