@@ -180,7 +180,15 @@ def _number_csv_rows(con: duckdb.DuckDBPyConnection, name: str, columns: list[st
                trim(csv_line, chr(10) || chr(13)) AS line
         FROM "{rejects}_errors" QUALIFY row_number() OVER (PARTITION BY line ORDER BY column_idx) = 1"""
     )
+    con.execute(f'DROP TABLE "{rejects}_errors"')
+    con.execute(f'DROP TABLE "{rejects}_scans"')
     renamed = ", ".join(f"c{i} AS {ident(col)}" for i, col in enumerate(columns))
+    if not con.execute(f'SELECT count(*) FROM "{rejects}"').fetchone()[0]:
+        con.execute(
+            f'CREATE OR REPLACE TEMP VIEW "{name}" AS '
+            f'SELECT rowid + 1 AS {ROW_NUMBER}, {renamed} FROM "{name}_csv"'
+        )
+        return
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE "{name}" AS
         WITH good AS (SELECT rowid + 1 AS g, * FROM "{name}_csv"),
@@ -191,12 +199,9 @@ def _number_csv_rows(con: duckdb.DuckDBPyConnection, name: str, columns: list[st
         ),
         last_gap AS (SELECT gap, max(before) AS before FROM gaps GROUP BY gap)
         SELECT g + coalesce(last_gap.before, 0) AS {ROW_NUMBER}, {renamed}
-        FROM good ASOF LEFT JOIN last_gap ON good.g > last_gap.gap
-        ORDER BY g"""
+        FROM good ASOF LEFT JOIN last_gap ON good.g > last_gap.gap"""
     )
     con.execute(f'DROP TABLE "{name}_csv"')
-    con.execute(f'DROP TABLE "{rejects}_errors"')
-    con.execute(f'DROP TABLE "{rejects}_scans"')
 
 
 def reject_reason_sql(expected: int) -> str:

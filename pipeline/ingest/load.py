@@ -91,6 +91,7 @@ class IngestSession:
         if resources.threads:
             settings["threads"] = resources.threads
         self.con = duckdb.connect(":memory:", config=settings)
+        self.con.execute("SET enable_progress_bar = false")
         try:
             self._attach()
             for macro in MACROS:
@@ -164,14 +165,13 @@ class IngestSession:
         queries = FileQueries(extract, raw.relation, raw.columns, name)
         if queries.cpr_column:
             self.cache.add(queries.cpr_values())
-        self.con.execute(queries.create_parsed_view())
-        self.con.execute(queries.create_problems())
-        if self._scalar(queries.count_duplicate_keys()):
-            self.con.execute(f"INSERT INTO {queries.problems} {queries.duplicate_problems()}")
-        rows_read = self._scalar(f"SELECT count(*) FROM {queries.parsed}")
+        self.con.execute(queries.create_typed())
+        rows, bad, distinct_good_keys = self.con.execute(queries.counts()).fetchone()
+        if rows - bad > distinct_good_keys:
+            self.con.execute(queries.mark_duplicates())
         rejected = self._scalar(f'SELECT count(*) FROM "{raw.rejects}"') if raw.rejects else 0
-        empty = self._scalar(f"SELECT count(*) FROM {ident(raw.relation)}") - rows_read
-        return self._write(job, extract, raw, queries, rows_read + rejected, _load_message(raw, empty))
+        empty = self._scalar(f"SELECT count(*) FROM {ident(raw.relation)}") - rows
+        return self._write(job, extract, raw, queries, rows + rejected, _load_message(raw, empty))
 
     def _write(
         self, job: _Load, extract: Extract, raw: RawTable, queries: FileQueries, rows_read: int, message: str
@@ -181,9 +181,10 @@ class IngestSession:
         self.con.begin()
         try:
             load_id = next_id(self.con, LOADS, "load_id")
-            meta = [load_id, delivery.file, delivery.delivery_date]
-            loaded = self._insert_landing(extract, queries, meta)
-            quarantined = self._insert_quarantine(extract, raw, queries, meta)
+            loaded = self._insert_landing(extract, queries, [load_id, delivery.file, delivery.delivery_date])
+            quarantined = self._insert_quarantine(
+                extract, raw, queries, [load_id, extract.name, delivery.file]
+            )
             if rows_read != loaded + quarantined:
                 raise RowCountMismatch(
                     f"{delivery.file}: {rows_read} rows read but {loaded} loaded + {quarantined} quarantined"
@@ -203,32 +204,28 @@ class IngestSession:
         select = ", ".join(sql for _, sql in values)
         return self._scalar(
             f"INSERT INTO {qualified(WH, 'landing', extract.name)} ({', '.join(ident(n) for n in names)}) "
-            f"SELECT {select}, ?, ?, ?, {ROW_NUMBER}, _extra "
-            f"FROM {queries.parsed} ANTI JOIN {queries.problems} USING ({ROW_NUMBER})",
+            f"SELECT {select}, ?, ?, ?, {ROW_NUMBER}, _extra {queries.good_rows()}",
             meta,
         )
 
     def _insert_quarantine(
         self, extract: Extract, raw: RawTable, queries: FileQueries, meta: list[object]
     ) -> int:
-        load_id, file, _ = meta
-        offset = "NULL" if raw.line_offset is None else f"{ROW_NUMBER} + {raw.line_offset}"
-        columns = (
-            "load_id, extract, file, row_number, line_number, column_name, reason, record, quarantined_at"
+        """The bad rows, and for CSV the rows that could not even be split into fields."""
+        line = "NULL" if raw.line_offset is None else f"{ROW_NUMBER} + {raw.line_offset}"
+        insert = (
+            f"INSERT INTO {QUARANTINE} (load_id, extract, file, row_number, line_number, column_name, "
+            f"reason, record, quarantined_at) SELECT ?, ?, ?, {ROW_NUMBER}, {line}, column_name, reason, "
+            "record, current_localtimestamp() FROM "
         )
-        count = self._scalar(
-            f"INSERT INTO {QUARANTINE} ({columns}) SELECT ?, ?, ?, {ROW_NUMBER}, {offset}, column_name, "
-            f"reason, {queries.record()}, current_localtimestamp() "
-            f"FROM {queries.problems} JOIN {queries.parsed} USING ({ROW_NUMBER})",
-            [load_id, extract.name, file],
-        )
+        count = self._scalar(f"{insert} ({queries.bad_records()})", meta)
         if raw.rejects:
-            count += self._scalar(
-                f"INSERT INTO {QUARANTINE} ({columns}) SELECT ?, ?, ?, {ROW_NUMBER}, {offset}, NULL, "
-                f"{reject_reason_sql(len(raw.columns))}, json_object('line', mask_cpr(line)), "
-                f'current_localtimestamp() FROM "{raw.rejects}"',
-                [load_id, extract.name, file],
+            reason = reject_reason_sql(len(raw.columns))
+            rejects = (
+                f"SELECT {ROW_NUMBER}, NULL AS column_name, {reason} AS reason, "
+                f"json_object('line', mask_cpr(line)) AS record FROM {ident(raw.rejects)}"
             )
+            count += self._scalar(f"{insert} ({rejects})", meta)
         return count
 
     def _log_load(

@@ -1,27 +1,33 @@
 """Pseudonymisation at ingestion: every distinct CPR value of a run is keyed once.
 
-The cache is a table in the in-memory connection (raw value -> person_key, birth_date, sex,
-or the reason it is not a CPR), so that checking and loading are joins in SQL and the HMAC,
-the only step in Python, runs once per person instead of once per register row. The table
-holds clear CPR numbers and therefore never leaves the in-memory connection."""
+Two tables in the in-memory connection make up the cache: `cpr_values` (each distinct CPR
+text as delivered -> person id, or why it is not a CPR) and `persons` (person id ->
+person_key, birth_date, sex). Checking and loading are then joins in SQL on a small integer,
+and the HMAC, the only step in Python, runs once per person instead of once per register
+row. `cpr_values` holds clear CPR numbers and therefore never leaves the in-memory
+connection; `persons` holds none."""
 
 from __future__ import annotations
 
 import calendar
+from itertools import count
 
 import duckdb
 import pyarrow as pa
 
 from pipeline import cpr
 
-CACHE_TABLE = "cpr_cache"
-_SCHEMA = pa.schema(
+CPR_TABLE = "cpr_values"
+PERSONS_TABLE = "persons"
+_CPR_SCHEMA = pa.schema(
+    [("raw", pa.string()), ("pid", pa.int32()), ("problem", pa.string()), ("masked", pa.string())]
+)
+_PERSON_SCHEMA = pa.schema(
     [
-        ("raw", pa.string()),
+        ("pid", pa.int32()),
         ("person_key", pa.string()),
         ("birth_date", pa.date32()),
         ("sex", pa.string()),
-        ("problem", pa.string()),
         ("masked", pa.string()),
     ]
 )
@@ -53,49 +59,62 @@ class PseudonymCache:
     def __init__(self, con: duckdb.DuckDBPyConnection, key: bytes) -> None:
         self._con = con
         self._key = key
-        self._by_digits: dict[str, str] = {}
+        self._pid_by_digits: dict[str, int] = {}
+        self._pids = count(1)
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {CACHE_TABLE} (raw VARCHAR, person_key VARCHAR, "
-            "birth_date DATE, sex VARCHAR, problem VARCHAR, masked VARCHAR)"
+            f"CREATE OR REPLACE TEMP TABLE {CPR_TABLE} "
+            "(raw VARCHAR, pid INTEGER, problem VARCHAR, masked VARCHAR)"
+        )
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {PERSONS_TABLE} "
+            "(pid INTEGER, person_key VARCHAR, birth_date DATE, sex VARCHAR, masked VARCHAR)"
         )
 
     def add(self, values_sql: str) -> int:
-        """Key the values of `values_sql` (a query with one text column `v`, trimmed) that are
-        not in the cache yet; returns how many were new."""
+        """Key the values of `values_sql` (a query of distinct trimmed CPR texts, column v)
+        that are not in the cache yet; returns how many were new."""
         new = self._con.execute(
-            f"SELECT DISTINCT v FROM ({values_sql}) WHERE v IS NOT NULL "
-            f"AND v NOT IN (SELECT raw FROM {CACHE_TABLE})"
+            f"SELECT v FROM ({values_sql}) WHERE v IS NOT NULL AND v NOT IN (SELECT raw FROM {CPR_TABLE})"
         ).fetchall()
-        if not new:
-            return 0
-        rows = [self._entry(value) for (value,) in new]
-        batch = pa.Table.from_pylist(rows, schema=_SCHEMA)
-        self._con.register("cpr_batch", batch)
-        try:
-            self._con.execute(f"INSERT INTO {CACHE_TABLE} SELECT * FROM cpr_batch")
-        finally:
-            self._con.unregister("cpr_batch")
-        return len(rows)
+        values: list[dict[str, object]] = []
+        persons: list[dict[str, object]] = []
+        for (raw,) in new:
+            values.append(self._value(raw, persons))
+        self._append(CPR_TABLE, values, _CPR_SCHEMA)
+        self._append(PERSONS_TABLE, persons, _PERSON_SCHEMA)
+        return len(values)
 
-    def _entry(self, raw: str) -> dict[str, object]:
+    def _value(self, raw: str, persons: list[dict[str, object]]) -> dict[str, object]:
+        """The cache row of one CPR text; a person seen for the first time is keyed and
+        added to `persons`. A malformed value is its own person, keyed as written."""
         info = cpr.parse(raw)
-        if info is None:
-            return {
-                "raw": raw,
-                "person_key": cpr.person_key(raw, self._key),
-                "birth_date": None,
-                "sex": None,
-                "problem": cpr_problem(raw),
-                "masked": cpr.mask(raw),
-            }
-        key = self._by_digits.get(info.digits)
-        if key is None:
-            key = self._by_digits[info.digits] = cpr.person_key(info.digits, self._key)
+        pid = self._pid_by_digits.get(info.digits) if info else None
+        if pid is None:
+            pid = next(self._pids)
+            if info:
+                self._pid_by_digits[info.digits] = pid
+            persons.append(
+                {
+                    "pid": pid,
+                    "person_key": cpr.person_key(info.digits if info else raw, self._key),
+                    "birth_date": info.birth_date if info else None,
+                    "sex": info.sex if info else None,
+                    "masked": cpr.mask(raw),
+                }
+            )
         return {
             "raw": raw,
-            "person_key": key,
-            "birth_date": info.birth_date,
-            "sex": info.sex,
-            "problem": None,
+            "pid": pid,
+            "problem": cpr_problem(raw) if info is None else None,
             "masked": cpr.mask(raw),
         }
+
+    def _append(self, table: str, rows: list[dict[str, object]], schema: pa.Schema) -> None:
+        if not rows:
+            return
+        batch = pa.Table.from_pylist(rows, schema=schema)
+        self._con.register("pseudonym_batch", batch)
+        try:
+            self._con.execute(f"INSERT INTO {table} SELECT * FROM pseudonym_batch")
+        finally:
+            self._con.unregister("pseudonym_batch")

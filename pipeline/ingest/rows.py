@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pipeline.contract import Column, Extract
 from pipeline.ingest.dialects import ROW_NUMBER
-from pipeline.ingest.pseudonym import CACHE_TABLE
+from pipeline.ingest.pseudonym import CPR_TABLE, PERSONS_TABLE
 from pipeline.ingest.sql import ident, literal
 
 # Characters trimmed around every value: spaces, tabs, line ends and the no-break space
@@ -198,8 +198,12 @@ def free_text(extract: Extract, col: Column) -> bool:
 
 @dataclass(frozen=True)
 class FileQueries:
-    """The SQL of one delivery: `source` is the text table of dialects.read_table, `name` the
-    prefix for this file's temporary views and tables."""
+    """The SQL of one delivery. `source` is the text table of dialects.read_table, `name` the
+    prefix of this file's temporary tables.
+
+    The file is parsed, pseudonymised and checked in one pass into the `typed` table (typed
+    values, the person id instead of the CPR, the first problem of each row); counting,
+    duplicate detection and loading then read that table instead of parsing again."""
 
     extract: Extract
     source: str
@@ -211,12 +215,8 @@ class FileQueries:
             raise ValueError(f"{self.extract.name}: ingestion supports one CPR column per extract")
 
     @property
-    def parsed(self) -> str:
-        return ident(f"{self.name}_parsed")
-
-    @property
-    def problems(self) -> str:
-        return ident(f"{self.name}_problems")
+    def typed(self) -> str:
+        return ident(f"{self.name}_typed")
 
     @property
     def extras(self) -> list[str]:
@@ -226,61 +226,116 @@ class FileQueries:
     def cpr_column(self) -> str | None:
         return next((c.name for c in self.extract.columns.values() if c.type == "cpr"), None)
 
+    def _trim(self, column: str) -> str:
+        return f"NULLIF(trim(src.{ident(column)}, {_TRIM}), '')"
+
     def cpr_values(self) -> str:
-        """Query of the trimmed CPR values (column v), for the pseudonym cache."""
-        return f"SELECT {text_col(self.cpr_column or '')} AS v FROM {self._trimmed()}"
+        """Query of the distinct trimmed CPR values (column v), for the pseudonym cache."""
+        return f"SELECT DISTINCT {self._trim(self.cpr_column or '')} AS v FROM {ident(self.source)} src"
 
     def _trimmed(self) -> str:
         """Trimmed text of every header column, NULL for empty; contract columns the file
         lacks are NULL. Rows with nothing in them are left out (spreadsheet residue)."""
         texts = [
-            f"NULLIF(trim({ident(c)}, {_TRIM}), '') AS {text_col(c)}"
-            if c in self.columns
-            else f"NULL::VARCHAR AS {text_col(c)}"
-            for c in self.extract.columns
+            f"{self._trim(c) if c in self.columns else 'NULL::VARCHAR'} AS {text_col(c)}"
+            for c in [*self.extract.columns, *self.extras]
         ]
-        extras = [f"NULLIF(trim({ident(c)}, {_TRIM}), '') AS {text_col(c)}" for c in self.extras]
-        present = [text_col(c) for c in self.columns]
+        present = ", ".join(text_col(c) for c in self.columns)
         return (
-            f"(SELECT * FROM (SELECT {ROW_NUMBER}, {', '.join(texts + extras)} FROM {ident(self.source)}) "
-            f"WHERE coalesce({', '.join(present)}) IS NOT NULL)"
+            f"(SELECT * FROM (SELECT {ROW_NUMBER}, {', '.join(texts)} FROM {ident(self.source)} src) "
+            f"WHERE coalesce({present}) IS NOT NULL)"
         )
 
-    def create_parsed_view(self) -> str:
-        """The view every later query reads: text, typed values, the pseudonym and the
-        extra columns as JSON."""
+    def _parsed(self) -> str:
+        """Text, typed values, the CPR's person id and problem, extra columns as JSON."""
         parsed = [f"{parse_expr(col)} AS {value_col(col.name)}" for col in self.extract.columns.values()]
-        cpr = self.cpr_column
-        if cpr:
-            join = f"LEFT JOIN {CACHE_TABLE} k ON k.raw = s.{text_col(cpr)}"
-            keyed = "k.person_key, k.birth_date, k.sex, k.problem AS cpr_problem, k.masked AS cpr_masked"
+        if cpr := self.cpr_column:
+            join = f"LEFT JOIN {CPR_TABLE} k ON k.raw = s.{text_col(cpr)}"
+            keyed = "k.pid, k.problem AS cpr_problem, k.masked AS cpr_masked"
         else:
-            join, keyed = "", "NULL::VARCHAR AS person_key"
+            join, keyed = "", "NULL::INTEGER AS pid"
         extra = (
             "json_object(" + ", ".join(f"{literal(c)}, mask_cpr({text_col(c)})" for c in self.extras) + ")"
             if self.extras
             else "NULL::VARCHAR"
         )
         return (
-            f"CREATE OR REPLACE TEMP VIEW {self.parsed} AS SELECT s.*, {', '.join(parsed)}, {keyed}, "
-            f"{extra} AS _extra FROM {self._trimmed()} s {join}"
+            f"(SELECT s.*, {', '.join(parsed)}, {keyed}, {extra} AS _extra FROM {self._trimmed()} s {join})"
         )
 
-    def create_problems(self) -> str:
-        """Table of the rows that break a check: row number, first failing column, reason."""
+    def create_typed(self) -> str:
+        """The one pass over the file: typed values and each row's first problem (NULL when
+        the row is good) as {col, why}."""
         cases = ", ".join(
             f"CASE WHEN {c.condition} THEN {{'col': {literal(c.column)}, 'why': {c.reason}}} END"
             for c in all_checks(self.extract)
         )
+        values = [value_col(c.name) for c in self.extract.columns.values() if c.type != "cpr"]
         return (
-            f"CREATE OR REPLACE TEMP TABLE {self.problems} AS "
-            f"SELECT {ROW_NUMBER}, problem.col AS column_name, mask_cpr(problem.why) AS reason "
-            f"FROM (SELECT {ROW_NUMBER}, coalesce({cases}) AS problem FROM {self.parsed}) "
-            "WHERE problem IS NOT NULL"
+            f"CREATE OR REPLACE TEMP TABLE {self.typed} AS SELECT {ROW_NUMBER}, {', '.join(values)}, pid, "
+            f"_extra, coalesce({cases}) AS problem FROM {self._parsed()}"
         )
 
+    def _key_values(self) -> list[str]:
+        """The business key; a person is its id, the same whichever way the CPR was written."""
+        return ["pid" if self.extract.column(k).type == "cpr" else value_col(k) for k in self.extract.key]
+
+    def counts(self) -> str:
+        """Rows read, rows with a problem, and distinct keys among the good rows (hashed: a
+        collision only makes the exact duplicate search run for nothing)."""
+        keys = ", ".join(self._key_values())
+        return (
+            f"SELECT count(*), count(problem), count(DISTINCT hash({keys})) FILTER (WHERE problem IS NULL) "
+            f"FROM {self.typed}"
+        )
+
+    def _persons_join(self) -> str:
+        return f"LEFT JOIN {PERSONS_TABLE} USING (pid)" if self.cpr_column else ""
+
+    def mark_duplicates(self) -> str:
+        """Give the later rows of a repeated key their problem: an exact duplicate names the
+        first equal row, otherwise the first row with that key. The first row is loaded."""
+        keys = ", ".join(self._key_values())
+        content = ", ".join([*self._key_values(), *(value_col(c) for c in self._non_key_columns()), "_extra"])
+        key_text = " || ', ' || ".join(f"'{k} ' || {self._key_text(k)}" for k in self.extract.key)
+        good = f"SELECT * FROM {self.typed} WHERE problem IS NULL"
+        return f"""
+            UPDATE {self.typed} SET problem = dup.problem FROM (
+                SELECT {ROW_NUMBER}, {{
+                    'col': {literal(", ".join(self.extract.key))},
+                    'why': CASE WHEN first_equal < {ROW_NUMBER} THEN 'exact duplicate of row ' || first_equal
+                           ELSE 'same ' || key_text || ' as row ' || first_of_key || ', with other values' END
+                }} AS problem
+                FROM (
+                    SELECT {ROW_NUMBER}, {key_text} AS key_text,
+                        min({ROW_NUMBER}) OVER (PARTITION BY {keys}) AS first_of_key,
+                        min({ROW_NUMBER}) OVER (PARTITION BY {content}) AS first_equal
+                    FROM ({good}) {self._persons_join()}
+                    WHERE ({keys}) IN (SELECT ({keys}) FROM ({good}) GROUP BY ALL HAVING count(*) > 1)
+                )
+                WHERE {ROW_NUMBER} > first_of_key
+            ) dup
+            WHERE {self.typed}.{ROW_NUMBER} = dup.{ROW_NUMBER}"""
+
+    def _key_text(self, column: str) -> str:
+        """A key value as a reason shows it: a CPR masked, a month as YYYY-MM."""
+        match self.extract.column(column).type:
+            case "cpr":
+                return "masked"
+            case "month":
+                return f"strftime({value_col(column)}, '%Y-%m')"
+        return f"CAST({value_col(column)} AS VARCHAR)"
+
+    def _non_key_columns(self) -> list[str]:
+        return [
+            c.name
+            for c in self.extract.columns.values()
+            if c.type != "cpr" and c.name not in self.extract.key
+        ]
+
     def landing_values(self) -> list[tuple[str, str]]:
-        """(landing column, SQL) of the contract columns, in landing order."""
+        """(landing column, SQL over typed joined to persons) of the contract columns, in
+        landing order."""
         values: list[tuple[str, str]] = []
         for col in self.extract.columns.values():
             if col.type == "cpr":
@@ -291,54 +346,27 @@ class FileQueries:
                 values.append((col.name, value_col(col.name)))
         return values
 
-    def _key_values(self) -> list[str]:
-        return [
-            "person_key" if self.extract.column(k).type == "cpr" else value_col(k) for k in self.extract.key
-        ]
+    def good_rows(self) -> str:
+        """FROM clause of the rows to load."""
+        return f"FROM {self.typed} {self._persons_join()} WHERE problem IS NULL"
 
-    def _key_description(self) -> str:
-        parts = [
-            f"'{k} ' || " + ("cpr_masked" if self.extract.column(k).type == "cpr" else text_col(k))
-            for k in self.extract.key
-        ]
-        return " || ', ' || ".join(parts)
-
-    def count_duplicate_keys(self) -> str:
-        """How many keys occur more than once among the rows that passed the checks."""
-        keys = ", ".join(self._key_values())
-        return (
-            f"SELECT count(*) FROM (SELECT {keys} FROM {self.parsed} ANTI JOIN {self.problems} "
-            f"USING ({ROW_NUMBER}) GROUP BY ALL HAVING count(*) > 1)"
-        )
-
-    def duplicate_problems(self) -> str:
-        """Query of the later rows of a repeated key: an exact duplicate names the first equal
-        row, otherwise the first row with that key. The first row of each key is loaded."""
-        keys = ", ".join(self._key_values())
-        content = ", ".join([sql for _, sql in self.landing_values()] + ["_extra"])
-        key_columns = ", ".join(self.extract.key)
-        return f"""
-            SELECT {ROW_NUMBER}, {literal(key_columns)} AS column_name,
-                CASE WHEN first_equal < {ROW_NUMBER} THEN 'exact duplicate of row ' || first_equal
-                     ELSE mask_cpr('same ' || key_text || ' as row ' || first_of_key || ', with other values')
-                END AS reason
-            FROM (
-                SELECT {ROW_NUMBER}, {self._key_description()} AS key_text,
-                    min({ROW_NUMBER}) OVER (PARTITION BY {keys}) AS first_of_key,
-                    min({ROW_NUMBER}) OVER (PARTITION BY {content}) AS first_equal
-                FROM {self.parsed} ANTI JOIN {self.problems} USING ({ROW_NUMBER})
-                WHERE ({keys}) IN (
-                    SELECT ({keys}) FROM {self.parsed} ANTI JOIN {self.problems} USING ({ROW_NUMBER})
-                    GROUP BY ALL HAVING count(*) > 1
-                )
-            )
-            WHERE {ROW_NUMBER} > first_of_key"""
-
-    def record(self) -> str:
-        """The row as delivered, as JSON, with the CPR replaced by its person_key and any
-        CPR-looking text elsewhere masked: what a person needs to find and fix the row."""
+    def bad_records(self) -> str:
+        """Query of the quarantined rows: row number, problem, and the row as delivered as
+        JSON with the CPR replaced by its person_key and any CPR-looking text elsewhere
+        masked, which is what a person needs to find and fix the row."""
         pairs = []
         for c in self.columns:
             is_cpr = c in self.extract.columns and self.extract.column(c).type == "cpr"
-            pairs.append(f"{literal(c)}, " + ("person_key" if is_cpr else f"mask_cpr({text_col(c)})"))
-        return "json_object(" + ", ".join(pairs) + ")"
+            pairs.append(f"{literal(c)}, " + ("p.person_key" if is_cpr else f"mask_cpr(src.{ident(c)})"))
+        cpr = self.cpr_column
+        joins = (
+            f"LEFT JOIN {CPR_TABLE} k ON k.raw = {self._trim(cpr)} "
+            f"LEFT JOIN {PERSONS_TABLE} p ON p.pid = k.pid"
+            if cpr
+            else ""
+        )
+        return (
+            f"SELECT {ROW_NUMBER}, problem.col AS column_name, mask_cpr(problem.why) AS reason, record "
+            f"FROM {self.typed} JOIN (SELECT {ROW_NUMBER}, json_object({', '.join(pairs)}) AS record "
+            f"FROM {ident(self.source)} src {joins}) USING ({ROW_NUMBER}) WHERE problem IS NOT NULL"
+        )
