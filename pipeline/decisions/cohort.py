@@ -1,15 +1,14 @@
 """The lift cohort of a booking stop, computed from fct_referral_outcomes.
 
 The referrals ongoing at the stop are those started on or before the last day of the stop month
-and not ended by then. They are judged as they close: for `has_result` a referral counts once it
-is closed (end_date + result_grace_days on or before the as-of date, when its result status is
-final), for another primary measure once the measure is mature (not NULL).
+and not ended by then. They count as judged once their measure is mature: its window ended on
+or before the as-of date (for `has_result`: the referral closed, end_date + result_grace_days).
 
-As-of discipline: for `has_result` the cohort can be cut at any as-of date up to the outcomes'
-own as_of (a referral closed by then has the same result flag then as later, because results
-after end_date + grace never count), so a back-test can use one recent build. Another measure's
-maturity is not visible in the outcomes table per date, so it needs outcomes built as of the
-month itself."""
+As-of discipline: a flag whose window ended by a date has the same value at that date as in any
+later build (events after the window never count), so a cohort can be cut at any as-of date up
+to the outcomes' own as_of, and a back-test can use one recent build. That needs the measure's
+window-end column; without it, `has_result` falls back to end_date + result_grace_days, and any
+other measure needs outcomes built as of the month itself."""
 
 from __future__ import annotations
 
@@ -36,6 +35,21 @@ OUTCOME_COLUMNS = (
 )
 RESULT_MEASURE = "has_result"
 
+# The fct_referral_outcomes column with the day a measure's window ends, where it is not
+# `<measure>_window_end` (names of dbt_project/models/marts/_marts__models.yml).
+WINDOW_END_COLUMNS = {
+    "has_result": "result_window_end",
+    "fit_within_6m": "fit_window_end",
+    "fully_fit_within_6m": "fit_window_end",
+    "rehab_grant_within_12m": "rehab_window_end",
+    "any_paid_hours_6m": "paid_hours_window_end",
+    "progressed": "paid_hours_window_end",
+}
+
+
+def window_end_column(measure: str) -> str:
+    return WINDOW_END_COLUMNS.get(measure, f"{measure}_window_end")
+
 
 class CohortSource(Protocol):
     """Where the decision step gets a stopped provider's lift cohort for its month."""
@@ -54,15 +68,19 @@ def _dates(series: pd.Series) -> pd.Series:
     return pd.to_datetime(series).dt.normalize()
 
 
-def _judged(frame: pd.DataFrame, measure: str, as_of: date, grace_days: int) -> pd.Series:
-    if measure == RESULT_MEASURE:
+def _judged(frame: pd.DataFrame, measure: str, as_of: date, grace_days: int | None) -> pd.Series:
+    """Which referrals' measure is mature at as_of; see OutcomeCohorts.judging for the rules."""
+    column = window_end_column(measure)
+    if column in frame.columns:
+        return frame[measure].notna() & (_dates(frame[column]) <= pd.Timestamp(as_of))
+    if measure == RESULT_MEASURE and grace_days is not None:
         final_by = _dates(frame["end_date"]) + pd.Timedelta(days=grace_days)
         return frame["is_closed"].fillna(False).astype(bool) & (final_by <= pd.Timestamp(as_of))
     return frame[measure].notna()
 
 
 def summarise_cohort(
-    frame: pd.DataFrame, stop_month: date, as_of: date, measure: str, grace_days: int
+    frame: pd.DataFrame, stop_month: date, as_of: date, measure: str, grace_days: int | None = None
 ) -> LiftCohort:
     """The lift cohort among one provider-area's referrals (rows of fct_referral_outcomes)."""
     stop_day = pd.Timestamp(month_end(stop_month))
@@ -78,11 +96,12 @@ class OutcomeCohorts:
     """Lift cohorts from fct_referral_outcomes, cut at `as_of` (the last day of the decision
     month, inputs.month_end).
 
-    result_grace_days must be the build's dbt var of that name (metrics.md, default 30)."""
+    result_grace_days (the build's dbt var of that name) is needed only for outcomes without
+    the result_window_end column."""
 
     outcomes: pd.DataFrame
     as_of: date
-    result_grace_days: int
+    result_grace_days: int | None = None
     _groups: dict[tuple[str, int], pd.DataFrame] = field(init=False, repr=False)
     _known: date | None = field(init=False, repr=False)
 
@@ -102,17 +121,26 @@ class OutcomeCohorts:
         grouped = self.outcomes.groupby(["provider_id", "tender_area"], sort=False)
         self._groups = {(str(p), int(a)): g for (p, a), g in grouped}
 
+    def _check_can_cut(self, measure: str) -> None:
+        """A measure is cut at an earlier as_of by its window end; without that column only
+        has_result (by end_date + grace) can be, and others need outcomes of the month itself."""
+        if measure not in self.outcomes.columns:
+            raise DecisionInputError(f"fct_referral_outcomes has no column {measure}")
+        if window_end_column(measure) in self.outcomes.columns or self._known in (None, self.as_of):
+            return
+        if measure == RESULT_MEASURE and self.result_grace_days is not None:
+            return
+        raise DecisionInputError(
+            f"the lift cohort for {measure} as of {self.as_of:%Y-%m-%d} needs the column "
+            f"{window_end_column(measure)} or fct_referral_outcomes built as of that day "
+            f"(it is as of {self._known:%Y-%m-%d})"
+        )
+
     def cohort(self, provider_id: str, tender_area: int, stop_month: date, measure: str) -> LiftCohort:
-        if measure != RESULT_MEASURE and self._known not in (None, self.as_of):
-            raise DecisionInputError(
-                f"the lift cohort for {measure} needs fct_referral_outcomes built as of "
-                f"{self.as_of:%Y-%m-%d} (it is as of {self._known:%Y-%m-%d})"
-            )
+        self._check_can_cut(measure)
         frame = self._groups.get((provider_id, int(tender_area)))
         if frame is None:
             return LiftCohort()
-        if measure not in frame.columns:
-            raise DecisionInputError(f"fct_referral_outcomes has no column {measure}")
         return summarise_cohort(frame, stop_month, self.as_of, measure, self.result_grace_days)
 
 
@@ -120,7 +148,7 @@ def lift_cohorts(
     outcomes: pd.DataFrame,
     stops: Iterable[tuple[str, int, date]],
     as_of: date,
-    result_grace_days: int,
+    result_grace_days: int | None = None,
     measure: str = RESULT_MEASURE,
 ) -> pd.DataFrame:
     """One row per stop (provider_id, tender_area, stop_month) with its lift cohort as of `as_of`:

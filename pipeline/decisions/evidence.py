@@ -59,16 +59,13 @@ def z_limit(level: float) -> float:
     return NormalDist().inv_cdf(1 - (1 - level) / 2)
 
 
-def binomial_z(successes: int, n: int, target: float) -> float:
-    """(O - E) / sqrt(n p (1 - p)) with E = n p: the unadjusted funnel z-score.
-
-    With a target of 0 or 1 the variance vanishes: a provider exactly on target is at 0,
-    one off it is infinitely far (below or above)."""
-    expected = n * target
+def binomial_z(successes: int, n: int, target: float) -> float | None:
+    """(O - E) / sqrt(n p (1 - p)) with E = n p: the unadjusted funnel z-score; None when the
+    target is 0 or 1 and the funnel has no width to judge against."""
     variance = n * target * (1 - target)
     if variance <= 0:
-        return 0.0 if successes == expected else math.copysign(math.inf, successes - expected)
-    return (successes - expected) / math.sqrt(variance)
+        return None
+    return (successes - n * target) / math.sqrt(variance)
 
 
 def _gap(row: ProviderMonth, area: AreaRules, comparator: float | None) -> Gap | None:
@@ -77,15 +74,24 @@ def _gap(row: ProviderMonth, area: AreaRules, comparator: float | None) -> Gap |
     return Gap.NO_COMPARATOR if comparator is None else None
 
 
+def _funnel_z(row: ProviderMonth, area: AreaRules) -> tuple[float | None, Basis]:
+    if area.use_risk_adjusted and row.is_adjusted:
+        return float(row.z_score), Basis.ADJUSTED  # type: ignore[arg-type]
+    return binomial_z(row.successes, row.n, row.area_rate), Basis.UNADJUSTED  # type: ignore[arg-type]
+
+
 def soft_evidence(row: ProviderMonth, area: AreaRules) -> Judgement:
-    """Model B's evidence class from the funnel plot of the primary measure."""
-    gap = _gap(row, area, row.area_rate)
+    """Model B's evidence class from the funnel plot of the primary measure.
+
+    A provider alone in its area (no rate without it) has nothing to be compared with, and a
+    z-score that is not a finite number (no variance) judges nothing: both are insufficient,
+    as in the statistics' own evidence class (pipeline.stats)."""
+    gap = _gap(row, area, row.area_rate_excl_provider if row.area_rate is not None else None)
     if gap is not None:
         return Judgement(Evidence.INSUFFICIENT, gap=gap)
-    if area.use_risk_adjusted and row.is_adjusted:
-        z, basis = float(row.z_score), Basis.ADJUSTED  # type: ignore[arg-type]
-    else:
-        z, basis = binomial_z(row.successes, row.n, row.area_rate), Basis.UNADJUSTED  # type: ignore[arg-type]
+    z, basis = _funnel_z(row, area)
+    if z is None or not math.isfinite(z):
+        return Judgement(Evidence.INSUFFICIENT, gap=Gap.NO_COMPARATOR, basis=basis)
     if z < -z_limit(area.evidence.alarm_level):
         evidence = Evidence.ALARM
     elif z < -z_limit(area.evidence.warning_level):

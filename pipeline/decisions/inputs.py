@@ -39,6 +39,8 @@ REQUIRED_COLUMNS = (
     "area_rate_excl_provider",
 )
 OPTIONAL_COLUMNS = ("expected", "risk_adjusted_rate", "z_score", "adjustment_status")
+# Other names the mart may give the Wilson interval (the dbt project calls it rate_low/high).
+ALIASES = {"rate_low": "wilson_low", "rate_high": "wilson_high"}
 
 
 def month_start(d: date | datetime | str) -> date:
@@ -130,6 +132,8 @@ def _record(raw: dict[str, Any]) -> ProviderMonth:
 def primary_rows_by_month(results: pd.DataFrame, rules: Rules) -> dict[date, list[ProviderMonth]]:
     """The rows of mart_provider_results that decisions read, per as-of month (first day):
     each tender area's primary measure (rules.yaml). One pass, for a back-test over many months."""
+    renames = {old: new for old, new in ALIASES.items() if old in results and new not in results}
+    results = results.rename(columns=renames)
     _check_columns(results, REQUIRED_COLUMNS, "mart_provider_results")
     for area in results["tender_area"].unique():
         rules.area(area)  # an area without rules is a clear ConfigError, not a silent skip

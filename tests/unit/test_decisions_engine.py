@@ -378,6 +378,12 @@ def test_primary_rows_refuse_an_incomplete_or_duplicated_mart() -> None:
         primary_rows(mart.assign(tender_area=5), RULES, date(2024, 2, 1))
 
 
+def test_the_dbt_names_of_the_wilson_interval_are_understood() -> None:
+    mart = _mart().rename(columns={"wilson_low": "rate_low", "wilson_high": "rate_high"})
+    rows = primary_rows(mart, RULES, date(2024, 1, 1))
+    assert {(r.wilson_low, r.wilson_high) for r in rows} == {(0.18, 0.45)}
+
+
 def test_primary_rows_by_month_gives_every_month_once() -> None:
     by_month = primary_rows_by_month(_mart(), RULES)
     assert list(by_month) == [date(2024, 1, 1), date(2024, 2, 1)]

@@ -141,12 +141,17 @@ def test_evidence_limits_are_the_normal_quantiles() -> None:
     assert z_limit(0.998) == pytest.approx(norm.ppf(0.999))
 
 
+ALONE = object()  # marks a provider with no rate without it: alone in its area
+
+
 def row(
-    n: int, successes: int, area_rate: float | None, excl: float | None = None, **extra: object
+    n: int, successes: int, area_rate: float | None, excl: object = None, **extra: object
 ) -> ProviderMonth:
+    """A provider row; the area rate without the provider is the area rate unless given."""
     rate = successes / n if n else None
+    without = None if excl is ALONE else area_rate if excl is None else excl
     return ProviderMonth(
-        date(2024, 5, 1), "P01", 1, "has_result", n, successes, rate, None, None, area_rate, excl, **extra
+        date(2024, 5, 1), "P01", 1, "has_result", n, successes, rate, None, None, area_rate, without, **extra
     )  # type: ignore[arg-type]
 
 
@@ -165,9 +170,9 @@ def test_unadjusted_evidence_matches_the_funnel_limits() -> None:
 
 
 def test_binomial_z_at_the_edges() -> None:
-    assert binomial_z(3, 10, 0.3) == 0
-    assert binomial_z(0, 10, 0.0) == 0
-    assert binomial_z(9, 10, 1.0) == float("-inf")
+    assert binomial_z(3, 10, 0.3) == pytest.approx(0)
+    assert binomial_z(0, 10, 0.0) is None  # no funnel width: nothing to judge against
+    assert binomial_z(9, 10, 1.0) is None
 
 
 def test_risk_adjusted_z_is_used_only_when_the_model_fitted_and_the_rules_ask() -> None:
@@ -183,8 +188,12 @@ def test_risk_adjusted_z_is_used_only_when_the_model_fitted_and_the_rules_ask() 
 def test_insufficient_says_why() -> None:
     assert soft_evidence(row(19, 0, 0.3), AREA).gap == Gap.TOO_FEW
     assert soft_evidence(row(20, 0, None), AREA).gap == Gap.NO_COMPARATOR
+    assert soft_evidence(row(40, 12, 0.3, ALONE), AREA).gap == Gap.NO_COMPARATOR  # alone in the area
+    assert soft_evidence(row(40, 0, 0.0), AREA).gap == Gap.NO_COMPARATOR  # area rate 0: no variance
+    nan_z = row(40, 12, 0.3, z_score=float("inf"), adjustment_status="adjusted")
+    assert soft_evidence(nan_z, AREA).evidence == NA
     assert hard_evidence(row(19, 0, 0.3, 0.3), AREA).evidence == NA
-    assert hard_evidence(row(40, 0, 0.3, None), AREA).gap == Gap.NO_COMPARATOR
+    assert hard_evidence(row(40, 0, 0.3, ALONE), AREA).gap == Gap.NO_COMPARATOR
 
 
 @pytest.mark.parametrize(
@@ -301,13 +310,16 @@ def test_lift_cohort_on_random_referrals_equals_a_plain_count() -> None:
                 closed,
             )
         )
-    outcomes = _outcomes(rows, "2024-09-30")
+    by_grace = _outcomes(rows, "2024-09-30")
+    # the dbt column: e + 30 days, NULL while ongoing
+    by_window = by_grace.assign(result_window_end=by_grace["end_date"] + pd.Timedelta(days=30))
     for stop in (date(2024, 1, 1), date(2024, 3, 1)):
         for as_of in (date(2024, 5, 31), date(2024, 7, 31), date(2024, 9, 30)):
-            source = OutcomeCohorts(outcomes, as_of, 30)
-            c = source.cohort("P01", 1, stop, "has_result")
             stop_end = (pd.Timestamp(stop) + pd.offsets.MonthEnd(0)).date()
-            assert (c.ongoing_at_stop, c.closed, c.with_result) == plain_cohort(rows, stop_end, as_of, 30)
+            expected = plain_cohort(rows, stop_end, as_of, 30)
+            for source in (OutcomeCohorts(by_grace, as_of, 30), OutcomeCohorts(by_window, as_of)):
+                c = source.cohort("P01", 1, stop, "has_result")
+                assert (c.ongoing_at_stop, c.closed, c.with_result) == expected
 
 
 def test_outcomes_built_before_the_month_are_refused() -> None:
@@ -318,10 +330,26 @@ def test_outcomes_built_before_the_month_are_refused() -> None:
         OutcomeCohorts(outcomes.drop(columns="is_closed"), date(2024, 4, 30), 30)
 
 
-def test_a_cohort_for_another_measure_needs_outcomes_of_that_month() -> None:
-    outcomes = _outcomes([("r1", "P01", 2, "2024-01-10", None, False, False)], as_of="2024-06-30")
-    outcomes["fit_within_6m"] = [True]
-    c = OutcomeCohorts(outcomes, date(2024, 6, 30), 30).cohort("P01", 2, date(2024, 3, 1), "fit_within_6m")
-    assert (c.ongoing_at_stop, c.closed, c.with_result) == (1, 1, 1)
-    with pytest.raises(DecisionInputError, match="needs fct_referral_outcomes built as of 2024-05-31"):
-        OutcomeCohorts(outcomes, date(2024, 5, 31), 30).cohort("P01", 2, date(2024, 3, 1), "fit_within_6m")
+def test_another_primary_measure_is_judged_when_its_window_has_ended() -> None:
+    rows = [
+        ("r1", "P01", 2, "2024-01-10", None, False, False),  # fit window ends 2024-07-10
+        ("r2", "P01", 2, "2024-03-01", None, False, False),  # ends 2024-08-30
+        ("r3", "P01", 2, "2023-11-01", "2024-04-01", False, True),  # ends 2024-05-01
+    ]
+    outcomes = _outcomes(rows, as_of="2024-09-30")
+    outcomes["fit_within_6m"] = [True, False, True]
+    outcomes["fit_window_end"] = outcomes["start_date"] + pd.Timedelta(days=182)
+    stop = date(2024, 3, 1)
+    cut = {
+        d: OutcomeCohorts(outcomes, d).cohort("P01", 2, stop, "fit_within_6m")
+        for d in (date(2024, 6, 30), date(2024, 9, 30))
+    }
+    assert (cut[date(2024, 6, 30)].closed, cut[date(2024, 6, 30)].with_result) == (1, 1)
+    assert (cut[date(2024, 9, 30)].closed, cut[date(2024, 9, 30)].with_result) == (3, 2)
+    # without the window-end column only outcomes of the month itself will do
+    plain = outcomes.drop(columns="fit_window_end")
+    assert OutcomeCohorts(plain, date(2024, 9, 30)).cohort("P01", 2, stop, "fit_within_6m").closed == 3
+    with pytest.raises(
+        DecisionInputError, match="needs the column fit_window_end or fct_referral_outcomes built"
+    ):
+        OutcomeCohorts(plain, date(2024, 6, 30)).cohort("P01", 2, stop, "fit_within_6m")
