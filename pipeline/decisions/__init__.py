@@ -9,6 +9,7 @@ See README.md in this folder for the rule file."""
 from pipeline.decisions.allocation import (
     Allocation,
     allocate,
+    area_volumes,
     capacity_from_agreements,
     expected_volume,
     largest_remainder,
@@ -67,6 +68,7 @@ __all__ = [
     "SoftState",
     "Templates",
     "allocate",
+    "area_volumes",
     "backtest",
     "capacity_from_agreements",
     "decide_month",

@@ -19,6 +19,7 @@ import pandas as pd
 from pipeline import danish
 from pipeline.decisions.errors import DecisionInputError
 from pipeline.decisions.inputs import month_end, month_start
+from pipeline.decisions.rules import Rules
 
 Key = tuple[str, int]
 
@@ -150,6 +151,17 @@ def expected_volume(
     when = pd.to_datetime(bookings[date_column])
     counts = bookings.loc[(when >= first) & (when <= last), "tender_area"].value_counts()
     return {int(a): float(counts.get(a, 0)) / months for a in sorted(bookings["tender_area"].unique())}
+
+
+def area_volumes(
+    bookings: pd.DataFrame, month: date, rules: Rules, date_column: str = "booked_on"
+) -> dict[int, float]:
+    """expected_volume per tender area over that area's `allocation.volume_months`."""
+    volumes = {}
+    for area, area_rules in rules.areas.items():
+        months = area_rules.allocation.volume_months
+        volumes[area] = expected_volume(bookings, month, months, date_column).get(area, 0.0)
+    return volumes
 
 
 def capacity_from_agreements(agreements: pd.DataFrame, month: date) -> dict[Key, float | None]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from pipeline.decisions.allocation import allocate
-from pipeline.decisions.engine import Memory, MonthInput, decide_month, decisions_frame
+from pipeline.decisions.engine import Key, Memory, MonthInput, ProviderMemory, decide_month, decisions_frame
 from pipeline.decisions.errors import DecisionInputError
 from pipeline.decisions.inputs import month_start, next_month
 from pipeline.decisions.reasons import Templates
@@ -33,6 +33,7 @@ class BacktestResult:
     states: pd.DataFrame  # STATE_COLUMNS
     summary: pd.DataFrame  # SUMMARY_COLUMNS, one row per model
     moved: pd.DataFrame  # month, model, tender_area, referrals_moved
+    memory: dict[Key, ProviderMemory]  # where the month after the last one would start
 
 
 def _moved(rows: pd.DataFrame, month_input: MonthInput) -> list[dict[str, object]]:
@@ -98,4 +99,4 @@ def backtest(
     decisions = pd.concat(frames, ignore_index=True)
     moved_frame = pd.DataFrame(moved, columns=["month", "model", "tender_area", "referrals_moved"])
     states, summary = _summary(decisions, moved_frame)
-    return BacktestResult(decisions, states, summary, moved_frame)
+    return BacktestResult(decisions, states, summary, moved_frame, carried)

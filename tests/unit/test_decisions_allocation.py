@@ -10,7 +10,15 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from pipeline.decisions import allocate, capacity_from_agreements, expected_volume, largest_remainder
+from pipeline.decisions import (
+    allocate,
+    area_volumes,
+    capacity_from_agreements,
+    expected_volume,
+    largest_remainder,
+    load_rules,
+)
+from pipeline.decisions.rules import AllocationRule
 
 
 def shares(*rows: tuple[str, int, float]) -> pd.DataFrame:
@@ -131,6 +139,24 @@ def test_expected_volume_is_the_mean_of_the_last_three_months() -> None:
     bookings = pd.DataFrame({"tender_area": areas, "booked_on": pd.to_datetime(booked)})
     # window February-April 2024: area 1 has 4, area 2 has 1, area 3 none (its booking is in January)
     assert expected_volume(bookings, date(2024, 4, 1), 3) == {1: 4 / 3, 2: 1 / 3, 3: 0.0}
+
+
+def test_area_volumes_use_each_areas_months_and_list_every_area() -> None:
+    bookings = pd.DataFrame(
+        {
+            "tender_area": [1, 1, 2, 2],
+            "booked_on": pd.to_datetime(["2024-04-03", "2024-02-10", "2024-04-20", "2024-03-01"]),
+        }
+    )
+    rules = load_rules()
+    two_months = rules.model_copy(
+        update={
+            "areas": rules.areas
+            | {2: rules.area(2).model_copy(update={"allocation": AllocationRule(volume_months=2)})}
+        }
+    )
+    # area 1 over February-April: 2 / 3; area 2 over March-April: 2 / 2; areas 3, 4: none
+    assert area_volumes(bookings, date(2024, 4, 1), two_months) == {1: 2 / 3, 2: 1.0, 3: 0.0, 4: 0.0}
 
 
 def test_capacity_sums_the_agreements_valid_in_the_month() -> None:

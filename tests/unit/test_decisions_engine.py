@@ -271,6 +271,7 @@ def test_memory_rebuilt_from_the_stored_rows_gives_the_same_decisions() -> None:
         frames.append(rows)
         stored = memory_from_frame(rows)
     pd.testing.assert_frame_equal(pd.concat(frames, ignore_index=True), direct)
+    assert backtest(_six_months(), RULES, TEMPLATES).memory == memory_from_frame(frames[-1])
     assert list(direct.columns) == list(DECISION_COLUMNS)
 
 
