@@ -1,0 +1,60 @@
+{#-
+    Date arithmetic the measures need, built on dbt's cross-database macros (dateadd, datediff,
+    date_trunc, last_day) so that the models port to another adapter. Each returns a DATE:
+    DuckDB's interval arithmetic returns a TIMESTAMP, other engines differ, so the cast is here
+    once instead of in every model.
+-#}
+
+{% macro add_days(date_expr, days) -%}
+    cast({{ dbt.dateadd('day', days, date_expr) }} as date)
+{%- endmacro %}
+
+{% macro add_months(date_expr, months) -%}
+    cast({{ dbt.dateadd('month', months, date_expr) }} as date)
+{%- endmacro %}
+
+{% macro month_start(date_expr) -%}
+    cast({{ dbt.date_trunc('month', date_expr) }} as date)
+{%- endmacro %}
+
+{% macro month_end(date_expr) -%}
+    cast({{ dbt.last_day(date_expr, 'month') }} as date)
+{%- endmacro %}
+
+{#- last(M + k): the last day of the month k months after the month of date_expr. -#}
+{% macro month_end_after(date_expr, months) -%}
+    {{ month_end(add_months(month_start(date_expr), months)) }}
+{%- endmacro %}
+
+{% macro days_between(start_expr, end_expr) -%}
+    {{ dbt.datediff(start_expr, end_expr, 'day') }}
+{%- endmacro %}
+
+{% macro months_between(start_month_expr, end_month_expr) -%}
+    {{ dbt.datediff(start_month_expr, end_month_expr, 'month') }}
+{%- endmacro %}
+
+{#-
+    The first Monday on or after a date. Counted from 1900-01-01, a Monday, so that no
+    day-of-week function (whose numbering differs between engines) is needed.
+-#}
+{% macro first_monday_on_or_after(date_expr) -%}
+    {{ add_days(date_expr,
+        "mod(7 - mod(" ~ days_between("cast('1900-01-01' as date)", date_expr) ~ ", 7), 7)") }}
+{%- endmacro %}
+
+{#- The Monday of the week a date falls in (ISO weeks start on Monday). -#}
+{% macro monday_on_or_before(date_expr) -%}
+    {{ add_days(date_expr,
+        "- mod(" ~ days_between("cast('1900-01-01' as date)", date_expr) ~ ", 7)") }}
+{%- endmacro %}
+
+{#- Age in whole years on a date; a birthday on 29 February is reached on 1 March. -#}
+{% macro age_in_whole_years(birth_date_expr, on_date_expr) -%}
+    (extract(year from {{ on_date_expr }}) - extract(year from {{ birth_date_expr }})
+     - case
+         when extract(month from {{ on_date_expr }}) * 100 + extract(day from {{ on_date_expr }})
+              < extract(month from {{ birth_date_expr }}) * 100 + extract(day from {{ birth_date_expr }})
+         then 1 else 0
+       end)
+{%- endmacro %}

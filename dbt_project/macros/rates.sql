@@ -1,0 +1,19 @@
+{#- A ratio that is NULL, not an error, when the denominator is 0 or NULL (an empty base). -#}
+{% macro safe_divide(numerator, denominator) -%}
+    (cast({{ numerator }} as {{ dbt.type_float() }}) / nullif({{ denominator }}, 0))
+{%- endmacro %}
+
+{#-
+    A bound of the Wilson score interval for successes out of n (metrics.md: proportions use the
+    Wilson interval): (p + z²/2n ± z·sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n), sign -1 for the lower
+    and +1 for the upper bound. NULL for n = 0.
+-#}
+{% macro wilson_bound(successes, n, z, sign) -%}
+    case when {{ n }} > 0 then (
+        ({{ successes }} * 1.0 / {{ n }} + {{ z }} * {{ z }} / (2.0 * {{ n }}))
+        {{ '-' if sign < 0 else '+' }} {{ z }} * sqrt(
+            ({{ successes }} * 1.0 / {{ n }}) * (1 - {{ successes }} * 1.0 / {{ n }}) / {{ n }}
+            + {{ z }} * {{ z }} / (4.0 * {{ n }} * {{ n }})
+        )
+    ) / (1 + {{ z }} * {{ z }} / {{ n }}) end
+{%- endmacro %}

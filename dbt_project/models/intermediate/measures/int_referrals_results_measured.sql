@@ -1,0 +1,65 @@
+{#-
+    Registered results (metrics.md): has_result counts results dated from the start up to
+    min(as_of, e + result_grace_days) (for an ongoing referral: up to as_of; results after as_of
+    are already gone). A referral is closed when it ended and e + grace is on or before as_of:
+    only then is its result status final, so only closed referrals enter the provider base.
+-#}
+with
+
+referrals as (
+
+    select * from {{ ref('int_referrals_joined_to_agreements') }}
+
+),
+
+results as (
+
+    select * from {{ ref('int_referral_results_filtered_to_as_of') }}
+
+),
+
+windows as (
+
+    select
+        referral_id,
+        start_date,
+        end_date,
+        as_of,
+        {{ add_days('end_date', var('result_grace_days')) }} as result_window_end
+    from referrals
+
+),
+
+counted_results as (
+
+    select
+        windows.referral_id,
+        results.result_type,
+        row_number() over (
+            partition by windows.referral_id
+            order by results.result_date, results.result_type
+        ) as result_order
+    from windows
+    inner join results
+        on results.referral_id = windows.referral_id
+       and results.result_date >= windows.start_date
+       and (windows.result_window_end is null or results.result_date <= windows.result_window_end)
+
+),
+
+final as (
+
+    select
+        windows.referral_id,
+        windows.result_window_end,
+        counted_results.referral_id is not null as has_result,
+        coalesce(windows.result_window_end <= windows.as_of, false) as is_closed,
+        counted_results.result_type as result_type_first
+    from windows
+    left join counted_results
+        on windows.referral_id = counted_results.referral_id
+       and counted_results.result_order = 1
+
+)
+
+select * from final

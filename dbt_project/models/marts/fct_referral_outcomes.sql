@@ -1,0 +1,147 @@
+{#-
+    One row per referral in scope at as_of: every per-referral measure of metrics.md, the end of
+    each measure's window (the day it matures), and the case-mix covariates. An immature measure
+    or a referral outside a measure's population is NULL, never FALSE.
+-#}
+{%- set sustain_months = int_list_var('sustain_months') -%}
+
+with
+
+referrals as (
+
+    select * from {{ ref('int_referrals_joined_to_agreements') }}
+
+),
+
+paid_hours as (
+
+    select * from {{ ref('int_referrals_paid_hours_measured') }}
+
+),
+
+self_support as (
+
+    select * from {{ ref('int_referrals_self_support_measured') }}
+
+),
+
+sickness as (
+
+    select * from {{ ref('int_referrals_sickness_measured') }}
+
+),
+
+rehab as (
+
+    select * from {{ ref('int_referrals_rehab_measured') }}
+
+),
+
+results as (
+
+    select * from {{ ref('int_referrals_results_measured') }}
+
+),
+
+costs as (
+
+    select * from {{ ref('int_referrals_costed') }}
+
+),
+
+attendance as (
+
+    select * from {{ ref('int_referrals_attendance_measured') }}
+
+),
+
+case_mix as (
+
+    select * from {{ ref('int_referrals_case_mix_derived') }}
+
+),
+
+final as (
+
+    select
+        ---------- ids
+        referrals.referral_id,
+        referrals.person_key,
+        referrals.agreement_id,
+        referrals.provider_id,
+        referrals.provider_name,
+        referrals.tender_area,
+        referrals.offer_code,
+        referrals.jobcenter_unit,
+
+        ---------- course, as known at as_of
+        referrals.start_date,
+        referrals.end_date,
+        referrals.end_reason,
+        referrals.is_ended,
+        referrals.cohort_month,
+        referrals.as_of,
+
+        ---------- paid hours
+        paid_hours.any_paid_hours_6m,
+        paid_hours.paid_hours_baseline,
+        paid_hours.paid_hours_followup,
+        paid_hours.paid_hours_progression,
+        paid_hours.progressed,
+        paid_hours.job_start_month,
+        {%- for x in sustain_months %}
+        paid_hours.sustained_{{ x }}m,
+        {%- endfor %}
+        {%- for x in sustain_months %}
+        self_support.self_supporting_{{ x }}m,
+        {%- endfor %}
+
+        ---------- sickness and rehabilitation
+        sickness.sick_listed_at_start,
+        sickness.fit_within_6m,
+        sickness.fully_fit_within_6m,
+        rehab.rehab_grant_within_12m,
+        rehab.rehab_grant_type,
+
+        ---------- results, cost, attendance
+        results.has_result,
+        results.is_closed,
+        results.result_type_first,
+        costs.course_days,
+        costs.cost_dkk,
+        attendance.attendance_rate,
+
+        ---------- case mix
+        case_mix.age_at_start,
+        case_mix.sex,
+        case_mix.benefit_at_start,
+        case_mix.benefit_weeks_52,
+        case_mix.prior_referrals,
+        referrals.purpose,
+        case_mix.start_quarter,
+
+        ---------- window ends (the day each measure matures)
+        paid_hours.paid_hours_window_end,
+        {%- for x in sustain_months %}
+        paid_hours.sustained_{{ x }}m_window_end,
+        {%- endfor %}
+        {%- for x in sustain_months %}
+        self_support.self_supporting_{{ x }}m_window_end,
+        {%- endfor %}
+        sickness.fit_window_end,
+        rehab.rehab_window_end,
+        results.result_window_end
+
+    from referrals
+    inner join paid_hours on referrals.referral_id = paid_hours.referral_id
+    inner join self_support on referrals.referral_id = self_support.referral_id
+    inner join sickness on referrals.referral_id = sickness.referral_id
+    inner join rehab on referrals.referral_id = rehab.referral_id
+    inner join results on referrals.referral_id = results.referral_id
+    inner join costs on referrals.referral_id = costs.referral_id
+    inner join attendance on referrals.referral_id = attendance.referral_id
+    inner join case_mix on referrals.referral_id = case_mix.referral_id
+
+)
+
+select * from final

@@ -1,0 +1,45 @@
+with
+
+source as (
+
+    select * from {{ source('landing', 'referrals') }}
+
+),
+
+renamed as (
+
+    select
+        ---------- ids
+        cast(referral_id as {{ dbt.type_string() }}) as referral_id,
+        cast(person_key as {{ dbt.type_string() }}) as person_key,
+        cast(agreement_id as {{ dbt.type_string() }}) as agreement_id,
+        cast(jobcenter_unit as {{ dbt.type_string() }}) as jobcenter_unit,
+
+        ---------- person (derived from the CPR number at ingestion)
+        cast(birth_date as date) as birth_date,
+        upper(sex) as sex,
+
+        ---------- codes
+        lower(end_reason) as end_reason,
+        lower(purpose) as purpose,
+        lower(benefit_at_start) as benefit_at_start,
+
+        ---------- numerics
+        cast(hours_min as {{ dbt.type_float() }}) as hours_min,
+        cast(hours_max as {{ dbt.type_float() }}) as hours_max,
+
+        ---------- dates
+        cast(booked_on as date) as booked_on,
+        cast(start_date as date) as start_date,
+        cast(planned_end_date as date) as planned_end_date,
+        cast(end_date as date) as end_date,
+
+        ---------- delivery
+        {{ delivery_columns() }}
+
+    from source
+
+)
+
+select * from renamed
+{{ qualify_newest_delivery(['referral_id']) }}
