@@ -1,0 +1,52 @@
+"""Statistics for the fair comparison of providers (issue 5): risk adjustment by a grouped
+logistic case-mix model, O/E with intervals, funnel-plot limits, overdispersion and evidence.
+
+Typical use (e.g. in a dbt Python model)::
+
+    patterns = pattern_counts(risk_base)        # DuckDB: band covariates, count per pattern
+    results = compare_providers(patterns)       # one row per area x measure x month x provider
+    curves = funnel_curves(results)             # funnel limits for drawing
+
+Configuration: stats.yaml beside this module (load_stats_config)."""
+
+from pipeline.stats.compare import (
+    MODEL_STATUS_DA,
+    OUTPUT_COLUMNS,
+    OVERDISPERSION_DA,
+    compare_providers,
+    funnel_curves,
+    output_columns,
+)
+from pipeline.stats.config import StatsConfig, load_stats_config
+from pipeline.stats.funnel import (
+    classify_evidence,
+    estimate_overdispersion,
+    exact_binomial_limit,
+    funnel_limits,
+)
+from pipeline.stats.intervals import oe_interval, wilson_interval
+from pipeline.stats.model import build_design, fit_grouped_logit, grouped_auc
+from pipeline.stats.patterns import StatsInputError, pattern_counts, pattern_sql
+
+__all__ = [
+    "MODEL_STATUS_DA",
+    "OUTPUT_COLUMNS",
+    "OVERDISPERSION_DA",
+    "StatsConfig",
+    "StatsInputError",
+    "build_design",
+    "classify_evidence",
+    "compare_providers",
+    "estimate_overdispersion",
+    "exact_binomial_limit",
+    "fit_grouped_logit",
+    "funnel_curves",
+    "funnel_limits",
+    "grouped_auc",
+    "load_stats_config",
+    "oe_interval",
+    "output_columns",
+    "pattern_counts",
+    "pattern_sql",
+    "wilson_interval",
+]

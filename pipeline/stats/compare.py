@@ -1,0 +1,390 @@
+"""The fair comparison of providers (issue 5): risk adjustment, O/E, z-scores and evidence.
+
+Input (from `pattern_counts`): one row per tender_area × measure × as_of_month × provider_id ×
+covariate pattern, with the covariates of stats.yaml as levels, n and successes.
+Output: one row per tender_area × measure × as_of_month × provider_id, ready to be joined to
+mart_provider_results (OUTPUT_COLUMNS, described in docs below each name).
+
+Per tender area × measure × as-of month, one logistic model over all the area's providers
+without a provider term gives each referral its expected probability; a provider's expected
+successes are their sum. Where the model cannot be fitted, the comparison falls back to the
+unadjusted one, expected = n × area rate, and every row says so (`adjustment`, `model_status`):
+never a silent or made-up number."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from pipeline.stats.config import StatsConfig, load_stats_config
+from pipeline.stats.funnel import classify_evidence, estimate_overdispersion, limits_for
+from pipeline.stats.intervals import oe_interval
+from pipeline.stats.model import (
+    ADJUSTED,
+    SINGLE_PROVIDER,
+    TOO_FEW_EVENTS,
+    build_design,
+    fit_grouped_logit,
+    grouped_auc,
+    single_threaded_blas,
+)
+from pipeline.stats.patterns import GROUP_KEYS, MISSING, PROVIDER, StatsInputError, require_columns
+
+RISK_ADJUSTED = "risk_adjusted"
+UNADJUSTED = "unadjusted"
+
+# What each output column holds; the order is the output's column order. The funnel columns are
+# named after the levels of stats.yaml (funnel_95_low ... for the default 0.95 and 0.998).
+_COLUMNS_BEFORE_FUNNEL: dict[str, str] = {
+    "tender_area": "udbudsområde",
+    "measure": "the binary measure (a column of fct_referral_outcomes)",
+    "as_of_month": "the as-of month of the base",
+    "provider_id": "leverandør",
+    "n": "referrals of the provider in the base (mature, in the measure's population)",
+    "observed": "successes of the provider",
+    "expected": "expected successes: Σ fitted probabilities, or n × area_rate when unadjusted",
+    "expected_variance": "Σ p(1 − p) over the provider's referrals (the z-score's variance)",
+    "o_e": "observed / expected",
+    "o_e_low": "lower end of the interval for O/E (normal, binomial variance, × φ if applied)",
+    "o_e_high": "upper end of that interval",
+    "area_rate": "the tender area's rate over the same base: model_events / model_n",
+    "risk_adjusted_rate": "O/E × area_rate (the provider's raw rate when unadjusted)",
+    "risk_adjusted_rate_low": "o_e_low × area_rate",
+    "risk_adjusted_rate_high": "o_e_high × area_rate",
+    "z_score": "(observed − expected) / sqrt(expected_variance)",
+    "z_adjusted": "z_score / sqrt(φ) when overdispersion is applied, else z_score; gives the evidence",
+}
+_COLUMNS_AFTER_FUNNEL: dict[str, str] = {
+    "funnel_method": "exact (interpolated binomial) or normal (always normal when φ is applied)",
+    "evidence": "alarm (below 99.8 % limit), warning (below 95 %), ok, insufficient (n < min_n)",
+    "adjustment": "risk_adjusted, or unadjusted when the model fell back",
+    "adjustment_status": "adjusted, too_few_events, separation, single_provider or fit_failed",
+    "adjustment_message": "why the model fell back (English, for the analyst); empty when adjusted",
+    "auc": "the model's AUC (discrimination, from grouped data); NaN without a model",
+    "model_n": "referrals of the tender area in the base: what the model is fitted on",
+    "model_events": "successes among them",
+    "model_parameters": "coefficients in the fitted model, intercept included",
+    "model_folded_levels": "covariate levels too rare for their own coefficient, folded in",
+    "model_aliased_columns": "design columns dropped as linear combinations of others",
+    "overdispersion_phi": "φ estimated from the area's z-scores (NaN: too few providers)",
+    "overdispersion_p_value": "p-value of the χ² test for overdispersion",
+    "overdispersion": "applied, not_needed, too_few_providers or disabled",
+    "overdispersion_providers": "providers with n ≥ min_n that the φ estimate used",
+}
+
+
+def output_columns(config: StatsConfig | None = None) -> dict[str, str]:
+    """The output columns of compare_providers under `config`, in order, with what they hold."""
+    config = config or load_stats_config()
+    funnel = {
+        f"funnel_{label}_{side}": f"{side} {level:.1%} funnel limit around area_rate at the provider's n"
+        for label, level in config.funnel.levels.items()
+        for side in ("low", "high")
+    }
+    return {**_COLUMNS_BEFORE_FUNNEL, **funnel, **_COLUMNS_AFTER_FUNNEL}
+
+
+OUTPUT_COLUMNS = output_columns()
+
+# Danish wording for reports and decision reasons (what a provider or analyst reads).
+MODEL_STATUS_DA = {
+    ADJUSTED: "Risikojusteret for borgersammensætning",
+    TOO_FEW_EVENTS: "Ikke risikojusteret: for få resultater i udbudsområdet til en model",
+    "separation": "Ikke risikojusteret: modellen kunne ikke estimeres (perfekt adskillelse)",
+    SINGLE_PROVIDER: "Ikke risikojusteret: kun én leverandør i udbudsområdet",
+    "fit_failed": "Ikke risikojusteret: modellen kunne ikke estimeres",
+}
+OVERDISPERSION_DA = {
+    "applied": "Grænserne er udvidet for overspredning",
+    "not_needed": "Ingen overspredning påvist; grænserne er ikke udvidet",
+    "too_few_providers": "For få leverandører til at vurdere overspredning",
+    "disabled": "Korrektion for overspredning er slået fra",
+}
+
+
+@dataclass(frozen=True)
+class AreaModel:
+    """The case-mix model of one area × measure × month, or the reason there is none."""
+
+    status: str
+    fitted: NDArray[np.float64] | None = None
+    params: dict[str, float] = field(default_factory=dict)
+    auc: float = float("nan")
+    parameters: int = 0
+    folded_levels: int = 0
+    aliased_columns: int = 0
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class _Patterns:
+    """The rows of one area × measure × month as arrays: rows are provider × pattern cells."""
+
+    provider: NDArray[np.intp]  # local provider index per row
+    pattern: NDArray[np.intp]  # local pattern index per row
+    n: NDArray[np.float64]
+    successes: NDArray[np.float64]
+    pattern_codes: list[NDArray[np.intp]]  # per covariate: the level code of each pattern
+
+
+def compare_providers(patterns: pd.DataFrame, config: StatsConfig | None = None) -> pd.DataFrame:
+    """Risk-adjusted comparison of every provider in every tender area × measure × as-of month.
+
+    `patterns` has the columns tender_area, measure, as_of_month, provider_id, the covariates of
+    the configuration, n and successes (one row per covariate pattern, see `pattern_counts`).
+    Returns OUTPUT_COLUMNS, one row per tender_area × measure × as_of_month × provider_id."""
+    config = config or load_stats_config()
+    covariates = list(config.covariates)
+    require_columns(patterns.columns, [*GROUP_KEYS, PROVIDER, *covariates, "n", "successes"], "the patterns")
+    data = _checked(patterns)
+    if data.empty:
+        return pd.DataFrame({name: pd.Series(dtype=object) for name in output_columns(config)})
+    groups = _GroupedPatterns(data, covariates)
+    pieces: list[dict[str, Any]] = []
+    previous: dict[tuple[Any, ...], dict[str, float]] = {}  # last coefficients per area x measure
+    with single_threaded_blas():
+        for key, provider_ids, cell in groups:
+            model = _fit_area_model(cell, groups.labels, covariates, config, previous.get(key[:2]))
+            if model.status == ADJUSTED:
+                previous[key[:2]] = model.params
+            piece = _provider_rows(cell, model, config)
+            for name, value in zip(GROUP_KEYS, key, strict=True):
+                piece[name] = np.repeat(np.array([value], dtype=object), len(provider_ids))
+            piece[PROVIDER] = provider_ids
+            pieces.append(piece)
+    return _assemble(pieces, data, config)
+
+
+class _GroupedPatterns:
+    """The pattern rows split by tender area × measure × as-of month, as integer arrays: the
+    factorising is done once for all groups, not once per fit."""
+
+    def __init__(self, data: pd.DataFrame, covariates: list[str]) -> None:
+        self.data = data
+        group_id = data.groupby(list(GROUP_KEYS), sort=True, dropna=False).ngroup().to_numpy()
+        self.order = np.argsort(group_id, kind="stable")
+        self.bounds = np.searchsorted(group_id[self.order], np.arange(group_id.max() + 2))
+        self.provider_code, provider_ids = pd.factorize(data[PROVIDER])
+        self.provider_ids = np.asarray(provider_ids)
+        factorized = [_levels(data[c]) for c in covariates]
+        self.codes = [codes for codes, _ in factorized]
+        self.labels = [names for _, names in factorized]
+        self.pattern_id = _pattern_ids(self.codes, [len(names) for names in self.labels])
+        self.n = data["n"].to_numpy(float)
+        self.successes = data["successes"].to_numpy(float)
+
+    def __iter__(self) -> Iterator[tuple[tuple[Any, ...], NDArray[Any], _Patterns]]:
+        """(group key, provider ids, cells) per group, in key order, so that a month follows
+        the month before it of the same area and measure (for the warm start)."""
+        for g in range(len(self.bounds) - 1):
+            rows = self.order[self.bounds[g] : self.bounds[g + 1]]
+            providers, provider_local = np.unique(self.provider_code[rows], return_inverse=True)
+            first, pattern_local = np.unique(self.pattern_id[rows], return_index=True, return_inverse=True)[
+                1:
+            ]
+            cell = _Patterns(
+                provider_local,
+                pattern_local,
+                self.n[rows],
+                self.successes[rows],
+                [codes[rows[first]] for codes in self.codes],
+            )
+            key = tuple(self.data[k].iat[rows[0]] for k in GROUP_KEYS)
+            yield key, self.provider_ids[providers], cell
+
+
+def _levels(values: pd.Series) -> tuple[NDArray[np.intp], list[str]]:
+    """Integer level codes and level names of a covariate column (NaN as the level 'missing')."""
+    categorical = values.astype("category")
+    if categorical.isna().any():
+        categorical = categorical.cat.add_categories([MISSING]).fillna(MISSING)
+    names = [str(level) for level in categorical.cat.categories]
+    return categorical.cat.codes.to_numpy(np.intp), names
+
+
+def _pattern_ids(codes: list[NDArray[np.intp]], sizes: list[int]) -> NDArray[np.int64]:
+    """One integer per covariate pattern (mixed radix over the level codes): a cheap key for
+    finding each fit's distinct patterns."""
+    if float(np.prod(np.asarray(sizes, dtype=float))) >= 2.0**62:  # too many combinations for int64
+        return pd.DataFrame(codes).T.groupby(list(range(len(codes)))).ngroup().to_numpy(np.int64)
+    key = np.zeros(len(codes[0]) if codes else 0, dtype=np.int64)
+    for code, size in zip(codes, sizes, strict=True):
+        key = key * size + code
+    return key
+
+
+def _checked(patterns: pd.DataFrame) -> pd.DataFrame:
+    """The pattern rows with n > 0, after checking that counts are counts."""
+    n = pd.to_numeric(patterns["n"], errors="coerce")
+    s = pd.to_numeric(patterns["successes"], errors="coerce")
+    bad = n.isna() | s.isna() | (n < 0) | (s < 0) | (s > n) | (n % 1 != 0) | (s % 1 != 0)
+    if bad.any():
+        first = patterns.loc[bad].iloc[0]
+        where = ", ".join(f"{k}={first[k]}" for k in (*GROUP_KEYS, PROVIDER))
+        raise StatsInputError(
+            f"{int(bad.sum())} pattern row(s) have n and successes that are not counts with "
+            f"0 <= successes <= n (first: {where}, n={first['n']}, successes={first['successes']}); "
+            "check that the outcome column of the risk base is 0/1 or boolean"
+        )
+    return patterns.assign(n=n, successes=s).loc[n > 0].reset_index(drop=True)
+
+
+def _fit_area_model(
+    cell: _Patterns,
+    labels: list[list[str]],
+    covariates: list[str],
+    config: StatsConfig,
+    start: Mapping[str, float] | None = None,
+) -> AreaModel:
+    """The case-mix model of one area × measure × month, after the checks that make a fallback
+    honest: one provider only, too few events or non-events, too few per parameter."""
+    pattern_n = np.bincount(cell.pattern, weights=cell.n)
+    pattern_s = np.bincount(cell.pattern, weights=cell.successes)
+    events, total = int(pattern_s.sum()), int(pattern_n.sum())
+    need = config.model
+    if cell.provider.max() == 0:
+        return AreaModel(SINGLE_PROVIDER, message="only one provider in the area: nothing to compare with")
+    if events < need.min_events or total - events < need.min_non_events:
+        return AreaModel(
+            TOO_FEW_EVENTS,
+            message=f"{events} events and {total - events} non-events; the model needs "
+            f"{need.min_events} and {need.min_non_events}",
+        )
+    design = build_design(cell.pattern_codes, labels, covariates, pattern_n, pattern_s, need.min_level_events)
+    fewer = min(events, total - events)
+    if fewer < need.min_events_per_parameter * len(design.names):
+        return AreaModel(
+            TOO_FEW_EVENTS,
+            message=f"{fewer} events or non-events for {len(design.names)} parameters; the model needs "
+            f"{need.min_events_per_parameter:g} per parameter",
+            parameters=len(design.names),
+            folded_levels=design.folded_levels,
+        )
+    fit = fit_grouped_logit(design, pattern_n, pattern_s, need, start)
+    auc = grouped_auc(pattern_s, pattern_n, fit.fitted) if fit.fitted is not None else float("nan")
+    return AreaModel(
+        fit.status,
+        fit.fitted,
+        fit.params,
+        auc,
+        len(design.names),
+        design.folded_levels,
+        design.aliased_columns,
+        fit.message,
+    )
+
+
+def _provider_rows(cell: _Patterns, model: AreaModel, config: StatsConfig) -> dict[str, Any]:
+    """Observed, expected, O/E with its interval, z-scores and evidence of each provider."""
+    model_n, model_events = cell.n.sum(), cell.successes.sum()
+    area_rate = model_events / model_n
+    p = model.fitted[cell.pattern] if model.fitted is not None else np.full(len(cell.n), area_rate)
+    per_referral = {
+        "n": cell.n,
+        "observed": cell.successes,
+        "expected": cell.n * p,
+        "expected_variance": cell.n * p * (1 - p),
+    }
+    out = {name: np.bincount(cell.provider, weights=values) for name, values in per_referral.items()}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (out["observed"] - out["expected"]) / np.sqrt(out["expected_variance"])
+        oe = out["observed"] / out["expected"]
+    od = estimate_overdispersion(z[out["n"] >= config.funnel.min_n], config.overdispersion)
+    z_adjusted = z / np.sqrt(od.factor)
+    low, high = oe_interval(
+        out["observed"],
+        out["expected"],
+        out["expected_variance"],
+        config.comparison.interval_level,
+        od.factor,
+    )
+    out.update(
+        o_e=oe,
+        o_e_low=low,
+        o_e_high=high,
+        risk_adjusted_rate=oe * area_rate,
+        risk_adjusted_rate_low=low * area_rate,
+        risk_adjusted_rate_high=high * area_rate,
+        z_score=z,
+        z_adjusted=z_adjusted,
+        evidence=classify_evidence(z_adjusted, out["n"], config.funnel),
+    )
+    per_area = {
+        "area_rate": area_rate,
+        "adjustment": RISK_ADJUSTED if model.status == ADJUSTED else UNADJUSTED,
+        "adjustment_status": model.status,
+        "adjustment_message": model.message,
+        "auc": model.auc,
+        "model_n": model_n,
+        "model_events": model_events,
+        "model_parameters": model.parameters,
+        "model_folded_levels": model.folded_levels,
+        "model_aliased_columns": model.aliased_columns,
+        "overdispersion_phi": od.phi,
+        "overdispersion_p_value": od.p_value,
+        "overdispersion": od.status,
+        "overdispersion_providers": od.providers,
+        "_phi_factor": od.factor,
+    }
+    out.update({name: np.full(len(z), value, dtype=object) for name, value in per_area.items()})
+    return out
+
+
+_INT_COLUMNS = ("n", "observed", "model_n", "model_events", "model_parameters", "model_folded_levels",
+                "model_aliased_columns", "overdispersion_providers")  # fmt: skip
+_FLOAT_COLUMNS = ("area_rate", "auc", "overdispersion_phi", "overdispersion_p_value", "_phi_factor")
+_TEXT_COLUMNS = ("evidence", "adjustment", "adjustment_status", "adjustment_message", "overdispersion")
+
+
+def _assemble(pieces: list[dict[str, Any]], data: pd.DataFrame, config: StatsConfig) -> pd.DataFrame:
+    """One DataFrame from the per-group arrays, with the key columns in their input dtypes and
+    the funnel limits at each provider's n, computed for all groups at once."""
+    names = [*_COLUMNS_BEFORE_FUNNEL, *_COLUMNS_AFTER_FUNNEL, "_phi_factor"]
+    frame = pd.DataFrame(
+        {name: np.concatenate([p[name] for p in pieces]) for name in names if name in pieces[0]}
+    )
+    for key in (*GROUP_KEYS, PROVIDER):
+        dtype = data[key].dtype
+        frame[key] = frame[key].astype(
+            dtype.categories.dtype if isinstance(dtype, pd.CategoricalDtype) else dtype
+        )
+    frame = frame.astype(
+        {
+            **dict.fromkeys(_INT_COLUMNS, "int64"),
+            **dict.fromkeys(_FLOAT_COLUMNS, float),
+            **dict.fromkeys(_TEXT_COLUMNS, str),
+        }
+    )
+    limits, method = limits_for(frame["area_rate"], frame["n"], frame.pop("_phi_factor"), config.funnel)
+    frame = pd.concat([frame, limits.drop(columns=["n", "target"]).set_axis(frame.index)], axis=1)
+    frame["funnel_method"] = method
+    return frame[list(output_columns(config))]
+
+
+def funnel_curves(results: pd.DataFrame, config: StatsConfig | None = None, points: int = 60) -> pd.DataFrame:
+    """The funnel of each tender area × measure × as-of month, for drawing: limits around the
+    area rate at about `points` values of n from 1 to 1.1 × the largest provider's n.
+
+    The method is the one the providers' rows state (exact by default; normal widened by φ where
+    overdispersion is applied). Providers are drawn at (n, risk_adjusted_rate). For an unadjusted
+    comparison with normal limits the evidence class and the drawn limits agree exactly; in
+    general the class follows the z-score, whose variance reflects the provider's case mix, so a
+    point near a drawn limit may sit on either side of it."""
+    config = config or load_stats_config()
+    first = results.groupby(list(GROUP_KEYS), sort=True, dropna=False).agg(
+        n_max=("n", "max"),
+        target=("area_rate", "first"),
+        phi=("overdispersion_phi", "first"),
+        overdispersion=("overdispersion", "first"),
+    )
+    grids = [np.unique(np.round(np.geomspace(1, max(1.1 * top, 2), points))) for top in first["n_max"]]
+    rows = np.repeat(np.arange(len(first)), [len(g) for g in grids])
+    phi = np.where(first["overdispersion"] == "applied", first["phi"], 1.0)[rows]
+    limits, method = limits_for(first["target"].to_numpy()[rows], np.concatenate(grids), phi, config.funnel)
+    keys = first.index.to_frame(index=False).iloc[rows].reset_index(drop=True)
+    return pd.concat([keys, limits.reset_index(drop=True)], axis=1).assign(funnel_method=method)

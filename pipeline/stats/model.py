@@ -1,0 +1,224 @@
+"""The case-mix model: a grouped binomial logistic regression over covariate patterns.
+
+One fit per tender area × measure × as-of month, over all providers of the area and without a
+provider term (metrics.md "Risk adjustment"). Referrals with the same banded covariates share a
+pattern, and the binomial GLM over patterns with [successes, failures] as the response has the
+same likelihood, hence the same coefficients, as the logistic regression over single referrals,
+at a fraction of the rows: that is what keeps thousands of fits fast."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+
+import numpy as np
+import statsmodels.api as sm
+from numpy.typing import NDArray
+from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
+
+from pipeline.stats.config import ModelConfig
+
+try:
+    from threadpoolctl import threadpool_limits
+except ImportError:  # optional: see single_threaded_blas
+    threadpool_limits = None
+
+# Status of a fit, recorded on every output row (the fallbacks are the issue's "honest failure").
+ADJUSTED = "adjusted"
+TOO_FEW_EVENTS = "too_few_events"
+SEPARATION = "separation"
+SINGLE_PROVIDER = "single_provider"
+FIT_FAILED = "fit_failed"
+INTERCEPT = "intercept"
+# Relative size below which a design column counts as a combination of the columns before it.
+_ALIAS_TOLERANCE = 1e-9
+
+
+def single_threaded_blas() -> AbstractContextManager[object]:
+    """Hold BLAS to one thread while thousands of small fits run: the matrices (about 1,000 × 35)
+    are too small to gain from threads, and on a busy machine the spinning threads made the fits
+    four times slower. Needs threadpoolctl; without it BLAS keeps its default
+    (OPENBLAS_NUM_THREADS=1 in the environment does the same)."""
+    return threadpool_limits(1, user_api="blas") if threadpool_limits is not None else nullcontext()
+
+
+class _FullRankGLM(sm.GLM):
+    """statsmodels' GLM for a design that build_design has made full rank: GLM.initialize runs an
+    SVD only to count that rank, a third of the set-up time of a small fit, thousands of times."""
+
+    def initialize(self) -> None:
+        self.df_model = self.exog.shape[1] - 1
+        self.wnobs = self.exog.shape[0]
+        self.df_resid = self.wnobs - self.df_model - 1
+
+
+@dataclass(frozen=True)
+class Design:
+    """Dummy-coded design over covariate patterns: an intercept, then one column per covariate
+    level that is neither the covariate's reference level nor folded into it."""
+
+    matrix: NDArray[np.float64]
+    names: list[str]
+    folded_levels: int = 0
+    aliased_columns: int = 0
+
+
+@dataclass(frozen=True)
+class LogitFit:
+    """Result of one fit. `fitted` holds the probability per pattern when status is `adjusted`."""
+
+    status: str
+    fitted: NDArray[np.float64] | None = None
+    params: dict[str, float] = field(default_factory=dict)
+    message: str = ""
+
+
+def build_design(
+    codes: Sequence[NDArray[np.intp]],
+    labels: Sequence[Sequence[str]],
+    covariates: Sequence[str],
+    n: NDArray[np.float64],
+    successes: NDArray[np.float64],
+    min_level_events: int,
+) -> Design:
+    """The design matrix of a fit from the integer level codes of each covariate per pattern.
+
+    A level with fewer than `min_level_events` events or non-events is folded into the
+    reference level (the covariate's most frequent kept level): a rare code that happens to have
+    only failures would otherwise separate the model and cost the whole area its adjustment.
+    Columns that are linear combinations of earlier ones (e.g. an offer that only ever has one
+    purpose) are dropped, so the model stays identifiable."""
+    blocks, names, folded = [np.ones((len(n), 1))], [INTERCEPT], 0
+    for code, level_names, covariate in zip(codes, labels, covariates, strict=True):
+        level_n = np.bincount(code, weights=n, minlength=len(level_names))
+        level_s = np.bincount(code, weights=successes, minlength=len(level_names))
+        present = level_n > 0
+        kept = present & (level_s >= min_level_events) & (level_n - level_s >= min_level_events)
+        folded += int((present & ~kept).sum())
+        if not kept.any():
+            continue
+        reference = int(np.argmax(np.where(kept, level_n, -1.0)))
+        columns = np.flatnonzero(kept & (np.arange(len(level_names)) != reference))
+        blocks.append((code[:, None] == columns[None, :]).astype(float))
+        names += [f"{covariate}={level_names[c]}" for c in columns]
+    matrix = np.hstack(blocks)
+    keep = independent_columns(matrix, n)
+    return Design(matrix[:, keep], [names[i] for i in keep], folded, len(names) - len(keep))
+
+
+def independent_columns(matrix: NDArray[np.float64], weights: NDArray[np.float64]) -> list[int]:
+    """Indices of the columns that are not linear combinations of the columns before them,
+    found by a Cholesky decomposition of the weighted Gram matrix in column order, so the
+    intercept and the first covariates win over later ones."""
+    gram = matrix.T @ (matrix * weights[:, None])
+    size = gram.shape[0]
+    try:  # the usual case, full rank, at the price of one Cholesky
+        diagonal = np.diag(np.linalg.cholesky(gram)) ** 2
+        if np.all(diagonal > _ALIAS_TOLERANCE * np.maximum(np.diag(gram), 1.0)):
+            return list(range(size))
+    except np.linalg.LinAlgError:
+        pass
+    lower = np.zeros_like(gram)
+    kept: list[int] = []
+    for j in range(size):
+        row = lower[j, kept]
+        pivot = gram[j, j] - row @ row
+        if pivot <= _ALIAS_TOLERANCE * max(gram[j, j], 1.0):
+            continue
+        lower[j, j] = np.sqrt(pivot)
+        rest = np.arange(j + 1, size)
+        lower[rest, j] = (gram[rest, j] - lower[np.ix_(rest, kept)] @ row) / lower[j, j]
+        kept.append(j)
+    return kept
+
+
+def fit_grouped_logit(
+    design: Design,
+    n: NDArray[np.float64],
+    successes: NDArray[np.float64],
+    config: ModelConfig,
+    start: Mapping[str, float] | None = None,
+) -> LogitFit:
+    """Fit the binomial GLM (logit link) with statsmodels over patterns, endog [successes, failures].
+
+    Newton's method from `start` (the previous month's coefficients by name: the rolling base
+    changes by a twelfth, so it converges in two or three steps) or from the area rate. Perfect
+    or quasi-perfect prediction is detected, not passed on: statsmodels' separation warning, a
+    coefficient beyond `max_abs_coefficient` or a pattern fitted at probability 0 or 1 give
+    status `separation`; an error or no convergence gives `fit_failed`."""
+    start_params = _start_params(design.names, n, successes, start)
+    with warnings.catch_warnings(record=True) as caught, np.errstate(over="ignore"):
+        warnings.simplefilter("always")
+        try:
+            model = _FullRankGLM(
+                np.column_stack([successes, n - successes]), design.matrix, family=sm.families.Binomial()
+            )
+            result = model.fit(
+                method="newton",
+                start_params=start_params,
+                maxiter=config.max_iterations,
+                disp=False,
+                optim_hessian="eim",  # = the observed information for the canonical logit link
+            )
+            params = np.asarray(result.params, dtype=float)
+            fitted = np.asarray(result.mu, dtype=float)
+        except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
+            return LogitFit(FIT_FAILED, message=f"statsmodels failed: {exc}")
+    if not (np.all(np.isfinite(params)) and np.all(np.isfinite(fitted))):
+        return LogitFit(FIT_FAILED, message="non-finite coefficients")
+    problem = _separation(params, fitted, caught, config)
+    if problem:
+        return LogitFit(SEPARATION, message=problem)
+    if not result.mle_retvals.get("converged", False):
+        return LogitFit(FIT_FAILED, message=f"no convergence in {config.max_iterations} iterations")
+    return LogitFit(ADJUSTED, fitted, dict(zip(design.names, params.tolist(), strict=True)))
+
+
+def _start_params(
+    names: list[str],
+    n: NDArray[np.float64],
+    successes: NDArray[np.float64],
+    start: Mapping[str, float] | None,
+) -> NDArray[np.float64]:
+    rate = successes.sum() / n.sum()
+    cold = {INTERCEPT: float(np.log(rate / (1 - rate)))} if 0 < rate < 1 else {}
+    start = start or cold
+    return np.array([start.get(name, cold.get(name, 0.0)) for name in names])
+
+
+def _separation(
+    params: NDArray[np.float64],
+    fitted: NDArray[np.float64],
+    caught: list[warnings.WarningMessage],
+    config: ModelConfig,
+) -> str:
+    """Why the fit shows perfect prediction, or '' when it does not."""
+    limits = config.separation
+    if any(issubclass(w.category, PerfectSeparationWarning) for w in caught):
+        return "statsmodels reports perfect separation"
+    largest = float(np.max(np.abs(params)))
+    if largest > limits.max_abs_coefficient:
+        return f"a coefficient of {largest:.1f} on the logit scale (perfect prediction)"
+    eps = limits.min_fitted_probability
+    if fitted.min() < eps or fitted.max() > 1 - eps:
+        return "a covariate pattern fitted at probability 0 or 1"
+    return ""
+
+
+def grouped_auc(successes: NDArray[np.float64], n: NDArray[np.float64], score: NDArray[np.float64]) -> float:
+    """Area under the ROC curve from grouped data: the Mann-Whitney probability that a random
+    success scores higher than a random failure, ties counted one half (Hanley & McNeil 1982).
+
+    Referrals of one pattern share a score, so the count over patterns is exact, with no
+    expansion to single referrals. NaN without both successes and failures."""
+    failures = n - successes
+    total_s, total_f = successes.sum(), failures.sum()
+    if total_s <= 0 or total_f <= 0:
+        return float("nan")
+    _, tie_group = np.unique(score, return_inverse=True)
+    group_s = np.bincount(tie_group, weights=successes)
+    group_f = np.bincount(tie_group, weights=failures)
+    failures_below = np.cumsum(group_f) - group_f
+    return float((group_s * (failures_below + 0.5 * group_f)).sum() / (total_s * total_f))

@@ -1,0 +1,166 @@
+"""The grouped case-mix model against references: statsmodels Logit on the expanded referrals,
+a brute-force pairwise AUC, the score equations of the logistic MLE, and honest failure."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+import statsmodels.formula.api as smf
+
+from pipeline.stats import build_design, fit_grouped_logit, grouped_auc
+from pipeline.stats.config import ModelConfig
+from pipeline.stats.model import ADJUSTED, FIT_FAILED, SEPARATION, Design
+
+
+def _patterns(rng: np.random.Generator, sizes: dict[str, int], rows: int = 60) -> pd.DataFrame:
+    """Random covariate patterns (levels as text) with n and successes from a logistic model."""
+    frame = pd.DataFrame({c: rng.integers(0, k, rows) for c, k in sizes.items()})
+    frame = frame.drop_duplicates().reset_index(drop=True)
+    logit = -0.4 + sum(0.5 * frame[c] * (1 if i % 2 else -1) for i, c in enumerate(sizes))
+    frame["n"] = rng.integers(1, 40, len(frame))
+    frame["successes"] = rng.binomial(frame["n"], 1 / (1 + np.exp(-logit)))
+    for c in sizes:
+        frame[c] = "L" + frame[c].astype(str)
+    return frame
+
+
+def _expand(patterns: pd.DataFrame) -> pd.DataFrame:
+    """One row per referral, y = 1 for the successes and 0 for the failures of each pattern."""
+    ones = patterns.loc[patterns.index.repeat(patterns["successes"])].assign(y=1)
+    zeros = patterns.loc[patterns.index.repeat(patterns["n"] - patterns["successes"])].assign(y=0)
+    return pd.concat([ones, zeros], ignore_index=True)
+
+
+def _design(patterns: pd.DataFrame, covariates: list[str], min_level_events: int = 0) -> Design:
+    codes, labels = [], []
+    for c in covariates:
+        code, uniques = pd.factorize(patterns[c])
+        codes.append(code)
+        labels.append(list(uniques))
+    n, s = patterns["n"].to_numpy(float), patterns["successes"].to_numpy(float)
+    return build_design(codes, labels, covariates, n, s, min_level_events)
+
+
+def _fit(patterns: pd.DataFrame, design: Design, **config: object):
+    n, s = patterns["n"].to_numpy(float), patterns["successes"].to_numpy(float)
+    return fit_grouped_logit(design, n, s, ModelConfig(**config))
+
+
+def test_grouped_coefficients_equal_logit_on_the_expanded_referrals() -> None:
+    rng = np.random.default_rng(1)
+    patterns = _patterns(rng, {"a": 3, "b": 4, "c": 2})
+    # The same dummy design built independently, applied to single referrals.
+    dummies = pd.get_dummies(patterns[["a", "b", "c"]], drop_first=True).astype(float)
+    design = Design(sm.add_constant(dummies).to_numpy(), ["intercept", *dummies.columns])
+    grouped = _fit(patterns, design)
+    rows = _expand(patterns.join(dummies.add_prefix("d_")))
+    reference = sm.Logit(rows["y"], sm.add_constant(rows.filter(like="d_"))).fit(disp=0)
+    assert grouped.status == ADJUSTED
+    np.testing.assert_allclose(list(grouped.params.values()), reference.params.to_numpy(), atol=1e-7)
+
+
+def test_built_design_gives_the_fitted_probabilities_of_a_formula_logit() -> None:
+    rng = np.random.default_rng(2)
+    patterns = _patterns(rng, {"a": 4, "b": 3, "c": 3}, rows=80)
+    fit = _fit(patterns, _design(patterns, ["a", "b", "c"]))
+    reference = smf.logit("y ~ C(a) + C(b) + C(c)", data=_expand(patterns)).fit(disp=0)
+    np.testing.assert_allclose(fit.fitted, reference.predict(patterns), atol=1e-7)
+
+
+def test_expected_equals_observed_overall_and_within_every_level() -> None:
+    # The score equations of a logistic MLE with an intercept and level dummies.
+    rng = np.random.default_rng(3)
+    patterns = _patterns(rng, {"a": 3, "b": 5})
+    fit = _fit(patterns, _design(patterns, ["a", "b"]))
+    expected = patterns.assign(e=patterns["n"] * fit.fitted)
+    assert expected["e"].sum() == pytest.approx(expected["successes"].sum(), rel=1e-8)
+    for covariate in ("a", "b"):
+        by_level = expected.groupby(covariate)[["e", "successes"]].sum()
+        np.testing.assert_allclose(by_level["e"], by_level["successes"], rtol=1e-7)
+
+
+def _brute_force_auc(scores: np.ndarray, y: np.ndarray) -> float:
+    pos, neg = scores[y == 1], scores[y == 0]
+    diff = pos[:, None] - neg[None, :]
+    return float(((diff > 0) + 0.5 * (diff == 0)).mean())
+
+
+def test_grouped_auc_equals_pairwise_auc_on_the_expanded_referrals_with_ties() -> None:
+    rng = np.random.default_rng(4)
+    patterns = _patterns(rng, {"a": 3, "b": 3}, rows=30)
+    score = rng.choice([0.1, 0.2, 0.35, 0.5], len(patterns))  # many ties across patterns too
+    rows = _expand(patterns.assign(score=score))
+    got = grouped_auc(patterns["successes"].to_numpy(float), patterns["n"].to_numpy(float), score)
+    assert got == pytest.approx(_brute_force_auc(rows["score"].to_numpy(), rows["y"].to_numpy()), abs=1e-12)
+
+
+def test_auc_of_a_fitted_model_matches_brute_force_and_is_informative() -> None:
+    rng = np.random.default_rng(5)
+    patterns = _patterns(rng, {"a": 4, "b": 4})
+    fit = _fit(patterns, _design(patterns, ["a", "b"]))
+    rows = _expand(patterns.assign(score=fit.fitted))
+    brute = _brute_force_auc(rows["score"].to_numpy(), rows["y"].to_numpy())
+    got = grouped_auc(patterns["successes"].to_numpy(float), patterns["n"].to_numpy(float), fit.fitted)
+    assert got == pytest.approx(brute, abs=1e-12)
+    assert got > 0.6
+
+
+def test_auc_is_undefined_without_both_outcomes() -> None:
+    assert np.isnan(grouped_auc(np.array([0.0, 0.0]), np.array([3.0, 4.0]), np.array([0.2, 0.4])))
+
+
+def _separated() -> pd.DataFrame:
+    """Level a=L2 has only successes: its coefficient runs to infinity."""
+    return pd.DataFrame(
+        {
+            "a": ["L0", "L1", "L2", "L0", "L1", "L2"],
+            "b": ["M0", "M0", "M0", "M1", "M1", "M1"],
+            "n": [40, 40, 12, 40, 40, 10],
+            "successes": [15, 22, 12, 11, 19, 10],
+        }
+    )
+
+
+def test_separation_is_detected_and_not_passed_on() -> None:
+    patterns = _separated()
+    fit = _fit(patterns, _design(patterns, ["a", "b"], min_level_events=0))
+    assert fit.status == SEPARATION
+    assert fit.fitted is None and "perfect" in fit.message
+
+
+def test_a_rare_separating_level_is_folded_and_the_model_fits() -> None:
+    patterns = _separated()
+    design = _design(patterns, ["a", "b"], min_level_events=5)
+    fit = _fit(patterns, design)
+    assert design.folded_levels == 1 and not any(name.startswith("a=L2") for name in design.names)
+    assert fit.status == ADJUSTED
+    assert (patterns["n"] * fit.fitted).sum() == pytest.approx(patterns["successes"].sum())
+
+
+def test_no_convergence_is_a_failure_not_a_result() -> None:
+    rng = np.random.default_rng(6)
+    patterns = _patterns(rng, {"a": 3, "b": 3})
+    fit = _fit(patterns, _design(patterns, ["a", "b"]), max_iterations=1)
+    assert fit.status == FIT_FAILED and "convergence" in fit.message
+
+
+def test_aliased_columns_are_dropped_and_predictions_unchanged() -> None:
+    rng = np.random.default_rng(7)
+    patterns = _patterns(rng, {"a": 3, "b": 3})
+    patterns["twin"] = patterns["a"].map({"L0": "x", "L1": "y", "L2": "z"})  # the same grouping as a
+    design = _design(patterns, ["a", "b", "twin"])
+    assert design.aliased_columns == 2
+    with_twin = _fit(patterns, design)
+    without = _fit(patterns, _design(patterns, ["a", "b"]))
+    np.testing.assert_allclose(with_twin.fitted, without.fitted, atol=1e-9)
+
+
+def test_warm_start_reaches_the_same_fit() -> None:
+    rng = np.random.default_rng(8)
+    patterns = _patterns(rng, {"a": 3, "b": 4})
+    design = _design(patterns, ["a", "b"])
+    n, s = patterns["n"].to_numpy(float), patterns["successes"].to_numpy(float)
+    cold = fit_grouped_logit(design, n, s, ModelConfig())
+    start = {name: value + 0.3 for name, value in cold.params.items()} | {"a=unseen": 1.0}
+    warm = fit_grouped_logit(design, n, s, ModelConfig(), start)
+    np.testing.assert_allclose(warm.fitted, cold.fitted, atol=1e-9)
