@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipeline.cpr import resolve_key
+from pipeline.cpr import resolve_key, scrub
 from pipeline.errors import ProvmonError, UnreadableFileError
 from pipeline.ingest.deliveries import Delivery, classify, find_deliveries
 from pipeline.ingest.load import FileResult, IngestSession
@@ -66,7 +66,7 @@ class RefusedFilesError(ProvmonError):
 
     def __init__(self, summary: IngestSummary) -> None:
         self.summary = summary
-        problems = "; ".join(f"{f.path.name}: {f.message}" for f in summary.refused)
+        problems = scrub("; ".join(f"{f.path.name}: {f.message}" for f in summary.refused))
         count = len(summary.refused)
         super().__init__(
             f"{count} file{'s' if count > 1 else ''} refused, nothing of {'them' if count > 1 else 'it'} "
@@ -114,5 +114,5 @@ def ingest_file(warehouse: Path, path: Path, key: bytes, raw_dir: Path | None = 
     with IngestSession(warehouse, key) as session:
         result = session.load(found) if isinstance(found, Delivery) else session.refuse_misnamed(found)
     if result.status == "refused":
-        raise UnreadableFileError(f"{path.name}: {result.message}")
+        raise UnreadableFileError(scrub(f"{path.name}: {result.message}"))
     return result

@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 from pipeline.contract import extract_names
+from pipeline.cpr import scrub
 from pipeline.settings import GROUND_TRUTH_FILE, SYNTHETIC_MARKER
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def _ignored(path: Path, raw_dir: Path) -> bool:
     if any(part.startswith(".") for part in relative.parts):
         return True
     if len(relative.parts) == 1 and (path.name in _TOP_LEVEL_OK or not _NAME.match(path.name)):
-        log.info("ignored %s: not a delivery", path)
+        log.info("ignored %s: not a delivery", scrub(str(path)))
         return True
     return False
 

@@ -240,7 +240,7 @@ class IngestSession:
                 load_id,
                 delivery.extract,
                 delivery.file,
-                str(delivery.path),
+                scrub(str(delivery.path)),
                 job.digest,
                 delivery.delivery_date,
                 status,
@@ -253,7 +253,7 @@ class IngestSession:
     def _refuse(self, job: _Load, problem: str) -> FileResult:
         """Record a refused delivery (own transaction) and say why on the log."""
         problem = scrub(problem)
-        log.error("refused %s: %s", job.delivery.path, problem)
+        log.error("refused %s: %s", scrub(str(job.delivery.path)), problem)
         load_id = next_id(self.con, LOADS, "load_id")
         self._log_load(job, load_id, "refused", [None, None, None], problem)
         return FileResult(
@@ -263,7 +263,7 @@ class IngestSession:
     def refuse_misnamed(self, misnamed: Misnamed) -> FileResult:
         """Record a file that cannot be a delivery because of its name or folder."""
         problem = scrub(misnamed.problem)
-        log.error("refused %s: %s", misnamed.path, problem)
+        log.error("refused %s: %s", scrub(str(misnamed.path)), problem)
         load_id = next_id(self.con, LOADS, "load_id")
         self.con.execute(
             f"INSERT INTO {LOADS} (load_id, extract, file, file_path, file_hash, status, message, "
@@ -272,8 +272,8 @@ class IngestSession:
             [
                 load_id,
                 misnamed.extract,
-                misnamed.path.name,
-                str(misnamed.path),
+                scrub(misnamed.path.name),
+                scrub(str(misnamed.path)),
                 file_hash(misnamed.path),
                 problem,
             ],

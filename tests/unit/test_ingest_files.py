@@ -1,0 +1,154 @@
+"""Delivery names and order, dialect detection, header normalisation, Excel cell text, and
+the CPR problems a quarantine reason names."""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import UnreadableFileError
+from pipeline.ingest.deliveries import Delivery, Misnamed, classify, find_deliveries
+from pipeline.ingest.dialects import cell_text, detect_delimiter, detect_encoding, normalise_header
+from pipeline.ingest.pseudonym import cpr_problem
+
+
+def touch(root: Path, relative: str) -> Path:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("x\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("relative", "extract", "day", "fmt"),
+    [
+        ("referrals/referrals_20240131.csv", "referrals", date(2024, 1, 31), "csv"),
+        ("paid_hours/paid_hours_20240229.parquet", "paid_hours", date(2024, 2, 29), "parquet"),
+        ("benefit_weeks/benefit_weeks_20231231.xlsx", "benefit_weeks", date(2023, 12, 31), "xlsx"),
+        ("providers/providers_20240131.CSV", "providers", date(2024, 1, 31), "csv"),
+    ],
+)
+def test_a_well_named_file_is_a_delivery(
+    tmp_path: Path, relative: str, extract: str, day: date, fmt: str
+) -> None:
+    found = classify(touch(tmp_path, relative), tmp_path)
+    assert isinstance(found, Delivery)
+    assert (found.extract, found.delivery_date, found.format) == (extract, day, fmt)
+
+
+@pytest.mark.parametrize(
+    ("relative", "words"),
+    [
+        ("referrals/referrals_2024-01-31.csv", "does not fit the pattern"),
+        ("referrals/paid_hours_20240131.csv", "sits in referrals/; move it to paid_hours/"),
+        ("referrals/old/referrals_20240131.csv", "sits in referrals/old/; move it to referrals/"),
+        ("referrals/referrals_20241341.csv", "20241341 in the name is not a date"),
+        ("referrals/referrals_20240131.xls", "format .xls is not accepted"),
+        ("citizens/citizens_20240131.csv", "'citizens' is not an extract"),
+        ("referrals_20240131.csv", "sits in the top of the raw folder; move it to referrals/"),
+    ],
+)
+def test_a_misnamed_file_is_refused_with_what_to_do(tmp_path: Path, relative: str, words: str) -> None:
+    found = classify(touch(tmp_path, relative), tmp_path)
+    assert isinstance(found, Misnamed)
+    assert words in found.problem
+
+
+def test_deliveries_come_in_date_order_with_parents_first_on_a_date(tmp_path: Path) -> None:
+    for relative in [
+        "attendance/attendance_20240131.csv",
+        "referrals/referrals_20240229.csv",
+        "referrals/referrals_20240131.csv",
+        "providers/providers_20240229.csv",
+        "agreements/agreements_20240131.parquet",
+        "referral_results/referral_results_20240131.csv",
+        ".hidden/referrals_20240131.csv",
+        "README.md",
+        "SYNTHETIC_DATA.txt",
+        "referrals/notes.txt",
+    ]:
+        touch(tmp_path, relative)
+    deliveries, misnamed = find_deliveries(tmp_path)
+    assert [d.file for d in deliveries] == [
+        "agreements_20240131.parquet",
+        "referrals_20240131.csv",
+        "referral_results_20240131.csv",
+        "attendance_20240131.csv",
+        "providers_20240229.csv",
+        "referrals_20240229.csv",
+    ]
+    assert [m.path.name for m in misnamed] == ["notes.txt"]
+
+
+def test_encoding_is_utf8_with_or_without_bom_else_cp1252(tmp_path: Path) -> None:
+    text = "navn;by\nBæk & Søn;Århus – Ø €\n"
+    plain, bom, windows = tmp_path / "u.csv", tmp_path / "b.csv", tmp_path / "w.csv"
+    plain.write_bytes(text.encode("utf-8"))
+    bom.write_bytes(codecs.BOM_UTF8 + text.encode("utf-8"))
+    windows.write_bytes(text.encode("cp1252"))
+    assert [detect_encoding(p) for p in (plain, bom, windows)] == ["utf-8", "utf-8", "cp1252"]
+
+
+@pytest.mark.parametrize(
+    ("header", "delimiter"),
+    [
+        ("referral_id;cpr;agreement_id", ";"),
+        ("referral_id,cpr,agreement_id", ","),
+        ('"name, with comma";cpr;x', ";"),
+        ('"a;b",c,d', ","),
+    ],
+)
+def test_the_separator_is_the_one_that_splits_the_header(header: str, delimiter: str) -> None:
+    assert detect_delimiter(header) == delimiter
+
+
+def test_header_names_ignore_case_spaces_and_bom_and_must_be_unique() -> None:
+    assert normalise_header(["\ufeff Referral_ID ", "CPR", None, "  "]) == [
+        "referral_id",
+        "cpr",
+        "column_3",
+        "column_4",
+    ]
+    with pytest.raises(UnreadableFileError, match="'cpr' appears twice"):
+        normalise_header(["cpr", " CPR "])
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, None),
+        (12.0, "12"),
+        (12.5, "12.5"),
+        (3, "3"),
+        (dt.datetime(2024, 1, 31), "2024-01-31"),
+        (dt.datetime(2024, 1, 31, 12, 30), "2024-01-31 12:30:00"),
+        (dt.date(2024, 1, 31), "2024-01-31"),
+        (True, "true"),
+        (" Nørrebro ", " Nørrebro "),
+    ],
+)
+def test_excel_cells_become_the_text_a_csv_export_holds(value: object, text: str | None) -> None:
+    assert cell_text(value) == text
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("010150-5001", None),
+        ("610150-5001", None),  # replacement number: day 61 is day 1
+        ("320150-5001", "day 32 is not a date"),
+        ("000150-5001", "day 00 is not a date"),
+        ("920150-5001", "day 92 is not a date"),  # 92 - 60 = 32
+        ("300250-5002", "day 30 does not exist in February 2050"),
+        ("290290-1234", "day 29 does not exist in February 1990"),
+        ("011350-5001", "month 13 is not a month"),
+        ("0101505", "it has 7 digits, a CPR number has 10 (DDMMYY-SSSS)"),
+        ("0101-505001", "only digits and one hyphen after the 6th digit are allowed (DDMMYY-SSSS)"),
+    ],
+)
+def test_cpr_problems_say_what_is_wrong(raw: str, problem: str | None) -> None:
+    assert cpr_problem(raw) == problem
