@@ -68,3 +68,21 @@
         'description': 'Cost of closed referrals divided by their registered results.'}]) -%}
     {{ return(measures) }}
 {% endmacro %}
+
+{#- The names of the provider measures of one kind (binary, continuous or ratio). -#}
+{% macro measure_names(kind) %}
+    {%- set names = [] -%}
+    {%- for measure in provider_measures() if measure.kind == kind -%}
+        {%- do names.append(measure.name) -%}
+    {%- endfor -%}
+    {{ return(names) }}
+{% endmacro %}
+
+{#-
+    Join condition: a window that ended in window_end_month is in the rolling base of
+    as_of_month (the rolling_months months up to and including it).
+-#}
+{% macro in_rolling_base(window_end_month, as_of_month) -%}
+    {{ window_end_month }} <= {{ as_of_month }}
+    and {{ window_end_month }} > {{ add_months(as_of_month, -(var('rolling_months') | int)) }}
+{%- endmacro %}

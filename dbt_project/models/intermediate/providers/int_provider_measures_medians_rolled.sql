@@ -3,10 +3,6 @@
     base. A median cannot be rolled up from monthly pieces, so the referral rows of the
     continuous measures are joined to each as-of month whose base they fall in.
 -#}
-{%- set continuous = [] -%}
-{%- for measure in provider_measures() if measure.kind == 'continuous' -%}
-    {%- do continuous.append(measure.name) -%}
-{%- endfor -%}
 
 with
 
@@ -31,7 +27,7 @@ continuous_values as (
         window_end_month,
         value
     from measures
-    where measure in {{ quoted_list(continuous) }}
+    where measure in {{ quoted_list(measure_names('continuous')) }}
 
 ),
 
@@ -45,9 +41,7 @@ in_rolling_base as (
         continuous_values.value
     from continuous_values
     inner join months
-        on continuous_values.window_end_month <= months.as_of_month
-       and continuous_values.window_end_month
-           > {{ add_months('months.as_of_month', -(var('rolling_months') | int)) }}
+        on {{ in_rolling_base('continuous_values.window_end_month', 'months.as_of_month') }}
 
 ),
 

@@ -1,0 +1,274 @@
+"""The dbt build on the small synthetic data set (generator -> ingestion -> provmon build), checked
+against counts computed independently in Python from the landing tables, against statsmodels
+for the Wilson interval, and against a second build for a past as_of (event-date discipline:
+a past month's provider results must not change when later data arrives)."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import shutil
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.stats.proportion import proportion_confint
+
+from pipeline.build import BuildSummary, build
+from pipeline.contract import load_contract
+from pipeline.generate import generate
+from pipeline.ingest import ingest
+from pipeline.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+PAST_AS_OF = dt.date(2024, 3, 31)
+GRACE_DAYS = 30
+FIT_DAYS = 182
+WINDOW_MONTHS = 6
+ROLLING_MONTHS = 12
+
+
+@dataclass(frozen=True)
+class Built:
+    settings: Settings
+    summary: BuildSummary
+    past_settings: Settings
+    past_summary: BuildSummary
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    root = tmp_path_factory.mktemp("dbt_build")
+    raw = root / "raw"
+    generate(scale="small", seed=1, out=raw)
+    settings = Settings.resolve(warehouse=str(root / "now" / "warehouse.duckdb"), raw_dir=str(raw))
+    settings.warehouse.parent.mkdir()
+    ingest(settings)
+    past = Settings.resolve(warehouse=str(root / "past" / "warehouse.duckdb"), raw_dir=str(raw))
+    past.warehouse.parent.mkdir()
+    shutil.copy(settings.warehouse, past.warehouse)
+    return Built(settings, build(settings), past, build(past, as_of=PAST_AS_OF))
+
+
+def query(settings: Settings, sql: str) -> pd.DataFrame:
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        return con.execute(sql).df()
+
+
+# --- an independent implementation of some measures, in pandas over the landing tables ---------
+
+
+def newest(settings: Settings, extract: str) -> pd.DataFrame:
+    """The landing rows of the newest delivery per business key (docs/warehouse.md)."""
+    key = ["person_key" if c == "cpr" else c for c in load_contract().extracts[extract].key]
+    rows = query(settings, f"select * from landing.{extract}")
+    rows = rows.sort_values(["_delivery_date", "_load_id", "_row_number"])
+    return rows.drop_duplicates(key, keep="last").reset_index(drop=True)
+
+
+def as_date(value: object) -> dt.date | None:
+    return None if pd.isna(value) else pd.Timestamp(value).date()
+
+
+def month_index(d: dt.date) -> int:
+    return d.year * 12 + d.month - 1
+
+
+def month_of(index: int) -> dt.date:
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def last_day(index: int) -> dt.date:
+    first = month_of(index)
+    return first.replace(day=calendar.monthrange(first.year, first.month)[1])
+
+
+class Reference:
+    """Per-referral flags and window ends, computed without the dbt code."""
+
+    def __init__(self, settings: Settings, as_of: dt.date) -> None:
+        self.as_of = as_of
+        providers = set(newest(settings, "providers").provider_id)
+        agreements = newest(settings, "agreements")
+        agreements = agreements[agreements.provider_id.isin(providers)].set_index("agreement_id")
+        referrals = newest(settings, "referrals")
+        referrals = referrals[referrals.agreement_id.isin(agreements.index)]
+        referrals = referrals[referrals.start_date.dt.date <= as_of]
+        self.referrals = [
+            {
+                "referral_id": r.referral_id,
+                "person_key": r.person_key,
+                "provider_id": agreements.provider_id[r.agreement_id],
+                "tender_area": int(agreements.tender_area[r.agreement_id]),
+                "s": as_date(r.start_date),
+                "e": e if (e := as_date(r.end_date)) is not None and e <= as_of else None,
+            }
+            for r in referrals.itertuples()
+        ]
+        hours = newest(settings, "paid_hours")
+        hours = hours[hours.hours > 0]
+        self.paid_months: dict[str, set[int]] = {}
+        for person, month in zip(hours.person_key, hours.month, strict=True):
+            self.paid_months.setdefault(person, set()).add(month_index(as_date(month)))
+        self.results: dict[str, list[dt.date]] = {}
+        results = newest(settings, "referral_results")
+        for referral, day in zip(results.referral_id, results.result_date, strict=True):
+            self.results.setdefault(referral, []).append(as_date(day))
+        self.cases: dict[str, list[tuple[dt.date, dt.date | None, str | None]]] = {}
+        for c in newest(settings, "sickness_cases").itertuples():
+            first = as_date(c.first_sick_day)
+            end = as_date(c.case_end_date)
+            if first > as_of:
+                continue
+            known = end is not None and end <= as_of
+            self.cases.setdefault(c.person_key, []).append(
+                (first, end if known else None, c.end_reason if known else None)
+            )
+
+    def has_result(self, r: dict) -> tuple[dt.date, bool] | None:
+        """(window end, success) of a closed referral; None when not closed."""
+        if r["e"] is None or r["e"] + dt.timedelta(days=GRACE_DAYS) > self.as_of:
+            return None
+        end = r["e"] + dt.timedelta(days=GRACE_DAYS)
+        return end, any(r["s"] <= d <= end for d in self.results.get(r["referral_id"], []))
+
+    def any_paid_hours_6m(self, r: dict) -> tuple[dt.date, bool] | None:
+        first = month_index(r["s"])
+        end = last_day(first + WINDOW_MONTHS - 1)
+        if end > self.as_of:
+            return None
+        months = self.paid_months.get(r["person_key"], set())
+        return end, any(first + k in months for k in range(WINDOW_MONTHS))
+
+    def sustained_3m(self, r: dict) -> tuple[dt.date, bool] | None:
+        first = month_index(r["s"])
+        months = self.paid_months.get(r["person_key"], set())
+        job = next((first + k for k in range(WINDOW_MONTHS) if first + k in months), None)
+        if job is None or last_day(job + 3) > self.as_of:
+            return None
+        return last_day(job + 3), job + 3 in months
+
+    def fit_within_6m(self, r: dict) -> tuple[dt.date, bool] | None:
+        end = r["s"] + dt.timedelta(days=FIT_DAYS)
+        open_at_start = [
+            c
+            for c in self.cases.get(r["person_key"], [])
+            if c[0] <= r["s"] and (c[1] is None or c[1] >= r["s"])
+        ]
+        if end > self.as_of or not open_at_start:
+            return None
+        return end, any(c[2] in ("fit", "partially_fit") and c[1] <= end for c in open_at_start)
+
+    def provider_counts(self, measure: str, month: dt.date) -> dict[tuple[str, int], tuple[int, int]]:
+        """(n, successes) per provider and area over the 12 months of window ends up to `month`."""
+        high = month_index(month)
+        counts: dict[tuple[str, int], list[int]] = {}
+        for r in self.referrals:
+            flag = getattr(self, measure)(r)
+            if flag is None or not high - ROLLING_MONTHS < month_index(flag[0]) <= high:
+                continue
+            cell = counts.setdefault((r["provider_id"], r["tender_area"]), [0, 0])
+            cell[0] += 1
+            cell[1] += int(flag[1])
+        return {k: (v[0], v[1]) for k, v in counts.items()}
+
+
+MEASURES = ["has_result", "any_paid_hours_6m", "sustained_3m", "fit_within_6m"]
+
+
+def mart_counts(settings: Settings, measure: str, month: dt.date) -> dict[tuple[str, int], tuple[int, int]]:
+    rows = query(
+        settings,
+        f"select provider_id, tender_area, n, successes from mart_provider_results "
+        f"where measure = '{measure}' and as_of_month = '{month.isoformat()}' and n > 0",
+    )
+    return {(r.provider_id, int(r.tender_area)): (int(r.n), int(r.successes)) for r in rows.itertuples()}
+
+
+def test_default_as_of_is_the_month_end_before_the_newest_referrals_delivery(built: Built) -> None:
+    newest_delivery = query(built.settings, "select max(_delivery_date) as d from landing.referrals").d[0]
+    first_of_month = pd.Timestamp(newest_delivery).date().replace(day=1)
+    assert built.summary.as_of == first_of_month - dt.timedelta(days=1)
+    assert built.past_summary.as_of == PAST_AS_OF
+
+
+@pytest.mark.parametrize("measure", MEASURES)
+def test_mart_counts_equal_an_independent_computation(built: Built, measure: str) -> None:
+    reference = Reference(built.settings, built.summary.as_of)
+    last = month_of(month_index(built.summary.as_of))
+    for month in (last, month_of(month_index(last) - 5)):
+        expected = reference.provider_counts(measure, month)
+        assert sum(n for n, _ in expected.values()) > 50, "too small a base to compare"
+        assert mart_counts(built.settings, measure, month) == expected, f"{measure} {month}"
+
+
+def test_past_build_counts_equal_an_independent_computation_at_that_date(built: Built) -> None:
+    reference = Reference(built.past_settings, PAST_AS_OF)
+    month = PAST_AS_OF.replace(day=1)
+    for measure in MEASURES:
+        assert mart_counts(built.past_settings, measure, month) == reference.provider_counts(measure, month)
+
+
+def test_past_months_do_not_change_when_later_data_arrives(built: Built) -> None:
+    """Event-date discipline: the provider rows of every month up to a past as_of are the same
+    whether built then or now, so trends and back-tests need no rebuilds."""
+    columns = "as_of_month, provider_id, tender_area, measure, n, successes, value_sum"
+    where = f"where as_of_month <= '{PAST_AS_OF.isoformat()}'"
+    order = "order by as_of_month, provider_id, tender_area, measure"
+    now = query(built.settings, f"select {columns} from mart_provider_results {where} {order}")
+    past = query(built.past_settings, f"select {columns} from mart_provider_results {where} {order}")
+    assert len(past) > 1000
+    pd.testing.assert_frame_equal(now, past)
+
+
+def test_wilson_interval_matches_statsmodels(built: Built) -> None:
+    rows = query(
+        built.settings,
+        "select n, successes, rate_low, rate_high from mart_provider_results "
+        "where measure_kind = 'binary' and n > 0",
+    )
+    low, high = proportion_confint(rows.successes, rows.n, alpha=0.05, method="wilson")
+    np.testing.assert_allclose(rows.rate_low, low, atol=1e-6)
+    np.testing.assert_allclose(rows.rate_high, high, atol=1e-6)
+
+
+def test_area_rate_without_the_provider_pools_the_other_providers(built: Built) -> None:
+    rows = query(
+        built.settings,
+        "select as_of_month, tender_area, measure, provider_id, n, successes, area_rate_excl_provider "
+        "from mart_provider_results where measure_kind = 'binary'",
+    )
+    group = rows.groupby(["as_of_month", "tender_area", "measure"])
+    others_n = group.n.transform("sum") - rows.n
+    others_s = group.successes.transform("sum") - rows.successes
+    expected = (others_s / others_n.replace(0, np.nan)).to_numpy()
+    np.testing.assert_allclose(rows.area_rate_excl_provider.to_numpy(dtype=float), expected, equal_nan=True)
+
+
+def test_immature_measures_are_null_never_false(built: Built) -> None:
+    """A measure whose window ends after as_of is NULL; one whose window has ended is not."""
+    fct = query(built.settings, "select * from fct_referral_outcomes")
+    as_of = pd.Timestamp(built.summary.as_of)
+    immature = fct.paid_hours_window_end > as_of
+    assert immature.any() and (~immature).any()
+    assert fct.loc[immature, "any_paid_hours_6m"].isna().all()
+    assert fct.loc[~immature, "any_paid_hours_6m"].notna().all()
+    immature_fit = fct.fit_window_end > as_of
+    assert fct.loc[immature_fit, "fit_within_6m"].isna().all()
+    assert fct.loc[~immature_fit & fct.sick_listed_at_start, "fit_within_6m"].notna().all()
+    assert fct.loc[~fct.sick_listed_at_start, "fit_within_6m"].isna().all()
+
+
+def test_marts_exported_as_parquet_without_cpr(built: Built) -> None:
+    exported = {p.stem: p for p in built.summary.exported}
+    assert {"fct_referral_outcomes", "mart_provider_results", "mart_data_exclusions"} <= set(exported)
+    assert not list(built.settings.marts_dir.glob(".*tmp*")), "a temporary file was left behind"
+    cpr_like = r"\s*\d{6}-?\d{4}\s*"  # a value that is a CPR number
+    for name, path in exported.items():
+        frame = pd.read_parquet(path)
+        assert len(frame) == len(query(built.settings, f"select * from main.{name}")), name
+        text = frame.select_dtypes("object").astype(str)
+        assert not text.apply(lambda col: col.str.fullmatch(cpr_like).any()).any(), f"{name} holds a CPR"

@@ -1,0 +1,189 @@
+"""Static checks of the dbt project (no dbt run): it agrees with the input contract and the
+spec's defaults, every model is documented beside it, and the SQL keeps engine-specific syntax
+in macros. Plus the pure helpers of pipeline/build.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from pipeline.build import PROJECT_DIR, BuildSummary, dbt_args, failure_message, one_line
+from pipeline.contract import load_contract
+
+MODELS = PROJECT_DIR / "models"
+
+
+def load_yaml(path: Path) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def model_ymls() -> list[Path]:
+    return sorted(MODELS.rglob("_*.yml"))
+
+
+def documented_models() -> dict[str, dict]:
+    return {m["name"]: m for p in model_ymls() for m in load_yaml(p).get("models", [])}
+
+
+def test_sources_cover_every_contract_column() -> None:
+    """Each extract is a source table and each contract column (a CPR as person_key, birth_date
+    and sex) is documented on it, so the sources do not drift from the contract."""
+    sources = load_yaml(MODELS / "staging/landing/_landing__sources.yml")["sources"][0]["tables"]
+    documented = {t["name"]: {c["name"] for c in t["columns"]} for t in sources}
+    contract = load_contract().extracts
+    assert set(documented) == set(contract)
+    for name, extract in contract.items():
+        expected = set()
+        for column in extract.columns.values():
+            expected |= {"person_key", "birth_date", "sex"} if column.type == "cpr" else {column.name}
+        assert expected <= documented[name], f"{name}: undocumented {expected - documented[name]}"
+
+
+def accepted_values(model: dict) -> dict[str, list]:
+    found = {}
+    for column in model.get("columns", []):
+        for test in column.get("data_tests", []):
+            if isinstance(test, dict) and "accepted_values" in test:
+                found[column["name"]] = test["accepted_values"]["arguments"]["values"]
+    return found
+
+
+# staging column -> (extract, contract column) where the staging model renames it
+RENAMED = {("benefit_weeks", "benefit_code"): "benefit"}
+
+
+def test_staging_code_lists_equal_the_contract() -> None:
+    """The accepted_values tests restate the contract's vocabularies; they must not drift."""
+    models = documented_models()
+    contract = load_contract().extracts
+    checked = 0
+    for extract_name, extract in contract.items():
+        for column, values in accepted_values(models[f"stg_landing__{extract_name}"]).items():
+            source_column = RENAMED.get((extract_name, column), column)
+            spec = extract.columns.get(source_column)
+            if spec is None or spec.codes is None:
+                continue
+            assert sorted(values) == sorted(spec.codes), f"{extract_name}.{column}"
+            checked += 1
+    assert checked == 9  # offer, price model, 3 referral codes, result, benefit, case end, outcome
+
+
+def test_every_model_is_documented_in_its_own_folder() -> None:
+    """One yml per folder; every model has a description and described columns there."""
+    for sql in MODELS.rglob("*.sql"):
+        ymls = list(sql.parent.glob("_*__models.yml"))
+        assert len(ymls) == 1, f"{sql.parent} needs exactly one _<folder>__models.yml"
+        models = {m["name"]: m for m in load_yaml(ymls[0])["models"]}
+        model = models.get(sql.stem)
+        assert model is not None, f"{sql.stem} is not in {ymls[0].name}"
+        assert model.get("description"), f"{sql.stem} has no description"
+        assert model.get("columns"), f"{sql.stem} has no columns"
+        for column in model["columns"]:
+            assert column.get("description"), f"{sql.stem}.{column['name']} has no description"
+
+
+def test_vars_have_the_spec_defaults() -> None:
+    """The defaults of metrics.md, stated here from the spec, not read from the project."""
+    variables = load_yaml(PROJECT_DIR / "dbt_project.yml")["vars"]
+    assert variables["as_of"] is None
+    assert variables["progression_min_hours"] == 1.0
+    assert variables["sustain_months"] == [3, 6, 12]
+    assert variables["result_grace_days"] == 30
+    assert variables["min_n"] == 20
+    assert variables["fit_window_days"] == 182
+    assert variables["rehab_window_days"] == 365
+    assert variables["rolling_months"] == 12
+    assert variables["self_supporting_weeks"] == 4
+    assert variables["self_supporting_min_weeks"] == 3
+    assert variables["benefits_counted_as_self_supporting"] == ["student_grant"]
+    assert sorted(variables["rehab_grant_outcomes"]) == ["disability_pension", "flex_job", "resource_course"]
+    assert sorted(variables["fit_end_reasons"]) == ["fit", "partially_fit"]
+
+
+# DuckDB-only syntax that has a cross-database macro or a portable spelling; allowed in macros.
+NOT_PORTABLE = {
+    "::": "a :: cast (use cast(... as ...))",
+    "date_diff(": "date_diff (use dbt.datediff)",
+    "date_add(": "date_add (use dbt.dateadd)",
+    "interval": "an interval literal (use dbt.dateadd)",
+    "qualify": "qualify (use a macro)",
+    "strftime": "strftime",
+    "isodow": "isodow (use first_monday_on_or_after)",
+    "generate_series": "generate_series (use dbt.generate_series)",
+    "median(": "median (use the median macro)",
+    "group by all": "group by all",
+    "exclude (": "select * exclude",
+}
+
+
+def strip_comments(sql: str) -> str:
+    sql = re.sub(r"\{#.*?#\}", "", sql, flags=re.S)
+    return re.sub(r"--[^\n]*", "", sql)
+
+
+def plain_sql(sql: str) -> str:
+    """The SQL a model writes itself: comments and Jinja (macro calls) removed."""
+    return re.sub(r"\{\{.*?\}\}|\{%.*?%\}", " ", strip_comments(sql), flags=re.S)
+
+
+@pytest.mark.parametrize("sql", sorted(MODELS.rglob("*.sql")), ids=lambda p: p.stem)
+def test_models_use_portable_sql(sql: Path) -> None:
+    text = plain_sql(sql.read_text(encoding="utf-8")).lower()
+    found = [why for token, why in NOT_PORTABLE.items() if token in text]
+    assert not found, f"{sql.name} uses {', '.join(found)} outside a macro"
+
+
+def test_no_number_in_model_sql_that_a_user_might_change() -> None:
+    """Windows, thresholds and codes are vars: no day counts or hour thresholds in the SQL."""
+    for sql in MODELS.rglob("*.sql"):
+        text = strip_comments(sql.read_text(encoding="utf-8"))
+        for number in ("182", "183", "365", "30", "12", "20", "1.96"):
+            assert not re.search(rf"(?<![\w.]){re.escape(number)}(?![\w.])", text), f"{sql.name}: {number}"
+
+
+def test_summary_is_one_line() -> None:
+    summary = BuildSummary(dt.date(2024, 6, 30), models=36, tests=210, warnings=2, seconds=12.34)
+    text = str(summary)
+    assert "\n" not in text
+    assert "2024-06-30" in text and "36 models" in text and "210 tests" in text and "12.3 s" in text
+
+
+def test_dbt_args_pass_as_of_as_a_var() -> None:
+    args = dbt_args(dt.date(2024, 5, 31))
+    assert args[0] == "build"
+    assert args[args.index("--vars") + 1] == "{as_of: '2024-05-31'}"
+    assert "--vars" not in dbt_args(None)
+
+
+def failed(name: str, kind: str, message: str) -> SimpleNamespace:
+    return SimpleNamespace(
+        node=SimpleNamespace(name=name, resource_type=kind), message=message, status="fail"
+    )
+
+
+def test_failure_message_names_the_failing_nodes_on_one_line() -> None:
+    failures = [
+        failed(
+            "unique_fct_referral_outcomes_referral_id", "test", "Got 3 results, configured to fail if != 0"
+        ),
+        failed("mart_provider_results", "model", "Runtime Error\n  Binder Error: column x not found"),
+        failed("a", "test", "x"),
+        failed("b", "test", "y"),
+        failed("c", "test", "z"),
+    ]
+    message = failure_message(failures, Path("/tmp/dbt.log"))
+    assert "\n" not in message
+    assert "test unique_fct_referral_outcomes_referral_id: Got 3 results" in message
+    assert "model mart_provider_results: Runtime Error" in message
+    assert "and 2 more" in message
+    assert "/tmp/dbt.log" in message
+
+
+def test_messages_mask_cpr_numbers() -> None:
+    assert one_line("bad row 010190-1234\nnext") == "bad row 010190-**** next"
