@@ -1,0 +1,221 @@
+"""`provmon generate`: synthetic register extracts in the input contract, with planted truth.
+
+The generator makes a world the pipeline can be tested against: providers whose true effects
+are known (worse, better, a hard intake that is only a case-mix effect, a drop in performance
+from a given month), citizens with register histories that carry that case mix through the
+observable covariates only, monthly deliveries exactly as the municipality's systems send them
+(late end dates, corrections, dialects) and a known number of bad rows per file. The world is
+described in world.yaml; this module runs it chunk by chunk of citizens so that national scale
+fits in bounded memory.
+
+    from pipeline.generate import generate
+    summary = generate("small", seed=1, out=Path("data/raw"))
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from pipeline.contract import load_contract
+from pipeline.errors import ProvmonError
+from pipeline.generate.config import Scale, World, load_world
+from pipeline.generate.dirt import DirtSpec, plant
+from pipeline.generate.extracts import IdCounters, Vocabs, chunk_rows
+from pipeline.generate.market import Market, agreement_rows, build_market, provider_rows
+from pipeline.generate.population import make_cohort
+from pipeline.generate.rows import Rows
+from pipeline.generate.simulate import simulate
+from pipeline.generate.timeline import Timeline, month_number
+from pipeline.generate.truth import IntakeTally, ground_truth
+from pipeline.generate.writers import ExtractWriter, FileReport, Formatter, plan_dialects
+from pipeline.settings import GROUND_TRUTH_FILE, SYNTHETIC_MARKER
+
+__all__ = ["GenerateError", "GenerateSummary", "generate"]
+
+log = logging.getLogger(__name__)
+MAX_DIRT_RATE = 0.2
+_DELIVERY_FILE = re.compile(r"^[a-z_]+_\d{8}\.(csv|xlsx|parquet)$")
+MARKER_TEXT = (
+    "SYNTHETIC DATA - made by `provmon generate`. No real person, provider or CPR number.\n"
+    "The CPR numbers are fictitious; the demo pseudonymisation key may be used for this folder.\n"
+)
+
+
+class GenerateError(ProvmonError):
+    """The generator was asked for something it cannot do (bad scale, rate or output folder)."""
+
+
+@dataclass(frozen=True)
+class GenerateSummary:
+    out: Path
+    scale: str
+    seed: int
+    files: int
+    rows: dict[str, int]
+    planted: int
+    seconds: float
+    dirt_rate: float = 0.0
+
+    def __str__(self) -> str:
+        rows = ", ".join(f"{name} {n:,}" for name, n in self.rows.items())
+        return (
+            f"generated {self.scale} data (seed {self.seed}) in {self.out}: {self.files} files; "
+            f"rows: {rows}; {self.planted:,} planted bad rows (dirt rate {self.dirt_rate:g}); "
+            f"{self.seconds:.1f} s"
+        )
+
+
+def generate(scale: str, seed: int, out: Path, dirt_rate: float | None = None) -> GenerateSummary:
+    """Write every extract's monthly deliveries, the synthetic-data marker and the ground
+    truth into `out`. The same scale, seed and dirt rate give byte-identical CSV files."""
+    started = time.perf_counter()
+    world = load_world()
+    cfg = world.scale(scale)
+    rate = cfg.dirt_rate if dirt_rate is None else float(dirt_rate)
+    if not 0 <= rate <= MAX_DIRT_RATE:
+        raise GenerateError(
+            f"--dirt-rate must be between 0 and {MAX_DIRT_RATE} (a share of rows), not {rate}"
+        )
+    out = Path(out)
+    _prepare(out)
+    timeline = Timeline(
+        month_number(cfg.first_month),
+        cfg.months,
+        world.calendar.delivery_day,
+        world.calendar.history_weeks,
+        world.calendar.follow_months,
+    )
+    market = build_market(world, cfg, timeline, np.random.default_rng([seed, 0]))
+    run = _Run(world, cfg, timeline, market, out, seed, rate)
+    run.write(provider_rows(world, market, timeline), force_dirt=False)
+    run.write(agreement_rows(market), force_dirt=False)
+    n_chunks_max = max(1, math.ceil(cfg.referrals / cfg.persons_per_chunk))
+    with tqdm(
+        total=cfg.referrals,
+        unit=" referrals",
+        desc=f"generate {scale}",
+        disable=n_chunks_max < 3,
+        leave=False,
+    ) as progress:
+        done, chunk = 0, 0
+        while done < cfg.referrals:
+            cohort = make_cohort(
+                world,
+                timeline,
+                np.random.default_rng([seed, 1, chunk]),
+                cfg.persons_per_chunk,
+                cfg.referrals - done,
+                chunk,
+                n_chunks_max,
+            )
+            if len(cohort.person) == 0:
+                break
+            result = simulate(world, timeline, market, cohort, np.random.default_rng([seed, 2, chunk]))
+            run.intake.add(result.referrals["provider"], result.referrals["area"], result.referrals["score"])
+            for rows in chunk_rows(timeline, cohort, result, run.ids, run.vocabs):
+                run.write(rows, force_dirt=chunk == 0)
+            done += len(cohort.person)
+            chunk += 1
+            progress.update(len(cohort.person))
+            log.debug("generate: chunk %d done, %d referrals", chunk, done)
+    files = run.close()
+    (out / SYNTHETIC_MARKER).write_text(MARKER_TEXT, encoding="utf-8")
+    truth = ground_truth(world, scale, cfg, seed, rate, timeline, market, run.intake, files)
+    (out / GROUND_TRUTH_FILE).write_text(
+        json.dumps(truth, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    rows_by_extract: Counter = Counter()
+    for f in files:
+        rows_by_extract[f.extract] += f.rows
+    return GenerateSummary(
+        out=out,
+        scale=scale,
+        seed=seed,
+        files=len(files),
+        rows={name: rows_by_extract[name] for name in load_contract().extracts},
+        planted=sum(sum(f.planted.values()) for f in files),
+        seconds=time.perf_counter() - started,
+        dirt_rate=rate,
+    )
+
+
+class _Run:
+    """The writers, dirt and counters of one generate run."""
+
+    def __init__(
+        self,
+        world: World,
+        scale: Scale,
+        timeline: Timeline,
+        market: Market,
+        out: Path,
+        seed: int,
+        rate: float,
+    ):
+        contract = load_contract()
+        scale_plan = plan_dialects(world, scale, timeline, rate > 0, np.random.default_rng([seed, 3]))
+        formatter = Formatter(timeline, [tuple(d) for d in world.dirt.bad_dates])
+        self.writers = {
+            name: ExtractWriter(spec, out, timeline, scale_plan, formatter, world.dirt.extra_column_values)
+            for name, spec in contract.extracts.items()
+        }
+        self.timeline = timeline
+        self.dirt = DirtSpec(rate, world.dirt.kinds, world.dirt.unknown_codes, len(world.dirt.bad_dates))
+        self.rng = np.random.default_rng([seed, 4])
+        self.ids = IdCounters()
+        self.vocabs = Vocabs.of(world, market)
+        self.intake = IntakeTally()
+
+    def write(self, rows: Rows, force_dirt: bool) -> None:
+        """Append a batch to its delivery files, planting dirt; with force_dirt (the first chunk)
+        one row of every kind goes into the batch's largest delivery."""
+        writer = self.writers[rows.extract]
+        parts = rows.by_delivery()
+        largest = max(parts, key=lambda p: len(p[1]))[0] if parts else -1
+        for delivery, part in parts:
+            force = force_dirt and self.dirt.rate > 0 and delivery == largest
+            part, planted = plant(part, self.dirt, self.rng, writer.textual(delivery), force)
+            writer.append(delivery, part, planted, self.rng)
+
+    def close(self) -> list[FileReport]:
+        files: list[FileReport] = []
+        monthly = set(load_contract().extracts) - {"providers", "agreements"}
+        for name, writer in self.writers.items():
+            if name in monthly:
+                for delivery in range(self.timeline.n_months):
+                    writer.report(delivery)  # every month has a delivery, empty or not
+            files += writer.close()
+        return files
+
+
+def _prepare(out: Path) -> None:
+    """Refuse to write into a folder of real deliveries; clear an earlier synthetic run."""
+    if out.exists() and not out.is_dir():
+        raise GenerateError(f"{out} exists and is not a folder: choose an output folder")
+    out.mkdir(parents=True, exist_ok=True)
+    contents = [p for p in out.iterdir() if not p.name.startswith(".")]
+    if not contents:
+        return
+    if not (out / SYNTHETIC_MARKER).exists():
+        raise GenerateError(
+            f"{out} already holds files and is not an earlier synthetic data folder (no {SYNTHETIC_MARKER}): "
+            "choose an empty or new folder, so that no real delivery is mixed with synthetic data"
+        )
+    extracts = set(load_contract().extracts)
+    for path in contents:
+        if path.is_dir() and path.name in extracts:
+            for file in path.iterdir():
+                if _DELIVERY_FILE.match(file.name):
+                    file.unlink()
+        elif path.name in (SYNTHETIC_MARKER, GROUND_TRUTH_FILE):
+            path.unlink()

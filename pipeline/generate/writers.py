@@ -1,0 +1,386 @@
+"""Delivery files: one per extract and delivery, written chunk by chunk.
+
+A delivery's rows arrive in pieces (one per chunk of citizens), so every file is appended to:
+CSV files are opened, appended and closed per piece, Parquet files keep one ParquetWriter open
+(one row group per piece), workbooks are collected and written at the end (only small extracts
+are ever written as .xlsx). Each file has a dialect: the plain one of its format, or one of the
+world's variants (Windows-1252 with ';' and decimal commas, DD.MM.YYYY dates, ISO weeks, header
+names in another case and order, an extra column …), all of which the contract accepts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import xlsxwriter
+
+from pipeline.contract import Column, Extract, load_contract
+from pipeline.generate.config import Scale, World
+from pipeline.generate.rows import Labels, Rows
+from pipeline.generate.timeline import (
+    BAD_BASE,
+    NULL,
+    Timeline,
+    bad_date_text,
+    bad_month_text,
+    date_of,
+    month_of,
+    month_text,
+)
+
+Format = Literal["csv", "xlsx", "parquet"]
+_EXTENSION = {"csv": "csv", "xlsx": "xlsx", "parquet": "parquet"}
+_FIXED_CREATED = dt.datetime(2000, 1, 1)  # workbook metadata, so a seed gives the same bytes
+
+
+@dataclass(frozen=True)
+class Dialect:
+    format: Format
+    encoding: str = "utf-8"
+    bom: bool = False
+    sep: str = ","
+    decimal: str = "."
+    date_format: str = "iso"
+    week_format: str = "date"
+    headers: tuple[tuple[str, str], ...] = ()  # (column, header as written) in file order
+    extra_column: str | None = None
+    crlf: bool = False
+
+    def layout(self, spec: Extract) -> list[tuple[str, str]]:
+        return list(self.headers) or [(name, name) for name in spec.columns]
+
+    def describe(self) -> dict:
+        out = asdict(self)
+        out["headers"] = [h for _, h in self.headers] or None
+        return out
+
+
+@dataclass
+class DialectPlan:
+    """Which dialect each delivery file has: its extract's plain format unless a variant
+    names it."""
+
+    default: dict[str, Format]
+    variants: dict[tuple[str, int], Dialect] = field(default_factory=dict)
+
+    def of(self, extract: str, delivery: int) -> Dialect:
+        return self.variants.get((extract, delivery), Dialect(self.default[extract]))
+
+
+def plan_dialects(
+    world: World, scale: Scale, timeline: Timeline, with_variants: bool, rng: np.random.Generator
+) -> DialectPlan:
+    contract = load_contract()
+    default: dict[str, Format] = {
+        name: scale.big_extract_format if name in world.big_extracts else "csv" for name in contract.extracts
+    }
+    plan = DialectPlan(default)
+    if not with_variants:
+        return plan
+    for v in world.dirt.variants:
+        base = default[v.extract]
+        spec = contract.extracts[v.extract]
+        headers = _varied_headers(spec, rng) if v.header == "varied" else ()
+        if base == "parquet":  # separators, encodings and date texts do not exist in Parquet
+            dialect = Dialect(
+                "parquet", week_format=v.week_format, headers=headers, extra_column=v.extra_column
+            )
+        else:
+            dialect = Dialect(
+                v.format or "csv",
+                encoding=v.encoding,
+                bom=v.bom,
+                sep=v.sep,
+                decimal=v.decimal,
+                date_format=v.date_format,
+                week_format=v.week_format,
+                headers=headers,
+                extra_column=v.extra_column,
+                crlf=v.crlf,
+            )
+            if dialect.format == "xlsx":
+                dialect = Dialect("xlsx", headers=headers, extra_column=v.extra_column)
+        plan.variants[(v.extract, timeline.delivery_at(v.at))] = dialect
+    return plan
+
+
+def _varied_headers(spec: Extract, rng: np.random.Generator) -> tuple[tuple[str, str], ...]:
+    """Header names in another case, with surrounding spaces, in another column order."""
+    styles = (str.upper, str.title, lambda s: f" {s} ", lambda s: f"{s.upper()} ")
+    names = list(spec.columns)
+    order = rng.permutation(len(names))
+    return tuple((names[i], styles[int(rng.integers(0, len(styles)))](names[i])) for i in order)
+
+
+@dataclass
+class FileReport:
+    path: str  # relative to the output folder
+    extract: str
+    delivery: int
+    delivery_date: str
+    dialect: Dialect
+    rows: int = 0
+    planted: Counter = field(default_factory=Counter)
+
+
+class Formatter:
+    """Column values (rows.py) as Arrow arrays of text, as typed Arrow arrays, or as cells."""
+
+    def __init__(self, timeline: Timeline, bad_dates: list[tuple[int, int, int]]):
+        self.timeline = timeline
+        self.bad_dates = bad_dates
+        self._tables: dict[str, tuple[pa.Array, int]] = {}
+        self.lo, self.hi = timeline.text_range
+        self.month_lo = int(month_of(np.array([self.lo]))[0])
+
+    def _table(self, kind: str) -> tuple[pa.Array, int]:
+        """Texts of every day (or month) of the text range, then the planted impossible ones."""
+        if kind not in self._tables:
+            if kind == "month":
+                normal = [
+                    month_text(m) for m in range(self.month_lo, int(month_of(np.array([self.hi]))[0]) + 1)
+                ]
+                bad = [bad_month_text(parts) for parts in self.bad_dates]
+            elif kind == "iso_week":
+                normal = list(self.timeline.iso_week_texts())
+                bad = [bad_date_text(parts, "iso") for parts in self.bad_dates]
+            else:
+                normal = list(self.timeline.date_texts(kind))
+                bad = [bad_date_text(parts, kind) for parts in self.bad_dates]
+            self._tables[kind] = (pa.array(normal + bad, type=pa.string()), len(normal))
+        return self._tables[kind]
+
+    def _is_bad(self, values: np.ndarray) -> np.ndarray:
+        return (values >= BAD_BASE) & (values < BAD_BASE + len(self.bad_dates))
+
+    def _lookup(self, values: np.ndarray, kind: str) -> pa.Array:
+        table, n_normal = self._table(kind)
+        base = self.month_lo if kind == "month" else self.lo
+        bad = self._is_bad(values)
+        idx = np.where(bad, n_normal + (values - BAD_BASE), values - base)
+        missing = values == NULL
+        idx = np.where(missing, 0, idx)
+        return pc.take(table, pa.array(idx, mask=missing))
+
+    def _date_kind(self, column: Column, dialect: Dialect) -> str:
+        if column.type == "month":
+            return "month"
+        if column.type == "week" and dialect.week_format == "iso_week":
+            return "iso_week"
+        return dialect.date_format
+
+    def text(self, column: Column, values: Labels | np.ndarray, dialect: Dialect) -> pa.Array:
+        if isinstance(values, Labels):
+            return _labels_arrow(values)
+        if column.type in ("date", "week", "month"):
+            return self._lookup(values, self._date_kind(column, dialect))
+        if column.type == "decimal":
+            out = pa.array(values, mask=np.isnan(values)).cast(pa.string())
+            return pc.replace_substring(out, ".", ",") if dialect.decimal == "," else out
+        return pa.array(values).cast(pa.string())
+
+    def typed(self, column: Column, values: Labels | np.ndarray, dialect: Dialect) -> pa.Array:
+        if isinstance(values, Labels):
+            return _labels_arrow(values)
+        kind = self._date_kind(column, dialect)
+        if column.type in ("date", "week") and kind != "iso_week":
+            if self._is_bad(values).any():
+                raise AssertionError("an impossible date cannot be written to a Parquet date column")
+            return pa.array(values.astype(np.int32), type=pa.date32(), mask=values == NULL)
+        if column.type in ("date", "week", "month"):
+            return self._lookup(values, kind)
+        if column.type == "decimal":
+            return pa.array(values, type=pa.float64(), mask=np.isnan(values))
+        return pa.array(values, type=pa.int64())
+
+    def cells(self, column: Column, values: Labels | np.ndarray, dialect: Dialect) -> list:
+        """Workbook cells: dates as real dates (as Excel exports them), numbers as numbers."""
+        if isinstance(values, Labels):
+            return list(values.texts())
+        if column.type in ("date", "week"):
+            texts = self._lookup(values, "iso").to_pylist()
+            bad = self._is_bad(values)
+            return [
+                None if v == NULL else t if b else date_of(v)
+                for v, t, b in zip(values.tolist(), texts, bad.tolist(), strict=True)
+            ]
+        if column.type == "month":
+            return self._lookup(values, "month").to_pylist()
+        if column.type == "decimal":
+            return [None if np.isnan(v) else float(v) for v in values]
+        return [int(v) for v in values]
+
+
+def _labels_arrow(values: Labels) -> pa.Array:
+    missing = values.idx < 0
+    return pc.take(values.vocab.arrow, pa.array(np.where(missing, 0, values.idx), mask=missing))
+
+
+def arrow_type(column: Column, dialect: Dialect) -> pa.DataType:
+    if column.type in ("date", "week") and not (column.type == "week" and dialect.week_format == "iso_week"):
+        return pa.date32()
+    return {"decimal": pa.float64(), "int": pa.int64()}.get(column.type, pa.string())
+
+
+class ExtractWriter:
+    """The delivery files of one extract."""
+
+    def __init__(
+        self,
+        spec: Extract,
+        out: Path,
+        timeline: Timeline,
+        plan: DialectPlan,
+        formatter: Formatter,
+        extra_values: list[str],
+    ):
+        self.spec, self.out, self.timeline = spec, out, timeline
+        self.plan, self.formatter, self.extra_values = plan, formatter, extra_values
+        self.reports: dict[int, FileReport] = {}
+        self._parquet: dict[int, pq.ParquetWriter] = {}
+        self._cells: dict[int, list[list]] = {}
+        (out / spec.name).mkdir(parents=True, exist_ok=True)
+
+    def report(self, delivery: int) -> FileReport:
+        if delivery not in self.reports:
+            dialect = self.plan.of(self.spec.name, delivery)
+            date = self.timeline.delivery_date(delivery)
+            name = f"{self.spec.name}/{self.spec.name}_{date:%Y%m%d}.{_EXTENSION[dialect.format]}"
+            self.reports[delivery] = FileReport(name, self.spec.name, delivery, date.isoformat(), dialect)
+        return self.reports[delivery]
+
+    def textual(self, delivery: int) -> Callable[[str], bool]:
+        """Whether a date-type column of this file is text (so an impossible date fits)."""
+        dialect = self.plan.of(self.spec.name, delivery)
+        if dialect.format != "parquet":
+            return lambda name: True
+        return lambda name: arrow_type(self.spec.columns[name], dialect) == pa.string()
+
+    def append(self, delivery: int, rows: Rows, planted: Counter, rng: np.random.Generator) -> None:
+        report = self.report(delivery)
+        report.rows += len(rows)
+        report.planted.update(planted)
+        extra = list(rng.choice(self.extra_values, len(rows))) if report.dialect.extra_column else None
+        {"csv": self._csv, "parquet": self._parquet_append, "xlsx": self._xlsx}[report.dialect.format](
+            report, rows, extra
+        )
+
+    def close(self) -> list[FileReport]:
+        """Finish every file, including empty deliveries (a header only)."""
+        for delivery, report in sorted(self.reports.items()):
+            path = self.out / report.path
+            if report.dialect.format == "parquet":
+                writer = self._parquet.pop(delivery, None)
+                if writer is None:
+                    writer = pq.ParquetWriter(path, self._schema(report.dialect))
+                writer.close()
+            elif report.dialect.format == "xlsx":
+                self._write_workbook(path, report.dialect, self._cells.pop(delivery, []))
+            elif not path.exists():
+                self._csv(report, None, None)
+        return [self.reports[d] for d in sorted(self.reports)]
+
+    # --- CSV ----------------------------------------------------------------------------------
+
+    def _csv(self, report: FileReport, rows: Rows | None, extra: list[str] | None) -> None:
+        dialect, path = report.dialect, self.out / report.path
+        layout = dialect.layout(self.spec)
+        headers = [h for _, h in layout] + ([dialect.extra_column] if dialect.extra_column else [])
+        new = not path.exists()
+        chunks = []
+        if new:
+            header = dialect.sep.join(_quoted(h, dialect.sep) for h in headers) + "\n"
+            chunks.append(("\ufeff" if dialect.bom else "") + header)
+        if rows is not None and len(rows):
+            arrays = [self.formatter.text(self.spec.columns[c], rows.columns[c], dialect) for c, _ in layout]
+            if extra is not None:
+                arrays.append(pa.array(extra, type=pa.string()))
+            table = pa.table(arrays, names=[f"c{i}" for i in range(len(arrays))])
+            quoting = "needed" if self._needs_quotes(rows, extra, dialect.sep) else "none"
+            buffer = io.BytesIO()
+            pa_csv.write_csv(
+                table,
+                buffer,
+                pa_csv.WriteOptions(include_header=False, delimiter=dialect.sep, quoting_style=quoting),
+            )
+            chunks.append(buffer.getvalue().decode("utf-8"))
+        text = "".join(chunks)
+        if dialect.crlf:
+            text = text.replace("\n", "\r\n")
+        with open(path, "wb" if new else "ab") as fh:
+            fh.write(text.encode(dialect.encoding))
+
+    def _needs_quotes(self, rows: Rows, extra: list[str] | None, sep: str) -> bool:
+        if extra is not None and any(_quoted(t, sep) != t for t in self.extra_values):
+            return True
+        return any(c.vocab.needs_quotes(sep) for c in rows.columns.values() if isinstance(c, Labels))
+
+    # --- Parquet ------------------------------------------------------------------------------
+
+    def _schema(self, dialect: Dialect) -> pa.Schema:
+        fields = [
+            pa.field(h, arrow_type(self.spec.columns[c], dialect)) for c, h in dialect.layout(self.spec)
+        ]
+        if dialect.extra_column:
+            fields.append(pa.field(dialect.extra_column, pa.string()))
+        return pa.schema(fields)
+
+    def _parquet_append(self, report: FileReport, rows: Rows, extra: list[str] | None) -> None:
+        dialect = report.dialect
+        schema = self._schema(dialect)
+        arrays = [
+            self.formatter.typed(self.spec.columns[c], rows.columns[c], dialect)
+            for c, _ in dialect.layout(self.spec)
+        ]
+        if extra is not None:
+            arrays.append(pa.array(extra, type=pa.string()))
+        if report.delivery not in self._parquet:
+            self._parquet[report.delivery] = pq.ParquetWriter(self.out / report.path, schema)
+        self._parquet[report.delivery].write_table(pa.Table.from_arrays(arrays, schema=schema))
+
+    # --- Excel --------------------------------------------------------------------------------
+
+    def _xlsx(self, report: FileReport, rows: Rows, extra: list[str] | None) -> None:
+        dialect = report.dialect
+        columns = [
+            self.formatter.cells(self.spec.columns[c], rows.columns[c], dialect)
+            for c, _ in dialect.layout(self.spec)
+        ]
+        if extra is not None:
+            columns.append(extra)
+        self._cells.setdefault(report.delivery, []).extend(zip(*columns, strict=True))
+
+    def _write_workbook(self, path: Path, dialect: Dialect, rows: list) -> None:
+        workbook = xlsxwriter.Workbook(str(path))
+        workbook.set_properties({"created": _FIXED_CREATED})
+        sheet = workbook.add_worksheet("Data")
+        date_format = workbook.add_format({"num_format": "yyyy-mm-dd"})
+        headers = [h for _, h in dialect.layout(self.spec)] + (
+            [dialect.extra_column] if dialect.extra_column else []
+        )
+        sheet.write_row(0, 0, headers)
+        for r, row in enumerate(rows, start=1):
+            for c, value in enumerate(row):
+                if value is None:
+                    continue
+                if isinstance(value, dt.date):
+                    sheet.write_datetime(r, c, dt.datetime.combine(value, dt.time()), date_format)
+                elif isinstance(value, str):
+                    sheet.write_string(r, c, value)
+                else:
+                    sheet.write_number(r, c, value)
+        workbook.close()
+
+
+def _quoted(text: str, sep: str) -> str:
+    return f'"{text.replace(chr(34), chr(34) * 2)}"' if sep in text or '"' in text else text
