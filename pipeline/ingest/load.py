@@ -26,7 +26,7 @@ from pipeline.ingest.dialects import ROW_NUMBER, RawTable, read_table, reject_re
 from pipeline.ingest.pseudonym import PseudonymCache
 from pipeline.ingest.rows import MACROS, FileQueries
 from pipeline.ingest.sql import ident, literal
-from pipeline.warehouse import WarehouseError, ensure_schemas, landing_columns, next_id, qualified
+from pipeline.warehouse import WarehouseError, ensure_schemas, next_id, qualified
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,14 @@ class _Load:
     delivery: Delivery
     digest: str
     started: datetime = field(default_factory=datetime.now)
+    rows: int = 0  # non-empty rows split into fields
+    bad: int = 0  # of those, failing a check or repeating a key
+    rejected: int = 0  # CSV rows that could not be split into fields
+    empty: int = 0
+
+    @property
+    def rows_read(self) -> int:
+        return self.rows + self.rejected
 
 
 class IngestSession:
@@ -166,47 +174,44 @@ class IngestSession:
         if queries.cpr_column:
             self.cache.add(queries.cpr_values())
         self.con.execute(queries.create_typed())
-        rows, bad, distinct_good_keys = self.con.execute(queries.counts()).fetchone()
-        if rows - bad > distinct_good_keys:
-            self.con.execute(queries.mark_duplicates())
-        rejected = self._scalar(f'SELECT count(*) FROM "{raw.rejects}"') if raw.rejects else 0
-        empty = self._scalar(f"SELECT count(*) FROM {ident(raw.relation)}") - rows
-        return self._write(job, extract, raw, queries, rows + rejected, _load_message(raw, empty))
+        job.rows, failed, distinct_good_keys = self.con.execute(queries.counts()).fetchone()
+        self.con.execute(queries.create_duplicates(job.rows - failed > distinct_good_keys))
+        job.bad = failed + self._scalar(f"SELECT count(*) FROM {queries.duplicates}")
+        job.rejected = self._scalar(f"SELECT count(*) FROM {ident(raw.rejects)}") if raw.rejects else 0
+        job.empty = self._scalar(f"SELECT count(*) FROM {ident(raw.relation)}") - job.rows
+        return self._write(job, extract, raw, queries)
 
-    def _write(
-        self, job: _Load, extract: Extract, raw: RawTable, queries: FileQueries, rows_read: int, message: str
-    ) -> FileResult:
+    def _write(self, job: _Load, extract: Extract, raw: RawTable, queries: FileQueries) -> FileResult:
         """Everything of one file in one transaction: landing rows, quarantine, load log."""
         delivery = job.delivery
+        message = _load_message(raw, job.empty)
         self.con.begin()
         try:
             load_id = next_id(self.con, LOADS, "load_id")
             loaded = self._insert_landing(extract, queries, [load_id, delivery.file, delivery.delivery_date])
-            quarantined = self._insert_quarantine(
-                extract, raw, queries, [load_id, extract.name, delivery.file]
-            )
-            if rows_read != loaded + quarantined:
+            quarantined = self._insert_quarantine(job, raw, queries, [load_id, extract.name, delivery.file])
+            if job.rows_read != loaded + quarantined:
                 raise RowCountMismatch(
-                    f"{delivery.file}: {rows_read} rows read but {loaded} loaded + {quarantined} quarantined"
+                    f"{delivery.file}: {job.rows_read} rows read, {loaded} loaded, {quarantined} quarantined"
                 )
-            self._log_load(job, load_id, "loaded", [rows_read, loaded, quarantined], message)
+            self._log_load(job, load_id, "loaded", [job.rows_read, loaded, quarantined], message)
             self.con.commit()
         except BaseException:
             self.con.rollback()
             raise
         return FileResult(
-            delivery.path, delivery.extract, "loaded", rows_read, loaded, quarantined, message, load_id
+            delivery.path, delivery.extract, "loaded", job.rows_read, loaded, quarantined, message, load_id
         )
 
     def _insert_landing(self, extract: Extract, queries: FileQueries, meta: list[object]) -> int:
-        values = queries.landing_values()
-        names = [n for n, _ in values] + [n for n, _ in landing_columns(extract)[len(values) :]]
+        values = [
+            *queries.landing_values(),
+            *zip(("_load_id", "_file", "_delivery_date"), "???", strict=True),
+        ]
+        names = ", ".join(ident(name) for name, _ in values)
         select = ", ".join(sql for _, sql in values)
-        return self._scalar(
-            f"INSERT INTO {qualified(WH, 'landing', extract.name)} ({', '.join(ident(n) for n in names)}) "
-            f"SELECT {select}, ?, ?, ?, {ROW_NUMBER}, _extra {queries.good_rows()}",
-            meta,
-        )
+        table = qualified(WH, "landing", extract.name)
+        return self._scalar(f"INSERT INTO {table} ({names}) SELECT {select} {queries.good_rows()}", meta)
 
     def _insert_quarantine(
         self, extract: Extract, raw: RawTable, queries: FileQueries, meta: list[object]

@@ -43,6 +43,7 @@ _EXPECTED = {
     "week": "is not a week (a Monday as a date, or an ISO week YYYY-Www)",
 }
 _SHOWN_CHARS = 40
+_NO_PROBLEM = "NULL::VARCHAR AS column_name, NULL::VARCHAR AS reason"
 
 
 def text_col(name: str) -> str:
@@ -254,26 +255,32 @@ class FileQueries:
             keyed = "k.pid, k.problem AS cpr_problem, k.masked AS cpr_masked"
         else:
             join, keyed = "", "NULL::INTEGER AS pid"
-        extra = (
-            "json_object(" + ", ".join(f"{literal(c)}, mask_cpr({text_col(c)})" for c in self.extras) + ")"
-            if self.extras
-            else "NULL::VARCHAR"
-        )
+        extra = ", ".join(f"{literal(c)}, mask_cpr({text_col(c)})" for c in self.extras)
         return (
-            f"(SELECT s.*, {', '.join(parsed)}, {keyed}, {extra} AS _extra FROM {self._trimmed()} s {join})"
+            f"(SELECT s.*, {', '.join(parsed)}, {keyed}, json_object({extra}) AS _extra "
+            f"FROM {self._trimmed()} s {join})"
         )
 
+    @property
+    def _extra(self) -> str:
+        """The extra columns as JSON in the typed table; NULL (and no column) without any."""
+        return "_extra" if self.extras else "NULL::VARCHAR"
+
     def create_typed(self) -> str:
-        """The one pass over the file: typed values and each row's first problem (NULL when
-        the row is good) as {col, why}."""
-        cases = ", ".join(
-            f"CASE WHEN {c.condition} THEN {{'col': {literal(c.column)}, 'why': {c.reason}}} END"
-            for c in all_checks(self.extract)
+        """The one pass over the file: typed values and the number of each row's first
+        failing check (NULL when the row is good). Only that number is kept, not the reason:
+        the table holds every row of a register extract, the reasons are rebuilt for the few
+        bad ones (bad_records)."""
+        failed = ", ".join(
+            f"CASE WHEN {c.condition} THEN {i} END" for i, c in enumerate(all_checks(self.extract))
         )
         values = [value_col(c.name) for c in self.extract.columns.values() if c.type != "cpr"]
+        extra = ", _extra" if self.extras else ""
         return (
-            f"CREATE OR REPLACE TEMP TABLE {self.typed} AS SELECT {ROW_NUMBER}, {', '.join(values)}, pid, "
-            f"_extra, coalesce({cases}) AS problem FROM {self._parsed()}"
+            f"CREATE OR REPLACE TEMP TABLE {self.typed} AS "
+            f"SELECT CAST({ROW_NUMBER} AS INTEGER) AS {ROW_NUMBER}, "
+            f"{', '.join(values)}, pid{extra}, CAST(coalesce({failed}) AS SMALLINT) AS failed "
+            f"FROM {self._parsed()}"
         )
 
     def _key_values(self) -> list[str]:
@@ -281,41 +288,46 @@ class FileQueries:
         return ["pid" if self.extract.column(k).type == "cpr" else value_col(k) for k in self.extract.key]
 
     def counts(self) -> str:
-        """Rows read, rows with a problem, and distinct keys among the good rows (hashed: a
+        """Rows read, rows failing a check, and distinct keys among the good rows (hashed: a
         collision only makes the exact duplicate search run for nothing)."""
         keys = ", ".join(self._key_values())
         return (
-            f"SELECT count(*), count(problem), count(DISTINCT hash({keys})) FILTER (WHERE problem IS NULL) "
+            f"SELECT count(*), count(failed), count(DISTINCT hash({keys})) FILTER (WHERE failed IS NULL) "
             f"FROM {self.typed}"
         )
 
     def _persons_join(self) -> str:
         return f"LEFT JOIN {PERSONS_TABLE} USING (pid)" if self.cpr_column else ""
 
-    def mark_duplicates(self) -> str:
-        """Give the later rows of a repeated key their problem: an exact duplicate names the
-        first equal row, otherwise the first row with that key. The first row is loaded."""
+    @property
+    def duplicates(self) -> str:
+        return ident(f"{self.name}_duplicates")
+
+    def create_duplicates(self, any_repeated_key: bool) -> str:
+        """The later rows of a repeated key among the good rows, with their reason: an exact
+        duplicate names the first equal row, otherwise the first row with that key (which is
+        the one loaded). Empty, without a search, when no key repeats."""
+        create = f"CREATE OR REPLACE TEMP TABLE {self.duplicates} AS "
+        if not any_repeated_key:
+            return create + f"SELECT NULL::INTEGER AS {ROW_NUMBER}, {_NO_PROBLEM} WHERE false"
         keys = ", ".join(self._key_values())
-        content = ", ".join([*self._key_values(), *(value_col(c) for c in self._non_key_columns()), "_extra"])
+        extra = ["_extra"] if self.extras else []
+        content = ", ".join([*self._key_values(), *(value_col(c) for c in self._non_key_columns()), *extra])
         key_text = " || ', ' || ".join(f"'{k} ' || {self._key_text(k)}" for k in self.extract.key)
-        good = f"SELECT * FROM {self.typed} WHERE problem IS NULL"
-        return f"""
-            UPDATE {self.typed} SET problem = dup.problem FROM (
-                SELECT {ROW_NUMBER}, {{
-                    'col': {literal(", ".join(self.extract.key))},
-                    'why': CASE WHEN first_equal < {ROW_NUMBER} THEN 'exact duplicate of row ' || first_equal
-                           ELSE 'same ' || key_text || ' as row ' || first_of_key || ', with other values' END
-                }} AS problem
-                FROM (
-                    SELECT {ROW_NUMBER}, {key_text} AS key_text,
-                        min({ROW_NUMBER}) OVER (PARTITION BY {keys}) AS first_of_key,
-                        min({ROW_NUMBER}) OVER (PARTITION BY {content}) AS first_equal
-                    FROM ({good}) {self._persons_join()}
-                    WHERE ({keys}) IN (SELECT ({keys}) FROM ({good}) GROUP BY ALL HAVING count(*) > 1)
-                )
-                WHERE {ROW_NUMBER} > first_of_key
-            ) dup
-            WHERE {self.typed}.{ROW_NUMBER} = dup.{ROW_NUMBER}"""
+        good = f"SELECT * FROM {self.typed} WHERE failed IS NULL"
+        return f"""{create}
+            SELECT {ROW_NUMBER}, {literal(", ".join(self.extract.key))} AS column_name,
+                CASE WHEN first_equal < {ROW_NUMBER} THEN 'exact duplicate of row ' || first_equal
+                     ELSE 'same ' || key_text || ' as row ' || first_of_key || ', with other values'
+                END AS reason
+            FROM (
+                SELECT {ROW_NUMBER}, {key_text} AS key_text,
+                    min({ROW_NUMBER}) OVER (PARTITION BY {keys}) AS first_of_key,
+                    min({ROW_NUMBER}) OVER (PARTITION BY {content}) AS first_equal
+                FROM ({good}) {self._persons_join()}
+                WHERE ({keys}) IN (SELECT ({keys}) FROM ({good}) GROUP BY ALL HAVING count(*) > 1)
+            )
+            WHERE {ROW_NUMBER} > first_of_key"""
 
     def _key_text(self, column: str) -> str:
         """A key value as a reason shows it: a CPR masked, a month as YYYY-MM."""
@@ -335,7 +347,7 @@ class FileQueries:
 
     def landing_values(self) -> list[tuple[str, str]]:
         """(landing column, SQL over typed joined to persons) of the contract columns, in
-        landing order."""
+        landing order, then _row_number and _extra."""
         values: list[tuple[str, str]] = []
         for col in self.extract.columns.values():
             if col.type == "cpr":
@@ -344,16 +356,20 @@ class FileQueries:
                 values.append((col.name, f"mask_cpr({value_col(col.name)})"))
             else:
                 values.append((col.name, value_col(col.name)))
-        return values
+        return [*values, (ROW_NUMBER, ROW_NUMBER), ("_extra", self._extra)]
 
     def good_rows(self) -> str:
-        """FROM clause of the rows to load."""
-        return f"FROM {self.typed} {self._persons_join()} WHERE problem IS NULL"
+        """FROM clause of the rows to load: no failed check, not a later duplicate."""
+        return (
+            f"FROM {self.typed} ANTI JOIN {self.duplicates} USING ({ROW_NUMBER}) {self._persons_join()} "
+            "WHERE failed IS NULL"
+        )
 
     def bad_records(self) -> str:
-        """Query of the quarantined rows: row number, problem, and the row as delivered as
-        JSON with the CPR replaced by its person_key and any CPR-looking text elsewhere
-        masked, which is what a person needs to find and fix the row."""
+        """Query of the quarantined rows: row number, first failing column and reason, and
+        the row as delivered as JSON, the CPR replaced by its person_key and CPR-looking text
+        elsewhere masked: what a person needs to find and fix the row. The reasons are
+        rebuilt here from the same checks as `failed`, for the bad rows only."""
         pairs = []
         for c in self.columns:
             is_cpr = c in self.extract.columns and self.extract.column(c).type == "cpr"
@@ -365,8 +381,24 @@ class FileQueries:
             if cpr
             else ""
         )
-        return (
-            f"SELECT {ROW_NUMBER}, problem.col AS column_name, mask_cpr(problem.why) AS reason, record "
-            f"FROM {self.typed} JOIN (SELECT {ROW_NUMBER}, json_object({', '.join(pairs)}) AS record "
-            f"FROM {ident(self.source)} src {joins}) USING ({ROW_NUMBER}) WHERE problem IS NOT NULL"
+        problems = ", ".join(
+            f"CASE WHEN {c.condition} THEN {{'col': {literal(c.column)}, 'why': {c.reason}}} END"
+            for c in all_checks(self.extract)
         )
+        bad = f"(SELECT {ROW_NUMBER} FROM bad)"
+        return f"""
+            WITH bad AS (
+                SELECT {ROW_NUMBER}, {_NO_PROBLEM} FROM {self.typed} WHERE failed IS NOT NULL
+                UNION ALL SELECT {ROW_NUMBER}, column_name, reason FROM {self.duplicates}
+            ),
+            checked AS (
+                SELECT {ROW_NUMBER}, coalesce({problems}) AS problem FROM {self._parsed()} parsed
+                WHERE {ROW_NUMBER} IN {bad}
+            ),
+            records AS (
+                SELECT {ROW_NUMBER}, json_object({", ".join(pairs)}) AS record
+                FROM {ident(self.source)} src {joins} WHERE {ROW_NUMBER} IN {bad}
+            )
+            SELECT {ROW_NUMBER}, coalesce(problem.col, bad.column_name) AS column_name,
+                mask_cpr(coalesce(problem.why, bad.reason)) AS reason, record
+            FROM bad JOIN checked USING ({ROW_NUMBER}) JOIN records USING ({ROW_NUMBER})"""
