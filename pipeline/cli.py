@@ -4,6 +4,7 @@ function in its own module that tests call directly."""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -44,6 +45,26 @@ def cmd_ingest(args: argparse.Namespace) -> str:
     return str(ingest(_settings(args)))
 
 
+def cmd_build(args: argparse.Namespace) -> str:
+    from pipeline.build import build
+
+    return str(build(_settings(args), as_of=args.as_of))
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date of the form YYYY-MM-DD") from None
+
+
+def _month(text: str) -> dt.date:
+    try:
+        return dt.datetime.strptime(text, "%Y-%m").date()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a month of the form YYYY-MM") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="provmon",
@@ -65,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("ingest", help="load new deliveries, pseudonymise, quarantine bad rows")
     _common(p)
     p.set_defaults(func=cmd_ingest)
+
+    p = verbs.add_parser("build", help="dbt build of every measure as known on the as-of date")
+    p.add_argument(
+        "--as-of", type=_date, help="YYYY-MM-DD (default: end of the month before the newest referrals)"
+    )
+    _common(p)
+    p.set_defaults(func=cmd_build)
     return parser
 
 
