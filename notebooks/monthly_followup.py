@@ -1,0 +1,113 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown] tags=["remove-cell"]
+# # Månedlig leverandøropfølgning
+#
+# A note for whoever edits this notebook (tagged remove-cell, so not in the report): one
+# tender area (udbudsområde) in one month, for the follow-up meeting. The logic lives in
+# `pipeline/reports/`; the cells below only call it and show the result. `provmon report`
+# runs this notebook for every tender area; an analyst can run it by hand with other values.
+
+# %%
+from IPython.display import display
+
+from pipeline.decisions.rules import Model
+from pipeline.reports import present
+from pipeline.reports.pages import followup_page
+
+# %% tags=["parameters"]
+month = ""  # YYYY-MM, empty for the newest month in the marts
+tender_area = 1
+marts_dir = "data/marts"
+warehouse = "data/warehouse.duckdb"
+quality_file = ""  # run-log snapshot written by provmon report, empty to read the warehouse
+
+# %%
+page = followup_page(marts_dir, month, tender_area, quality_file, warehouse)
+view = page.view
+display(present.setup(), present.title(page.title, page.subtitle))
+
+# %% [markdown]
+# ## Overblik over leverandørerne
+
+# %%
+display(present.table(view.overview()))
+
+# %% [markdown]
+# ## Hvad har ændret sig siden sidste måned
+
+# %%
+display(present.table(view.changes()))
+
+# %% [markdown]
+# ## Bookingforslag
+# Begge modeller beregnes hver måned; mødet beslutter. Blid overgang er den viste model.
+
+# %%
+display(
+    present.heading("Blid overgang", 3),
+    present.table(view.decisions_table(Model.SOFT), "Ingen bookingforslag for måneden: kør provmon decide."),
+    present.heading("Bookingstop (nuværende praksis)", 3),
+    present.table(view.decisions_table(Model.HARD), "Ingen bookingforslag for måneden: kør provmon decide."),
+    present.figure(view.states(Model.SOFT)),
+)
+
+# %% [markdown]
+# ## Udvikling og tragtplot
+
+# %%
+display(present.figure(view.trend()), present.figure(view.funnel()), present.note(view.funnel_note()))
+
+# %% [markdown]
+# ## Bæredygtighed og lønnede timer
+
+# %%
+display(
+    present.figure(view.sustainability()),
+    present.table(view.rates_table(view.config.measures.sustainability)),
+    present.figure(view.progression()),
+)
+
+# %% [markdown]
+# ## Raskmeldinger og bevillinger
+
+# %%
+if page.shows_fit:
+    display(present.figure(view.fit()), present.table(view.rates_table(view.config.measures.fit)))
+if page.shows_rehab:
+    display(present.figure(view.rehab()), present.table(view.rehab_types()))
+if not (page.shows_fit or page.shows_rehab):
+    display(present.note("Raskmeldinger og bevillinger følges ikke i dette udbudsområde."))
+
+# %% [markdown]
+# ## Pris pr. resultat og forløb
+
+# %%
+display(present.figure(view.cost()), present.table(view.cost_table()), present.figure(view.flow()))
+
+# %% [markdown]
+# ## Fordeling af nye henvisninger
+
+# %%
+display(present.note(view.allocation_note()), present.table(view.allocation()))
+
+# %% [markdown]
+# ## Datakvalitet
+
+# %%
+display(
+    present.box("Indlæsning og kontrol", page.quality_lines()),
+    present.table(page.problems(), "Ingen afviste filer, fejlede kontroller eller udeladte rækker."),
+    present.table(page.loads(), "Ingen indlæsninger registreret."),
+    present.table(page.quarantine(), "Ingen rækker i karantæne."),
+)

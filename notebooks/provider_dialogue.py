@@ -1,0 +1,59 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown] tags=["remove-cell"]
+# # Dialogmøde med leverandøren
+#
+# A note for whoever edits this notebook (tagged remove-cell, so not in the report): one
+# provider (leverandør) in one month: its results against its tender areas, trends, its
+# referrals, its booking state with the reason, and what it would take to move up one state.
+# The other providers are anonymised unless `name_providers` is true. Logic in
+# `pipeline/reports/`; `provmon report` runs this notebook for every provider.
+
+# %%
+from IPython.display import display
+
+from pipeline.reports import present
+from pipeline.reports.pages import dialogue_page
+
+# %% tags=["parameters"]
+month = ""  # YYYY-MM, empty for the newest month in the marts
+provider = "P01"
+name_providers = False
+marts_dir = "data/marts"
+warehouse = "data/warehouse.duckdb"
+quality_file = ""
+
+# %%
+page = dialogue_page(marts_dir, month, provider, name_providers, quality_file, warehouse)
+display(present.setup(), present.title(page.title, page.subtitle))
+
+# %%
+for view in page.views:
+    display(
+        present.heading(view.title),
+        present.box("Bookingtilstand", page.state_lines(view)),
+        present.box("Hvad skal der til for at rykke et trin op", page.next_step(view)),
+        present.heading("Resultater mod området", 3),
+        present.table(page.own_results(view)),
+        present.figure(page.trend(view)),
+        present.figure(view.funnel()),
+        present.note(view.funnel_note()),
+        present.heading("Forløb", 3),
+        present.figure(page.flow(view)),
+        present.figure(view.flow()),
+        present.heading("Bæredygtighed, lønnede timer og pris", 3),
+        present.figure(view.sustainability()),
+        present.figure(view.progression()),
+        present.figure(view.cost()),
+        present.figure(view.states()),
+    )

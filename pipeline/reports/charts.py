@@ -1,0 +1,453 @@
+"""The charts every report needs (outputs.md, "Charts every report needs"), as Plotly figures
+with Danish labels, month names, decimal comma and "23,4 %".
+
+Every function takes frames that disclosure control has already been applied to (disclosure.py)
+and returns a figure; none reads a file. Plotly's own number formatting is English, so hover
+texts are written here with pipeline.danish, rates are drawn in percent with a " %" suffix and
+`separators=",."` makes the axis ticks Danish; month ticks are Danish month names."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from pipeline import danish
+from pipeline.reports.config import Disclosure
+from pipeline.reports.disclosure import count_text
+from pipeline.stats.funnel import funnel_limits
+
+PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+AREA_COLOUR = "#222222"
+HEIGHT = 420
+# Above this many months, only every k-th month gets a tick label, so the labels stay readable.
+MAX_MONTH_TICKS = 8
+# Funnel limits drawn (label, level, line style); the levels of decisions.md.
+FUNNEL_LEVELS = (("95", 0.95, "dash"), ("998", 0.998, "dot"))
+
+
+def colours(labels: Sequence[str]) -> dict[str, str]:
+    """A fixed colour per provider label, in the order given, so charts of one report agree."""
+    return {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(labels)}
+
+
+def danish_layout(fig: go.Figure, title: str, y_title: str = "", percent: bool = False) -> go.Figure:
+    """Title, Danish separators and the look shared by every chart."""
+    fig.update_layout(
+        title={"text": title, "x": 0, "xanchor": "left"},
+        separators=",.",
+        template="plotly_white",
+        height=HEIGHT,
+        margin={"l": 60, "r": 20, "t": 60, "b": 60},
+        legend={"orientation": "h", "y": -0.18},
+        hoverlabel={"namelength": -1},
+    )
+    fig.update_yaxes(title_text=y_title, rangemode="tozero")
+    if percent:
+        fig.update_yaxes(ticksuffix=" %", tickformat=",.0f")
+    return fig
+
+
+def month_ticks(fig: go.Figure, months: Sequence[pd.Timestamp]) -> go.Figure:
+    """Danish month names on a date x axis ("maj 2024"), at most MAX_MONTH_TICKS of them."""
+    months = sorted(set(pd.to_datetime(list(months))))
+    if not months:
+        return fig
+    step = max(1, math.ceil(len(months) / MAX_MONTH_TICKS))
+    shown = months[::-1][::step][::-1]  # always label the newest month
+    fig.update_xaxes(
+        tickmode="array", tickvals=shown, ticktext=[danish.format_month(m) for m in shown], title_text=""
+    )
+    return fig
+
+
+def percent(values: pd.Series) -> pd.Series:
+    return values.astype(float) * 100
+
+
+def rate_hover(label: str, rate: float | None, n: float | None, rule: Disclosure, low=None, high=None) -> str:
+    """'Leverandør A: 23,4 % (95 %-interval 12,1–26,4 %), n = 80' or 'ikke vist' when blanked."""
+    n_text = count_text(n, rule)
+    if rate is None or (isinstance(rate, float) and math.isnan(rate)):
+        return f"{label}: ikke vist (n = {n_text})"
+    interval = ""
+    if low is not None and high is not None and not (math.isnan(low) or math.isnan(high)):
+        interval = f" (95 %-interval {danish.format_percent_range(low, high)})"
+    return f"{label}: {danish.format_percent(rate)}{interval}, n = {n_text}"
+
+
+def trend_chart(
+    rows: pd.DataFrame,
+    labels: Mapping[str, str],
+    rule: Disclosure,
+    title: str,
+    y_title: str,
+) -> go.Figure:
+    """The measure's rate per provider over the months, with the area's rate as a black line.
+
+    rows: protected mart_provider_results rows of one area and measure (columns as_of_month,
+    provider_id, n, rate, rate_low, rate_high, area_rate, area_n)."""
+    fig = go.Figure()
+    palette = colours(list(labels.values()))
+    for pid, part in rows.sort_values("as_of_month").groupby("provider_id", sort=True):
+        label = labels.get(str(pid), str(pid))
+        texts = [
+            f"{danish.format_month(m)}<br>" + rate_hover(label, r, n, rule, lo, hi)
+            for m, r, n, lo, hi in zip(
+                part["as_of_month"], part["rate"], part["n"], part["rate_low"], part["rate_high"], strict=True
+            )
+        ]
+        fig.add_trace(
+            go.Scatter(
+                x=part["as_of_month"],
+                y=percent(part["rate"]),
+                name=label,
+                mode="lines+markers",
+                line={"color": palette.get(label)},
+                text=texts,
+                hovertemplate="%{text}<extra></extra>",
+                connectgaps=False,
+            )
+        )
+    area = rows.drop_duplicates("as_of_month").sort_values("as_of_month")
+    fig.add_trace(
+        go.Scatter(
+            x=area["as_of_month"],
+            y=percent(area["area_rate"]),
+            name="Området i alt",
+            mode="lines",
+            line={"color": AREA_COLOUR, "width": 3, "dash": "dash"},
+            text=[
+                f"{danish.format_month(m)}<br>" + rate_hover("Området i alt", r, n, rule)
+                for m, r, n in zip(area["as_of_month"], area["area_rate"], area["area_n"], strict=True)
+            ],
+            hovertemplate="%{text}<extra></extra>",
+        )
+    )
+    danish_layout(fig, title, y_title, percent=True)
+    return month_ticks(fig, rows["as_of_month"])
+
+
+def funnel_curves(target: float, max_n: float, phi: float = 1.0) -> pd.DataFrame:
+    """The funnel around the area's rate for n = 1 … max_n (exact binomial limits, or normal
+    limits widened by the overdispersion factor when one was applied: pipeline.stats)."""
+    n = np.unique(np.linspace(1, max(max_n * 1.15, 10), 200).round())
+    method = "exact" if phi == 1.0 else "normal"
+    levels = {label: level for label, level, _ in FUNNEL_LEVELS}
+    return funnel_limits(target, n, levels=levels, method=method, phi=phi)
+
+
+def funnel_chart(
+    rows: pd.DataFrame, labels: Mapping[str, str], rule: Disclosure, title: str, adjusted: bool
+) -> go.Figure:
+    """Funnel plot (tragtplot): each provider's rate against its n, with the area's rate and the
+    95 % and 99.8 % limits around it. With `adjusted`, the providers' risk-adjusted rates are
+    drawn (O/E × area rate), which is what the soft model judges where the risk model fitted.
+
+    rows: protected rows of one area, measure and month (area_rate, n, rate or
+    risk_adjusted_rate, overdispersion_phi, overdispersion_corrected)."""
+    fig = go.Figure()
+    target = rows["area_rate"].dropna()
+    shown = rows.dropna(subset=["risk_adjusted_rate" if adjusted else "rate"])
+    if target.empty:
+        danish_layout(fig, title, "Andel", percent=True)
+        return fig
+    target_rate = float(target.iloc[0])
+    phi = applied_phi(rows)
+    curves = funnel_curves(target_rate, float(rows["n"].max() or 10), phi)
+    for label, level, dash in FUNNEL_LEVELS:
+        name = f"{danish.format_percent(level, trim=True)}-grænse"
+        for side in ("low", "high"):
+            fig.add_trace(
+                go.Scatter(
+                    x=curves["n"],
+                    y=percent(curves[f"funnel_{label}_{side}"]),
+                    mode="lines",
+                    name=name,
+                    legendgroup=name,
+                    showlegend=side == "low",
+                    line={"color": "#555555", "dash": dash, "width": 1},
+                    hoverinfo="skip",
+                )
+            )
+    fig.add_hline(y=target_rate * 100, line={"color": AREA_COLOUR, "width": 2})
+    value = "risk_adjusted_rate" if adjusted else "rate"
+    palette = colours(list(labels.values()))
+    for _, row in shown.iterrows():
+        label = labels.get(str(row["provider_id"]), str(row["provider_id"]))
+        fig.add_trace(
+            go.Scatter(
+                x=[row["n"]],
+                y=[row[value] * 100],
+                mode="markers+text",
+                name=label,
+                text=[label],
+                textposition="top center",
+                marker={"size": 12, "color": palette.get(label)},
+                hovertext=[rate_hover(label, row[value], row["n"], rule)],
+                hovertemplate="%{hovertext}<extra></extra>",
+            )
+        )
+    danish_layout(fig, title, "Andel (risikojusteret)" if adjusted else "Andel", percent=True)
+    fig.update_xaxes(title_text="Antal forløb i grundlaget (n)", rangemode="tozero")
+    return fig
+
+
+def applied_phi(rows: pd.DataFrame) -> float:
+    """The overdispersion factor when the statistics step applied one, else 1."""
+    if "overdispersion_phi" not in rows or "overdispersion_corrected" not in rows:
+        return 1.0
+    applied = rows[rows["overdispersion_corrected"].astype(str).str.lower().isin(("true", "1", "applied"))]
+    phi = applied["overdispersion_phi"].dropna()
+    return float(phi.iloc[0]) if len(phi) and float(phi.iloc[0]) > 1 else 1.0
+
+
+def rate_bars(
+    rows: pd.DataFrame,
+    measures: Sequence[str],
+    measure_labels: Mapping[str, str],
+    labels: Mapping[str, str],
+    rule: Disclosure,
+    title: str,
+) -> go.Figure:
+    """Grouped bars: per provider, the rate of each measure (e.g. still in work after 3, 6 and
+    12 months), with the area's rate of each measure as a black marker.
+
+    rows: protected rows of one area and month, several measures."""
+    fig = go.Figure()
+    order = sorted(rows["provider_id"].unique(), key=lambda p: labels.get(str(p), str(p)))
+    x = [labels.get(str(p), str(p)) for p in order]
+    for i, measure in enumerate(measures):
+        part = rows[rows["measure"] == measure].set_index("provider_id").reindex(order)
+        name = measure_labels.get(measure, measure)
+        hover = [
+            rate_hover(f"{lab} – {name}", r, n, rule, lo, hi)
+            for lab, r, n, lo, hi in zip(
+                x, part["rate"], part["n"], part["rate_low"], part["rate_high"], strict=True
+            )
+        ]
+        fig.add_trace(
+            go.Bar(
+                x=x,
+                y=percent(part["rate"]),
+                name=name,
+                marker={"color": PALETTE[i % len(PALETTE)]},
+                hovertext=hover,
+                hovertemplate="%{hovertext}<extra></extra>",
+            )
+        )
+        area_rate = part["area_rate"].dropna()
+        if not area_rate.empty:
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=[area_rate.iloc[0] * 100] * len(x),
+                    mode="markers",
+                    name=f"Området – {name}",
+                    marker={"symbol": "line-ew-open", "size": 28, "color": AREA_COLOUR},
+                    hovertext=[f"Området – {name}: {danish.format_percent(area_rate.iloc[0])}"] * len(x),
+                    hovertemplate="%{hovertext}<extra></extra>",
+                    showlegend=i == 0,
+                    legendgroup="area",
+                )
+            )
+    fig.update_layout(barmode="group")
+    return danish_layout(fig, title, "Andel", percent=True)
+
+
+def progression_chart(
+    bands: pd.DataFrame, band_labels: Sequence[str], labels: Mapping[str, str], rule: Disclosure, title: str
+) -> go.Figure:
+    """The distribution of paid-hours progression: per provider, the share of its referrals in
+    each band (stacked to 100 %); a band with fewer than min_count referrals is not drawn.
+
+    bands: provider_id, band, referrals (one area, the month's base)."""
+    fig = go.Figure()
+    totals = bands.groupby("provider_id")["referrals"].sum()
+    order = sorted(totals.index, key=lambda p: labels.get(str(p), str(p)))
+    y = [labels.get(str(p), str(p)) for p in order]
+    for i, band_label in enumerate(band_labels):
+        part = bands[bands["band"] == i].set_index("provider_id")["referrals"].reindex(order).fillna(0)
+        share = [math.nan if rule.is_small(c) else c / totals[p] for p, c in zip(order, part, strict=True)]
+        hover = [
+            f"{lab} – {band_label}: {danish.format_percent(s)} ({count_text(c, rule)} forløb)"
+            for lab, s, c in zip(y, share, part, strict=True)
+        ]
+        fig.add_trace(
+            go.Bar(
+                y=y,
+                x=[s * 100 for s in share],
+                name=band_label,
+                orientation="h",
+                hovertext=hover,
+                hovertemplate="%{hovertext}<extra></extra>",
+                marker={"color": _band_colour(i, len(band_labels))},
+            )
+        )
+    fig.update_layout(barmode="stack")
+    danish_layout(fig, title)
+    fig.update_xaxes(ticksuffix=" %", tickformat=",.0f", title_text="Andel af forløbene", range=[0, 100])
+    fig.update_yaxes(rangemode="normal", autorange="reversed")
+    return fig
+
+
+def _band_colour(i: int, count: int) -> str:
+    """Red for a fall, grey for unchanged, greens for more hours: a diverging scale."""
+    scale = ("#c62828", "#9e9e9e", "#a5d6a7", "#43a047", "#1b5e20", "#0d3b12")
+    return scale[min(i, len(scale) - 1)] if count <= len(scale) else PALETTE[i % len(PALETTE)]
+
+
+def flow_chart(flow: pd.DataFrame, labels: Mapping[str, str], rule: Disclosure, title: str) -> go.Figure:
+    """Referrals ongoing at the month's end and ended in the base months, per provider.
+
+    flow: protected rows of one area and month (provider_id, ongoing, ended_base); a count
+    below min_count is NaN and not drawn."""
+    fig = go.Figure()
+    order = sorted(flow["provider_id"], key=lambda p: labels.get(str(p), str(p)))
+    part = flow.set_index("provider_id").reindex(order)
+    x = [labels.get(str(p), str(p)) for p in order]
+    for column, name, colour in (
+        ("ongoing", "I gang ved månedens udgang", "#1f77b4"),
+        ("ended_base", "Afsluttet i de seneste 12 måneder", "#aec7e8"),
+    ):
+        fig.add_trace(
+            go.Bar(
+                x=x,
+                y=part[column],
+                name=name,
+                marker={"color": colour},
+                hovertext=[
+                    f"{lab} – {name}: {count_text(v, rule)}" for lab, v in zip(x, part[column], strict=True)
+                ],
+                hovertemplate="%{hovertext}<extra></extra>",
+            )
+        )
+    fig.update_layout(barmode="group")
+    return danish_layout(fig, title, "Antal forløb")
+
+
+def flow_trend_chart(flow: pd.DataFrame, rule: Disclosure, title: str) -> go.Figure:
+    """One provider's referrals per month: started and ended in the month (bars) and ongoing at
+    its end (line). flow: protected rows of one provider and area over the months."""
+    fig = go.Figure()
+    flow = flow.sort_values("month")
+    for column, name, colour in (("started", "Startet", "#2ca02c"), ("ended", "Afsluttet", "#7f7f7f")):
+        fig.add_trace(
+            go.Bar(
+                x=flow["month"],
+                y=flow[column],
+                name=name,
+                marker={"color": colour},
+                hovertext=[
+                    f"{danish.format_month(m)} – {name}: {count_text(v, rule)}"
+                    for m, v in zip(flow["month"], flow[column], strict=True)
+                ],
+                hovertemplate="%{hovertext}<extra></extra>",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=flow["month"],
+            y=flow["ongoing"],
+            name="I gang ved månedens udgang",
+            mode="lines+markers",
+            line={"color": "#1f77b4"},
+            hovertext=[
+                f"{danish.format_month(m)} – i gang: {count_text(v, rule)}"
+                for m, v in zip(flow["month"], flow["ongoing"], strict=True)
+            ],
+            hovertemplate="%{hovertext}<extra></extra>",
+        )
+    )
+    fig.update_layout(barmode="group")
+    danish_layout(fig, title, "Antal forløb")
+    return month_ticks(fig, flow["month"])
+
+
+def value_bars(
+    rows: pd.DataFrame, labels: Mapping[str, str], rule: Disclosure, title: str, y_title: str, unit: str
+) -> go.Figure:
+    """A mean per provider (cost per result, mean progression) with the area's mean as a line.
+
+    rows: protected rows of one area, measure and month (value_mean, area_value_mean, n,
+    successes); a blanked mean is not drawn."""
+    fig = go.Figure()
+    rows = rows.assign(label=[labels.get(str(p), str(p)) for p in rows["provider_id"]]).sort_values("label")
+    fig.add_trace(
+        go.Bar(
+            x=rows["label"],
+            y=rows["value_mean"],
+            name="Leverandør",
+            marker={"color": PALETTE[0]},
+            hovertext=[
+                f"{lab}: {danish.format_number(v, 0)} {unit} (n = {count_text(n, rule)})"
+                if not math.isnan(v)
+                else f"{lab}: ikke vist (n = {count_text(n, rule)})"
+                for lab, v, n in zip(rows["label"], rows["value_mean"].astype(float), rows["n"], strict=True)
+            ],
+            hovertemplate="%{hovertext}<extra></extra>",
+        )
+    )
+    area = rows["area_value_mean"].dropna()
+    if not area.empty:
+        fig.add_hline(
+            y=float(area.iloc[0]),
+            line={"color": AREA_COLOUR, "dash": "dash"},
+            annotation_text=f"Området: {danish.format_number(float(area.iloc[0]), 0)} {unit}",
+        )
+    danish_layout(fig, title, y_title)
+    fig.update_yaxes(tickformat=",.0f")
+    return fig
+
+
+def states_chart(
+    decisions: pd.DataFrame,
+    labels: Mapping[str, str],
+    state_order: Sequence[str],
+    state_labels: Mapping[str, str],
+    state_colours: Mapping[str, str],
+    reasons: Sequence[str],
+    title: str,
+) -> go.Figure:
+    """Booking states over time: one row per provider, one cell per month, coloured by state,
+    the (disclosure-safe) reason sentence in the hover.
+
+    decisions: rows of one model and area (month, provider_id, state); reasons: one per row."""
+    fig = go.Figure()
+    frame = decisions.assign(reason_shown=list(reasons))
+    for state in state_order:
+        part = frame[frame["state"] == state]
+        if part.empty:
+            continue
+        name = state_labels.get(state, state)
+        fig.add_trace(
+            go.Scatter(
+                x=part["month"],
+                y=[labels.get(str(p), str(p)) for p in part["provider_id"]],
+                mode="markers",
+                name=name,
+                marker={"symbol": "square", "size": 16, "color": state_colours.get(state, "#999999")},
+                hovertext=[
+                    f"{labels.get(str(p), str(p))}, {danish.format_month(m)}: {name}<br>{r}"
+                    for p, m, r in zip(part["provider_id"], part["month"], part["reason_shown"], strict=True)
+                ],
+                hovertemplate="%{hovertext}<extra></extra>",
+            )
+        )
+    danish_layout(fig, title)
+    fig.update_yaxes(rangemode="normal", type="category", categoryorder="category descending")
+    return month_ticks(fig, frame["month"])

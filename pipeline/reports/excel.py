@@ -1,0 +1,211 @@
+"""The month's scorecard workbook (reports/<YYYY-MM>/scorecard.xlsx): one sheet per tender area
+with every provider's measures, and one sheet of the booking decisions.
+
+Numbers stay numbers (an analyst sorts and sums them; Excel shows them with the reader's
+decimal comma), formatted as percent, whole numbers or kroner. Disclosure control is the same as
+in the HTML reports: a small count is the text "<5", and the rates, intervals and means computed
+from it are left empty."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import xlsxwriter
+
+from pipeline import danish
+from pipeline.decisions.rules import Model, Rules
+from pipeline.reports.config import ReportConfig
+from pipeline.reports.data import ReportData
+from pipeline.reports.disclosure import protect_results, reason_text
+
+# Excel forbids these in sheet names and allows 31 characters.
+_SHEET_FORBIDDEN = str.maketrans({c: " " for c in "[]:*?/\\"})
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    source: str  # column of the protected results, or a computed name
+    kind: str  # "text", "count", "percent", "number", "kroner"
+    width: int = 14
+
+
+AREA_COLUMNS = (
+    Column("Mål", "measure_label", "text", 44),
+    Column("Leverandør", "provider_label", "text", 30),
+    Column("Forløb i grundlaget", "n", "count"),
+    Column("Med resultat", "successes", "count"),
+    Column("Andel", "rate", "percent", 10),
+    Column("95 %-interval, nedre", "rate_low", "percent"),
+    Column("95 %-interval, øvre", "rate_high", "percent"),
+    Column("Områdets andel", "area_rate", "percent"),
+    Column("Områdets andel uden leverandøren", "area_rate_excl_provider", "percent", 18),
+    Column("Risikojusteret andel", "risk_adjusted_rate", "percent"),
+    Column("Gennemsnit", "value_mean", "number"),
+    Column("Median", "value_median", "number"),
+    Column("Områdets gennemsnit", "area_value_mean", "number"),
+    Column("Under mindste antal", "below_min_n_text", "text", 12),
+)
+DECISION_COLUMNS = (
+    Column("Udbudsområde", "area_name", "text", 30),
+    Column("Leverandør", "provider_label", "text", 30),
+    Column("Model", "model_name", "text", 18),
+    Column("Forslag", "proposed_label", "text", 18),
+    Column("Gældende tilstand", "state_label", "text", 18),
+    Column("Andel af fair fordeling", "share", "percent", 12),
+    Column("Begrundelse", "reason_shown", "text", 90),
+    Column("Ændret af mødet", "override_text", "text", 40),
+    Column("Henvisninger pr. måned (forslag)", "referrals_per_month", "number", 14),
+    Column("Regelversion", "rule_version", "text", 14),
+)
+MODEL_NAMES = {Model.SOFT.value: "Blid overgang", Model.HARD.value: "Bookingstop (i dag)"}
+
+
+def sheet_name(text: str) -> str:
+    return " ".join(text.translate(_SHEET_FORBIDDEN).split())[:31]
+
+
+class _Formats:
+    def __init__(self, book: xlsxwriter.Workbook) -> None:
+        self.title = book.add_format({"bold": True, "font_size": 14})
+        self.note = book.add_format({"italic": True, "font_color": "#444444"})
+        self.header = book.add_format(
+            {"bold": True, "bg_color": "#DCE6F0", "border": 1, "text_wrap": True, "valign": "top"}
+        )
+        self.text = book.add_format({"valign": "top", "text_wrap": True})
+        self.count = book.add_format({"num_format": "#,##0", "align": "right", "valign": "top"})
+        self.percent = book.add_format({"num_format": "0.0 %", "valign": "top"})
+        self.number = book.add_format({"num_format": "#,##0.0", "valign": "top"})
+        self.kroner = book.add_format({"num_format": '#,##0 "kr."', "valign": "top"})
+
+    def of(self, kind: str):
+        return getattr(self, kind)
+
+
+def _cell_value(value: object, column: Column, rule_small: str, is_small: bool) -> object:
+    """What goes in a cell: "<5" for a small count, None for a blanked or missing number."""
+    if column.kind == "count" and is_small:
+        return rule_small
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if column.kind == "text":
+        return str(value)
+    return float(value)  # type: ignore[arg-type]
+
+
+def _write_table(
+    sheet, formats: _Formats, top: int, frame: pd.DataFrame, columns: Sequence[Column], config: ReportConfig
+) -> None:
+    rule = config.disclosure
+    for c, column in enumerate(columns):
+        sheet.write(top, c, column.header, formats.header)
+        sheet.set_column(c, c, column.width)
+    for r, row in enumerate(frame.to_dict("records"), start=top + 1):
+        for c, column in enumerate(columns):
+            value = row.get(column.source)
+            small = column.kind == "count" and rule.is_small(value if value is None else float(value))
+            cell = _cell_value(value, column, rule.small_label, small)
+            kind = "text" if isinstance(cell, str) else column.kind
+            fmt = (
+                formats.kroner
+                if (column.kind == "number" and row.get("measure") == config.measures.cost)
+                else formats.of(kind)
+            )
+            if cell is None:
+                sheet.write_blank(r, c, None, fmt)
+            else:
+                sheet.write(r, c, cell, fmt)
+    sheet.freeze_panes(top + 1, 2)
+    sheet.autofilter(top, 0, top + max(len(frame), 1), len(columns) - 1)
+
+
+def area_frame(data: ReportData, area: int, rules: Rules, config: ReportConfig) -> pd.DataFrame:
+    """The protected rows of one area in the report month, labelled, in measure order."""
+    rows = data.results[
+        (data.results["tender_area"] == area) & (data.results["as_of_month"] == pd.Timestamp(data.month))
+    ]
+    rows = protect_results(rows, config.disclosure)
+    order = data.measures.set_index("measure")["sort_order"]
+    names = data.provider_names()
+    rows = rows.assign(
+        measure_label=[data.measure_label(m) for m in rows["measure"]],
+        provider_label=[names.get(str(p), str(p)) for p in rows["provider_id"]],
+        below_min_n_text=["ja" if b else "nej" for b in rows["below_min_n"]],
+        _order=[order.get(m, 999) for m in rows["measure"]],
+    )
+    return rows.sort_values(["_order", "provider_label"]).reset_index(drop=True)
+
+
+def decisions_frame(data: ReportData, rules: Rules, config: ReportConfig) -> pd.DataFrame:
+    rows = data.decisions
+    if rows.empty:
+        return rows
+    rows = rows[rows["month"] == pd.Timestamp(data.month)].copy()
+    names = data.provider_names()
+    allocation = data.allocation
+    per_month = {}
+    if not allocation.empty:
+        per_month = {
+            (str(r["provider_id"]), int(r["tender_area"]), str(r["model"])): r["referrals_per_month"]
+            for _, r in allocation.iterrows()
+        }
+    rows["area_name"] = [f"{a} {rules.area(a).name}" for a in rows["tender_area"]]
+    rows["provider_label"] = [names.get(str(p), str(p)) for p in rows["provider_id"]]
+    rows["model_name"] = [MODEL_NAMES.get(str(m), str(m)) for m in rows["model"]]
+    rows["proposed_label"] = [
+        rules.area(a).label(Model(m), str(s))
+        for a, m, s in zip(rows["tender_area"], rows["model"], rows["proposed_state"], strict=True)
+    ]
+    rows["reason_shown"] = [reason_text(r, config.disclosure) for r in rows.to_dict("records")]
+    rows["override_text"] = [
+        f"{s}: {why}" if isinstance(s, str) and s else ""
+        for s, why in zip(
+            rows.get("override_state", [None] * len(rows)),
+            rows.get("override_reason", [None] * len(rows)),
+            strict=True,
+        )
+    ]
+    rows["referrals_per_month"] = [
+        per_month.get((str(p), int(a), str(m)))
+        for p, a, m in zip(rows["provider_id"], rows["tender_area"], rows["model"], strict=True)
+    ]
+    return rows.sort_values(["tender_area", "model", "provider_label"], ascending=[True, False, True])
+
+
+def write_scorecard(data: ReportData, rules: Rules, config: ReportConfig, path: Path) -> Path:
+    """Write the workbook (to a temporary name, then renamed); return its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.xlsx")
+    month = danish.format_month(data.month)
+    note = (
+        f"Tal under {config.disclosure.min_count} vises som {config.disclosure.small_label}; andele, "
+        "intervaller og gennemsnit beregnet på dem er udeladt. Grundlag: de seneste 12 måneder."
+    )
+    try:
+        book = xlsxwriter.Workbook(str(tmp))
+        formats = _Formats(book)
+        for area in data.areas():
+            sheet = book.add_worksheet(sheet_name(f"Område {area} {rules.area(area).name}"))
+            sheet.write(
+                0, 0, f"Resultater {month}: udbudsområde {area}, {rules.area(area).name}", formats.title
+            )
+            sheet.write(1, 0, note, formats.note)
+            _write_table(sheet, formats, 3, area_frame(data, area, rules, config), AREA_COLUMNS, config)
+        sheet = book.add_worksheet("Beslutninger")
+        sheet.write(0, 0, f"Bookingforslag {month}", formats.title)
+        decisions = decisions_frame(data, rules, config)
+        if decisions.empty:
+            sheet.write(1, 0, "Ingen bookingforslag for måneden: kør provmon decide.", formats.note)
+        else:
+            sheet.write(1, 0, "Forslagene er pipelinens; opfølgningsmødet beslutter.", formats.note)
+            _write_table(sheet, formats, 3, decisions, DECISION_COLUMNS, config)
+        book.close()
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -1,0 +1,286 @@
+"""The two notebooks' pages: what `notebooks/monthly_followup.py` (one tender area, every
+provider named) and `notebooks/provider_dialogue.py` (one provider, the others anonymised) load
+and show. A notebook cell calls one of these and displays the result; nothing else."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from pipeline import danish
+from pipeline.decisions.evidence import z_limit
+from pipeline.decisions.rules import SOFT_ORDER, Model, Rules, load_rules
+from pipeline.reports import charts, quality
+from pipeline.reports.config import ReportConfig, load_config
+from pipeline.reports.data import ReportData, ReportInputError, load_report_data
+from pipeline.reports.disclosure import count_text, provider_labels, reason_text
+from pipeline.reports.views import AreaView, rate_text
+
+
+def _load(
+    marts_dir: str | Path, month: str | None, quality_file: str | None, warehouse: str | None
+) -> tuple[ReportData, ReportConfig, Rules]:
+    config = load_config()
+    snap = quality.read_snapshot(quality_file, warehouse)
+    return load_report_data(Path(marts_dir), month, config, snap), config, load_rules()
+
+
+# --- the monthly follow-up (one tender area) ------------------------------------------------------
+
+
+@dataclass
+class FollowupPage:
+    view: AreaView
+
+    @property
+    def data(self) -> ReportData:
+        return self.view.data
+
+    @property
+    def title(self) -> str:
+        return f"Leverandøropfølgning {danish.format_month(self.data.month)}"
+
+    @property
+    def subtitle(self) -> str:
+        return (
+            f"{self.view.title}. Resultatmål over de seneste 12 måneders grundlag; "
+            f"tal under {self.view.rule.min_count} vises som {self.view.rule.small_label}."
+        )
+
+    def quality_lines(self) -> list[str]:
+        snap = self.data.quality
+        if not snap.get("available"):
+            return [snap.get("note") or quality.MISSING]
+        return [quality.runs_text(snap)]
+
+    def loads(self) -> pd.DataFrame:
+        return quality.loads_table(self.data.quality, self.view.rule)
+
+    def quarantine(self) -> pd.DataFrame:
+        return quality.quarantine_table(self.data.quality, self.view.rule)
+
+    def problems(self) -> pd.DataFrame:
+        return quality.problems_table(self.data.quality, self.data.exclusions, self.view.rule)
+
+    @property
+    def shows_fit(self) -> bool:
+        return self.view.area in self.view.config.sections.fit_areas
+
+    @property
+    def shows_rehab(self) -> bool:
+        return self.view.area in self.view.config.sections.rehab_areas
+
+
+def followup_page(
+    marts_dir: str | Path,
+    month: str | None,
+    tender_area: int,
+    quality_file: str | None = None,
+    warehouse: str | None = None,
+) -> FollowupPage:
+    """The follow-up meeting's page of one tender area; every provider is named (the meeting is
+    the administration's own)."""
+    data, config, rules = _load(marts_dir, month, quality_file, warehouse)
+    area = int(tender_area)
+    if area not in data.areas():
+        raise ReportInputError(
+            f"tender area {area} has no providers in {data.month:%Y-%m} (areas with results: {data.areas()})"
+        )
+    return FollowupPage(AreaView(data, area, config, rules, data.provider_names()))
+
+
+# --- the provider dialogue (one provider) ---------------------------------------------------------
+
+
+@dataclass
+class DialoguePage:
+    provider_id: str
+    provider_name: str
+    views: list[AreaView]
+    named: bool
+
+    @property
+    def data(self) -> ReportData:
+        return self.views[0].data
+
+    @property
+    def title(self) -> str:
+        return f"{self.provider_name}: resultater {danish.format_month(self.data.month)}"
+
+    @property
+    def subtitle(self) -> str:
+        rule = self.views[0].rule
+        others = (
+            "De andre leverandører er nævnt ved navn."
+            if self.named
+            else "De andre leverandører i området er anonymiseret (Leverandør A, B …)."
+        )
+        return (
+            f"Dialogmøde om leverandørens resultater. {others} Tal under {rule.min_count} vises som "
+            f"{rule.small_label}, og andele beregnet på dem vises ikke."
+        )
+
+    def own_results(self, view: AreaView) -> pd.DataFrame:
+        """The provider's measures against its area, with and without the provider."""
+        config = view.config
+        measures = [
+            view.primary,
+            *[m for m in config.measures.overview if m != view.primary],
+            *config.measures.sustainability,
+        ]
+        out = []
+        for measure in dict.fromkeys(measures):
+            rows = view.month_rows(measure).set_index("provider_id")
+            if self.provider_id not in rows.index:
+                continue
+            r = rows.loc[self.provider_id]
+            out.append(
+                {
+                    "Mål": view.data.measure_label(measure),
+                    "Forløb i grundlaget": count_text(_f(r["n"]), view.rule),
+                    "Leverandøren": rate_text(_f(r["rate"]), _f(r["rate_low"]), _f(r["rate_high"])),
+                    "Området": rate_text(_f(r["area_rate"])),
+                    "Området uden leverandøren": rate_text(_f(r["area_rate_excl_provider"])),
+                }
+            )
+        return pd.DataFrame(out)
+
+    def state_lines(self, view: AreaView) -> list[str]:
+        """The proposed state of both models with the reason sentence, and an override."""
+        lines = []
+        for model, name in ((Model.SOFT, "Blid overgang"), (Model.HARD, "Bookingstop-model")):
+            rows = view.decisions_of(model)
+            if self.provider_id not in rows.index:
+                lines.append(f"{name}: intet forslag for måneden (kør provmon decide).")
+                continue
+            row = rows.loc[self.provider_id].to_dict()
+            lines.append(f"{name}: {row['state_label']}. {reason_text(row, view.rule)}")
+            if isinstance(row.get("override_state"), str) and row["override_state"]:
+                lines.append(
+                    f"Opfølgningsmødet har besluttet {row['state_label']}: {row.get('override_reason')}"
+                )
+        return lines
+
+    def next_step(self, view: AreaView) -> list[str]:
+        """What it would take to move up one state, in each model."""
+        return [
+            next_step_soft(view, self.provider_id),
+            next_step_hard(view, self.provider_id),
+        ]
+
+    def trend(self, view: AreaView) -> go.Figure:
+        return view.trend()
+
+    def flow(self, view: AreaView) -> go.Figure:
+        title = f"{self.provider_name}: forløb pr. måned"
+        return charts.flow_trend_chart(view.flow_of(self.provider_id), view.rule, title)
+
+
+def dialogue_page(
+    marts_dir: str | Path,
+    month: str | None,
+    provider: str,
+    name_providers: bool = False,
+    quality_file: str | None = None,
+    warehouse: str | None = None,
+) -> DialoguePage:
+    """The dialogue meeting's page of one provider, over every tender area it works in."""
+    data, config, rules = _load(marts_dir, month, quality_file, warehouse)
+    names = data.provider_names()
+    if provider not in names:
+        raise ReportInputError(f"unknown provider '{provider}' (known: {', '.join(sorted(names))})")
+    areas = data.areas_of(provider)
+    if not areas:
+        raise ReportInputError(f"provider {provider} has no results in {data.month:%Y-%m}")
+    anonymise = config.providers.anonymise_others and not name_providers
+    labels = provider_labels(names, provider, anonymise, config.providers.alias_prefix)
+    views = [AreaView(data, area, config, rules, labels) for area in areas]
+    return DialoguePage(provider, names[provider], views, named=not anonymise)
+
+
+# --- what it takes to move up one state ---------------------------------------------------------
+
+
+def _f(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def successes_needed(n: int, successes: int, area_rate: float, level: float) -> int:
+    """Additional successes among the same n that lift the provider's unadjusted funnel z-score
+    to the `level` limit: the smallest s with (s - n p) / sqrt(n p (1 - p)) >= -z, as the soft
+    model judges (pipeline.decisions.evidence.binomial_z)."""
+    p = area_rate
+    bar = n * p - z_limit(level) * math.sqrt(n * p * (1 - p))
+    return max(0, math.ceil(bar - 1e-9) - successes)
+
+
+def next_step_soft(view: AreaView, provider_id: str) -> str:
+    rows = view.decisions_of(Model.SOFT)
+    if provider_id not in rows.index:
+        return "Blid overgang: ingen vurdering for måneden."
+    row = rows.loc[provider_id]
+    area = view.rules.area(view.area)
+    state = str(row["state"])
+    recover = area.soft.recover_months
+    if state == SOFT_ORDER[0].value:
+        head = f"Blid overgang: leverandøren er i den bedste tilstand ({row['state_label']})."
+        return head + " " + _keep_within(view, row, area.evidence.warning_level)
+    better = SOFT_ORDER[SOFT_ORDER.index(state) - 1]
+    ok_streak = int(_f(row.get("ok_streak")) or 0)
+    left = max(recover - ok_streak, 1)
+    text = (
+        f"Blid overgang: for at komme fra {row['state_label']} til {area.label(Model.SOFT, better)} skal "
+        f"resultaterne ligge inden for 95 %-grænsen {left} måned{'er' if left != 1 else ''} mere i træk "
+        f"({ok_streak} af {recover} er opfyldt)."
+    )
+    return text + " " + _keep_within(view, row, area.evidence.warning_level)
+
+
+def _keep_within(view: AreaView, row: pd.Series, level: float) -> str:
+    """How many more results among the same referrals would put the provider within the limit
+    (unadjusted comparison; with the risk model the expected number decides)."""
+    n, successes, area_rate = _f(row.get("n")), _f(row.get("successes")), _f(row.get("area_rate"))
+    rule = view.rule
+    if n is None or successes is None or area_rate is None or rule.is_small(n) or rule.is_small(successes):
+        return ""
+    if not 0 < area_rate < 1:
+        return ""
+    needed = successes_needed(int(n), int(successes), area_rate, level)
+    if needed == 0:
+        return "Med det nuværende grundlag ligger resultaterne inden for 95 %-grænsen."
+    return (
+        f"Med det nuværende grundlag på {count_text(n, rule)} forløb skulle {danish.format_int(needed)} "
+        "flere have haft resultat for at ligge inden for 95 %-grænsen (uden risikojustering)."
+    )
+
+
+def next_step_hard(view: AreaView, provider_id: str) -> str:
+    rows = view.decisions_of(Model.HARD)
+    if provider_id not in rows.index:
+        return "Bookingstop-model: ingen vurdering for måneden."
+    row = rows.loc[provider_id]
+    area = view.rules.area(view.area)
+    if str(row["state"]) != "STOP":
+        threshold = _f(row.get("threshold"))
+        bar = f" (grænse {danish.format_percent(threshold)})" if threshold is not None else ""
+        ratio = danish.format_percent(area.hard.stop_ratio, trim=True)
+        return (
+            f"Bookingstop-model: {row['state_label']}; resultatandelen skal fortsat være mindst {ratio} "
+            f"af områdets andel uden leverandøren{bar}."
+        )
+    rule = view.rule
+    threshold = _f(row.get("threshold"))
+    closed = _f(row.get("cohort_closed"))
+    return (
+        f"Bookingstop-model: stoppet ophæves, når mindst {area.hard.min_lift_n} af de forløb, der var i gang "
+        f"ved stoppet, er afsluttet (nu {count_text(closed, rule)}), og deres resultatandel er mindst "
+        f"{danish.format_percent(threshold)}."
+    )

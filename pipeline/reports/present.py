@@ -1,0 +1,70 @@
+"""How a notebook shows things: HTML outputs that survive the export to one self-contained
+file (nbconvert, code hidden) and open with no network.
+
+plotly.js is put into the notebook once, inline, by `setup()`; every figure after it is a div
+and a call to the already-loaded Plotly (include_plotlyjs=False). That keeps a dashboard at one
+copy of plotly.js however many charts it has, and needs no CDN."""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import plotly.graph_objects as go
+from IPython.display import HTML
+from plotly.offline import get_plotlyjs
+
+from pipeline import danish
+
+STYLE = """
+<style>
+.provmon-table { border-collapse: collapse; margin: 0.5em 0 1.5em 0; font-size: 13px; }
+.provmon-table th { background: #eef2f5; text-align: left; padding: 4px 8px; border-bottom: 2px solid #888; }
+.provmon-table td { padding: 3px 8px; border-bottom: 1px solid #ddd; vertical-align: top; }
+.provmon-note { color: #444; font-style: italic; margin: 0.3em 0 1em 0; }
+.provmon-box { border: 1px solid #bbb; background: #fafafa; padding: 0.6em 1em; margin: 1em 0; }
+.provmon-state { font-size: 1.3em; font-weight: bold; }
+</style>
+"""
+PLOT_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["sendDataToCloud"]}
+
+
+def setup() -> HTML:
+    """The one output that carries plotly.js and the table style: the first cell's output."""
+    return HTML(f'{STYLE}<script type="text/javascript">{get_plotlyjs()}</script>')
+
+
+def figure(fig: go.Figure) -> HTML:
+    """A figure as a div drawn by the plotly.js that setup() loaded."""
+    height = int(fig.layout.height or 420)
+    return HTML(
+        fig.to_html(full_html=False, include_plotlyjs=False, config=PLOT_CONFIG, default_height=f"{height}px")
+    )
+
+
+def table(frame: pd.DataFrame, empty: str = "Ingen data for måneden.") -> HTML:
+    """A table of already formatted (text) cells; escaped, without the index."""
+    if frame is None or frame.empty:
+        return note(empty)
+    return HTML(
+        frame.to_html(index=False, escape=True, classes="provmon-table", border=0, na_rep=danish.MISSING)
+    )
+
+
+def note(text: str) -> HTML:
+    return HTML(f'<p class="provmon-note">{html.escape(text)}</p>')
+
+
+def title(text: str, subtitle: str = "") -> HTML:
+    sub = f"<p>{html.escape(subtitle)}</p>" if subtitle else ""
+    return HTML(f"<h1>{html.escape(text)}</h1>{sub}")
+
+
+def heading(text: str, level: int = 2) -> HTML:
+    return HTML(f"<h{level}>{html.escape(text)}</h{level}>")
+
+
+def box(heading_text: str, lines: list[str]) -> HTML:
+    """A framed box of short paragraphs (the state and its reason, the data-quality summary)."""
+    body = "".join(f"<p>{html.escape(line)}</p>" for line in lines if line)
+    return HTML(f'<div class="provmon-box"><h3>{html.escape(heading_text)}</h3>{body}</div>')

@@ -1,0 +1,407 @@
+"""One tender area (or one provider) of one month, as the reports show it: the protected
+numbers, the provider labels and the decision rows, built once and then asked for tables and
+charts. The notebooks only call these methods and display what they return.
+
+Both notebooks share AreaView: the follow-up meeting looks at an area with every provider
+named; the dialogue meeting looks at the same area through one provider's eyes, with the
+others anonymised (labels decide that, nothing else differs)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from pipeline import danish
+from pipeline.decisions.rules import Model, Rules
+from pipeline.reports import charts
+from pipeline.reports.config import ReportConfig
+from pipeline.reports.data import ReportData
+from pipeline.reports.disclosure import count_text, protect_counts, protect_results, reason_text
+
+AREA = "Området i alt"
+
+
+def rate_text(rate: float | None, low: float | None = None, high: float | None = None) -> str:
+    """'23,4 % (12,1–26,4 %)', the interval left out where there is none; '–' when blanked."""
+    if rate is None or (isinstance(rate, float) and math.isnan(rate)):
+        return danish.MISSING
+    interval = danish.format_percent_range(low, high)
+    return danish.format_percent(rate) + ("" if interval == danish.MISSING else f" ({interval})")
+
+
+def _f(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+@dataclass
+class AreaView:
+    """A tender area in the report month, with the given provider labels."""
+
+    data: ReportData
+    area: int
+    config: ReportConfig
+    rules: Rules
+    labels: dict[str, str]
+
+    # --- the numbers -------------------------------------------------------------------------
+
+    @property
+    def rule(self):
+        return self.config.disclosure
+
+    @property
+    def name(self) -> str:
+        return self.rules.area(self.area).name
+
+    @property
+    def title(self) -> str:
+        return f"Udbudsområde {self.area}: {self.name}"
+
+    @property
+    def primary(self) -> str:
+        return self.rules.area(self.area).primary_measure
+
+    @cached_property
+    def results(self) -> pd.DataFrame:
+        """Protected mart rows of this area, all months up to the report month."""
+        rows = self.data.results[self.data.results["tender_area"] == self.area]
+        return protect_results(rows, self.rule)
+
+    def month_rows(self, measure: str, month: pd.Timestamp | None = None) -> pd.DataFrame:
+        when = pd.Timestamp(month or self.data.month)
+        rows = self.results
+        return rows[(rows["as_of_month"] == when) & (rows["measure"] == measure)]
+
+    def trend_rows(self, measure: str) -> pd.DataFrame:
+        first = pd.Timestamp(self.data.month) - pd.DateOffset(months=self.config.months.trend - 1)
+        rows = self.results
+        return rows[(rows["measure"] == measure) & (rows["as_of_month"] >= first)]
+
+    @property
+    def providers(self) -> list[str]:
+        return self.data.providers_in(self.area)
+
+    def label(self, provider_id: str) -> str:
+        return self.labels.get(provider_id, provider_id)
+
+    @cached_property
+    def decisions(self) -> pd.DataFrame:
+        rows = self.data.decisions
+        return rows[rows["tender_area"] == self.area] if len(rows) else rows
+
+    def decisions_of(self, model: Model, month: pd.Timestamp | None = None) -> pd.DataFrame:
+        rows = self.decisions
+        if rows.empty:
+            return rows
+        when = pd.Timestamp(month or self.data.month)
+        return rows[(rows["model"] == model.value) & (rows["month"] == when)].set_index("provider_id")
+
+    @property
+    def has_decisions(self) -> bool:
+        return not self.decisions_of(Model.SOFT).empty
+
+    def adjusted(self, measure: str) -> bool:
+        """Did the risk model fit for this area, measure and month (so the funnel uses it)?"""
+        rows = self.month_rows(measure)
+        if "adjustment_status" not in rows:
+            return False
+        return (
+            bool((rows["adjustment_status"] == "adjusted").any())
+            and self.rules.area(self.area).use_risk_adjusted
+        )
+
+    # --- tables ------------------------------------------------------------------------------
+
+    def _state(self, decisions: pd.DataFrame, provider_id: str) -> str:
+        if provider_id not in decisions.index:
+            return danish.MISSING
+        return str(decisions.loc[provider_id, "state_label"])
+
+    def overview(self) -> pd.DataFrame:
+        """Every provider of the area with the month's measures, intervals and both models'
+        proposals: the first table of the follow-up meeting."""
+        primary = self.month_rows(self.primary).set_index("provider_id")
+        soft, hard = self.decisions_of(Model.SOFT), self.decisions_of(Model.HARD)
+        others = [m for m in self.config.measures.overview if m != self.primary]
+        out = []
+        for pid in self.providers:
+            row = primary.loc[pid] if pid in primary.index else None
+            record = {
+                "Leverandør": self.label(pid),
+                "Forløb i grundlaget": count_text(_f(row["n"]) if row is not None else None, self.rule),
+                self.data.measure_label(self.primary): rate_text(
+                    *(_f(row[c]) for c in ("rate", "rate_low", "rate_high")) if row is not None else (None,)
+                ),
+                "Områdets andel uden leverandøren": rate_text(
+                    _f(row["area_rate_excl_provider"]) if row is not None else None
+                ),
+                "Risikojusteret andel": rate_text(
+                    _f(row.get("risk_adjusted_rate")) if row is not None else None
+                ),
+            }
+            for measure in others:
+                rows = self.month_rows(measure).set_index("provider_id")
+                record[self.data.measure_label(measure)] = (
+                    rate_text(_f(rows.loc[pid, "rate"])) if pid in rows.index else danish.MISSING
+                )
+            record["Forslag, blid overgang"] = self._state(soft, pid)
+            record["Forslag, bookingstop-model"] = self._state(hard, pid)
+            out.append(record)
+        return pd.DataFrame(out)
+
+    def changes(self) -> pd.DataFrame:
+        """What changed since last month: each provider's proposed state and primary rate then
+        and now, the providers whose state changed first."""
+        before, now = pd.Timestamp(self.data.previous_month), pd.Timestamp(self.data.month)
+        rate_then = self.month_rows(self.primary, before).set_index("provider_id")["rate"]
+        rate_now = self.month_rows(self.primary, now).set_index("provider_id")["rate"]
+        soft_then, soft_now = self.decisions_of(Model.SOFT, before), self.decisions_of(Model.SOFT, now)
+        out = []
+        for pid in self.providers:
+            then, current = _f(rate_then.get(pid)), _f(rate_now.get(pid))
+            diff = None if then is None or current is None else (current - then) * 100
+            state_then, state_now = self._state(soft_then, pid), self._state(soft_now, pid)
+            out.append(
+                {
+                    "Leverandør": self.label(pid),
+                    f"Tilstand {danish.format_month(before)}": state_then,
+                    f"Tilstand {danish.format_month(now)}": state_now,
+                    "Ændret": "ja" if state_then != state_now else "nej",
+                    f"Andel {danish.format_month(before)}": rate_text(then),
+                    f"Andel {danish.format_month(now)}": rate_text(current),
+                    "Ændring (procentpoint)": danish.format_number(diff, 1),
+                }
+            )
+        frame = pd.DataFrame(out)
+        return frame.sort_values("Ændret", ascending=False, kind="stable").reset_index(drop=True)
+
+    def decisions_table(self, model: Model) -> pd.DataFrame:
+        """The month's proposal per provider with its reason, and a person's override beside it."""
+        rows = self.decisions_of(model)
+        out = []
+        for pid in self.providers:
+            if pid not in rows.index:
+                continue
+            row = rows.loc[pid]
+            override = row.get("override_state")
+            label = self.rules.area(self.area).label
+            out.append(
+                {
+                    "Leverandør": self.label(pid),
+                    "Forslag": self.rules.area(self.area).label(model, str(row["proposed_state"])),
+                    "Gældende": str(row["state_label"]),
+                    "Begrundelse": reason_text(row.to_dict(), self.rule),
+                    "Ændret af mødet": (
+                        f"{label(model, str(override))}: {row.get('override_reason')}"
+                        if isinstance(override, str) and override
+                        else ""
+                    ),
+                }
+            )
+        return pd.DataFrame(out)
+
+    def allocation(self, model: Model = Model.SOFT) -> pd.DataFrame:
+        """Recommended new referrals per month per provider (decisions.md, Allocation)."""
+        rows = self.data.allocation
+        if rows.empty:
+            return pd.DataFrame()
+        rows = rows[(rows["tender_area"] == self.area) & (rows["model"] == model.value)]
+        out = [
+            {
+                "Leverandør": self.label(str(r["provider_id"])),
+                "Tilstand": self.rules.area(self.area).label(model, str(r["state"])),
+                "Andel af nye henvisninger": danish.format_percent(_f(r["allocation_share"])),
+                "Henvisninger pr. måned": danish.format_int(_f(r["referrals_per_month"])),
+            }
+            for _, r in rows.sort_values("provider_id").iterrows()
+        ]
+        return pd.DataFrame(out)
+
+    def allocation_note(self, model: Model = Model.SOFT) -> str:
+        rows = self.data.allocation
+        if rows.empty:
+            return "Ingen fordeling af nye henvisninger for måneden: kør provmon decide."
+        rows = rows[(rows["tender_area"] == self.area) & (rows["model"] == model.value)]
+        if rows.empty:
+            return "Ingen fordeling af nye henvisninger for området i måneden."
+        first = rows.iloc[0]
+        volume = _f(first.get("area_expected_volume"))
+        text = (
+            f"Forventet antal nye henvisninger i området: {danish.format_number(volume, 1)} pr. måned "
+            "(gennemsnit af de seneste måneder)."
+        )
+        note = first.get("area_note")
+        return f"{text} {note}" if isinstance(note, str) and note else text
+
+    def rates_table(self, measures: list[str]) -> pd.DataFrame:
+        """Per provider and measure: n and rate with interval, and the area's rate."""
+        out = []
+        for measure in measures:
+            rows = self.month_rows(measure).set_index("provider_id")
+            for pid in self.providers:
+                if pid not in rows.index:
+                    continue
+                r = rows.loc[pid]
+                out.append(
+                    {
+                        "Mål": self.data.measure_label(measure),
+                        "Leverandør": self.label(pid),
+                        "Forløb i grundlaget": count_text(_f(r["n"]), self.rule),
+                        "Andel": rate_text(_f(r["rate"]), _f(r["rate_low"]), _f(r["rate_high"])),
+                        "Området": rate_text(_f(r["area_rate"])),
+                    }
+                )
+        return pd.DataFrame(out)
+
+    def cost_table(self) -> pd.DataFrame:
+        rows = self.month_rows(self.config.measures.cost).set_index("provider_id")
+        out = []
+        for pid in self.providers:
+            if pid not in rows.index:
+                continue
+            r = rows.loc[pid]
+            out.append(
+                {
+                    "Leverandør": self.label(pid),
+                    "Afsluttede forløb": count_text(_f(r["n"]), self.rule),
+                    "Resultater": count_text(_f(r["successes"]), self.rule),
+                    "Pris pr. resultat": _kroner(_f(r["value_mean"])),
+                    "Området": _kroner(_f(r["area_value_mean"])),
+                }
+            )
+        return pd.DataFrame(out)
+
+    def rehab_types(self) -> pd.DataFrame:
+        """Grants per type per provider (counts, small ones as "<5")."""
+        rows = self.data.rehab_types
+        rows = rows[rows["tender_area"] == self.area]
+        if rows.empty:
+            return pd.DataFrame()
+        wide = rows.pivot_table(
+            index="provider_id", columns="rehab_grant_type", values="referrals", aggfunc="sum", fill_value=0
+        )
+        out = pd.DataFrame({"Leverandør": [self.label(str(p)) for p in wide.index]})
+        for grant, name in GRANT_TYPES.items():
+            values = wide[grant] if grant in wide else pd.Series(0, index=wide.index)
+            out[name] = [count_text(v, self.rule) for v in values]
+        return out
+
+    # --- chart inputs --------------------------------------------------------------------------
+
+    def flow_month(self) -> pd.DataFrame:
+        flow = self.data.flow
+        rows = flow[(flow["tender_area"] == self.area) & (flow["month"] == pd.Timestamp(self.data.month))]
+        return protect_counts(rows, ("ongoing", "ended_base"), self.rule)
+
+    def flow_of(self, provider_id: str) -> pd.DataFrame:
+        flow = self.data.flow
+        rows = flow[(flow["tender_area"] == self.area) & (flow["provider_id"] == provider_id)]
+        return protect_counts(rows, ("started", "ended", "ongoing"), self.rule)
+
+    def progression_rows(self) -> pd.DataFrame:
+        rows = self.data.progression
+        return rows[rows["tender_area"] == self.area]
+
+    def reasons(self, decisions: pd.DataFrame) -> list[str]:
+        return [reason_text(r, self.rule) for r in decisions.to_dict("records")]
+
+    # --- charts ------------------------------------------------------------------------------
+
+    def measure_labels(self) -> dict[str, str]:
+        return {m: self.data.measure_label(m) for m in self.data.measures["measure"]}
+
+    def trend(self, measure: str | None = None) -> go.Figure:
+        measure = measure or self.primary
+        label = self.data.measure_label(measure)
+        return charts.trend_chart(
+            self.trend_rows(measure), self.labels, self.rule, f"Udvikling: {label}", label
+        )
+
+    def funnel(self, measure: str | None = None) -> go.Figure:
+        measure = measure or self.primary
+        adjusted = self.adjusted(measure)
+        kind = "risikojusteret" if adjusted else "ikke risikojusteret"
+        title = (
+            f"Tragtplot, {danish.format_month(self.data.month)}: {self.data.measure_label(measure)} ({kind})"
+        )
+        return charts.funnel_chart(self.month_rows(measure), self.labels, self.rule, title, adjusted)
+
+    def funnel_note(self, measure: str | None = None) -> str:
+        """Whether the funnel is risk-adjusted and whether overdispersion was corrected."""
+        rows = self.month_rows(measure or self.primary)
+        adjusted = (
+            "risikojusteret (forventet antal fra områdets risikomodel)"
+            if self.adjusted(measure or self.primary)
+            else "ikke risikojusteret (risikomodellen kunne ikke bruges; sammenligning med områdets andel)"
+        )
+        corrected = charts.applied_phi(rows) != 1.0
+        phi = "korrigeret for overspredning" if corrected else "ikke korrigeret for overspredning"
+        return f"Tragtplottet er {adjusted} og {phi}. Grænserne er 95 % og 99,8 %."
+
+    def sustainability(self) -> go.Figure:
+        return self._rate_bars(self.config.measures.sustainability, "Bæredygtighed: fortsat i arbejde")
+
+    def self_support(self) -> go.Figure:
+        return self._rate_bars(self.config.measures.self_supporting, "Selvforsørgelse efter første jobmåned")
+
+    def fit(self) -> go.Figure:
+        return self._rate_bars(self.config.measures.fit, "Raskmeldinger inden for 6 måneder")
+
+    def rehab(self) -> go.Figure:
+        return self._rate_bars(self.config.measures.rehab, "Bevillinger fra rehabiliteringsteamet")
+
+    def _rate_bars(self, measures: list[str], title: str) -> go.Figure:
+        rows = self.results[
+            (self.results["as_of_month"] == pd.Timestamp(self.data.month))
+            & self.results["measure"].isin(measures)
+        ]
+        title = f"{title}, {danish.format_month(self.data.month)}"
+        return charts.rate_bars(rows, measures, self.measure_labels(), self.labels, self.rule, title)
+
+    def progression(self) -> go.Figure:
+        bands = [b.label for b in self.config.progression_bands]
+        title = f"Progression i lønnede timer pr. måned, {danish.format_month(self.data.month)}"
+        return charts.progression_chart(self.progression_rows(), bands, self.labels, self.rule, title)
+
+    def cost(self) -> go.Figure:
+        rows = self.month_rows(self.config.measures.cost)
+        title = f"Pris pr. resultat, {danish.format_month(self.data.month)}"
+        return charts.value_bars(rows, self.labels, self.rule, title, "Kroner pr. resultat", "kr.")
+
+    def flow(self) -> go.Figure:
+        title = f"Forløb i gang og afsluttede, {danish.format_month(self.data.month)}"
+        return charts.flow_chart(self.flow_month(), self.labels, self.rule, title)
+
+    def states(self, model: Model = Model.SOFT) -> go.Figure:
+        rows = self.decisions
+        if not rows.empty:
+            first = pd.Timestamp(self.data.month) - pd.DateOffset(months=self.config.months.trend - 1)
+            rows = rows[(rows["model"] == model.value) & (rows["month"] >= first)]
+        area = self.rules.area(self.area)
+        order = list(type(area.states(model)).model_fields)
+        names = {s: area.label(model, s) for s in order}
+        title = (
+            "Bookingtilstande over tid (" + ("blid overgang" if model == Model.SOFT else "bookingstop") + ")"
+        )
+        return charts.states_chart(
+            rows, self.labels, order, names, self.config.state_colours, self.reasons(rows), title
+        )
+
+
+GRANT_TYPES = {
+    "flex_job": "Fleksjob",
+    "disability_pension": "Førtidspension",
+    "resource_course": "Ressourceforløb",
+}
+
+
+def _kroner(value: float | None) -> str:
+    return danish.MISSING if value is None else f"{danish.format_int(value)} kr."
