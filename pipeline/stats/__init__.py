@@ -3,9 +3,11 @@ logistic case-mix model, O/E with intervals, funnel-plot limits, overdispersion 
 
 Typical use (e.g. in a dbt Python model)::
 
-    patterns = pattern_counts(risk_base)        # DuckDB: band covariates, count per pattern
-    results = compare_providers(patterns)       # one row per area x measure x month x provider
+    results = risk_adjust(risk_base)            # one row per area x measure x month x provider
     curves = funnel_curves(results)             # funnel limits for drawing
+
+where risk_adjust is, per tender area x measure, pattern_counts (DuckDB: band the covariates,
+count n and successes per pattern) followed by compare_providers (the fits and the comparison).
 
 Configuration: stats.yaml beside this module (load_stats_config)."""
 
@@ -16,6 +18,7 @@ from pipeline.stats.compare import (
     compare_providers,
     funnel_curves,
     output_columns,
+    risk_adjust,
 )
 from pipeline.stats.config import StatsConfig, load_stats_config
 from pipeline.stats.funnel import (
@@ -48,5 +51,6 @@ __all__ = [
     "output_columns",
     "pattern_counts",
     "pattern_sql",
+    "risk_adjust",
     "wilson_interval",
 ]

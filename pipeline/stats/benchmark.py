@@ -4,13 +4,14 @@
     python -m pipeline.stats.benchmark --scale city
 
 Simulates a per-referral risk base of the shape dbt delivers (every referral in the bases of
-the 12 as-of months after its window ends, one row per measure), then times the two steps a
-build runs: pattern_counts (DuckDB) and compare_providers (the fits). Synthetic only: it reads
-no warehouse and writes nothing."""
+the 12 as-of months after its window ends, one row per measure), then times the step a build
+runs: risk_adjust (pattern counts in DuckDB and the fits, per tender area × measure).
+Synthetic only: it reads no warehouse and writes nothing."""
 
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 from dataclasses import dataclass
 
@@ -18,9 +19,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from pipeline.stats.compare import compare_providers
+from pipeline.stats.compare import risk_adjust
 from pipeline.stats.config import load_stats_config
-from pipeline.stats.patterns import pattern_counts
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,7 @@ def simulate_outcomes(referrals: pd.DataFrame, scale: Scale, rng: np.random.Gene
 
 def risk_base(con: duckdb.DuckDBPyConnection, scale: Scale, seed: int) -> duckdb.DuckDBPyRelation:
     """The long risk base as a DuckDB view: each referral in the 12 monthly bases after its window."""
+    con.execute("set enable_progress_bar = false")
     rng = np.random.default_rng(seed)
     referrals = simulate_referrals(scale, rng)
     outcomes = simulate_outcomes(referrals, scale, rng)
@@ -119,30 +120,27 @@ def risk_base(con: duckdb.DuckDBPyConnection, scale: Scale, seed: int) -> duckdb
     return con.table("risk_base")
 
 
-def run(scale_name: str, seed: int = 1) -> dict[str, float]:
-    """Timings (seconds) and sizes of one benchmark run."""
-    scale = SCALES[scale_name]
+def run(scale: str | Scale, seed: int = 1) -> dict[str, float]:
+    """Timings (seconds, wall and CPU of this process) and sizes of one benchmark run. CPU time
+    is the steadier number on a shared machine; wall time is what a build waits."""
+    scale = SCALES[scale] if isinstance(scale, str) else scale
     config = load_stats_config()
     with duckdb.connect() as con:
         base = risk_base(con, scale, seed)
         base_rows = base.count("*").fetchone()[0]
-        started = time.perf_counter()
-        patterns = pattern_counts(base, config)
-        counted = time.perf_counter()
-    results = compare_providers(patterns, config)
-    finished = time.perf_counter()
-    keys = ["tender_area", "measure", "as_of_month"]
-    fits = results.drop_duplicates(keys)
-    patterns_per_fit = len(patterns.drop_duplicates([*keys, *config.covariates])) / max(len(fits), 1)
+        wall, cpu = time.perf_counter(), time.process_time()
+        results = risk_adjust(base, config)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    fits = results.drop_duplicates(["tender_area", "measure", "as_of_month"])
     return {
         "base_rows": base_rows,
-        "pattern_rows": len(patterns),
+        "result_rows": len(results),
         "fits": len(fits),
-        "adjusted_fits": int((fits["model_status"] == "adjusted").sum()),
-        "mean_patterns_per_fit": patterns_per_fit,
-        "pattern_counts_s": counted - started,
-        "compare_providers_s": finished - counted,
-        "total_s": finished - started,
+        "adjusted_fits": int((fits["adjustment_status"] == "adjusted").sum()),
+        "mean_referrals_per_fit": float(fits["model_n"].mean()),
+        "risk_adjust_wall_s": wall,
+        "risk_adjust_cpu_s": cpu,
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
     }
 
 

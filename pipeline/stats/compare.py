@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
@@ -33,7 +34,16 @@ from pipeline.stats.model import (
     grouped_auc,
     single_threaded_blas,
 )
-from pipeline.stats.patterns import GROUP_KEYS, MISSING, PROVIDER, StatsInputError, require_columns
+from pipeline.stats.patterns import (
+    GROUP_KEYS,
+    MISSING,
+    PROVIDER,
+    StatsInputError,
+    area_measures,
+    as_relation,
+    count_patterns,
+    require_columns,
+)
 
 RISK_ADJUSTED = "risk_adjusted"
 UNADJUSTED = "unadjusted"
@@ -132,6 +142,28 @@ class _Patterns:
     pattern_codes: list[NDArray[np.intp]]  # per covariate: the level code of each pattern
 
 
+def risk_adjust(
+    base: pd.DataFrame | duckdb.DuckDBPyRelation, config: StatsConfig | None = None
+) -> pd.DataFrame:
+    """The whole statistics step of a build: pattern counts of the risk base and the comparison,
+    one tender area × measure at a time, so that memory stays bounded at national scale (the
+    provider × pattern counts of all groups at once would be tens of millions of rows).
+
+    `base`: the per-referral risk base (see pattern_counts), a DuckDB relation or a DataFrame.
+    Returns output_columns(config), one row per tender_area × measure × as_of_month × provider."""
+    config = config or load_stats_config()
+    with as_relation(base) as relation:
+        pieces = [
+            compare_providers(count_patterns(relation, config, area, measure), config)
+            for area, measure in area_measures(relation)
+        ]
+    return pd.concat(pieces, ignore_index=True) if pieces else _empty(config)
+
+
+def _empty(config: StatsConfig) -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype=object) for name in output_columns(config)})
+
+
 def compare_providers(patterns: pd.DataFrame, config: StatsConfig | None = None) -> pd.DataFrame:
     """Risk-adjusted comparison of every provider in every tender area × measure × as-of month.
 
@@ -143,7 +175,7 @@ def compare_providers(patterns: pd.DataFrame, config: StatsConfig | None = None)
     require_columns(patterns.columns, [*GROUP_KEYS, PROVIDER, *covariates, "n", "successes"], "the patterns")
     data = _checked(patterns)
     if data.empty:
-        return pd.DataFrame({name: pd.Series(dtype=object) for name in output_columns(config)})
+        return _empty(config)
     groups = _GroupedPatterns(data, covariates)
     pieces: list[dict[str, Any]] = []
     previous: dict[tuple[Any, ...], dict[str, float]] = {}  # last coefficients per area x measure

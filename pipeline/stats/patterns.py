@@ -8,7 +8,8 @@ covariate pattern; that table, a few orders of magnitude smaller, is what the mo
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from itertools import pairwise
 
 import duckdb
@@ -59,15 +60,25 @@ def covariate_sql(name: str, covariate: Covariate) -> str:
     return f"case when {name} is null then '{MISSING}' {whens} else '{labels[-1]}' end as {name}"
 
 
-def pattern_sql(config: StatsConfig, relation: str = "base") -> str:
+def pattern_sql(config: StatsConfig, relation: str = "base", where: str = "") -> str:
     """The query counting n and successes per group, provider and covariate pattern."""
     keys = ", ".join([*GROUP_KEYS, PROVIDER])
     bands = ",\n    ".join(covariate_sql(name, cov) for name, cov in config.covariates.items())
     return (
         f"select {keys},\n    {bands},\n"
         f"    count(*) as n,\n    cast(sum(cast({OUTCOME} as integer)) as bigint) as successes\n"
-        f"from {relation}\nwhere {OUTCOME} is not null\ngroup by all"
+        f"from {relation}\nwhere {OUTCOME} is not null {where}\ngroup by all"
     )
+
+
+@contextmanager
+def as_relation(base: pd.DataFrame | duckdb.DuckDBPyRelation) -> Iterator[duckdb.DuckDBPyRelation]:
+    """The risk base as a DuckDB relation: a DataFrame goes into a private in-memory DuckDB."""
+    if isinstance(base, pd.DataFrame):
+        with duckdb.connect() as con:
+            yield con.from_df(base)
+    else:
+        yield base
 
 
 def pattern_counts(
@@ -79,15 +90,31 @@ def pattern_counts(
     `dbt.ref`), with the columns tender_area, measure, as_of_month, provider_id, outcome
     (boolean or 0/1) and the covariates of stats.yaml."""
     config = config or load_stats_config()
-    if isinstance(base, pd.DataFrame):
-        with duckdb.connect() as con:
-            return _count(con.from_df(base), config)
-    return _count(base, config)
+    with as_relation(base) as relation:
+        return count_patterns(relation, config)
 
 
-def _count(relation: duckdb.DuckDBPyRelation, config: StatsConfig) -> pd.DataFrame:
+def area_measures(relation: duckdb.DuckDBPyRelation) -> list[tuple[object, object]]:
+    """The (tender_area, measure) pairs present in the risk base, in order."""
+    query = f"select distinct tender_area, measure from base where {OUTCOME} is not null order by all"
+    return [tuple(row) for row in relation.query("base", query).fetchall()]
+
+
+def count_patterns(
+    relation: duckdb.DuckDBPyRelation,
+    config: StatsConfig,
+    tender_area: object = None,
+    measure: object = None,
+) -> pd.DataFrame:
+    """Pattern counts of the whole base, or of one tender area and measure (the filter reaches
+    into the risk-base view, so only that part of it is computed)."""
     require_columns(relation.columns, [*GROUP_KEYS, PROVIDER, OUTCOME, *config.covariates], "the risk base")
-    table = relation.query("base", pattern_sql(config)).arrow()
+    where = "".join(
+        f" and {column} = {_literal(value)}"
+        for column, value in (("tender_area", tender_area), ("measure", measure))
+        if value is not None
+    )
+    table = relation.query("base", pattern_sql(config, where=where)).arrow()
     if isinstance(table, pa.RecordBatchReader):
         table = table.read_all()
     # Text columns as categoricals: millions of repeated strings are the slow part of going to
@@ -100,3 +127,10 @@ def _count(relation: duckdb.DuckDBPyRelation, config: StatsConfig) -> pd.DataFra
     for i in text:
         table = table.set_column(i, table.field(i).name, pc.dictionary_encode(table.column(i)))
     return table.to_pandas()
+
+
+def _literal(value: object) -> str:
+    """A SQL literal of a key value (a number, or text with its quotes doubled)."""
+    if isinstance(value, bool | int | float):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"

@@ -18,7 +18,10 @@ from pipeline.stats import (
     funnel_curves,
     load_stats_config,
     pattern_counts,
+    risk_adjust,
 )
+from pipeline.stats.benchmark import Scale
+from pipeline.stats.benchmark import run as run_benchmark
 from pipeline.stats.patterns import band_labels
 
 # A small model for the tests: two banded covariates and one coded one.
@@ -149,6 +152,28 @@ def test_one_row_per_area_measure_month_and_provider_with_warm_started_months() 
     alone = compare_providers(pattern_counts(months[2], CONFIG), CONFIG)
     third = result[result["as_of_month"] == pd.Timestamp("2024-03-01")]
     np.testing.assert_allclose(third["expected"].to_numpy(), alone["expected"].to_numpy(), rtol=1e-9)
+
+
+def test_risk_adjust_per_area_and_measure_equals_one_comparison_of_everything() -> None:
+    one = _base(60, PLANTED)
+    two = _base(61, {"X": (500, 0.0, False), "Y": (500, -0.5, True), "Z": (300, 0.0, False)}).assign(
+        tender_area=2
+    )
+    base = pd.concat([one, two, one.assign(measure="it's_quoted")], ignore_index=True)
+    chunked = risk_adjust(base, CONFIG)
+    whole = compare_providers(pattern_counts(base, CONFIG), CONFIG)
+    keys = ["tender_area", "measure", "as_of_month", "provider_id"]
+    chunked, whole = (frame.sort_values(keys).reset_index(drop=True) for frame in (chunked, whole))
+    pd.testing.assert_frame_equal(chunked, whole, check_dtype=False)
+    assert len(chunked) == len(base.drop_duplicates(keys))
+
+
+def test_the_benchmark_runs_every_fit_of_its_synthetic_base() -> None:
+    scale = Scale(referrals=8000, months=14, areas=2, providers_per_area=4, measures=2)
+    report = run_benchmark(scale)
+    assert report["fits"] == scale.areas * scale.measures * scale.months
+    assert report["result_rows"] == report["fits"] * scale.providers_per_area
+    assert report["adjusted_fits"] > 0
 
 
 def _assert_unadjusted(result: pd.DataFrame, base: pd.DataFrame, status: str) -> None:
