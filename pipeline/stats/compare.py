@@ -27,6 +27,8 @@ from pipeline.stats.funnel import classify_evidence, estimate_overdispersion, li
 from pipeline.stats.intervals import oe_interval
 from pipeline.stats.model import (
     ADJUSTED,
+    FIT_FAILED,
+    SEPARATION,
     SINGLE_PROVIDER,
     TOO_FEW_EVENTS,
     build_design,
@@ -66,8 +68,9 @@ _COLUMNS_BEFORE_FUNNEL: dict[str, str] = {
     "risk_adjusted_rate": "O/E × area_rate (the provider's raw rate when unadjusted)",
     "risk_adjusted_rate_low": "o_e_low × area_rate",
     "risk_adjusted_rate_high": "o_e_high × area_rate",
-    "z_score": "(observed − expected) / sqrt(expected_variance)",
-    "z_adjusted": "z_score / sqrt(φ) when overdispersion is applied, else z_score; gives the evidence",
+    "z_score": "the funnel z-score that gives the evidence: z_score_raw / sqrt(φ) when overdispersion "
+    "is applied, else z_score_raw",
+    "z_score_raw": "(observed − expected) / sqrt(expected_variance), before any overdispersion correction",
 }
 _COLUMNS_AFTER_FUNNEL: dict[str, str] = {
     "funnel_method": "exact (interpolated binomial) or normal (always normal when φ is applied)",
@@ -84,6 +87,7 @@ _COLUMNS_AFTER_FUNNEL: dict[str, str] = {
     "overdispersion_phi": "φ estimated from the area's z-scores (NaN: too few providers)",
     "overdispersion_p_value": "p-value of the χ² test for overdispersion",
     "overdispersion": "applied, not_needed, too_few_providers or disabled",
+    "overdispersion_corrected": "whether z_score, the O/E interval and the funnel limits carry φ",
     "overdispersion_providers": "providers with n ≥ min_n that the φ estimate used",
 }
 
@@ -105,9 +109,9 @@ OUTPUT_COLUMNS = output_columns()
 MODEL_STATUS_DA = {
     ADJUSTED: "Risikojusteret for borgersammensætning",
     TOO_FEW_EVENTS: "Ikke risikojusteret: for få resultater i udbudsområdet til en model",
-    "separation": "Ikke risikojusteret: modellen kunne ikke estimeres (perfekt adskillelse)",
+    SEPARATION: "Ikke risikojusteret: modellen kunne ikke estimeres (perfekt adskillelse)",
     SINGLE_PROVIDER: "Ikke risikojusteret: kun én leverandør i udbudsområdet",
-    "fit_failed": "Ikke risikojusteret: modellen kunne ikke estimeres",
+    FIT_FAILED: "Ikke risikojusteret: modellen kunne ikke estimeres",
 }
 OVERDISPERSION_DA = {
     "applied": "Grænserne er udvidet for overspredning",
@@ -216,9 +220,7 @@ class _GroupedPatterns:
         for g in range(len(self.bounds) - 1):
             rows = self.order[self.bounds[g] : self.bounds[g + 1]]
             providers, provider_local = np.unique(self.provider_code[rows], return_inverse=True)
-            first, pattern_local = np.unique(self.pattern_id[rows], return_index=True, return_inverse=True)[
-                1:
-            ]
+            _, first, pattern_local = np.unique(self.pattern_id[rows], return_index=True, return_inverse=True)
             cell = _Patterns(
                 provider_local,
                 pattern_local,
@@ -243,7 +245,7 @@ def _pattern_ids(codes: list[NDArray[np.intp]], sizes: list[int]) -> NDArray[np.
     """One integer per covariate pattern (mixed radix over the level codes): a cheap key for
     finding each fit's distinct patterns."""
     if float(np.prod(np.asarray(sizes, dtype=float))) >= 2.0**62:  # too many combinations for int64
-        return pd.DataFrame(codes).T.groupby(list(range(len(codes)))).ngroup().to_numpy(np.int64)
+        return np.unique(np.column_stack(codes), axis=0, return_inverse=True)[1].astype(np.int64).ravel()
     key = np.zeros(len(codes[0]) if codes else 0, dtype=np.int64)
     for code, size in zip(codes, sizes, strict=True):
         key = key * size + code
@@ -342,8 +344,8 @@ def _provider_rows(cell: _Patterns, model: AreaModel, config: StatsConfig) -> di
         risk_adjusted_rate=oe * area_rate,
         risk_adjusted_rate_low=low * area_rate,
         risk_adjusted_rate_high=high * area_rate,
-        z_score=z,
-        z_adjusted=z_adjusted,
+        z_score=z_adjusted,
+        z_score_raw=z,
         evidence=classify_evidence(z_adjusted, out["n"], config.funnel),
     )
     per_area = {
@@ -360,6 +362,7 @@ def _provider_rows(cell: _Patterns, model: AreaModel, config: StatsConfig) -> di
         "overdispersion_phi": od.phi,
         "overdispersion_p_value": od.p_value,
         "overdispersion": od.status,
+        "overdispersion_corrected": od.applied,
         "overdispersion_providers": od.providers,
         "_phi_factor": od.factor,
     }
@@ -390,6 +393,7 @@ def _assemble(pieces: list[dict[str, Any]], data: pd.DataFrame, config: StatsCon
             **dict.fromkeys(_INT_COLUMNS, "int64"),
             **dict.fromkeys(_FLOAT_COLUMNS, float),
             **dict.fromkeys(_TEXT_COLUMNS, str),
+            "overdispersion_corrected": bool,
         }
     )
     limits, method = limits_for(frame["area_rate"], frame["n"], frame.pop("_phi_factor"), config.funnel)

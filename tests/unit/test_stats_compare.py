@@ -113,9 +113,10 @@ def test_output_columns_and_derived_values_hang_together(planted) -> None:
     np.testing.assert_allclose(result["o_e"], result["observed"] / result["expected"])
     np.testing.assert_allclose(result["risk_adjusted_rate"], result["o_e"] * result["area_rate"])
     z = (result["observed"] - result["expected"]) / np.sqrt(result["expected_variance"])
-    np.testing.assert_allclose(result["z_score"], z)
-    factor = np.where(result["overdispersion"] == "applied", result["overdispersion_phi"], 1.0)
-    np.testing.assert_allclose(result["z_adjusted"], z / np.sqrt(factor))
+    np.testing.assert_allclose(result["z_score_raw"], z)
+    assert (result["overdispersion_corrected"] == (result["overdispersion"] == "applied")).all()
+    factor = np.where(result["overdispersion_corrected"], result["overdispersion_phi"], 1.0)
+    np.testing.assert_allclose(result["z_score"], z / np.sqrt(factor))
     assert result["auc"].between(0.6, 0.9).all()
 
 
@@ -217,7 +218,7 @@ def test_overdispersed_providers_get_phi_applied() -> None:
     result = compare_providers(pattern_counts(base, CONFIG), CONFIG)
     assert (result["overdispersion"] == "applied").all() and result["overdispersion_phi"].iloc[0] > 2
     np.testing.assert_allclose(
-        result["z_adjusted"], result["z_score"] / np.sqrt(result["overdispersion_phi"])
+        result["z_score"], result["z_score_raw"] / np.sqrt(result["overdispersion_phi"])
     )
 
 

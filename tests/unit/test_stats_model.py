@@ -164,3 +164,17 @@ def test_warm_start_reaches_the_same_fit() -> None:
     start = {name: value + 0.3 for name, value in cold.params.items()} | {"a=unseen": 1.0}
     warm = fit_grouped_logit(design, n, s, ModelConfig(), start)
     np.testing.assert_allclose(warm.fitted, cold.fitted, atol=1e-9)
+
+
+def test_pattern_keys_identify_patterns_also_beyond_int64_combinations() -> None:
+    from pipeline.stats.compare import _pattern_ids
+
+    rng = np.random.default_rng(9)
+    codes = [rng.integers(0, 3, 500) for _ in range(4)]
+    patterns = pd.Series(list(zip(*codes, strict=True)))
+    reference = pd.factorize(patterns)[0]
+    for sizes in ([3, 3, 3, 3], [2**20, 2**20, 2**20, 2**20]):  # the second overflows int64
+        keys = _pattern_ids(codes, sizes)
+        # The same partition of rows into patterns as the tuples themselves give.
+        assert pd.crosstab(keys, reference).gt(0).sum(axis=1).eq(1).all()
+        assert len(np.unique(keys)) == len(np.unique(reference))
