@@ -164,7 +164,7 @@ class _Run:
     ):
         contract = load_contract()
         scale_plan = plan_dialects(world, scale, timeline, rate > 0, np.random.default_rng([seed, 3]))
-        formatter = Formatter(timeline, [tuple(d) for d in world.dirt.bad_dates])
+        formatter = Formatter(timeline, [(f.month_shift, f.day_shift) for f in world.dirt.bad_dates])
         self.writers = {
             name: ExtractWriter(spec, out, timeline, scale_plan, formatter, world.dirt.extra_column_values)
             for name, spec in contract.extracts.items()

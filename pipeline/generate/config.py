@@ -302,10 +302,23 @@ class Variant(_Model):
         return self
 
 
+class BadDate(_Model):
+    """How a planted impossible date is made from the row's real date."""
+
+    month_shift: int = 0
+    day_shift: int = 0
+
+    @model_validator(mode="after")
+    def _impossible(self) -> BadDate:
+        if not (self.month_shift >= 12) ^ (self.day_shift >= 31):
+            raise ValueError("a bad date moves either the month by 12 or more or the day by 31 or more")
+        return self
+
+
 class Dirt(_Model):
     kinds: dict[str, list[Literal[DIRT_KINDS]]]  # type: ignore[valid-type]
     unknown_codes: list[str] = Field(min_length=1)
-    bad_dates: list[tuple[int, int, int]] = Field(min_length=1)
+    bad_dates: list[BadDate] = Field(min_length=1)
     variants: list[Variant]
     extra_column_values: list[str] = Field(min_length=1)
 

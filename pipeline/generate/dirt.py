@@ -16,7 +16,7 @@ import numpy as np
 
 from pipeline.contract import Extract
 from pipeline.generate.rows import Labels, Rows
-from pipeline.generate.timeline import BAD_BASE
+from pipeline.generate.timeline import make_bad
 
 # Kinds that make a row break a contract rule (quarantined); a duplicate is a valid row twice.
 BREAKING = ("invalid_cpr", "bad_date", "unknown_code", "end_before_start", "negative_hours")
@@ -27,7 +27,7 @@ class DirtSpec:
     rate: float
     kinds: dict[str, list[str]]
     unknown_codes: list[str]
-    n_bad_dates: int
+    n_bad_forms: int
 
 
 def bad_cpr_variants(texts: np.ndarray) -> list[str]:
@@ -120,7 +120,8 @@ def _bad_date(rows: Rows, columns: dict, where: np.ndarray, spec: DirtSpec, rng,
     pick = rng.integers(0, len(names), len(where))
     for i, name in enumerate(names):
         values = columns[name].copy()
-        values[where[pick == i]] = BAD_BASE + rng.integers(0, spec.n_bad_dates, (pick == i).sum())
+        chosen = where[pick == i]
+        values[chosen] = make_bad(values[chosen], rng.integers(0, spec.n_bad_forms, len(chosen)))
         columns[name] = values
 
 

@@ -419,11 +419,9 @@ def _job_and_health(world: World, rnd: Round, rng: np.random.Generator) -> None:
         np.int64
     )
     level = _job_level(world, rng, f["score"])
-    level = np.where(
-        f["paid_hours_baseline"] > 0,
-        np.maximum(level, f["paid_hours_baseline"] * rng.uniform(1.0, 2.0, n)),
-        level,
-    )
+    # a job found by someone already working some hours has at least those hours
+    more = np.minimum(f["paid_hours_baseline"] * rng.uniform(1.0, 2.0, n), out.job_hours.full[1])
+    level = np.where(f["paid_hours_baseline"] > 0, np.maximum(level, more), level)
     # still sick-listed (not declared fit): back to work part time only
     level = np.where(
         f["sick_open"] & ~f["fit"], np.minimum(level, uniform(rng, out.job_hours.part, n)), level

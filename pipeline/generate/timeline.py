@@ -15,8 +15,9 @@ from functools import cached_property
 import numpy as np
 
 NULL = np.iinfo(np.int32).min  # a missing date or month
-# Planted unreadable dates are BAD_BASE + k for the k-th entry of the world's bad_dates.
-BAD_BASE = NULL + 1
+# A planted impossible date is stored as -(1 + form × BAD_SPAN + the real day or month number):
+# it keeps the real value it was made from, so two corrupted rows never become identical.
+BAD_SPAN = 1_000_000
 _EPOCH = dt.date(1970, 1, 1)
 
 
@@ -68,10 +69,16 @@ def age_in_years(birth: np.ndarray, on: np.ndarray) -> np.ndarray:
     """Whole years between two day numbers, as a person counts birthdays."""
     b = np.asarray(birth).astype("datetime64[D]")
     o = np.asarray(on).astype("datetime64[D]")
-    by, oy = b.astype("datetime64[Y]"), o.astype("datetime64[Y]")
-    years = oy.astype(np.int64) - by.astype(np.int64)
-    before_birthday = (o - oy) < (b - by)  # day of year, leap years handled by the calendar
-    return years - before_birthday.astype(np.int64)
+
+    def parts(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        months = d.astype("datetime64[M]")
+        year = d.astype("datetime64[Y]")
+        return year.astype(np.int64), (months - year).astype(np.int64), (d - months).astype(np.int64)
+
+    (by, bm, bd), (oy, om, od) = parts(b), parts(o)
+    # (month, day) compared, not the day of the year: leap years would shift that by one
+    before_birthday = (om < bm) | ((om == bm) & (od < bd))
+    return oy - by - before_birthday.astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -196,16 +203,26 @@ def _iso_week_texts(lo: int, hi: int) -> np.ndarray:
     return _TEXT_CACHE[key]
 
 
-def bad_date_text(parts: tuple[int, int, int], fmt: str) -> str:
-    """An impossible date (month 13, day 45 …) written the way the file writes its dates."""
-    y, m, d = parts
+def make_bad(values: np.ndarray, form: np.ndarray) -> np.ndarray:
+    return -(1 + np.asarray(form) * BAD_SPAN + np.asarray(values))
+
+
+def is_bad(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values)
+    return (values < 0) & (values != NULL)
+
+
+def bad_text(value: int, kind: str, fmt: str, forms: list[tuple[int, int]]) -> str:
+    """The text of a planted impossible date or month: the real one with its month moved past
+    12 or its day past 31 (forms[k] = (month shift, day shift)), written as the file writes
+    its dates. A month has no day, so its month is always moved."""
+    form, real = divmod(-int(value) - 1, BAD_SPAN)
+    month_shift, day_shift = forms[form]
+    if kind == "month":
+        return f"{1970 + real // 12:04d}-{real % 12 + 1 + (month_shift or 12):02d}"
+    real_date = date_of(real)
+    y, m, d = real_date.year, real_date.month + month_shift, real_date.day + day_shift
     if fmt == "iso":
         return f"{y:04d}-{m:02d}-{d:02d}"
     sep = "-" if fmt == "dmy_dash" else "."
     return f"{d:02d}{sep}{m:02d}{sep}{y:04d}"
-
-
-def bad_month_text(parts: tuple[int, int, int]) -> str:
-    """An impossible month: the bad date's month when it is one, else month 13."""
-    y, m, _ = parts
-    return f"{y:04d}-{m:02d}" if m > 12 or m < 1 else f"{y:04d}-13"

@@ -28,12 +28,11 @@ from pipeline.contract import Column, Extract, load_contract
 from pipeline.generate.config import Scale, World
 from pipeline.generate.rows import Labels, Rows
 from pipeline.generate.timeline import (
-    BAD_BASE,
     NULL,
     Timeline,
-    bad_date_text,
-    bad_month_text,
+    bad_text,
     date_of,
+    is_bad,
     month_of,
     month_text,
 )
@@ -136,40 +135,39 @@ class FileReport:
 class Formatter:
     """Column values (rows.py) as Arrow arrays of text, as typed Arrow arrays, or as cells."""
 
-    def __init__(self, timeline: Timeline, bad_dates: list[tuple[int, int, int]]):
+    def __init__(self, timeline: Timeline, bad_forms: list[tuple[int, int]]):
         self.timeline = timeline
-        self.bad_dates = bad_dates
-        self._tables: dict[str, tuple[pa.Array, int]] = {}
+        self.bad_forms = bad_forms
+        self._tables: dict[str, pa.Array] = {}
         self.lo, self.hi = timeline.text_range
         self.month_lo = int(month_of(np.array([self.lo]))[0])
 
-    def _table(self, kind: str) -> tuple[pa.Array, int]:
-        """Texts of every day (or month) of the text range, then the planted impossible ones."""
+    def _table(self, kind: str) -> pa.Array:
+        """Texts of every day (or month) of the text range."""
         if kind not in self._tables:
             if kind == "month":
-                normal = [
-                    month_text(m) for m in range(self.month_lo, int(month_of(np.array([self.hi]))[0]) + 1)
-                ]
-                bad = [bad_month_text(parts) for parts in self.bad_dates]
+                last = int(month_of(np.array([self.hi]))[0])
+                texts = [month_text(m) for m in range(self.month_lo, last + 1)]
             elif kind == "iso_week":
-                normal = list(self.timeline.iso_week_texts())
-                bad = [bad_date_text(parts, "iso") for parts in self.bad_dates]
+                texts = list(self.timeline.iso_week_texts())
             else:
-                normal = list(self.timeline.date_texts(kind))
-                bad = [bad_date_text(parts, kind) for parts in self.bad_dates]
-            self._tables[kind] = (pa.array(normal + bad, type=pa.string()), len(normal))
+                texts = list(self.timeline.date_texts(kind))
+            self._tables[kind] = pa.array(texts, type=pa.string())
         return self._tables[kind]
 
-    def _is_bad(self, values: np.ndarray) -> np.ndarray:
-        return (values >= BAD_BASE) & (values < BAD_BASE + len(self.bad_dates))
-
     def _lookup(self, values: np.ndarray, kind: str) -> pa.Array:
-        table, n_normal = self._table(kind)
-        base = self.month_lo if kind == "month" else self.lo
-        bad = self._is_bad(values)
-        idx = np.where(bad, n_normal + (values - BAD_BASE), values - base)
+        """Texts by table lookup; the few planted impossible dates are appended to the table."""
+        table = self._table(kind)
+        bad = is_bad(values)
         missing = values == NULL
-        idx = np.where(missing, 0, idx)
+        idx = np.where(bad | missing, 0, values - (self.month_lo if kind == "month" else self.lo))
+        if bad.any():
+            fmt = "iso" if kind == "iso_week" else kind
+            texts = [
+                bad_text(v, "month" if kind == "month" else "date", fmt, self.bad_forms) for v in values[bad]
+            ]
+            idx[bad] = len(table) + np.arange(bad.sum())
+            table = pa.concat_arrays([table, pa.array(texts, type=pa.string())])
         return pc.take(table, pa.array(idx, mask=missing))
 
     def _date_kind(self, column: Column, dialect: Dialect) -> str:
@@ -194,7 +192,7 @@ class Formatter:
             return _labels_arrow(values)
         kind = self._date_kind(column, dialect)
         if column.type in ("date", "week") and kind != "iso_week":
-            if self._is_bad(values).any():
+            if is_bad(values).any():
                 raise AssertionError("an impossible date cannot be written to a Parquet date column")
             return pa.array(values.astype(np.int32), type=pa.date32(), mask=values == NULL)
         if column.type in ("date", "week", "month"):
@@ -209,7 +207,7 @@ class Formatter:
             return list(values.texts())
         if column.type in ("date", "week"):
             texts = self._lookup(values, "iso").to_pylist()
-            bad = self._is_bad(values)
+            bad = is_bad(values)
             return [
                 None if v == NULL else t if b else date_of(v)
                 for v, t, b in zip(values.tolist(), texts, bad.tolist(), strict=True)
