@@ -28,6 +28,7 @@ from pipeline.ingest.sql import ident, literal
 ROW_NUMBER = "_row_number"
 _SAMPLE_BYTES = 1 << 16
 _CHUNK = 1 << 20
+_XLSX_CHUNK = 50_000
 _UTF8_BOM = codecs.BOM_UTF8
 # Why DuckDB rejected a CSV row, as a sentence a person can act on; {found}/{expected} are
 # field counts.
@@ -220,32 +221,43 @@ def reject_reason_sql(expected: int) -> str:
 
 
 def read_xlsx(con: duckdb.DuckDBPyConnection, path: Path, name: str, tmp_dir: Path) -> RawTable:
-    """The first sheet of a workbook, header in row 1, read in openpyxl's streaming mode."""
+    """The first sheet of a workbook, header in row 1, read in openpyxl's streaming mode and
+    handed to DuckDB in chunks, so a full sheet never sits in Python lists at once."""
     workbook = load_workbook(path, read_only=True, data_only=True)
     try:
-        sheet = workbook.worksheets[0]
-        rows = sheet.iter_rows(values_only=True)
+        rows = workbook.worksheets[0].iter_rows(values_only=True)
         header = next(rows, None)
         if header is None:
             raise UnreadableFileError("the first sheet is empty: it has no header row")
         width = _last_named(header)
         columns = normalise_header(list(header[:width]))
-        values: list[list[str | None]] = [[] for _ in columns]
-        numbers: list[int] = []
+        texts = ", ".join(f"{ident(c)} VARCHAR" for c in columns)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} ({ROW_NUMBER} BIGINT, {texts})")
+        chunk: list[list[str | None]] = []
         for number, row in enumerate(rows, start=1):
             cells = [cell_text(v) for v in row[:width]]
-            cells += [None] * (width - len(cells))
-            numbers.append(number)
-            for column, cell in zip(values, cells, strict=True):
-                column.append(cell)
+            chunk.append([str(number), *cells, *[None] * (width - len(cells))])
+            if len(chunk) == _XLSX_CHUNK:
+                _append(con, name, chunk)
+                chunk = []
+        _append(con, name, chunk)
     finally:
         workbook.close()
-    table = pa.table(
-        {ROW_NUMBER: pa.array(numbers, pa.int64())}
-        | {f"c{i}": pa.array(col, pa.string()) for i, col in enumerate(values)}
-    )
-    _create_from_arrow(con, name, table, columns)
     return RawTable(name, columns, None, "xlsx", line_offset=1)
+
+
+def _append(con: duckdb.DuckDBPyConnection, name: str, rows: list[list[str | None]]) -> None:
+    """Insert rows of text (the row number first) into the table, through Arrow."""
+    if not rows:
+        return
+    table = pa.table(
+        {f"c{i}": pa.array(column, pa.string()) for i, column in enumerate(zip(*rows, strict=True))}
+    )
+    con.register(f"{name}_chunk", table)
+    try:
+        con.execute(f"INSERT INTO {ident(name)} SELECT * FROM {ident(name + '_chunk')}")
+    finally:
+        con.unregister(f"{name}_chunk")
 
 
 def _last_named(header: tuple[object, ...]) -> int:
@@ -273,18 +285,6 @@ def cell_text(value: object) -> str | None:
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
     return str(value)
-
-
-def _create_from_arrow(
-    con: duckdb.DuckDBPyConnection, name: str, table: pa.Table, columns: list[str]
-) -> None:
-    view = f"{name}_arrow"
-    con.register(view, table)
-    try:
-        renamed = ", ".join(f"c{i} AS {ident(col)}" for i, col in enumerate(columns))
-        con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT {ROW_NUMBER}, {renamed} FROM "{view}"')
-    finally:
-        con.unregister(view)
 
 
 # --- Parquet ----------------------------------------------------------------------------------

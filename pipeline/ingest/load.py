@@ -174,8 +174,9 @@ class IngestSession:
         if queries.cpr_column:
             self.cache.add(queries.cpr_values())
         self.con.execute(queries.create_typed())
-        job.rows, failed, distinct_good_keys = self.con.execute(queries.counts()).fetchone()
-        self.con.execute(queries.create_duplicates(job.rows - failed > distinct_good_keys))
+        self.con.execute(queries.create_repeated())
+        job.rows, failed, repeated = self.con.execute(queries.counts()).fetchone()
+        self.con.execute(queries.create_duplicates(repeated > 0))
         job.bad = failed + self._scalar(f"SELECT count(*) FROM {queries.duplicates}")
         job.rejected = self._scalar(f"SELECT count(*) FROM {ident(raw.rejects)}") if raw.rejects else 0
         job.empty = self._scalar(f"SELECT count(*) FROM {ident(raw.relation)}") - job.rows

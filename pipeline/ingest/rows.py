@@ -287,13 +287,25 @@ class FileQueries:
         """The business key; a person is its id, the same whichever way the CPR was written."""
         return ["pid" if self.extract.column(k).type == "cpr" else value_col(k) for k in self.extract.key]
 
-    def counts(self) -> str:
-        """Rows read, rows failing a check, and distinct keys among the good rows (hashed: a
-        collision only makes the exact duplicate search run for nothing)."""
+    @property
+    def repeated(self) -> str:
+        return ident(f"{self.name}_repeated")
+
+    def create_repeated(self) -> str:
+        """The hashes of keys that occur more than once among the good rows: a plain grouping
+        on one integer, cheap even for a register extract. A hash collision only makes the
+        exact search of create_duplicates look at a few rows for nothing."""
         keys = ", ".join(self._key_values())
         return (
-            f"SELECT count(*), count(failed), count(DISTINCT hash({keys})) FILTER (WHERE failed IS NULL) "
-            f"FROM {self.typed}"
+            f"CREATE OR REPLACE TEMP TABLE {self.repeated} AS SELECT hash({keys}) AS key_hash "
+            f"FROM {self.typed} WHERE failed IS NULL GROUP BY ALL HAVING count(*) > 1"
+        )
+
+    def counts(self) -> str:
+        """Rows read, rows failing a check, hashes of repeated keys."""
+        return (
+            f"SELECT (SELECT count(*) FROM {self.typed}), (SELECT count(failed) FROM {self.typed}), "
+            f"(SELECT count(*) FROM {self.repeated})"
         )
 
     def _persons_join(self) -> str:
@@ -325,7 +337,7 @@ class FileQueries:
                     min({ROW_NUMBER}) OVER (PARTITION BY {keys}) AS first_of_key,
                     min({ROW_NUMBER}) OVER (PARTITION BY {content}) AS first_equal
                 FROM ({good}) {self._persons_join()}
-                WHERE ({keys}) IN (SELECT ({keys}) FROM ({good}) GROUP BY ALL HAVING count(*) > 1)
+                WHERE hash({keys}) IN (SELECT key_hash FROM {self.repeated})
             )
             WHERE {ROW_NUMBER} > first_of_key"""
 
@@ -387,13 +399,14 @@ class FileQueries:
         )
         bad = f"(SELECT {ROW_NUMBER} FROM bad)"
         return f"""
-            WITH bad AS (
-                SELECT {ROW_NUMBER}, {_NO_PROBLEM} FROM {self.typed} WHERE failed IS NOT NULL
+            WITH failed AS (SELECT {ROW_NUMBER} FROM {self.typed} WHERE failed IS NOT NULL),
+            bad AS (
+                SELECT {ROW_NUMBER}, {_NO_PROBLEM} FROM failed
                 UNION ALL SELECT {ROW_NUMBER}, column_name, reason FROM {self.duplicates}
             ),
             checked AS (
                 SELECT {ROW_NUMBER}, coalesce({problems}) AS problem FROM {self._parsed()} parsed
-                WHERE {ROW_NUMBER} IN {bad}
+                WHERE {ROW_NUMBER} IN (SELECT {ROW_NUMBER} FROM failed)
             ),
             records AS (
                 SELECT {ROW_NUMBER}, json_object({", ".join(pairs)}) AS record
@@ -401,4 +414,4 @@ class FileQueries:
             )
             SELECT {ROW_NUMBER}, coalesce(problem.col, bad.column_name) AS column_name,
                 mask_cpr(coalesce(problem.why, bad.reason)) AS reason, record
-            FROM bad JOIN checked USING ({ROW_NUMBER}) JOIN records USING ({ROW_NUMBER})"""
+            FROM bad LEFT JOIN checked USING ({ROW_NUMBER}) JOIN records USING ({ROW_NUMBER})"""

@@ -217,3 +217,15 @@ def test_windows_1252_characters_outside_latin1_come_out_right(tmp_path: Path) -
     ingest_paths(warehouse, raw_dir, KEY)
     names = [r["provider_name"] for r in landing_rows(warehouse, "providers")]
     assert names == ["Jobvejen – “Øst” € ApS", "Ørestad Mentorhus", "Bæk & Søn, Rådgivning"]
+
+
+def test_a_workbook_read_in_several_chunks_loads_every_row_once(
+    tmp_path: Path, plain_warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pipeline.ingest.dialects._XLSX_CHUNK", 2)
+    raw_dir, warehouse = tmp_path / "raw", tmp_path / "warehouse.duckdb"
+    excel(raw_dir, "referrals")
+    ingest_paths(warehouse, raw_dir, KEY)
+    rows = landing_rows(warehouse, "referrals", keep=("_row_number",))
+    assert [r.pop("_row_number") for r in rows] == [1, 2, 3, 4, 5]
+    assert rows == landing_rows(plain_warehouse, "referrals")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ from pipeline.cpr import KEY_ENV
 from pipeline.errors import UnreadableFileError
 from pipeline.ingest import RefusedFilesError, ingest, ingest_file
 from pipeline.settings import Settings
-from pipeline.warehouse import record_run
+from pipeline.warehouse import WarehouseError, connect, record_run
 from tests.fixtures.raw_fixtures import (
     KEY,
     PLAIN,
@@ -27,6 +29,10 @@ TABLE_COUNTS = """
     SELECT (SELECT count(*) FROM meta.loads), (SELECT count(*) FROM quarantine.rows),
     (SELECT count(*) FROM landing.providers), (SELECT count(*) FROM landing.referrals),
     (SELECT count(*) FROM landing.paid_hours), (SELECT count(*) FROM landing.attendance)"""
+# A second process that opens the warehouse for writing and keeps it open.
+HOLD_LOCK = (
+    "import sys, time, duckdb; con = duckdb.connect(sys.argv[1]); print('locked', flush=True); time.sleep(60)"
+)
 # The row of each business key that staging keeps (docs/warehouse.md): newest delivery, then
 # the latest load, then the last row.
 NEWEST_WINS = """
@@ -161,3 +167,22 @@ def test_a_failing_verb_is_logged_with_its_error_cpr_masked(tmp_path: Path) -> N
     assert query(warehouse, "SELECT verb, status, summary FROM meta.runs") == [
         ("build", "failed", "person 010150-**** broke it")
     ]
+
+
+def test_a_warehouse_in_use_by_another_process_is_a_clear_error(settings: Settings) -> None:
+    settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(settings.warehouse)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(WarehouseError, match="is in use by another process"):
+            ingest(settings)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_reading_a_warehouse_that_is_not_there_says_what_to_run(tmp_path: Path) -> None:
+    with pytest.raises(WarehouseError, match="run `provmon ingest` first"):
+        connect(tmp_path / "nowhere.duckdb", read_only=True)
