@@ -6,7 +6,6 @@ so every verb opens the file, does its work and closes it again; nothing keeps i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -93,17 +92,18 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     try:
         return duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:
-        raise WarehouseError(_open_problem(path, exc)) from exc
+        raise open_error(path, exc) from exc
 
 
-def _open_problem(path: Path, exc: Exception) -> str:
+def open_error(path: Path, exc: Exception) -> WarehouseError:
+    """The error for a warehouse file DuckDB could not open or attach."""
     text = str(exc)
     if "lock" in text.lower():
-        return (
+        return WarehouseError(
             f"the warehouse {path} is in use by another process (a build or ingest still running?); "
             "try again when it has finished"
         )
-    return f"cannot open the warehouse {path}: {scrub(text.splitlines()[0])}"
+    return WarehouseError(f"cannot open the warehouse {path}: {scrub(text.splitlines()[0])}")
 
 
 def qualified(catalog: str | None, schema: str, table: str) -> str:
@@ -196,8 +196,3 @@ def _finish_run(warehouse: Path, record: RunRecord, status: str, summary: str | 
             "status = ?, summary = ? WHERE run_id = ?",
             [status, summary, record.run_id],
         )
-
-
-def to_json(value: object) -> str:
-    """JSON as the warehouse stores it (sorted keys, non-ASCII kept readable)."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)

@@ -26,7 +26,7 @@ from pipeline.ingest.dialects import ROW_NUMBER, RawTable, read_table, reject_re
 from pipeline.ingest.pseudonym import PseudonymCache
 from pipeline.ingest.rows import MACROS, FileQueries
 from pipeline.ingest.sql import ident, literal
-from pipeline.warehouse import WarehouseError, ensure_schemas, next_id, qualified
+from pipeline.warehouse import ensure_schemas, next_id, open_error, qualified
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +115,7 @@ class IngestSession:
         try:
             self.con.execute(f"ATTACH {literal(str(self.warehouse))} AS {WH}")
         except duckdb.IOException as exc:
-            raise WarehouseError(
-                f"the warehouse {self.warehouse} is in use by another process (a build still running?); "
-                "try again when it has finished"
-                if "lock" in str(exc).lower()
-                else f"cannot open the warehouse {self.warehouse}: {scrub(str(exc).splitlines()[0])}"
-            ) from exc
+            raise open_error(self.warehouse, exc) from exc
         ensure_schemas(self.con, WH)
 
     def __exit__(
@@ -205,6 +200,7 @@ class IngestSession:
         )
 
     def _insert_landing(self, extract: Extract, queries: FileQueries, meta: list[object]) -> int:
+        """The good rows, pseudonymised, with the delivery's metadata columns."""
         values = [
             *queries.landing_values(),
             *zip(("_load_id", "_file", "_delivery_date"), "???", strict=True),
@@ -214,9 +210,7 @@ class IngestSession:
         table = qualified(WH, "landing", extract.name)
         return self._scalar(f"INSERT INTO {table} ({names}) SELECT {select} {queries.good_rows()}", meta)
 
-    def _insert_quarantine(
-        self, extract: Extract, raw: RawTable, queries: FileQueries, meta: list[object]
-    ) -> int:
+    def _insert_quarantine(self, job: _Load, raw: RawTable, queries: FileQueries, meta: list[object]) -> int:
         """The bad rows, and for CSV the rows that could not even be split into fields."""
         line = "NULL" if raw.line_offset is None else f"{ROW_NUMBER} + {raw.line_offset}"
         insert = (
@@ -224,8 +218,8 @@ class IngestSession:
             f"reason, record, quarantined_at) SELECT ?, ?, ?, {ROW_NUMBER}, {line}, column_name, reason, "
             "record, current_localtimestamp() FROM "
         )
-        count = self._scalar(f"{insert} ({queries.bad_records()})", meta)
-        if raw.rejects:
+        count = self._scalar(f"{insert} ({queries.bad_records()})", meta) if job.bad else 0
+        if job.rejected:
             reason = reject_reason_sql(len(raw.columns))
             rejects = (
                 f"SELECT {ROW_NUMBER}, NULL AS column_name, {reason} AS reason, "
@@ -237,6 +231,7 @@ class IngestSession:
     def _log_load(
         self, job: _Load, load_id: int, status: str, counts: list[int | None], message: str
     ) -> None:
+        """The delivery's row in meta.loads (counts: rows read, loaded, quarantined)."""
         delivery = job.delivery
         self.con.execute(
             f"INSERT INTO {LOADS} (load_id, extract, file, file_path, file_hash, delivery_date, status, "
