@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import re
 import shutil
 import zipfile
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ ROW_NUMBER = "_row_number"
 _SAMPLE_BYTES = 1 << 16
 _CHUNK = 1 << 20
 _XLSX_CHUNK = 50_000
+_SEP_LINE = re.compile(r"^sep=(.)$", re.IGNORECASE)
 _UTF8_BOM = codecs.BOM_UTF8
 # Why DuckDB rejected a CSV row, as a sentence a person can act on; {found}/{expected} are
 # field counts.
@@ -119,7 +121,8 @@ def detect_delimiter(header_line: str) -> str:
     return ";" if counts[";"] > counts[","] else ","
 
 
-def _header_line(path: Path, encoding: str) -> str:
+def _first_lines(path: Path, encoding: str) -> list[str]:
+    """The first lines of the file as text, to find the header and separator."""
     with open(path, "rb") as fh:
         sample = fh.read(_SAMPLE_BYTES)
     if sample.startswith(_UTF8_BOM):
@@ -132,31 +135,36 @@ def _header_line(path: Path, encoding: str) -> str:
             "this is not a text file in UTF-8 or Windows-1252 (a spreadsheet saved with a .csv name, "
             "or UTF-16 text?)"
         )
-    return text.splitlines()[0]
+    return text.splitlines()[:2]
 
 
 def read_csv(con: duckdb.DuckDBPyConnection, path: Path, name: str, tmp_dir: Path) -> RawTable:
     """A CSV file in any accepted dialect. DuckDB splits the rows (quoted fields, both line
     endings); rows it cannot split go to a rejects table instead of stopping the load."""
     encoding = detect_encoding(path)
-    header = _header_line(path, encoding)
-    delimiter = detect_delimiter(header)
-    columns = normalise_header(next(csv.reader([header], delimiter=delimiter)))
+    lines = _first_lines(path, encoding)
+    # Excel writes a first line `sep=;` when asked to; it names the separator.
+    hint = _SEP_LINE.match(lines[0].strip())
+    skip = 1 if hint else 0
+    if len(lines) <= skip:
+        raise UnreadableFileError("the file has no header row after its sep= line")
+    delimiter = hint.group(1) if hint else detect_delimiter(lines[0])
+    columns = normalise_header(next(csv.reader([lines[skip]], delimiter=delimiter)))
     source = path if encoding == "utf-8" else _to_utf8(path, encoding, tmp_dir)
     rejects = f"{name}_rejects"
     spec = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(columns)))
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE "{name}_csv" AS SELECT * FROM read_csv({literal(str(source))},
-        auto_detect = false, header = true, delim = {literal(delimiter)}, quote = '"', escape = '"',
-        columns = {{{spec}}},
+        auto_detect = false, skip = {skip}, header = true, delim = {literal(delimiter)},
+        quote = '"', escape = '"', columns = {{{spec}}},
         store_rejects = true, rejects_table = '{rejects}_errors', rejects_scan = '{rejects}_scans',
         max_line_size = 10000000)"""
     )
     if source != path:
         source.unlink()
-    _number_csv_rows(con, name, columns, rejects)
+    _number_csv_rows(con, name, columns, rejects, skip)
     dialect = f"csv '{delimiter}' {encoding}"
-    return RawTable(name, columns, rejects, dialect, line_offset=1)
+    return RawTable(name, columns, rejects, dialect, line_offset=1 + skip)
 
 
 def _to_utf8(path: Path, encoding: str, tmp_dir: Path) -> Path:
@@ -171,13 +179,15 @@ def _to_utf8(path: Path, encoding: str, tmp_dir: Path) -> Path:
     return target
 
 
-def _number_csv_rows(con: duckdb.DuckDBPyConnection, name: str, columns: list[str], rejects: str) -> None:
+def _number_csv_rows(
+    con: duckdb.DuckDBPyConnection, name: str, columns: list[str], rejects: str, skip: int
+) -> None:
     """Give every row its row number in the file. DuckDB keeps the order of the rows it read
     but leaves out the rejected ones, whose line numbers it reports: the good rows fill the
     gaps between them (an ASOF join on "good rows before each rejected row")."""
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE "{rejects}" AS
-        SELECT line - 1 AS {ROW_NUMBER}, error_type, error_message,
+        SELECT line - 1 - {skip} AS {ROW_NUMBER}, error_type, error_message,
                trim(csv_line, chr(10) || chr(13)) AS line
         FROM "{rejects}_errors" QUALIFY row_number() OVER (PARTITION BY line ORDER BY column_idx) = 1"""
     )

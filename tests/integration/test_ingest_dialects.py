@@ -23,6 +23,7 @@ from tests.fixtures.raw_fixtures import (
     landing_rows,
     person_key,
     plain_table,
+    query,
     write_csv,
 )
 
@@ -229,3 +230,17 @@ def test_a_workbook_read_in_several_chunks_loads_every_row_once(
     rows = landing_rows(warehouse, "referrals", keep=("_row_number",))
     assert [r.pop("_row_number") for r in rows] == [1, 2, 3, 4, 5]
     assert rows == landing_rows(plain_warehouse, "referrals")
+
+
+def test_an_excel_sep_line_names_the_separator_and_line_numbers_count_it(tmp_path: Path) -> None:
+    header, rows = plain_table("paid_hours")
+    rows.insert(1, [*rows[1], "an extra field"])
+    raw_dir, warehouse = tmp_path / "raw", tmp_path / "warehouse.duckdb"
+    path = write_csv(delivery_path(raw_dir, "paid_hours"), header, rows, delimiter=";")
+    path.write_text("sep=;\n" + path.read_text())
+    ingest_paths(warehouse, raw_dir, KEY)
+    loaded = landing_rows(warehouse, "paid_hours", keep=("_row_number",))
+    assert [r["_row_number"] for r in loaded] == [1, 3, 4, 5, 6]
+    [(row, line, reason)] = query(warehouse, "SELECT row_number, line_number, reason FROM quarantine.rows")
+    assert (row, line) == (2, 4)  # line 1 is sep=;, line 2 the header
+    assert reason.startswith("the row has 4 fields but the header has 3")
