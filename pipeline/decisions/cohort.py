@@ -12,6 +12,7 @@ other measure needs outcomes built as of the month itself."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -112,14 +113,25 @@ class OutcomeCohorts:
                 f"fct_referral_outcomes lacks the column(s) {', '.join(missing)}: rebuild (provmon build)"
             )
         known = _dates(self.outcomes["as_of"]).max() if len(self.outcomes) else pd.NaT
-        if pd.notna(known) and known < pd.Timestamp(self.as_of):
-            raise DecisionInputError(
-                f"fct_referral_outcomes is built as of {known:%Y-%m-%d}, before {self.as_of:%Y-%m-%d}: "
-                f"build for that date first (provmon build --as-of {self.as_of:%Y-%m-%d})"
-            )
         self._known = None if pd.isna(known) else known.date()
+        self._check_known(self.as_of)
         grouped = self.outcomes.groupby(["provider_id", "tender_area"], sort=False)
         self._groups = {(str(p), int(a)): g for (p, a), g in grouped}
+
+    def _check_known(self, as_of: date) -> None:
+        if self._known is not None and self._known < as_of:
+            raise DecisionInputError(
+                f"fct_referral_outcomes is built as of {self._known:%Y-%m-%d}, before {as_of:%Y-%m-%d}: "
+                f"build for that date first (provmon build --as-of {as_of:%Y-%m-%d})"
+            )
+
+    def at(self, as_of: date) -> OutcomeCohorts:
+        """The same outcomes cut at another as-of date, without grouping them again: one
+        build's outcomes serve every month of a back-test or a run of decisions."""
+        self._check_known(as_of)
+        other = copy.copy(self)
+        other.as_of = as_of
+        return other
 
     def _check_can_cut(self, measure: str) -> None:
         """A measure is cut at an earlier as_of by its window end; without that column only

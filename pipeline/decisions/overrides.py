@@ -110,9 +110,8 @@ def overrides_from_frame(frame: pd.DataFrame) -> list[Override]:
     if missing:
         raise OverrideError(f"meta.decision_overrides lacks the column(s) {', '.join(missing)}")
     ordered = frame.sort_values("decided_at", kind="stable")
-    latest: dict[tuple[Any, ...], Override] = {}
-    for r in ordered.to_dict("records"):
-        o = Override(
+    return latest_per_key(
+        Override(
             month=month_start(pd.Timestamp(r["month"]).date()),
             provider_id=str(r["provider_id"]),
             tender_area=int(r["tender_area"]),
@@ -122,6 +121,15 @@ def overrides_from_frame(frame: pd.DataFrame) -> list[Override]:
             decided_at=pd.Timestamp(r["decided_at"]).to_pydatetime(),
             reason=str(r["reason"]),
         )
+        for r in ordered.to_dict("records")
+    )
+
+
+def latest_per_key(overrides: Iterable[Override]) -> list[Override]:
+    """One override per month, provider, area and model: the last one given wins, because a
+    person who decides again changes their decision."""
+    latest: dict[tuple[Any, ...], Override] = {}
+    for o in overrides:
         latest[(o.month, *o.key)] = o
     return list(latest.values())
 

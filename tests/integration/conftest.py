@@ -1,0 +1,62 @@
+"""Shared fixtures of the integration tests.
+
+`small_warehouse` builds the small synthetic warehouse once per test session (generate ->
+ingest -> build, the same verbs a user runs) and returns its Settings. Treat it as read-only:
+a test that writes to the warehouse (decisions, overrides) or changes its data works on a copy
+from `warehouse_copy`, so tests stay independent of their order."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pipeline.build import build
+from pipeline.generate import generate
+from pipeline.ingest import ingest
+from pipeline.settings import Settings
+
+SMALL_SEED = 1
+
+
+@pytest.fixture(scope="session")
+def small_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The small synthetic data set (seed 1), ingested and built for its default as-of date."""
+    root = tmp_path_factory.mktemp("small_warehouse")
+    raw = root / "raw"
+    generate(scale="small", seed=SMALL_SEED, out=raw)
+    settings = Settings.resolve(
+        warehouse=str(root / "warehouse" / "warehouse.duckdb"),
+        raw_dir=str(raw),
+        out_dir=str(root / "reports"),
+    )
+    ingest(settings)
+    build(settings)
+    return settings
+
+
+def copy_settings(source: Settings, folder: Path) -> Settings:
+    """A copy of the warehouse file and its Parquet marts in `folder`, sharing the raw folder
+    (read-only) with the source."""
+    folder.mkdir(parents=True, exist_ok=True)
+    warehouse = folder / source.warehouse.name
+    shutil.copy(source.warehouse, warehouse)
+    if source.marts_dir.exists():
+        shutil.copytree(source.marts_dir, folder / "marts")
+    return Settings.resolve(
+        warehouse=str(warehouse),
+        raw_dir=str(source.raw_dir),
+        out_dir=str(folder / "reports"),
+        marts_dir=str(folder / "marts"),
+    )
+
+
+@pytest.fixture(scope="session")
+def warehouse_copy(
+    small_warehouse: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], Settings]:
+    """A factory of writable copies of the small warehouse, usable from fixtures of any scope:
+    warehouse_copy("name") -> Settings of a fresh copy in its own folder."""
+    return lambda name: copy_settings(small_warehouse, tmp_path_factory.mktemp(name))
