@@ -51,6 +51,62 @@ def cmd_build(args: argparse.Namespace) -> str:
     return str(build(_settings(args), as_of=args.as_of))
 
 
+def cmd_validate(args: argparse.Namespace) -> str:
+    from pipeline.quality import validate
+
+    return str(validate(_settings(args), reference_date=args.reference_date))
+
+
+def cmd_decide(args: argparse.Namespace) -> str:
+    if args.action == "override":
+        return _override(args)
+    from pipeline.decisions.service import decide
+
+    return str(decide(_settings(args), month=args.month, model=args.model))
+
+
+def _override(args: argparse.Namespace) -> str:
+    from pipeline.decisions.service import record_override
+
+    missing = [f"--{n}" for n in ("month", "provider", "area", "state", "reason") if getattr(args, n) is None]
+    if missing:
+        raise ProvmonError(f"decide override needs {', '.join(missing)}")
+    return record_override(
+        _settings(args),
+        month=args.month,
+        provider_id=args.provider,
+        tender_area=args.area,
+        state=args.state,
+        reason=args.reason,
+        decided_by=args.by,
+        model=args.override_model,
+    )
+
+
+def cmd_backtest(args: argparse.Namespace) -> str:
+    from pipeline.decisions.service import run_backtest
+
+    return str(run_backtest(_settings(args), from_month=args.from_month, to_month=args.to_month))
+
+
+def cmd_report(args: argparse.Namespace) -> str:
+    from pipeline.reports.report import report
+
+    return str(report(_settings(args), month=args.month, name_providers=args.name_providers))
+
+
+def cmd_run(args: argparse.Namespace) -> str:
+    from pipeline.run import run
+
+    return str(run(_settings(args), as_of=args.as_of, month=args.month, reference_date=args.reference_date))
+
+
+def cmd_demo(args: argparse.Namespace) -> str:
+    from pipeline.run import demo
+
+    return str(demo(root=Path(args.dir), scale=args.scale, seed=args.seed))
+
+
 def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -93,6 +149,59 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(p)
     p.set_defaults(func=cmd_build)
+
+    p = verbs.add_parser("validate", help="run the Great Expectations suites on the landing tables")
+    p.add_argument("--reference-date", type=_date, help="judge freshness as of this date (default today)")
+    _common(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = verbs.add_parser("decide", help="booking states and allocation for a month (or record an override)")
+    p.add_argument("action", nargs="?", choices=["override"], help="'override' records a person's decision")
+    p.add_argument("--month", type=_month, help="YYYY-MM (default: the as-of month of the latest build)")
+    p.add_argument(
+        "--model", choices=["soft", "hard"], default="soft", help="the model shown (both are stored)"
+    )
+    p.add_argument("--provider", help="override: provider id, e.g. P03")
+    p.add_argument("--area", type=int, choices=[1, 2, 3, 4], help="override: tender area")
+    p.add_argument("--state", help="override: the decided state (GREEN, YELLOW, ORANGE, RED, OPEN, STOP)")
+    p.add_argument("--reason", help="override: why the meeting decided so")
+    p.add_argument("--by", help="override: who decided (default: your user name)")
+    p.add_argument(
+        "--override-model",
+        choices=["soft", "hard"],
+        default=None,
+        help="override: model (default: from the state)",
+    )
+    _common(p)
+    p.set_defaults(func=cmd_decide)
+
+    p = verbs.add_parser("backtest", help="replay both decision models month by month")
+    p.add_argument("--from", dest="from_month", type=_month, required=True, help="first month YYYY-MM")
+    p.add_argument("--to", dest="to_month", type=_month, required=True, help="last month YYYY-MM")
+    _common(p)
+    p.set_defaults(func=cmd_backtest)
+
+    p = verbs.add_parser("report", help="execute the notebooks: HTML reports, dashboards and Excel")
+    p.add_argument("--month", type=_month, help="YYYY-MM (default: the newest month of the marts)")
+    p.add_argument("--name-providers", action="store_true", help="name the other providers in dashboards")
+    _common(p)
+    p.set_defaults(func=cmd_report)
+
+    p = verbs.add_parser("run", help="ingest → validate → build → decide → report for the latest month")
+    p.add_argument(
+        "--as-of", type=_date, help="YYYY-MM-DD (default: end of the month before the newest referrals)"
+    )
+    p.add_argument("--month", type=_month, help="month to decide and report (default: the as-of month)")
+    p.add_argument("--reference-date", type=_date, help="judge freshness as of this date (default today)")
+    _common(p)
+    p.set_defaults(func=cmd_run)
+
+    p = verbs.add_parser("demo", help="generate city-scale synthetic data into demo/ and run on it")
+    p.add_argument("--dir", default="demo", help="demo folder, made anew (default demo)")
+    p.add_argument("--scale", choices=["small", "city", "national"], default="city")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
+    p.set_defaults(func=cmd_demo)
     return parser
 
 
