@@ -18,6 +18,7 @@ import pyarrow as pa
 from pipeline import cpr
 
 CPR_TABLE = "cpr_values"
+_BATCH = 100_000
 PERSONS_TABLE = "persons"
 _CPR_SCHEMA = pa.schema(
     [("raw", pa.string()), ("pid", pa.int32()), ("problem", pa.string()), ("masked", pa.string())]
@@ -76,44 +77,38 @@ class PseudonymCache:
         new = self._con.execute(
             f"SELECT v FROM ({values_sql}) WHERE v IS NOT NULL AND v NOT IN (SELECT raw FROM {CPR_TABLE})"
         ).fetchall()
-        values: list[dict[str, object]] = []
-        persons: list[dict[str, object]] = []
-        for (raw,) in new:
-            values.append(self._value(raw, persons))
-        self._append(CPR_TABLE, values, _CPR_SCHEMA)
-        self._append(PERSONS_TABLE, persons, _PERSON_SCHEMA)
-        return len(values)
+        for start in range(0, len(new), _BATCH):
+            values: dict[str, list[object]] = {name: [] for name in _CPR_SCHEMA.names}
+            persons: dict[str, list[object]] = {name: [] for name in _PERSON_SCHEMA.names}
+            for (raw,) in new[start : start + _BATCH]:
+                self._add_value(raw, values, persons)
+            self._append(CPR_TABLE, values, _CPR_SCHEMA)
+            self._append(PERSONS_TABLE, persons, _PERSON_SCHEMA)
+        return len(new)
 
-    def _value(self, raw: str, persons: list[dict[str, object]]) -> dict[str, object]:
-        """The cache row of one CPR text; a person seen for the first time is keyed and
-        added to `persons`. A malformed value is its own person, keyed as written."""
+    def _add_value(self, raw: str, values: dict[str, list[object]], persons: dict[str, list[object]]) -> None:
+        """The cache row of one CPR text; a person seen for the first time is keyed and added
+        to `persons`. A malformed value is its own person, keyed as written."""
         info = cpr.parse(raw)
         pid = self._pid_by_digits.get(info.digits) if info else None
         if pid is None:
             pid = next(self._pids)
             if info:
                 self._pid_by_digits[info.digits] = pid
-            persons.append(
-                {
-                    "pid": pid,
-                    "person_key": cpr.person_key(info.digits if info else raw, self._key),
-                    "birth_date": info.birth_date if info else None,
-                    "sex": info.sex if info else None,
-                    "masked": cpr.mask(raw),
-                }
-            )
-        return {
-            "raw": raw,
-            "pid": pid,
-            "problem": cpr_problem(raw) if info is None else None,
-            "masked": cpr.mask(raw),
-        }
+            persons["pid"].append(pid)
+            persons["person_key"].append(cpr.person_key(info.digits if info else raw, self._key))
+            persons["birth_date"].append(info.birth_date if info else None)
+            persons["sex"].append(info.sex if info else None)
+            persons["masked"].append(cpr.mask(raw))
+        values["raw"].append(raw)
+        values["pid"].append(pid)
+        values["problem"].append(cpr_problem(raw) if info is None else None)
+        values["masked"].append(cpr.mask(raw))
 
-    def _append(self, table: str, rows: list[dict[str, object]], schema: pa.Schema) -> None:
-        if not rows:
+    def _append(self, table: str, columns: dict[str, list[object]], schema: pa.Schema) -> None:
+        if not columns[schema.names[0]]:
             return
-        batch = pa.Table.from_pylist(rows, schema=schema)
-        self._con.register("pseudonym_batch", batch)
+        self._con.register("pseudonym_batch", pa.Table.from_pydict(columns, schema=schema))
         try:
             self._con.execute(f"INSERT INTO {table} SELECT * FROM pseudonym_batch")
         finally:

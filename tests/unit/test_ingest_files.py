@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import hashlib
+import hmac
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from pipeline.errors import UnreadableFileError
 from pipeline.ingest.deliveries import Delivery, Misnamed, classify, find_deliveries
 from pipeline.ingest.dialects import cell_text, detect_delimiter, detect_encoding, normalise_header
-from pipeline.ingest.pseudonym import cpr_problem
+from pipeline.ingest.pseudonym import CPR_TABLE, PERSONS_TABLE, PseudonymCache, cpr_problem
 
 
 def touch(root: Path, relative: str) -> Path:
@@ -152,3 +155,24 @@ def test_excel_cells_become_the_text_a_csv_export_holds(value: object, text: str
 )
 def test_cpr_problems_say_what_is_wrong(raw: str, problem: str | None) -> None:
     assert cpr_problem(raw) == problem
+
+
+def test_the_pseudonym_cache_keys_each_person_once_whichever_way_the_cpr_is_written() -> None:
+    key = b"unit-test-key"
+    with duckdb.connect() as con:
+        cache = PseudonymCache(con, key)
+        values = "SELECT * FROM (VALUES ('010150-5001'), ('0101505001'), ('320150-5001')) t(v)"
+        assert cache.add(values) == 3
+        assert cache.add(values) == 0  # already keyed: no second HMAC
+        rows = con.execute(
+            f"SELECT v.raw, v.pid, v.problem, v.masked, p.person_key, p.birth_date, p.sex "
+            f"FROM {CPR_TABLE} v JOIN {PERSONS_TABLE} p USING (pid) ORDER BY v.raw"
+        ).fetchall()
+    expected_key = hmac.new(key, b"0101505001", hashlib.sha256).hexdigest()
+    (plain, hyphen, invalid) = rows
+    assert plain[1] == hyphen[1] != invalid[1]
+    assert plain[4] == hyphen[4] == expected_key
+    assert (plain[5], plain[6], plain[3], hyphen[3]) == (date(2050, 1, 1), "M", "010150-****", "010150-****")
+    assert invalid[2:4] == ("day 32 is not a date", "320150-****")
+    assert invalid[4] == hmac.new(key, b"3201505001", hashlib.sha256).hexdigest()  # ten digits, no hyphen
+    assert (invalid[5], invalid[6]) == (None, None)
