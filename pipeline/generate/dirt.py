@@ -82,10 +82,11 @@ def plant(
         _CORRUPT[kind](rows, columns, where, spec, rng, textual)
         counts[kind] += len(where)
     rows = Rows(rows.extract, rows.delivery, columns)
-    free = np.setdiff1d(np.arange(n), targets)
-    n_dup = min(drawn.count("duplicate"), len(free))
+    n_dup = min(drawn.count("duplicate"), n - len(targets))
     if n_dup:
-        sources = rng.choice(free, n_dup, replace=False)
+        free = np.ones(n, dtype=bool)
+        free[targets] = False
+        sources = rng.choice(np.flatnonzero(free), n_dup, replace=False)
         order = np.argsort(np.concatenate([np.arange(n), sources]), kind="stable")
         rows = rows.take(np.concatenate([np.arange(n), sources])[order])
         counts["duplicate"] += n_dup

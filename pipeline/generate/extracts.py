@@ -25,6 +25,7 @@ from pipeline.generate.simulate import (
     REHAB_OUTCOMES,
     RESULT_TYPES,
     ChunkResult,
+    unit_names,
 )
 from pipeline.generate.timeline import NULL, Timeline, first_day, monday_of, month_of
 
@@ -63,10 +64,6 @@ class Vocabs:
             Vocab(unit_names(world)),
             market.agreement_vocab,
         )
-
-
-def unit_names(world: World) -> list[str]:
-    return sorted({u for area in world.tender_areas.values() for u in area.jobcenter_units})
 
 
 def delivery_carrying(timeline: Timeline, days: np.ndarray) -> np.ndarray:

@@ -42,7 +42,15 @@ class Vocab:
         return self._needs_quotes[sep]
 
     def extended(self, extra: Sequence[str]) -> Vocab:
-        return Vocab(np.concatenate([self.texts, np.asarray(extra, dtype=object)]))
+        """This vocabulary plus a few texts (planted bad values), reusing what is known of it."""
+        more = Vocab(extra)
+        out = Vocab(np.concatenate([self.texts, more.texts]))
+        if self._arrow is not None:
+            out._arrow = pa.concat_arrays([self._arrow, more.arrow])
+        out._needs_quotes = {
+            sep: known or more.needs_quotes(sep) for sep, known in self._needs_quotes.items()
+        }
+        return out
 
 
 @dataclass

@@ -73,6 +73,11 @@ AFTER_CASE = {
 }
 
 
+def unit_names(world: World) -> list[str]:
+    """The jobcenter units of all tender areas: the vocabulary of jobcenter_unit."""
+    return sorted({u for area in world.tender_areas.values() for u in area.jobcenter_units})
+
+
 @dataclass
 class ChunkResult:
     """What a chunk's simulation produced: one entry per referral round, concatenated."""
@@ -228,8 +233,8 @@ def _intake(world: World, rnd: Round, rng: np.random.Generator, first: bool) -> 
     f["benefit_at_start"] = categorical(rng, rnd.area, {a: c.benefit_at_start for a, c in areas.items()}, BEN)
     f["offer"] = categorical(rng, rnd.area, {a: c.offers for a, c in areas.items()}, list(world.offers))
     f["purpose"] = categorical(rng, rnd.area, {a: c.purposes for a, c in areas.items()}, PURPOSES)
-    units = sorted({u for c in areas.values() for u in c.jobcenter_units})  # = extracts.unit_names
-    f["unit"] = categorical(rng, rnd.area, {a: c.jobcenter_units for a, c in areas.items()}, units)
+    units = {a: c.jobcenter_units for a, c in areas.items()}
+    f["unit"] = categorical(rng, rnd.area, units, unit_names(world))
     b = f["benefit_at_start"]
     sick = b == B["sickness_benefit"]
     f["sick_open"] = sick
