@@ -130,8 +130,9 @@ def test_each_month_continues_from_the_stored_month_before(decided: Decided) -> 
 
 
 def test_evidence_falls_back_to_the_unadjusted_binomial_comparison(decided: Decided) -> None:
-    """Where the risk model did not fit (adjustment_status not 'adjusted', which is every row
-    while the risk columns are NULL) the soft model judges the binomial z against the area rate."""
+    """Where the risk model did not fit (adjustment_status not 'adjusted': every row while the
+    risk columns are NULL) the soft model judges the binomial z against the area rate; where it
+    fitted, the mart's z-score. Either way against the funnel limits of scipy's normal."""
     results = primary_results(decided.settings)
     soft = decided.rows[decided.rows["model"] == "soft"].merge(
         results[["month", "provider_id", "tender_area", "adjustment_status", "z_score"]],
@@ -140,17 +141,19 @@ def test_evidence_falls_back_to_the_unadjusted_binomial_comparison(decided: Deci
     )
     min_n = soft["tender_area"].map(lambda a: RULES.area(a).min_n)
     judged = soft[(soft["n"] >= min_n) & soft["area_rate_excl_provider"].notna()]
+    assert len(judged) > 0
     unadjusted = judged[judged["adjustment_status"] != "adjusted"]
-    assert len(unadjusted) > 0
     p = unadjusted["area_rate"]
     z = (unadjusted["successes"] - unadjusted["n"] * p) / (unadjusted["n"] * p * (1 - p)) ** 0.5
     assert (unadjusted["evidence_basis"] == "unadjusted").all()
     assert unadjusted["z_score"].to_numpy() == pytest.approx(z.to_numpy())
-    alarm, warning = norm.ppf(1 - (1 - 0.998) / 2), norm.ppf(1 - (1 - 0.95) / 2)
-    expected = ["alarm" if v < -alarm else "warning" if v < -warning else "ok" for v in z]
-    assert unadjusted["evidence"].tolist() == expected
     adjusted = judged[judged["adjustment_status"] == "adjusted"]
+    assert (adjusted["evidence_basis"] == "adjusted").all()
     assert adjusted["z_score"].to_numpy() == pytest.approx(adjusted["z_score_mart"].to_numpy())
+    alarm, warning = norm.ppf(1 - (1 - 0.998) / 2), norm.ppf(1 - (1 - 0.95) / 2)
+    z_all = judged["z_score"]
+    expected = ["alarm" if v < -alarm else "warning" if v < -warning else "ok" for v in z_all]
+    assert judged["evidence"].tolist() == expected
 
 
 def test_hard_model_stops_below_the_ratio_of_the_area_rate(decided: Decided) -> None:
