@@ -1,0 +1,344 @@
+"""`provmon report` on the small synthetic warehouse: every notebook runs top to bottom, every
+report is in Danish, offline and free of person keys and small counts. Expected numbers are
+computed here with pandas from the Parquet marts, following metrics.md, not read from the code."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jupytext
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+from bs4 import BeautifulSoup
+
+from pipeline import danish
+from pipeline.decisions.rules import load_rules
+from pipeline.reports import quality
+from pipeline.reports.config import load_config
+from pipeline.reports.data import ReportInputError, load_report_data
+from pipeline.reports.excel import write_scorecard
+from pipeline.reports.execute import NOTEBOOKS_DIR, Job, run_job
+from pipeline.reports.report import DIALOGUE_NOTEBOOK, FOLLOWUP_NOTEBOOK, report
+from tests.browser.conftest import SmallReports, small_reports_fixture  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.integration
+
+# Table headers and Excel columns that hold counts of referrals or rows.
+COUNT_HEADERS = {
+    "Forløb i grundlaget",
+    "Med resultat",
+    "Resultater",
+    "Afsluttede forløb",
+    "Rækker i karantæne",
+    "Rækker i seneste levering",
+    "Heraf i karantæne",
+    "I karantæne i alt",
+    "Antal",
+    "Fleksjob",
+    "Førtidspension",
+    "Ressourceforløb",
+}
+COUNT_TEXT = re.compile(r"^(<5|–|0|[1-9]\d{0,2}(\.\d{3})*)$")
+# Counts quoted inside hover texts and sentences: "n = 12", "(7 forløb)", "… i gang: 9".
+QUOTED_COUNT = re.compile(r"(?:n = |\()(\d[\d.]*)(?=\)|,| forløb|$)|: (\d[\d.]*)$")
+NEWPLOT = re.compile(r'Plotly\.newPlot\(\s*"[^"]+",\s*')
+
+
+def _number(text: str) -> int:
+    return int(text.replace(".", ""))
+
+
+def _is_safe(count: float) -> bool:
+    return count == 0 or count >= 5
+
+
+def _values(array: object) -> list[float]:
+    """A Plotly array as numbers: a list, or the typed array ({dtype, bdata}) Plotly writes
+    for numpy data."""
+    if isinstance(array, dict) and "bdata" in array:
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"])).tolist()
+    return [v for v in (array or []) if isinstance(v, (int, float))]
+
+
+def figures(html_text: str) -> list[dict]:
+    """The Plotly figures (data and layout) of an exported report."""
+    decoder = json.JSONDecoder()
+    out = []
+    for match in NEWPLOT.finditer(html_text):
+        data, end = decoder.raw_decode(html_text, match.end())
+        layout, _ = decoder.raw_decode(html_text, html_text.index("{", end))
+        out.append({"data": data, "layout": layout})
+    return out
+
+
+def tables(html_text: str) -> list[pd.DataFrame]:
+    soup = BeautifulSoup(html_text, "html.parser")
+    out = []
+    for table in soup.find_all("table", class_="provmon-table"):
+        header = [th.get_text(strip=True) for th in table.find("thead").find_all("th")]
+        rows = [
+            [td.get_text(strip=True) for td in tr.find_all("td")] for tr in table.find("tbody").find_all("tr")
+        ]
+        out.append(pd.DataFrame(rows, columns=header))
+    return out
+
+
+def small_counts_in_html(html_text: str) -> list[str]:
+    """Every count in a table, a hover text or a count chart that is between 1 and 4."""
+    found = []
+    for frame in tables(html_text):
+        for column in set(frame.columns) & COUNT_HEADERS:
+            for cell in frame[column]:
+                if not COUNT_TEXT.match(cell) or (cell[0].isdigit() and not _is_safe(_number(cell))):
+                    found.append(f"table {column}: {cell}")
+    for fig in figures(html_text):
+        count_axis = "Antal" in str(fig["layout"].get("yaxis", {}).get("title", {}).get("text", ""))
+        for trace in fig["data"]:
+            texts = [t for key in ("text", "hovertext") for t in (trace.get(key) or []) if isinstance(t, str)]
+            for text in texts:
+                for line in text.split("<br>"):
+                    for match in QUOTED_COUNT.finditer(line):
+                        value = match.group(1) or match.group(2)
+                        if not _is_safe(_number(value)):
+                            found.append(f"hover: {line}")
+            if count_axis and trace.get("type") == "bar":
+                found += [f"bar: {y}" for y in _values(trace.get("y")) if y == y and not _is_safe(y)]
+    return found
+
+
+def visible_text(html_text: str) -> str:
+    """The report's text without scripts and styles (plotly.js itself is not the report)."""
+    soup = BeautifulSoup(html_text, "html.parser")
+    for tag in soup(["script", "style"]):
+        tag.decompose()
+    return soup.get_text(" ")
+
+
+@pytest.fixture(scope="module")
+def marts(small_reports: SmallReports) -> dict[str, pd.DataFrame]:
+    folder = small_reports.settings.marts_dir
+    return {p.stem: pd.read_parquet(p) for p in folder.glob("*.parquet")}
+
+
+@pytest.fixture(scope="module")
+def month_end(small_reports: SmallReports) -> pd.Timestamp:
+    return pd.Timestamp(f"{small_reports.month}-01") + pd.offsets.MonthEnd(0)
+
+
+def test_every_area_and_provider_has_a_report(small_reports: SmallReports, marts, month_end) -> None:
+    results = marts["mart_provider_results"]
+    now = results[pd.to_datetime(results["as_of_month"]) == month_end.replace(day=1)]
+    areas, providers = sorted(now["tender_area"].unique()), sorted(now["provider_id"].unique())
+    expected = {f"opfoelgning-omraade-{a}.html" for a in areas} | {f"leverandoer-{p}.html" for p in providers}
+    assert {p.name for p in small_reports.files("*.html")} == expected
+    index = (small_reports.settings.out_dir / "index.html").read_text(encoding="utf-8")
+    for name in [*expected, "scorecard.xlsx"]:
+        assert f'href="{small_reports.month}/{name}"' in index
+        assert (small_reports.folder / name).exists()
+    print(f"report of the small data set: {small_reports.seconds:.1f} s")
+
+
+def test_reports_hide_code_and_carry_plotly_once(small_reports: SmallReports) -> None:
+    for path in small_reports.files("*.html"):
+        text = path.read_text(encoding="utf-8")
+        code_cells = re.findall(r'class="jp-Cell jp-CodeCell[^"]*"', text)
+        assert code_cells and all("jp-mod-noInput" in c for c in code_cells), path.name
+        assert not re.search(r'class="[^"]*(jp-CodeMirrorEditor|jp-InputPrompt)', text), path.name
+        assert "import " not in visible_text(text), path.name
+        assert text.count("plotly.js v") == 1, path.name  # the bundle's banner, inline, once
+        assert not re.search(r"<(script|link)[^>]+(src|href)=[\"']https?:", text), path.name
+        assert len(figures(text)) >= 5, path.name
+        assert 'lang="da"' in text
+
+
+def test_overview_counts_and_rates_match_pandas(small_reports: SmallReports, marts, month_end) -> None:
+    """Area 1's primary measure, has_result: closed referrals whose result window (end + 30
+    days) ended in the 12 months up to the month, and those with a registered result."""
+    fct = marts["fct_referral_outcomes"]
+    names = marts["dim_providers"].set_index("provider_id")["provider_name"]
+    window = pd.to_datetime(fct["result_window_end"])
+    base = fct[
+        (fct["tender_area"] == 1)
+        & fct["is_closed"]
+        & (window <= month_end)
+        & (window > month_end - pd.DateOffset(months=12))
+    ]
+    counts = base.groupby("provider_id")["has_result"].agg(["size", "sum"])
+    html_text = (small_reports.folder / "opfoelgning-omraade-1.html").read_text(encoding="utf-8")
+    overview = tables(html_text)[0].set_index("Leverandør")
+    rule = load_config().disclosure
+    label = next(c for c in overview.columns if c.startswith("Registreret resultat"))
+    for pid, (n, successes) in counts.iterrows():
+        row = overview.loc[names[pid]]
+        assert row["Forløb i grundlaget"] == ("<5" if rule.is_small(n) else danish.format_int(n)), pid
+        if rule.is_small(n) or rule.is_small(successes):
+            assert row[label] == "–"
+        else:
+            assert row[label].startswith(danish.format_percent(successes / n) + " ("), pid
+
+
+def test_reports_are_in_danish(small_reports: SmallReports) -> None:
+    month_name = danish.format_month(f"{small_reports.month}-01")
+    english = re.compile(r"\b(January|February|March|April|May|June|July|August|October|December)\b")
+    for path in small_reports.files("*.html"):
+        text = path.read_text(encoding="utf-8")
+        shown = visible_text(text)
+        assert month_name in shown, path.name
+        assert re.search(r"\d+,\d %", shown), path.name
+        assert not re.search(r"\d+\.\d %", shown), path.name  # no English decimal point
+        for fig in figures(text):
+            assert fig["layout"].get("separators") == ",."
+            ticks = " ".join(fig["layout"].get("xaxis", {}).get("ticktext") or [])
+            assert not english.search(ticks), path.name
+
+
+def test_no_person_key_or_small_count_leaves_in_any_file(small_reports: SmallReports, marts) -> None:
+    keys = set(marts["fct_referral_outcomes"]["person_key"])
+    hexes = re.compile(r"[0-9a-f]{64}")
+    scanned = 0
+    for path in small_reports.settings.out_dir.rglob("*"):
+        if not path.is_file():
+            continue
+        scanned += 1
+        if path.suffix == ".xlsx":
+            book = openpyxl.load_workbook(path)
+            cells = [c for sheet in book for row in sheet.iter_rows(values_only=True) for c in row]
+            text = " ".join(str(c) for c in cells if c is not None)
+            for sheet in book:
+                rows = list(sheet.iter_rows(values_only=True))
+                header = next((i for i, r in enumerate(rows) if r and r[0] in ("Mål", "Udbudsområde")), None)
+                if header is None:
+                    continue
+                for i, name in enumerate(rows[header]):
+                    if name in COUNT_HEADERS:
+                        values = [r[i] for r in rows[header + 1 :]]
+                        bad = [v for v in values if isinstance(v, (int, float)) and not _is_safe(v)]
+                        assert not bad, (path.name, sheet.title, name, bad)
+        else:
+            text = path.read_text(encoding="utf-8")
+            if path.suffix == ".html":
+                assert not small_counts_in_html(text), (path.name, small_counts_in_html(text)[:5])
+        assert not set(hexes.findall(text)) & keys, path.name
+        assert not re.search(r"\b\d{6}-?\d{4}\b", visible_text(text) if path.suffix == ".html" else text)
+    assert scanned >= 4
+
+
+def _add_tiny_provider(marts_dir: Path, target: Path) -> None:
+    """A copy of the marts with provider P99 in area 1: 3 referrals, 1 with a result."""
+    shutil.copytree(marts_dir, target)
+    results = pd.read_parquet(target / "mart_provider_results.parquet")
+    donor = sorted(results.loc[results["tender_area"] == 1, "provider_id"].unique())[0]
+    tiny = results[results["provider_id"] == donor].copy()
+    tiny["provider_id"], tiny["provider_name"] = "P99", "Lille Leverandør ApS"
+    tiny["n"] = tiny["n"].clip(upper=3)
+    tiny["successes"] = tiny["successes"].clip(upper=1).where(tiny["successes"].notna())
+    tiny["rate"] = (tiny["successes"] / tiny["n"]).where(tiny["n"] > 0)
+    for column in ("rate_low", "rate_high", "value_mean", "value_median", "risk_adjusted_rate", "z_score"):
+        tiny[column] = tiny["rate"]
+    pd.concat([results, tiny]).to_parquet(target / "mart_provider_results.parquet")
+    providers = pd.read_parquet(target / "dim_providers.parquet")
+    extra = pd.DataFrame({"provider_id": ["P99"], "provider_name": ["Lille Leverandør ApS"]})
+    pd.concat([providers, extra]).to_parquet(target / "dim_providers.parquet")
+    decisions = pd.read_parquet(target / "mart_booking_decisions.parquet")
+    mine = decisions[(decisions["provider_id"] == donor) & (decisions["tender_area"] == 1)].copy()
+    mine["provider_id"], mine["n"], mine["successes"] = "P99", 3, 1
+    mine["reason"] = "For få forløb i grundlaget til en vurdering af resultatandel (n = 3, mindst 20)."
+    pd.concat([decisions, mine]).to_parquet(target / "mart_booking_decisions.parquet")
+    fct = pd.read_parquet(target / "fct_referral_outcomes.parquet")
+    three = fct[fct["provider_id"] == donor].head(3).copy()
+    three["provider_id"] = "P99"
+    three["referral_id"] = [f"X{i}" for i in range(3)]
+    pd.concat([fct, three]).to_parquet(target / "fct_referral_outcomes.parquet")
+
+
+def test_a_provider_with_three_referrals_shows_no_number(small_reports: SmallReports, tmp_path: Path) -> None:
+    marts_dir = tmp_path / "marts"
+    _add_tiny_provider(small_reports.settings.marts_dir, marts_dir)
+    common = {"month": small_reports.month, "marts_dir": str(marts_dir), "warehouse": "", "quality_file": ""}
+    area = run_job(
+        Job(FOLLOWUP_NOTEBOOK, {**common, "tender_area": 1}, tmp_path / "area.html", "Område 1", "area")
+    )
+    dialogue = run_job(
+        Job(DIALOGUE_NOTEBOOK, {**common, "provider": "P99"}, tmp_path / "p99.html", "P99", "provider")
+    )
+    overview = tables(area.read_text(encoding="utf-8"))[0].set_index("Leverandør")
+    row = overview.loc["Lille Leverandør ApS"]
+    assert row["Forløb i grundlaget"] == "<5"
+    own = [k for k in row.index if k != "Forløb i grundlaget" and not k.startswith(("Områdets", "Forslag"))]
+    assert own and all(row[k] == "–" for k in own), row
+    for path in (area, dialogue):
+        text = path.read_text(encoding="utf-8")
+        assert not small_counts_in_html(text), (path.name, small_counts_in_html(text)[:5])
+        assert not re.search(r"n = 3(?![\d.])", text) and "Lille Leverandør ApS: 33,3 %" not in text
+    own = tables(dialogue.read_text(encoding="utf-8"))[0]
+    assert set(own["Leverandøren"]) == {"–"} and set(own["Forløb i grundlaget"]) <= {"<5", "0"}
+    assert "Leverandør A" in visible_text(dialogue.read_text(encoding="utf-8"))  # others anonymised
+    config = load_config()
+    data = load_report_data(marts_dir, small_reports.month, config)
+    book = openpyxl.load_workbook(write_scorecard(data, load_rules(), config, tmp_path / "s.xlsx"))
+    for row_values in book.worksheets[0].iter_rows(min_row=5, values_only=True):
+        if row_values[1] == "Lille Leverandør ApS":
+            assert row_values[2] in ("<5", 0) and row_values[4] is None
+
+
+def test_notebooks_are_stored_as_text_with_one_parameters_cell() -> None:
+    sources = sorted(NOTEBOOKS_DIR.glob("*.py"))
+    assert {p.name for p in sources} >= {FOLLOWUP_NOTEBOOK, DIALOGUE_NOTEBOOK}
+    for stored in NOTEBOOKS_DIR.glob("*.ipynb"):  # a derived .ipynb may exist, but cleared
+        nb = json.loads(stored.read_text(encoding="utf-8"))
+        assert all(not c.get("outputs") for c in nb["cells"]), stored
+    expected = {FOLLOWUP_NOTEBOOK: {"month", "tender_area"}, DIALOGUE_NOTEBOOK: {"month", "provider"}}
+    for name, names in expected.items():
+        nb = jupytext.read(NOTEBOOKS_DIR / name)
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, name
+        assigned = set(re.findall(r"^(\w+) =", tagged[0].source, flags=re.M))
+        assert names <= assigned, name
+
+
+HOLD_LOCK = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_running_build_does_not_block_the_run_log_snapshot(
+    small_reports: SmallReports, tmp_path: Path
+) -> None:
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(small_reports.settings.warehouse, warehouse)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(warehouse)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        started = time.monotonic()
+        snap = quality.snapshot(warehouse, attempts=2, wait_seconds=0.1)
+        assert snap == {"available": False, "note": quality.LOCKED}
+        assert time.monotonic() - started < 10
+    finally:
+        holder.kill()
+        holder.wait()
+    snap = quality.snapshot(warehouse)
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        (quarantined,) = con.execute("select count(*) from quarantine.rows").fetchone()
+    assert snap["available"] and sum(r["rows"] for r in snap["quarantine"]) == quarantined
+
+
+def test_a_month_outside_the_marts_is_refused_before_any_notebook_runs(small_reports: SmallReports) -> None:
+    with pytest.raises(ReportInputError, match="2031-01"):
+        report(small_reports.settings, month=dt.date(2031, 1, 1))

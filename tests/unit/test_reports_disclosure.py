@@ -1,0 +1,113 @@
+"""Disclosure control: small counts read "<5" and nothing computed from them is shown; other
+providers are anonymised. Expected values are written by hand from outputs.md's rule."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from pipeline.reports.config import Disclosure, load_config
+from pipeline.reports.disclosure import (
+    count_text,
+    letters,
+    protect_counts,
+    protect_results,
+    provider_labels,
+    reason_text,
+)
+
+RULE = Disclosure(min_count=5, suppress_zero=False)
+
+
+@pytest.mark.parametrize(
+    ("count", "shown"),
+    [(0, "0"), (1, "<5"), (3, "<5"), (4, "<5"), (5, "5"), (1234, "1.234"), (None, "–"), (math.nan, "–")],
+)
+def test_a_count_below_five_reads_less_than_five(count: float | None, shown: str) -> None:
+    assert count_text(count, RULE) == shown
+
+
+def test_suppressing_zero_is_a_choice_of_the_config() -> None:
+    assert count_text(0, Disclosure(min_count=5, suppress_zero=True)) == "<5"
+    assert count_text(2, Disclosure(min_count=3, suppress_zero=False)) == "<3"
+
+
+def test_the_shipped_config_uses_five() -> None:
+    assert load_config().disclosure.min_count == 5
+
+
+def _mart_rows() -> pd.DataFrame:
+    # provider P3 has 3 referrals; P4 has 40 referrals but only 2 successes; P5 is fine.
+    return pd.DataFrame(
+        {
+            "provider_id": ["P3", "P4", "P5"],
+            "n": [3, 40, 40],
+            "successes": [1.0, 2.0, 12.0],
+            "rate": [1 / 3, 2 / 40, 12 / 40],
+            "rate_low": [0.06, 0.01, 0.18],
+            "rate_high": [0.79, 0.16, 0.45],
+            "value_mean": [100.0, 200.0, 300.0],
+            "risk_adjusted_rate": [0.3, 0.06, 0.31],
+            "area_n": [83, 83, 83],
+            "area_successes": [15.0, 15.0, 15.0],
+            "area_rate": [15 / 83] * 3,
+            "area_n_excl_provider": [80, 43, 43],
+            "area_successes_excl_provider": [14.0, 13.0, 3.0],
+            "area_rate_excl_provider": [14 / 80, 13 / 43, 3 / 43],
+        }
+    )
+
+
+def test_rates_of_a_provider_with_three_referrals_are_blanked() -> None:
+    out = protect_results(_mart_rows(), RULE).set_index("provider_id")
+    for column in ("rate", "rate_low", "rate_high", "value_mean", "risk_adjusted_rate"):
+        assert math.isnan(out.loc["P3", column]), column
+    assert out.loc["P3", "n"] == 3  # the count stays for positions; count_text shows "<5"
+    assert out.loc["P5", "rate"] == pytest.approx(0.3)
+
+
+def test_a_rate_from_a_small_numerator_is_blanked_too() -> None:
+    # 2 of 40 = 5 %: the rate would give the 2 away as surely as the count.
+    out = protect_results(_mart_rows(), RULE).set_index("provider_id")
+    assert math.isnan(out.loc["P4", "rate"])
+    assert out.loc["P4", "hidden"]
+    assert not out.loc["P5", "hidden"]
+
+
+def test_area_rates_follow_the_area_counts() -> None:
+    out = protect_results(_mart_rows(), RULE).set_index("provider_id")
+    assert out.loc["P5", "area_rate"] == pytest.approx(15 / 83)
+    # the area without P5 has 3 successes: that rate is not shown
+    assert math.isnan(out.loc["P5", "area_rate_excl_provider"])
+    assert out.loc["P3", "area_rate_excl_provider"] == pytest.approx(14 / 80)
+
+
+def test_small_counts_are_not_drawn() -> None:
+    frame = pd.DataFrame({"ongoing": [3, 0, 7], "ended": [12, 4, None]})
+    out = protect_counts(frame, ["ongoing", "ended"], RULE)
+    assert out["ongoing"].tolist()[1:] == [0.0, 7.0] and math.isnan(out["ongoing"][0])
+    assert out["ended"][0] == 12 and math.isnan(out["ended"][1]) and math.isnan(out["ended"][2])
+
+
+def test_letters_continue_after_z() -> None:
+    assert letters(3) == ["A", "B", "C"]
+    assert letters(28)[25:] == ["Z", "AA", "AB"]
+
+
+def test_other_providers_are_anonymised_in_id_order() -> None:
+    names = {"P2": "Beta ApS", "P1": "Alfa A/S", "P3": "Gamma I/S"}
+    labels = provider_labels(names, own="P2", anonymise=True, prefix="Leverandør")
+    assert labels == {"P1": "Leverandør A", "P3": "Leverandør B", "P2": "Beta ApS"}
+    assert provider_labels(names, own="P2", anonymise=False, prefix="Leverandør") == names
+
+
+def test_a_reason_quoting_a_small_count_is_replaced() -> None:
+    small = {"n": 3, "successes": 1, "state_label": "Normal", "reason": "For få forløb (n = 3, mindst 20)."}
+    text = reason_text(small, RULE)
+    assert "3" not in text and "Normal" in text and "færre end 5" in text
+    fine = {"n": 30, "successes": 9, "cohort_closed": None, "reason": "Resultatandel 30,0 %, n = 30."}
+    assert reason_text(fine, RULE) == fine["reason"]
+    stopped = {"n": 30, "successes": 9, "cohort_closed": 2, "state_label": "Bookingstop", "reason": "…2…"}
+    assert "2" not in reason_text(stopped, RULE)

@@ -1,0 +1,262 @@
+"""The report's tables, charts and workbook on a tiny hand-made set of marts (real Parquet files
+read through DuckDB), where provider P3 has 3 referrals. Expected numbers are computed here
+with plain pandas from the referral rows, never taken from the code under test."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+
+from pipeline import danish
+from pipeline.decisions.evidence import binomial_z, z_limit
+from pipeline.decisions.rules import Model, load_rules
+from pipeline.reports import present
+from pipeline.reports.config import load_config
+from pipeline.reports.data import load_report_data
+from pipeline.reports.excel import write_scorecard
+from pipeline.reports.pages import successes_needed
+from pipeline.reports.views import AreaView
+
+MONTH = dt.date(2024, 6, 1)
+AS_OF = dt.date(2024, 6, 30)
+NAMES = {"P1": "Alfa Job ApS", "P2": "Beta Trivsel A/S", "P3": "Gamma Mini I/S"}
+SIZES = {"P1": 60, "P2": 45, "P3": 3}
+
+
+def _outcomes(seed: int = 7) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for pid, count in SIZES.items():
+        for i in range(count):
+            start = dt.date(2023, 1, 1) + dt.timedelta(days=int(rng.integers(0, 500)))
+            end = start + dt.timedelta(days=int(rng.integers(30, 200)))
+            if pid == "P3":  # its 3 referrals all closed within the base of June 2024
+                start, end = dt.date(2023, 11, 1 + i), dt.date(2024, 2, 1 + i)
+            end = end if end <= AS_OF else None
+            closed = end is not None and end + dt.timedelta(days=30) <= AS_OF
+            window = start + dt.timedelta(days=180)
+            rows.append(
+                {
+                    "referral_id": f"{pid}-{i}",
+                    "person_key": f"{rng.integers(0, 2**63):064x}",
+                    "provider_id": pid,
+                    "tender_area": 1,
+                    "start_date": start,
+                    "end_date": end,
+                    "is_closed": closed,
+                    "has_result": bool(rng.random() < (0.5 if pid == "P1" else 0.2)),
+                    "result_window_end": end + dt.timedelta(days=30) if end else None,
+                    "paid_hours_progression": float(rng.normal(2, 15)) if window <= AS_OF else None,
+                    "paid_hours_window_end": window,
+                    "rehab_grant_within_12m": bool(rng.random() < 0.2),
+                    "rehab_grant_type": "flex_job",
+                    "rehab_window_end": start + dt.timedelta(days=365),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _has_result_rows(outcomes: pd.DataFrame, month: dt.date) -> pd.DataFrame:
+    """mart_provider_results rows of has_result for one as-of month, the metrics.md way."""
+    end = pd.Timestamp(month) + pd.offsets.MonthEnd(0)
+    start = end - pd.DateOffset(months=12)
+    window = pd.to_datetime(outcomes["result_window_end"])
+    base = outcomes[outcomes["is_closed"] & (window > start) & (window <= end)]
+    per = base.groupby("provider_id")["has_result"].agg(["size", "sum"]).reindex(list(SIZES), fill_value=0)
+    area_n, area_s = per["size"].sum(), per["sum"].sum()
+    rows = []
+    for pid, (n, s) in per.iterrows():
+        excl_n, excl_s = area_n - n, area_s - s
+        rows.append(
+            {
+                "as_of_month": pd.Timestamp(month),
+                "as_of_date": end,
+                "provider_id": pid,
+                "provider_name": NAMES[pid],
+                "tender_area": 1,
+                "measure": "has_result",
+                "measure_kind": "binary",
+                "n": int(n),
+                "successes": float(s),
+                "rate": s / n if n else math.nan,
+                "rate_low": max(s / n - 0.1, 0) if n else math.nan,
+                "rate_high": min(s / n + 0.1, 1) if n else math.nan,
+                "below_min_n": n < 20,
+                "area_n": int(area_n),
+                "area_successes": float(area_s),
+                "area_rate": area_s / area_n,
+                "area_n_excl_provider": int(excl_n),
+                "area_successes_excl_provider": float(excl_s),
+                "area_rate_excl_provider": excl_s / excl_n if excl_n else math.nan,
+                "value_mean": math.nan,
+                "value_median": math.nan,
+                "area_value_mean": math.nan,
+                "risk_adjusted_rate": math.nan,
+                "adjustment_status": None,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def marts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("marts")
+    outcomes = _outcomes()
+    outcomes.to_parquet(folder / "fct_referral_outcomes.parquet")
+    months = [dt.date(2024, m, 1) for m in range(1, 7)]
+    pd.concat([_has_result_rows(outcomes, m) for m in months]).to_parquet(
+        folder / "mart_provider_results.parquet"
+    )
+    pd.DataFrame(
+        {"sort_order": [1], "measure": ["has_result"], "measure_kind": ["binary"], "label_da": ["Resultat"]}
+    ).to_parquet(folder / "dim_measures.parquet")
+    pd.DataFrame({"provider_id": list(NAMES), "provider_name": list(NAMES.values())}).to_parquet(
+        folder / "dim_providers.parquet"
+    )
+    decisions = pd.DataFrame(
+        [
+            {
+                "month": m,
+                "provider_id": pid,
+                "tender_area": 1,
+                "model": model,
+                "state": state,
+                "proposed_state": state,
+                "state_label": label,
+                "share": 1.0,
+                "n": SIZES[pid],
+                "successes": 2 if pid == "P3" else 10,
+                "reason": f"Begrundelse med n = {SIZES[pid]}.",
+            }
+            for m in months
+            for pid in NAMES
+            for model, state, label in (("soft", "GREEN", "Normal"), ("hard", "OPEN", "Åben"))
+        ]
+    )
+    decisions.to_parquet(folder / "mart_booking_decisions.parquet")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def view(marts: Path) -> AreaView:
+    config = load_config()
+    data = load_report_data(marts, "2024-06", config)
+    return AreaView(data, 1, config, load_rules(), data.provider_names())
+
+
+def test_the_newest_month_is_the_default(marts: Path) -> None:
+    assert load_report_data(marts, None, load_config()).month == MONTH
+
+
+def test_overview_counts_match_an_independent_count(view: AreaView) -> None:
+    expected = _has_result_rows(_outcomes(), MONTH).set_index("provider_id")
+    table = view.overview().set_index("Leverandør")
+    for pid, name in NAMES.items():
+        n = int(expected.loc[pid, "n"])
+        shown = table.loc[name, "Forløb i grundlaget"]
+        assert shown == ("<5" if 0 < n < 5 else danish.format_int(n)), pid
+
+
+def test_the_three_referral_provider_shows_no_rate(view: AreaView) -> None:
+    row = view.overview().set_index("Leverandør").loc["Gamma Mini I/S"]
+    assert row["Forløb i grundlaget"] == "<5"
+    assert row["Resultat"] == "–"
+    decisions = view.decisions_table(Model.SOFT).set_index("Leverandør")
+    assert not re.search(r"n = 3(?!\d)", decisions.loc["Gamma Mini I/S", "Begrundelse"])
+    assert "n = 60" in decisions.loc["Alfa Job ApS", "Begrundelse"]
+
+
+def test_flow_counts_match_pandas(view: AreaView) -> None:
+    outcomes = _outcomes()
+    end = pd.Timestamp(AS_OF)
+    start, stop = pd.to_datetime(outcomes["start_date"]), pd.to_datetime(outcomes["end_date"])
+    ongoing = outcomes[(start <= end) & (stop.isna() | (stop > end))].groupby("provider_id").size()
+    flow = view.data.flow
+    now = flow[flow["month"] == pd.Timestamp(MONTH)].set_index("provider_id")
+    for pid in NAMES:
+        assert now.loc[pid, "ongoing"] == ongoing.get(pid, 0), pid
+    started = outcomes[(start >= "2024-06-01") & (start <= end)].groupby("provider_id").size()
+    assert now["started"].to_dict() == {p: started.get(p, 0) for p in now.index}
+
+
+def test_progression_bands_match_pandas(view: AreaView) -> None:
+    outcomes = _outcomes()
+    window = pd.to_datetime(outcomes["paid_hours_window_end"])
+    base = outcomes[
+        outcomes["paid_hours_progression"].notna()
+        & (window <= pd.Timestamp(AS_OF))
+        & (window > pd.Timestamp(AS_OF) - pd.DateOffset(months=12))
+    ]
+    edges = [b.below for b in view.config.progression_bands[:-1]]
+    band = np.searchsorted(np.array(edges), base["paid_hours_progression"].to_numpy(), side="right")
+    expected = pd.Series(band).groupby([base["provider_id"].to_numpy(), band]).size()
+    got = view.data.progression.set_index(["provider_id", "band"])["referrals"]
+    assert got.to_dict() == {k: v for k, v in expected.items()}
+
+
+def test_charts_speak_danish(view: AreaView) -> None:
+    trend = view.trend()
+    assert trend.layout.separators == ",."
+    assert "juni 2024" in trend.layout.xaxis.ticktext
+    assert all(re.fullmatch(r"[a-zæøå]+ \d{4}", t) for t in trend.layout.xaxis.ticktext)
+    hover = " ".join(t for trace in trend.data for t in (trace.text or ()))
+    assert re.search(r"\d+,\d %", hover)  # decimal comma and a space before the percent sign
+    assert "Gamma Mini I/S: ikke vist (n = <5)" in hover
+
+
+def test_funnel_points_are_the_shown_rates(view: AreaView) -> None:
+    fig = view.funnel()
+    rows = _has_result_rows(_outcomes(), MONTH).set_index("provider_id")
+    points = {t.name: (t.x[0], t.y[0]) for t in fig.data if t.mode == "markers+text"}
+    assert "Gamma Mini I/S" not in points  # blanked, not drawn
+    for pid in ("P1", "P2"):
+        n, rate = rows.loc[pid, "n"], rows.loc[pid, "rate"]
+        if rows.loc[pid, "successes"] >= 5:
+            assert points[NAMES[pid]] == pytest.approx((n, rate * 100))
+
+
+def test_an_empty_section_still_renders(view: AreaView) -> None:
+    for fig in (view.sustainability(), view.fit(), view.cost(), view.progression(), view.states()):
+        assert "plotly-graph-div" in present.figure(fig).data
+
+
+def test_workbook_has_a_sheet_per_area_and_suppresses(view: AreaView, tmp_path: Path) -> None:
+    path = write_scorecard(view.data, view.rules, view.config, tmp_path / "scorecard.xlsx")
+    book = openpyxl.load_workbook(path)
+    assert book.sheetnames == ["Område 1 Udsatte ledige", "Beslutninger"]
+    sheet = book["Område 1 Udsatte ledige"]
+    header = [c.value for c in sheet[4]]
+    rows = {r[1]: dict(zip(header, r, strict=True)) for r in sheet.iter_rows(min_row=5, values_only=True)}
+    expected = _has_result_rows(_outcomes(), MONTH).set_index("provider_id")
+    gamma = rows["Gamma Mini I/S"]
+    assert gamma["Forløb i grundlaget"] == "<5" and gamma["Andel"] is None
+    alfa = rows["Alfa Job ApS"]
+    assert alfa["Forløb i grundlaget"] == expected.loc["P1", "n"]
+    assert alfa["Andel"] == pytest.approx(expected.loc["P1", "rate"])
+    reasons = [r[6] for r in book["Beslutninger"].iter_rows(min_row=5, values_only=True)]
+    assert not any(re.search(r"n = 3(?!\d)", r or "") for r in reasons)
+
+
+@pytest.mark.parametrize(
+    ("n", "successes", "p"), [(40, 3, 0.3), (100, 20, 0.35), (25, 10, 0.2), (60, 0, 0.1)]
+)
+def test_successes_needed_is_the_smallest_count_within_the_limit(n: int, successes: int, p: float) -> None:
+    """Brute force over every count: the first that is not below the 95 % funnel limit."""
+    first_ok = next(s for s in range(n + 1) if binomial_z(s, n, p) >= -z_limit(0.95))
+    assert successes_needed(n, successes, p, 0.95) == max(0, first_ok - successes)
+
+
+def test_quality_snapshot_without_a_warehouse_says_so(tmp_path: Path) -> None:
+    from pipeline.reports import quality
+
+    snap = quality.snapshot(tmp_path / "none.duckdb")
+    assert snap["available"] is False and "warehouse" in snap["note"]
+    assert json.loads(json.dumps(snap)) == snap
