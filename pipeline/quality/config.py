@@ -155,6 +155,8 @@ class Mart(_Strict):
     non_negative: list[str] = []
     shares: list[str] = []
     not_above: list[tuple[str, str]] = []
+    # Rounding room for computed decimals: a Wilson bound of 1 - 1e-16 is not below the rate.
+    tolerance: float = Field(1e-9, ge=0)
 
     def contract_column(self, column: str) -> Column:
         """The contract column (`extract.column`) whose codes or bounds a mart column keeps."""

@@ -69,7 +69,8 @@ class MartFrames:
             if not source.codes and (source.min is not None or source.max is not None):
                 out[column] = (source.min, source.max)
         out.update({c: (0.0, None) for c in self.mart.non_negative})
-        out.update({c: (0.0, 1.0) for c in self.mart.shares})
+        tolerance = self.mart.tolerance
+        out.update({c: (-tolerance, 1.0 + tolerance) for c in self.mart.shares})
         return out
 
     @property
@@ -99,8 +100,13 @@ class MartFrames:
         ]
         for c in self.bounds:
             parts += [(min_col(c), f"min({ident(c)})", (c,)), (max_col(c), f"max({ident(c)})", (c,))]
+        tolerance = float(mart.tolerance)
         parts += [
-            (pair_col(low, high), f"count(*) FILTER (WHERE {ident(low)} > {ident(high)})", (low, high))
+            (
+                pair_col(low, high),
+                f"count(*) FILTER (WHERE {ident(low)} > {ident(high)} + {tolerance!r})",
+                (low, high),
+            )
             for low, high in mart.not_above
         ]
         return parts

@@ -471,7 +471,7 @@ def _mart_profile_expectations(frames: MartFrames) -> Iterator[gxe.Expectation]:
                 f"range.{column}.min",
                 min_col(column),
                 severity,
-                f"{column} er mindst {_num(low)}.",
+                f"{column} er mindst {_num(round(low, 6))}.",
                 min_value=low,
             )
         if high is not None:
@@ -479,7 +479,7 @@ def _mart_profile_expectations(frames: MartFrames) -> Iterator[gxe.Expectation]:
                 f"range.{column}.max",
                 max_col(column),
                 severity,
-                f"{column} er højst {_num(high)}.",
+                f"{column} er højst {_num(round(high, 6))}.",
                 max_value=high,
             )
     for low_col, high_col in mart.not_above:
