@@ -41,6 +41,8 @@ COLOURS = {
     "OPEN": "#2e7d32",
     "STOP": "#c62828",
 }
+# The two models' lines in the line panels: one colour and dash per model.
+LINES = {Model.SOFT: {"color": "#1565c0", "dash": "solid"}, Model.HARD: {"color": "#6d4c41", "dash": "dash"}}
 TABLE_COLUMNS = ["metric", "label", *(m.value for m in Model)]
 PROVIDER_COLUMNS = [
     "model",
@@ -368,11 +370,10 @@ def figure(result: BacktestResult, rules: Rules, truth: GroundTruth | None = Non
     for model in Model:
         mine = changed & (d["model"] == model.value)
         per_month = d[mine].groupby("month").size()
-        dash = "solid" if model == Model.SOFT else "dash"
         common = {
             "x": x,
             "mode": "lines+markers",
-            "line": {"dash": dash},
+            "line": LINES[model],
             "legendgroup": f"{model.value}-lines",
         }
         fig.add_scatter(
@@ -408,18 +409,22 @@ def figure(result: BacktestResult, rules: Rules, truth: GroundTruth | None = Non
 
 
 def _mark_drops(fig: go.Figure, truth: GroundTruth | None, months: Sequence[date]) -> None:
-    """A dotted line where a provider's results truly dropped (synthetic data only)."""
+    """A dotted line in every panel where providers' results truly dropped (synthetic data
+    only), named once in the bottom panel."""
     if truth is None:
         return
+    drops: dict[date, list[str]] = {}
     for provider, p in sorted(truth.providers.items()):
         if p.role == "drops" and p.drop_month in months:
-            fig.add_vline(
-                x=months.index(p.drop_month),
-                line_dash="dot",
-                line_color="grey",
-                annotation_text=f"{provider}: fald",
-                annotation_position="top",
-            )
+            drops.setdefault(p.drop_month, []).append(provider)
+    for month, providers in drops.items():
+        x = danish.format_month(month)
+        for row in range(1, 5):
+            fig.add_vline(x=months.index(month), line_dash="dot", line_color="grey", row=row, col=1)
+        fig.add_annotation(
+            x=x, y=1, yref="y4 domain", text=f"Fald i resultater: {', '.join(providers)}",
+            showarrow=False, xanchor="left", yanchor="top", font={"size": 11, "color": "grey"},
+        )  # fmt: skip
 
 
 # --- building and writing -------------------------------------------------------------------------
