@@ -450,23 +450,32 @@ def _ground_truth(settings: Settings, path: Path | None) -> GroundTruth | None:
 
 
 def run_backtest(
-    settings: Settings, from_month: date, to_month: date, ground_truth: Path | None = None
+    settings: Settings,
+    from_month: date | None = None,
+    to_month: date | None = None,
+    ground_truth: Path | None = None,
 ) -> BacktestSummary:
-    """Replay both models over from_month..to_month from one build, each month on what was
-    known at its last day, starting from every provider GREEN/OPEN and without overrides (it
-    compares the models, not the meetings). Writes the table (CSV, Markdown) and a chart (HTML)
-    to settings.out_dir / "backtest"; with a ground-truth file (synthetic data) also the false
-    stops and reductions and the reaction delays."""
-    first, last = month_start(from_month), month_start(to_month)
-    if last < first:
-        raise ProvmonError(f"--to {last:%Y-%m} is before --from {first:%Y-%m}")
+    """Replay both models over from_month..to_month (default: every complete month of the
+    build) from one build, each month on what was known at its last day, starting from every
+    provider GREEN/OPEN and without overrides (it compares the models, not the meetings).
+    Writes the table (CSV, Markdown) and a chart (HTML) to settings.out_dir / "backtest"; with a
+    ground-truth file (synthetic data) also the false stops and reductions and the reaction
+    delays."""
+    if from_month and to_month and month_start(to_month) < month_start(from_month):
+        raise ProvmonError(
+            f"--to {month_start(to_month):%Y-%m} is before --from {month_start(from_month):%Y-%m}"
+        )
     rules, templates = load_rules(), load_templates()
     truth = _ground_truth(settings, ground_truth)
     with record_run(settings.warehouse, "backtest") as run:
         with connect(settings.warehouse, read_only=True) as con:
             sources = store.read_sources(con, rules)
         inputs = MonthInputs(sources, rules)
+        first = month_start(from_month) if from_month else inputs.months[0]
+        last = month_start(to_month) if to_month else inputs.latest
         months = month_range(first, last)
+        if not months:
+            raise ProvmonError(f"the back-test period {first:%Y-%m}..{last:%Y-%m} has no months")
         inputs.check(months)
         result = backtest([inputs.month(m) for m in months], rules, templates)
         report = build_report(result, rules, truth)

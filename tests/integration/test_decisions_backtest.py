@@ -206,6 +206,12 @@ def test_without_a_ground_truth_there_are_no_truth_rows(replayed: Replayed, tmp_
     assert not (settings.out_dir / "backtest" / "backtest_providers.csv").exists()
 
 
+def test_the_default_period_is_every_complete_month(replayed: Replayed) -> None:
+    summary = run_backtest(replayed.settings)
+    assert (summary.from_month, summary.to_month) == (replayed.first, replayed.last)
+    pd.testing.assert_frame_equal(plain(summary.decisions), plain(replayed.summary.decisions))
+
+
 def test_bad_periods_and_ground_truth_files_are_refused(replayed: Replayed, tmp_path: Path) -> None:
     s = replayed.settings
     with pytest.raises(ProvmonError, match="before --from"):
