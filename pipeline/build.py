@@ -80,10 +80,10 @@ def build(settings: Settings, as_of: dt.date | None = None) -> BuildSummary:
     )
 
 
-def dbt_args(as_of: dt.date | None, command: str = "build") -> list[str]:
+def dbt_args(as_of: dt.date | None, command: Sequence[str] = ("build",)) -> list[str]:
     """The dbt command line for this project; as_of becomes the dbt var of the same name."""
     args = [
-        command,
+        *command,
         "--project-dir",
         str(PROJECT_DIR),
         "--profiles-dir",
@@ -174,12 +174,15 @@ def run_dbt(warehouse: Path, args: Sequence[str]) -> DbtOutcome:
         str(work / "target"),
         "--log-path",
         str(work / "logs"),
-        "--quiet",
+        "--log-level",
+        "none",
+        "--log-level-file",
+        "info",
         "--no-use-colors",
         "--no-send-anonymous-usage-stats",
     ]
     progress = _Progress()
-    log.info("build: running dbt (%s) on %s", args[0], warehouse)
+    log.info("build: running dbt %s on %s", args[0], warehouse)
     with _environment({WAREHOUSE_ENV: str(warehouse), "DO_NOT_TRACK": "1"}):
         result = dbtRunner(callbacks=[progress]).invoke(full_args)
     if result.exception is not None:

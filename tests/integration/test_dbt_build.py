@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import json
 import shutil
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from pipeline.build import BuildSummary, build
+from pipeline.build import BuildSummary, build, dbt_args, dbt_work_dir, run_dbt
 from pipeline.contract import load_contract
 from pipeline.generate import generate
 from pipeline.ingest import ingest
@@ -272,3 +273,21 @@ def test_marts_exported_as_parquet_without_cpr(built: Built) -> None:
         assert len(frame) == len(query(built.settings, f"select * from main.{name}")), name
         text = frame.select_dtypes("object").astype(str)
         assert not text.apply(lambda col: col.str.fullmatch(cpr_like).any()).any(), f"{name} holds a CPR"
+
+
+def test_docs_generate_and_every_built_column_is_described(built: Built) -> None:
+    """`dbt docs generate` works on the built warehouse, and every column it finds in a model of
+    ours (the catalog) has a description (the manifest): nothing undocumented slips in."""
+    run_dbt(built.settings.warehouse.resolve(), dbt_args(None, command=("docs", "generate")))
+    target = dbt_work_dir(built.settings.warehouse.resolve()) / "target"
+    catalog = json.loads((target / "catalog.json").read_text(encoding="utf-8"))["nodes"]
+    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))["nodes"]
+    undocumented = []
+    for unique_id, node in catalog.items():
+        described = {
+            name.lower() for name, column in manifest[unique_id]["columns"].items() if column["description"]
+        }
+        assert manifest[unique_id]["description"], unique_id
+        undocumented += [f"{unique_id}.{c}" for c in node["columns"] if c.lower() not in described]
+    assert len(catalog) >= 30
+    assert not undocumented

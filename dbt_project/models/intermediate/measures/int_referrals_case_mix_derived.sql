@@ -42,17 +42,34 @@ start_weeks as (
 
 ),
 
+week_numbers as (
+
+    {{ dbt.generate_series(history_weeks) }}
+
+),
+
+history_weeks as (
+
+    -- the weeks before the week of the start, so that benefit weeks are matched on equality
+    select
+        start_weeks.referral_id,
+        start_weeks.person_key,
+        {{ add_days('start_weeks.start_week', '-7 * week_numbers.generated_number') }} as week_start
+    from start_weeks
+    cross join week_numbers
+
+),
+
 benefit_history as (
 
     select
-        start_weeks.referral_id,
+        history_weeks.referral_id,
         count(*) as benefit_weeks
-    from start_weeks
+    from history_weeks
     inner join benefit_weeks
-        on benefit_weeks.person_key = start_weeks.person_key
-       and benefit_weeks.week_start >= {{ add_days('start_weeks.start_week', -7 * history_weeks) }}
-       and benefit_weeks.week_start < start_weeks.start_week
-    group by start_weeks.referral_id
+        on benefit_weeks.person_key = history_weeks.person_key
+       and benefit_weeks.week_start = history_weeks.week_start
+    group by history_weeks.referral_id
 
 ),
 

@@ -43,7 +43,7 @@ job_starts as (
 
 ),
 
-follow_up_weeks as (
+first_mondays as (
 
     {%- for x in sustain_months %}
     select
@@ -58,6 +58,23 @@ follow_up_weeks as (
 
 ),
 
+week_numbers as (
+
+    {{ dbt.generate_series(n_weeks) }}
+
+),
+
+follow_up_weeks as (
+
+    -- the counted weeks themselves, so that benefit weeks are matched on equality
+    select
+        first_mondays.*,
+        {{ add_days('first_mondays.first_monday', '7 * (week_numbers.generated_number - 1)') }} as week_start
+    from first_mondays
+    cross join week_numbers
+
+),
+
 benefit_weeks_counted as (
 
     select
@@ -69,8 +86,7 @@ benefit_weeks_counted as (
     from follow_up_weeks
     left join benefit_weeks
         on benefit_weeks.person_key = follow_up_weeks.person_key
-       and benefit_weeks.week_start >= follow_up_weeks.first_monday
-       and benefit_weeks.week_start <= {{ add_days('follow_up_weeks.first_monday', 7 * (n_weeks - 1)) }}
+       and benefit_weeks.week_start = follow_up_weeks.week_start
     group by
         follow_up_weeks.referral_id,
         follow_up_weeks.months_after_job_start,
