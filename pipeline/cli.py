@@ -86,7 +86,14 @@ def _override(args: argparse.Namespace) -> str:
 def cmd_backtest(args: argparse.Namespace) -> str:
     from pipeline.decisions.service import run_backtest
 
-    return str(run_backtest(_settings(args), from_month=args.from_month, to_month=args.to_month))
+    return str(
+        run_backtest(
+            _settings(args),
+            from_month=args.from_month,
+            to_month=args.to_month,
+            ground_truth=args.ground_truth,
+        )
+    )
 
 
 def cmd_report(args: argparse.Namespace) -> str:
@@ -176,8 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_decide)
 
     p = verbs.add_parser("backtest", help="replay both decision models month by month")
-    p.add_argument("--from", dest="from_month", type=_month, required=True, help="first month YYYY-MM")
-    p.add_argument("--to", dest="to_month", type=_month, required=True, help="last month YYYY-MM")
+    p.add_argument("--from", dest="from_month", type=_month, help="first month YYYY-MM (default: the first)")
+    p.add_argument(
+        "--to", dest="to_month", type=_month, help="last month YYYY-MM (default: the last complete)"
+    )
+    p.add_argument(
+        "--ground-truth", type=Path, help="ground-truth file of synthetic data (default: in --raw-dir)"
+    )
     _common(p)
     p.set_defaults(func=cmd_backtest)
 
