@@ -379,7 +379,7 @@ def landing_codes_suite(tables: list[LandingTable], config: QualityConfig) -> Su
         for t in tables
         for column, codes in t.codes.items()
     ]
-    return SuiteSpec("landing_codes", "landing", "codes", ["load_id", "column_key"], expectations)
+    return SuiteSpec("landing_codes", "landing", "codes", ["load_id", "column_key", "value"], expectations)
 
 
 def _codes_expectation(
@@ -438,7 +438,7 @@ def mart_suites(name: str, mart: Mart) -> list[SuiteSpec]:
     ]
     codes = [_codes_expectation(c, frames.codes[c], mart.severity, "column_name") for c in frames.codes]
     if codes:
-        suites.append(SuiteSpec(f"{name}_codes", name, "codes", ["column_name"], codes))
+        suites.append(SuiteSpec(f"{name}_codes", name, "codes", ["column_name", "value"], codes))
     return suites
 
 
