@@ -159,12 +159,13 @@ WITHHELD_REASON = (
 def reason_text(decision: Mapping[str, object], rule: Disclosure) -> str:
     """The decision's Danish reason sentence, or a sentence without numbers when the one the
     decision step wrote quotes a count too small to show (e.g. "n = 3")."""
-    if any(rule.is_small(_number(decision.get(c))) for c in DECISION_COUNTS):
+    if any(rule.is_small(as_number(decision.get(c))) for c in DECISION_COUNTS):
         return WITHHELD_REASON.format(state=decision.get("state_label") or "", min_count=rule.min_count)
     return str(decision.get("reason") or danish.MISSING)
 
 
-def _number(value: object) -> float | None:
+def as_number(value: object) -> float | None:
+    """A cell as a float, None for missing (None, NaN, NA) or non-numbers."""
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):

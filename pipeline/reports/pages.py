@@ -17,8 +17,8 @@ from pipeline.decisions.rules import SOFT_ORDER, Model, Rules, load_rules
 from pipeline.reports import charts, quality
 from pipeline.reports.config import ReportConfig, load_config
 from pipeline.reports.data import ReportData, ReportInputError, load_report_data
-from pipeline.reports.disclosure import count_text, provider_labels, reason_text
-from pipeline.reports.views import AreaView, rate_text
+from pipeline.reports.disclosure import as_number, count_text, provider_labels, reason_text
+from pipeline.reports.views import AreaView, rate_text, row_rate_text
 
 
 def _load(
@@ -141,10 +141,10 @@ class DialoguePage:
             out.append(
                 {
                     "Mål": view.data.measure_label(measure),
-                    "Forløb i grundlaget": count_text(_f(r["n"]), view.rule),
-                    "Leverandøren": rate_text(_f(r["rate"]), _f(r["rate_low"]), _f(r["rate_high"])),
-                    "Området": rate_text(_f(r["area_rate"])),
-                    "Området uden leverandøren": rate_text(_f(r["area_rate_excl_provider"])),
+                    "Forløb i grundlaget": count_text(as_number(r["n"]), view.rule),
+                    "Leverandøren": row_rate_text(r),
+                    "Området": rate_text(as_number(r["area_rate"])),
+                    "Området uden leverandøren": rate_text(as_number(r["area_rate_excl_provider"])),
                 }
             )
         return pd.DataFrame(out)
@@ -153,11 +153,11 @@ class DialoguePage:
         """The proposed state of both models with the reason sentence, and an override."""
         lines = []
         for model, name in ((Model.SOFT, "Blid overgang"), (Model.HARD, "Bookingstop-model")):
-            rows = view.decisions_of(model)
-            if self.provider_id not in rows.index:
+            found = view.decision_of(model, self.provider_id)
+            if found is None:
                 lines.append(f"{name}: intet forslag for måneden (kør provmon decide).")
                 continue
-            row = rows.loc[self.provider_id].to_dict()
+            row = found.to_dict()
             lines.append(f"{name}: {row['state_label']}. {reason_text(row, view.rule)}")
             if isinstance(row.get("override_state"), str) and row["override_state"]:
                 lines.append(
@@ -205,14 +205,6 @@ def dialogue_page(
 # --- what it takes to move up one state ---------------------------------------------------------
 
 
-def _f(value: object) -> float | None:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
-
-
 def successes_needed(n: int, successes: int, area_rate: float, level: float) -> int:
     """Additional successes among the same n that lift the provider's unadjusted funnel z-score
     to the `level` limit: the smallest s with (s - n p) / sqrt(n p (1 - p)) >= -z, as the soft
@@ -223,10 +215,9 @@ def successes_needed(n: int, successes: int, area_rate: float, level: float) -> 
 
 
 def next_step_soft(view: AreaView, provider_id: str) -> str:
-    rows = view.decisions_of(Model.SOFT)
-    if provider_id not in rows.index:
+    row = view.decision_of(Model.SOFT, provider_id)
+    if row is None:
         return "Blid overgang: ingen vurdering for måneden."
-    row = rows.loc[provider_id]
     area = view.rules.area(view.area)
     state = str(row["state"])
     recover = area.soft.recover_months
@@ -234,7 +225,7 @@ def next_step_soft(view: AreaView, provider_id: str) -> str:
         head = f"Blid overgang: leverandøren er i den bedste tilstand ({row['state_label']})."
         return head + " " + _keep_within(view, row, area.evidence.warning_level)
     better = SOFT_ORDER[SOFT_ORDER.index(state) - 1]
-    ok_streak = int(_f(row.get("ok_streak")) or 0)
+    ok_streak = int(as_number(row.get("ok_streak")) or 0)
     left = max(recover - ok_streak, 1)
     text = (
         f"Blid overgang: for at komme fra {row['state_label']} til {area.label(Model.SOFT, better)} skal "
@@ -247,7 +238,7 @@ def next_step_soft(view: AreaView, provider_id: str) -> str:
 def _keep_within(view: AreaView, row: pd.Series, level: float) -> str:
     """How many more results among the same referrals would put the provider within the limit
     (unadjusted comparison; with the risk model the expected number decides)."""
-    n, successes, area_rate = _f(row.get("n")), _f(row.get("successes")), _f(row.get("area_rate"))
+    n, successes, area_rate = (as_number(row.get(c)) for c in ("n", "successes", "area_rate"))
     rule = view.rule
     if n is None or successes is None or area_rate is None or rule.is_small(n) or rule.is_small(successes):
         return ""
@@ -263,13 +254,12 @@ def _keep_within(view: AreaView, row: pd.Series, level: float) -> str:
 
 
 def next_step_hard(view: AreaView, provider_id: str) -> str:
-    rows = view.decisions_of(Model.HARD)
-    if provider_id not in rows.index:
+    row = view.decision_of(Model.HARD, provider_id)
+    if row is None:
         return "Bookingstop-model: ingen vurdering for måneden."
-    row = rows.loc[provider_id]
     area = view.rules.area(view.area)
     if str(row["state"]) != "STOP":
-        threshold = _f(row.get("threshold"))
+        threshold = as_number(row.get("threshold"))
         bar = f" (grænse {danish.format_percent(threshold)})" if threshold is not None else ""
         ratio = danish.format_percent(area.hard.stop_ratio, trim=True)
         return (
@@ -277,8 +267,8 @@ def next_step_hard(view: AreaView, provider_id: str) -> str:
             f"af områdets andel uden leverandøren{bar}."
         )
     rule = view.rule
-    threshold = _f(row.get("threshold"))
-    closed = _f(row.get("cohort_closed"))
+    threshold = as_number(row.get("threshold"))
+    closed = as_number(row.get("cohort_closed"))
     return (
         f"Bookingstop-model: stoppet ophæves, når mindst {area.hard.min_lift_n} af de forløb, der var i gang "
         f"ved stoppet, er afsluttet (nu {count_text(closed, rule)}), og deres resultatandel er mindst "

@@ -20,9 +20,16 @@ from pipeline.decisions.rules import Model, Rules
 from pipeline.reports import charts
 from pipeline.reports.config import ReportConfig
 from pipeline.reports.data import ReportData
-from pipeline.reports.disclosure import count_text, protect_counts, protect_results, reason_text
+from pipeline.reports.disclosure import as_number, count_text, protect_counts, protect_results, reason_text
 
 AREA = "Området i alt"
+
+
+def row_rate_text(row: pd.Series | None) -> str:
+    """A mart row's rate with its Wilson interval, as rate_text shows it."""
+    if row is None:
+        return danish.MISSING
+    return rate_text(*(as_number(row.get(c)) for c in ("rate", "rate_low", "rate_high")))
 
 
 def rate_text(rate: float | None, low: float | None = None, high: float | None = None) -> str:
@@ -31,14 +38,6 @@ def rate_text(rate: float | None, low: float | None = None, high: float | None =
         return danish.MISSING
     interval = danish.format_percent_range(low, high)
     return danish.format_percent(rate) + ("" if interval == danish.MISSING else f" ({interval})")
-
-
-def _f(value: object) -> float | None:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
 
 
 @dataclass
@@ -104,6 +103,11 @@ class AreaView:
         when = pd.Timestamp(month or self.data.month)
         return rows[(rows["model"] == model.value) & (rows["month"] == when)].set_index("provider_id")
 
+    def decision_of(self, model: Model, provider_id: str) -> pd.Series | None:
+        """The provider's decision row of the month in one model, or None."""
+        rows = self.decisions_of(model)
+        return rows.loc[provider_id] if provider_id in rows.index else None
+
     @property
     def has_decisions(self) -> bool:
         return not self.decisions_of(Model.SOFT).empty
@@ -136,21 +140,19 @@ class AreaView:
             row = primary.loc[pid] if pid in primary.index else None
             record = {
                 "Leverandør": self.label(pid),
-                "Forløb i grundlaget": count_text(_f(row["n"]) if row is not None else None, self.rule),
-                self.data.measure_label(self.primary): rate_text(
-                    *(_f(row[c]) for c in ("rate", "rate_low", "rate_high")) if row is not None else (None,)
-                ),
+                "Forløb i grundlaget": count_text(None if row is None else as_number(row["n"]), self.rule),
+                self.data.measure_label(self.primary): row_rate_text(row),
                 "Områdets andel uden leverandøren": rate_text(
-                    _f(row["area_rate_excl_provider"]) if row is not None else None
+                    as_number(row["area_rate_excl_provider"]) if row is not None else None
                 ),
                 "Risikojusteret andel": rate_text(
-                    _f(row.get("risk_adjusted_rate")) if row is not None else None
+                    as_number(row.get("risk_adjusted_rate")) if row is not None else None
                 ),
             }
             for measure in others:
                 rows = self.month_rows(measure).set_index("provider_id")
                 record[self.data.measure_label(measure)] = (
-                    rate_text(_f(rows.loc[pid, "rate"])) if pid in rows.index else danish.MISSING
+                    rate_text(as_number(rows.loc[pid, "rate"])) if pid in rows.index else danish.MISSING
                 )
             record["Forslag, blid overgang"] = self._state(soft, pid)
             record["Forslag, bookingstop-model"] = self._state(hard, pid)
@@ -166,7 +168,7 @@ class AreaView:
         soft_then, soft_now = self.decisions_of(Model.SOFT, before), self.decisions_of(Model.SOFT, now)
         out = []
         for pid in self.providers:
-            then, current = _f(rate_then.get(pid)), _f(rate_now.get(pid))
+            then, current = as_number(rate_then.get(pid)), as_number(rate_now.get(pid))
             diff = None if then is None or current is None else (current - then) * 100
             state_then, state_now = self._state(soft_then, pid), self._state(soft_now, pid)
             out.append(
@@ -218,8 +220,8 @@ class AreaView:
             {
                 "Leverandør": self.label(str(r["provider_id"])),
                 "Tilstand": self.rules.area(self.area).label(model, str(r["state"])),
-                "Andel af nye henvisninger": danish.format_percent(_f(r["allocation_share"])),
-                "Henvisninger pr. måned": danish.format_int(_f(r["referrals_per_month"])),
+                "Andel af nye henvisninger": danish.format_percent(as_number(r["allocation_share"])),
+                "Henvisninger pr. måned": danish.format_int(as_number(r["referrals_per_month"])),
             }
             for _, r in rows.sort_values("provider_id").iterrows()
         ]
@@ -233,7 +235,7 @@ class AreaView:
         if rows.empty:
             return "Ingen fordeling af nye henvisninger for området i måneden."
         first = rows.iloc[0]
-        volume = _f(first.get("area_expected_volume"))
+        volume = as_number(first.get("area_expected_volume"))
         text = (
             f"Forventet antal nye henvisninger i området: {danish.format_number(volume, 1)} pr. måned "
             "(gennemsnit af de seneste måneder)."
@@ -254,9 +256,9 @@ class AreaView:
                     {
                         "Mål": self.data.measure_label(measure),
                         "Leverandør": self.label(pid),
-                        "Forløb i grundlaget": count_text(_f(r["n"]), self.rule),
-                        "Andel": rate_text(_f(r["rate"]), _f(r["rate_low"]), _f(r["rate_high"])),
-                        "Området": rate_text(_f(r["area_rate"])),
+                        "Forløb i grundlaget": count_text(as_number(r["n"]), self.rule),
+                        "Andel": row_rate_text(r),
+                        "Området": rate_text(as_number(r["area_rate"])),
                     }
                 )
         return pd.DataFrame(out)
@@ -271,10 +273,10 @@ class AreaView:
             out.append(
                 {
                     "Leverandør": self.label(pid),
-                    "Afsluttede forløb": count_text(_f(r["n"]), self.rule),
-                    "Resultater": count_text(_f(r["successes"]), self.rule),
-                    "Pris pr. resultat": _kroner(_f(r["value_mean"])),
-                    "Området": _kroner(_f(r["area_value_mean"])),
+                    "Afsluttede forløb": count_text(as_number(r["n"]), self.rule),
+                    "Resultater": count_text(as_number(r["successes"]), self.rule),
+                    "Pris pr. resultat": _kroner(as_number(r["value_mean"])),
+                    "Området": _kroner(as_number(r["area_value_mean"])),
                 }
             )
         return pd.DataFrame(out)
