@@ -103,8 +103,7 @@ def parse_expr(col: Column) -> str:
         case "text" | "cpr":
             return t
         case "code":
-            codes = ", ".join(literal(code.lower()) for code in col.codes or [])
-            return f"CASE WHEN lower({t}) IN ({codes}) THEN lower({t}) END"
+            return f"CASE WHEN list_contains({_code_list(col)}, lower({t})) THEN lower({t}) END"
         case "int":
             return _if_shaped(t, _INT_SHAPE, f"TRY_CAST({number} AS INTEGER)")
         case "decimal":
@@ -197,6 +196,25 @@ def free_text(extract: Extract, col: Column) -> bool:
     return col.type == "text" and col.name not in extract.key and col.name not in extract.references
 
 
+def _code_list(col: Column) -> str:
+    return "[" + ", ".join(literal(code.lower()) for code in col.codes or []) + "]"
+
+
+def _stored(col: Column) -> str:
+    """A typed value as the typed table keeps it: a code as its position in the vocabulary
+    (one byte instead of a string, which matters for 100 million benefit weeks)."""
+    if col.type == "code":
+        position = f"list_position({_code_list(col)}, {value_col(col.name)})"
+        small = "UTINYINT" if len(col.codes or []) < 2**8 else "USMALLINT"
+        return f"CAST({position} AS {small}) AS {value_col(col.name)}"
+    return value_col(col.name)
+
+
+def _loaded(col: Column) -> str:
+    """The landing value of a stored typed value: a code back from its position."""
+    return f"{_code_list(col)}[{value_col(col.name)}]" if col.type == "code" else value_col(col.name)
+
+
 @dataclass(frozen=True)
 class FileQueries:
     """The SQL of one delivery. `source` is the text table of dialects.read_table, `name` the
@@ -274,7 +292,7 @@ class FileQueries:
         failed = ", ".join(
             f"CASE WHEN {c.condition} THEN {i} END" for i, c in enumerate(all_checks(self.extract))
         )
-        values = [value_col(c.name) for c in self.extract.columns.values() if c.type != "cpr"]
+        values = [_stored(c) for c in self.extract.columns.values() if c.type != "cpr"]
         extra = ", _extra" if self.extras else ""
         return (
             f"CREATE OR REPLACE TEMP TABLE {self.typed} AS "
@@ -348,7 +366,7 @@ class FileQueries:
                 return "masked"
             case "month":
                 return f"strftime({value_col(column)}, '%Y-%m')"
-        return f"CAST({value_col(column)} AS VARCHAR)"
+        return f"CAST({_loaded(self.extract.column(column))} AS VARCHAR)"
 
     def _non_key_columns(self) -> list[str]:
         return [
@@ -367,7 +385,7 @@ class FileQueries:
             elif free_text(self.extract, col):
                 values.append((col.name, f"mask_cpr({value_col(col.name)})"))
             else:
-                values.append((col.name, value_col(col.name)))
+                values.append((col.name, _loaded(col)))
         return [*values, (ROW_NUMBER, ROW_NUMBER), ("_extra", self._extra)]
 
     def good_rows(self) -> str:
