@@ -13,7 +13,8 @@ never a silent or made-up number."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,11 +158,22 @@ def risk_adjust(
     Returns output_columns(config), one row per tender_area × measure × as_of_month × provider."""
     config = config or load_stats_config()
     with as_relation(base) as relation:
-        pieces = [
-            compare_providers(count_patterns(relation, config, area, measure), config)
-            for area, measure in area_measures(relation)
-        ]
+        pairs = area_measures(relation)
+        chunks = _prefetched(pairs, lambda pair: count_patterns(relation, config, *pair))
+        pieces = [compare_providers(patterns, config) for patterns in chunks]
     return pd.concat(pieces, ignore_index=True) if pieces else _empty(config)
+
+
+def _prefetched(items: list[Any], fetch: Callable[[Any], pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """fetch(item) for each item, the next one computed in a background thread while the caller
+    works on the current one: DuckDB counts the next tender area × measure (releasing the GIL)
+    while Python fits this one, so the two halves of the work overlap on two cores."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stats-count") as pool:
+        pending = pool.submit(fetch, items[0]) if items else None
+        for following in [*items[1:], None]:
+            current = pending.result()
+            pending = pool.submit(fetch, following) if following is not None else None
+            yield current
 
 
 def _empty(config: StatsConfig) -> pd.DataFrame:
@@ -197,28 +209,30 @@ def compare_providers(patterns: pd.DataFrame, config: StatsConfig | None = None)
 
 
 class _GroupedPatterns:
-    """The pattern rows split by tender area × measure × as-of month, as integer arrays: the
-    factorising is done once for all groups, not once per fit."""
+    """The pattern rows split by tender area × measure × as-of month, as integer arrays sorted by
+    group: the factorising is done once for all groups, and each group is a contiguous slice."""
 
     def __init__(self, data: pd.DataFrame, covariates: list[str]) -> None:
-        self.data = data
-        group_id = data.groupby(list(GROUP_KEYS), sort=True, dropna=False).ngroup().to_numpy()
-        self.order = np.argsort(group_id, kind="stable")
-        self.bounds = np.searchsorted(group_id[self.order], np.arange(group_id.max() + 2))
-        self.provider_code, provider_ids = pd.factorize(data[PROVIDER])
-        self.provider_ids = np.asarray(provider_ids)
+        key_codes = [pd.factorize(data[k], sort=True, use_na_sentinel=False) for k in GROUP_KEYS]
+        group_id = _pattern_ids([codes for codes, _ in key_codes], [len(u) for _, u in key_codes])
+        order = np.argsort(group_id, kind="stable")
+        self.group_id = group_id[order]
+        self.key_codes = [(codes[order], uniques) for codes, uniques in key_codes]
+        provider_code, provider_ids = pd.factorize(data[PROVIDER])
+        self.provider_code, self.provider_ids = provider_code[order], np.asarray(provider_ids)
         factorized = [_levels(data[c]) for c in covariates]
-        self.codes = [codes for codes, _ in factorized]
+        self.codes = [codes[order] for codes, _ in factorized]
         self.labels = [names for _, names in factorized]
         self.pattern_id = _pattern_ids(self.codes, [len(names) for names in self.labels])
-        self.n = data["n"].to_numpy(float)
-        self.successes = data["successes"].to_numpy(float)
+        self.n = data["n"].to_numpy(float)[order]
+        self.successes = data["successes"].to_numpy(float)[order]
 
     def __iter__(self) -> Iterator[tuple[tuple[Any, ...], NDArray[Any], _Patterns]]:
         """(group key, provider ids, cells) per group, in key order, so that a month follows
         the month before it of the same area and measure (for the warm start)."""
-        for g in range(len(self.bounds) - 1):
-            rows = self.order[self.bounds[g] : self.bounds[g + 1]]
+        starts = np.flatnonzero(np.r_[True, self.group_id[1:] != self.group_id[:-1]])
+        for start, stop in zip(starts, [*starts[1:], len(self.group_id)], strict=True):
+            rows = slice(start, stop)
             providers, provider_local = np.unique(self.provider_code[rows], return_inverse=True)
             _, first, pattern_local = np.unique(self.pattern_id[rows], return_index=True, return_inverse=True)
             cell = _Patterns(
@@ -226,9 +240,9 @@ class _GroupedPatterns:
                 pattern_local,
                 self.n[rows],
                 self.successes[rows],
-                [codes[rows[first]] for codes in self.codes],
+                [codes[rows][first] for codes in self.codes],
             )
-            key = tuple(self.data[k].iat[rows[0]] for k in GROUP_KEYS)
+            key = tuple(uniques[codes[start]] for codes, uniques in self.key_codes)
             yield key, self.provider_ids[providers], cell
 
 

@@ -90,20 +90,25 @@ def build_design(
     only failures would otherwise separate the model and cost the whole area its adjustment.
     Columns that are linear combinations of earlier ones (e.g. an offer that only ever has one
     purpose) are dropped, so the model stays identifiable."""
-    blocks, names, folded = [np.ones((len(n), 1))], [INTERCEPT], 0
+    names, folded = [INTERCEPT], 0
+    column_of = []  # per covariate: the design column of each level code, -1 for none
     for code, level_names, covariate in zip(codes, labels, covariates, strict=True):
         level_n = np.bincount(code, weights=n, minlength=len(level_names))
         level_s = np.bincount(code, weights=successes, minlength=len(level_names))
         present = level_n > 0
         kept = present & (level_s >= min_level_events) & (level_n - level_s >= min_level_events)
         folded += int((present & ~kept).sum())
-        if not kept.any():
-            continue
-        reference = int(np.argmax(np.where(kept, level_n, -1.0)))
-        columns = np.flatnonzero(kept & (np.arange(len(level_names)) != reference))
-        blocks.append((code[:, None] == columns[None, :]).astype(float))
-        names += [f"{covariate}={level_names[c]}" for c in columns]
-    matrix = np.hstack(blocks)
+        if kept.any():
+            kept[int(np.argmax(np.where(kept, level_n, -1.0)))] = False  # the reference level
+        columns = np.full(len(level_names), -1)
+        columns[kept] = np.arange(len(names), len(names) + int(kept.sum()))
+        column_of.append(columns[code])
+        names += [f"{covariate}={level_names[c]}" for c in np.flatnonzero(kept)]
+    matrix = np.zeros((len(n), len(names)))
+    matrix[:, 0] = 1.0
+    for columns in column_of:
+        rows = np.flatnonzero(columns >= 0)
+        matrix[rows, columns[rows]] = 1.0
     keep = independent_columns(matrix, n)
     return Design(matrix[:, keep], [names[i] for i in keep], folded, len(names) - len(keep))
 
