@@ -31,7 +31,7 @@ _SHEET_FORBIDDEN = str.maketrans({c: " " for c in "[]:*?/\\"})
 class Column:
     header: str
     source: str  # column of the protected results, or a computed name
-    kind: str  # "text", "count", "percent", "number", "kroner"
+    kind: str  # "text", "count" (disclosure-controlled), "integer", "percent", "number", "kroner"
     width: int = 14
 
 
@@ -60,14 +60,14 @@ DECISION_COLUMNS = (
     Column("Andel af fair fordeling", "share", "percent", 12),
     Column("Begrundelse", "reason_shown", "text", 90),
     Column("Ændret af mødet", "override_text", "text", 40),
-    Column("Henvisninger pr. måned (forslag)", "referrals_per_month", "number", 14),
+    Column("Henvisninger pr. måned (forslag)", "referrals_per_month", "integer", 14),
     Column("Regelversion", "rule_version", "text", 14),
 )
 MODEL_NAMES = {Model.SOFT.value: "Blid overgang", Model.HARD.value: "Bookingstop (i dag)"}
 
 
 def sheet_name(text: str) -> str:
-    return " ".join(text.translate(_SHEET_FORBIDDEN).split())[:31]
+    return " ".join(text.translate(_SHEET_FORBIDDEN).split())[:31].rstrip()
 
 
 class _Formats:
@@ -79,6 +79,7 @@ class _Formats:
         )
         self.text = book.add_format({"valign": "top", "text_wrap": True})
         self.count = book.add_format({"num_format": "#,##0", "align": "right", "valign": "top"})
+        self.integer = book.add_format({"num_format": "#,##0", "valign": "top"})
         self.percent = book.add_format({"num_format": "0.0 %", "valign": "top"})
         self.number = book.add_format({"num_format": "#,##0.0", "valign": "top"})
         self.kroner = book.add_format({"num_format": '#,##0 "kr."', "valign": "top"})
@@ -95,7 +96,8 @@ def _cell_value(value: object, column: Column, rule_small: str, is_small: bool) 
         return None
     if column.kind == "text":
         return str(value)
-    return float(value)  # type: ignore[arg-type]
+    # the marts store rates as float32: 0.6428571343 is 0.642857 to anyone reading it
+    return round(float(value), 6)  # type: ignore[arg-type]
 
 
 def _write_table(
