@@ -276,7 +276,7 @@ class TableFacts:
             {
                 **self._keys(d),
                 "column_key": column_key(self.table.name, column),
-                "value": _shown(value),
+                "value": shown_value(value),
                 "rows": n,
             }
             for d in self.deliveries
@@ -302,7 +302,8 @@ def _bounds(table: LandingTable, column: str, profile: DeliveryProfile, delivere
     return {}
 
 
-def _shown(value: str) -> str:
+def shown_value(value: str) -> str:
+    """A code value as results and Data Docs may show it: CPR-like digits masked, long text cut."""
     text = scrub(value)
     return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
 

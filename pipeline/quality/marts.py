@@ -17,6 +17,7 @@ import pandas as pd
 
 from pipeline.ingest.sql import ident, literal
 from pipeline.quality.config import Mart
+from pipeline.quality.frames import shown_value
 
 PSEUDONYM_PATTERN = "^[0-9a-f]{64}$"
 # Where dbt builds the public tables (dbt_project/profiles.yml: schema main).
@@ -137,7 +138,9 @@ class MartFrames:
         ]
         if not selects:
             return pd.DataFrame(columns=["column_name", "value", "rows"])
-        return con.execute(" UNION ALL ".join(selects)).df()
+        frame = con.execute(" UNION ALL ".join(selects)).df()
+        frame["value"] = frame["value"].map(shown_value)
+        return frame
 
 
 def parquet_source(marts_dir: Path, name: str) -> str | None:

@@ -123,7 +123,10 @@ class _Judged:
         return f"landing.{extract}" if extract else self.meta["table"]
 
     def make(self, success: bool, extract: str | None = None, **fields: Any) -> CheckResult:
+        """The result; its texts are CPR-scrubbed, the last line of defence for what it quotes."""
         message = fields.pop("message", None)
+        if fields.get("observed_value") is not None:
+            fields["observed_value"] = scrub(fields["observed_value"])
         table = self.table(extract)
         return CheckResult(
             suite=self.suite,

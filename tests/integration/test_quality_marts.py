@@ -1,6 +1,7 @@
 """The mart suites on hand-made Parquet marts: correct marts pass; a person-level column, a
 clear CPR where a pseudonym belongs, a rate above 1, more successes than referrals, a key
-twice and an unknown code each fail their check, with the planted count."""
+twice and an unknown code each fail their check, with the planted count; a clear CPR reaches
+neither the error, nor the Data Docs, nor the stored results."""
 
 from __future__ import annotations
 
@@ -91,6 +92,7 @@ def test_each_planted_mart_problem_fails_its_check(tmp_path: Path) -> None:
     fct = fct_referral_outcomes()
     fct.loc[3, "person_key"] = "0101901234"
     fct.loc[5, "end_reason"] = "fyret"
+    fct.loc[6, "offer_code"] = "010190-1234"  # a CPR typed into the wrong field
     fct = pd.concat([fct, fct.iloc[[7]]])
     mart = mart_provider_results()
     mart["person_key"] = "f" * 64
@@ -103,6 +105,7 @@ def test_each_planted_mart_problem_fails_its_check(tmp_path: Path) -> None:
     assert failed(summary, "fct_referral_outcomes") == {
         "pseudonym.person_key": "1",
         "codes.end_reason": "value = fyret (rows 1)",
+        "codes.offer_code": "value = 010190-**** (rows 1)",
         "keys_unique": "1",
     }
     assert failed(summary, "mart_provider_results") == {
@@ -112,7 +115,14 @@ def test_each_planted_mart_problem_fails_its_check(tmp_path: Path) -> None:
         "not_above.successes.n": "2",
         "keys_unique": "1",
     }
-    assert "0101901234" not in str(caught.value)
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        stored = [
+            " ".join(map(str, row)) for row in con.execute("SELECT * FROM meta.quality_results").fetchall()
+        ]
+    files = [p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.suffix in (".html", ".json")]
+    shown = [str(caught.value), *stored, *files]
+    assert len(files) > 5 and len(stored) == len(summary.results)
+    assert not [text for text in shown if "0101901234" in text or "010190-1234" in text]
 
 
 def test_a_missing_mart_is_critical(tmp_path: Path) -> None:
