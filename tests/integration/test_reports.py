@@ -342,3 +342,23 @@ def test_a_running_build_does_not_block_the_run_log_snapshot(
 def test_a_month_outside_the_marts_is_refused_before_any_notebook_runs(small_reports: SmallReports) -> None:
     with pytest.raises(ReportInputError, match="2031-01"):
         report(small_reports.settings, month=dt.date(2031, 1, 1))
+
+
+def test_the_quality_box_counts_the_quarantine(small_reports: SmallReports) -> None:
+    """The follow-up report's quarantine table against a count straight from the warehouse."""
+    import duckdb
+
+    with duckdb.connect(str(small_reports.settings.warehouse), read_only=True) as con:
+        counted = con.execute(
+            "select extract, coalesce(column_name, '(hele rækken)'), count(*) "
+            "from quarantine.rows group by all"
+        ).fetchall()
+    html_text = (small_reports.folder / "opfoelgning-omraade-1.html").read_text(encoding="utf-8")
+    table = next(t for t in tables(html_text) if "Rækker i karantæne" in t.columns)
+    shown = {(r["Udtræk"], r["Kolonne"]): r["Rækker i karantæne"] for _, r in table.iterrows()}
+    rule = load_config().disclosure
+    assert counted and shown == {
+        (extract, column): "<5" if rule.is_small(n) else danish.format_int(n)
+        for extract, column, n in counted
+    }
+    assert "Seneste kørsler:" in visible_text(html_text)

@@ -260,3 +260,21 @@ def test_quality_snapshot_without_a_warehouse_says_so(tmp_path: Path) -> None:
     snap = quality.snapshot(tmp_path / "none.duckdb")
     assert snap["available"] is False and "warehouse" in snap["note"]
     assert json.loads(json.dumps(snap)) == snap
+
+
+def test_without_decisions_the_sections_say_what_to_run(marts: Path, tmp_path: Path) -> None:
+    from pipeline.reports.pages import next_step_hard, next_step_soft
+
+    bare = tmp_path / "marts"
+    bare.mkdir()
+    for path in marts.glob("*.parquet"):
+        if path.name != "mart_booking_decisions.parquet":
+            (bare / path.name).write_bytes(path.read_bytes())
+    config = load_config()
+    data = load_report_data(bare, None, config)
+    view = AreaView(data, 1, config, load_rules(), data.provider_names())
+    assert set(view.overview()["Forslag, blid overgang"]) == {"–"}
+    assert view.decisions_table(Model.SOFT).empty and view.allocation().empty
+    assert "provmon decide" in view.allocation_note()
+    assert "ingen vurdering" in next_step_soft(view, "P1") and "ingen vurdering" in next_step_hard(view, "P1")
+    assert "plotly-graph-div" in present.figure(view.states()).data
