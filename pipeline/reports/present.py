@@ -26,7 +26,9 @@ STYLE = """
 .provmon-state { font-size: 1.3em; font-weight: bold; }
 </style>
 """
-PLOT_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["sendDataToCloud"]}
+# No mode bar: its button titles are English and plotly.js ships no Danish locale inline; zoom
+# by dragging and a double click to reset still work.
+PLOT_CONFIG = {"displayModeBar": False, "responsive": True}
 
 
 def setup() -> HTML:
