@@ -1,0 +1,75 @@
+"""The CLI's promises: one clear line and a non-zero exit for a user error, no traceback unless
+--debug, and never a clear CPR number in what it prints."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from pipeline import cli
+from pipeline.errors import ProvmonError
+
+
+def _failing_ingest(message: str, exc_type: type[Exception] = ProvmonError):
+    def verb(args: argparse.Namespace) -> str:
+        raise exc_type(message)
+
+    return verb
+
+
+def _run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], verb, *argv: str):
+    monkeypatch.setattr(cli, "cmd_ingest", verb)
+    code = cli.main(["ingest", *argv])
+    return code, capsys.readouterr()
+
+
+def test_user_error_is_one_line_with_exit_2(monkeypatch, capsys) -> None:
+    code, out = _run(monkeypatch, capsys, _failing_ingest("file x.csv has no header"))
+    assert code == 2
+    assert out.err.strip().splitlines() == ["provmon ingest: error: file x.csv has no header"]
+    assert "Traceback" not in out.err
+
+
+def test_error_messages_never_show_a_clear_cpr(monkeypatch, capsys) -> None:
+    code, out = _run(monkeypatch, capsys, _failing_ingest("bad row for 0101901234 and 020290-4321"))
+    assert code == 2
+    assert "0101901234" not in out.err and "4321" not in out.err
+    assert "010190-****" in out.err and "020290-****" in out.err
+
+
+def test_a_bug_is_short_without_debug_and_a_traceback_with_it(monkeypatch, capsys) -> None:
+    code, out = _run(monkeypatch, capsys, _failing_ingest("boom", RuntimeError))
+    assert code == 1
+    assert "internal error: RuntimeError: boom" in out.err and "--debug" in out.err
+    assert "Traceback" not in out.err
+    with pytest.raises(RuntimeError):
+        _run(monkeypatch, capsys, _failing_ingest("boom", RuntimeError), "--debug")
+
+
+def test_summary_line_goes_to_stdout(monkeypatch, capsys) -> None:
+    code, out = _run(monkeypatch, capsys, lambda args: "ingest: 3 files loaded")
+    assert code == 0
+    assert out.out.strip() == "ingest: 3 files loaded"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["build", "--as-of", "2024-13-01"], "not a date of the form YYYY-MM-DD"),
+        (["decide", "--month", "2024-6-1"], "not a month of the form YYYY-MM"),
+        (["generate", "--scale", "huge"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_are_refused_by_the_parser(argv, expected, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_override_needs_its_fields(capsys) -> None:
+    code = cli.main(["decide", "override", "--month", "2024-05", "--provider", "P01"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--area" in err and "--state" in err and "--reason" in err
