@@ -1,160 +1,121 @@
-"""The benchmark: time and peak memory of each stage of the monthly job, as whole processes.
+"""The benchmark: how long the monthly run takes, stage by stage, and whether a plain pandas
+script would do as well.
 
-    python bench/run.py --scales city national --stages generate ingest --runs 3
+    python bench/run.py                                   # city and national, every stage
+    python bench/run.py --scales city --stages build pandas --runs 1
 
-Generated data is cached in bench/cache/<scale>/ (git-ignored) and reused; each measured run of a
-stage that writes the warehouse starts from a copy of the warehouse as the previous stage left it,
-so runs are independent. Results go to bench/results/latest.{md,json}. Targets are stated in
-bench/targets.yaml and compared in the table; this is never run by the test suite."""
+Per scale: the deliveries are generated once into bench/cache/<scale>/ (git-ignored) and reused;
+then, each as whole processes with wall time and peak memory of the process tree:
+- floor: DuckDB reading every delivery once (bench/floor.py);
+- ingest, validate, build, decide, report: the verbs of `provmon run`, each from the warehouse the
+  stage before it left (the build's dbt node times give the risk step's share);
+- run: `provmon run` on an empty warehouse, split into its steps by its progress lines;
+- incremental: `provmon run` again after a full run on all but the newest month, adding that month;
+- pandas: the plain script (bench/pandas_outcomes.py), under a memory cap;
+- risk-synthetic: pipeline/stats' own benchmark of the risk step.
+Targets are in bench/targets.yaml. Results go to bench/results/latest.{md,json} (a stage measured
+again replaces its earlier result, the others are kept) with logs in bench/results/logs/. A stage
+that fails is reported with its error line and the benchmark goes on. Never run by the tests."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import shutil
-import statistics
 import sys
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
 
-import psutil
-import yaml
+if __package__ in (None, ""):  # run as a script: make `bench` and `pipeline` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from measure import Measurement, measure
+from bench import stages
+from bench.config import BenchConfig, load_config
+from bench.measure import NO_CAPS, Caps
+from bench.report import machine, rows_of, to_json, to_markdown
+from bench.stages import StageResult, Workspace
 
-ROOT = Path(__file__).resolve().parent.parent
-CACHE = ROOT / "bench" / "cache"
-RESULTS = ROOT / "bench" / "results"
-TARGETS = yaml.safe_load((ROOT / "bench" / "targets.yaml").read_text())
-PROVMON = [sys.executable, "-m", "pipeline.cli"]
-
-
-@dataclass
-class StageResult:
-    scale: str
-    stage: str
-    runs: list[Measurement]
-
-    @property
-    def median_s(self) -> float:
-        return statistics.median(m.seconds for m in self.runs)
-
-    @property
-    def spread_s(self) -> float:
-        times = [m.seconds for m in self.runs]
-        return max(times) - min(times)
-
-    @property
-    def peak_mb(self) -> float:
-        return max(m.peak_rss_mb for m in self.runs)
+RESULTS = stages.ROOT / "bench" / "results"
+STAGES = ("generate", "floor", "ingest", "validate", "build", "decide", "report", "run", "incremental",
+          "pandas", "risk-synthetic")  # fmt: skip
 
 
-def _dirs(scale: str) -> tuple[Path, Path]:
-    return CACHE / scale / "raw", CACHE / scale / "warehouse.duckdb"
-
-
-def _stage_argv(stage: str, scale: str, seed: int) -> list[str]:
-    raw, wh = _dirs(scale)
-    common = ["--warehouse", str(wh), "--raw-dir", str(raw)]
-    if stage == "generate":
-        return [*PROVMON, "generate", "--scale", scale, "--seed", str(seed), "--out", str(raw)]
-    return [*PROVMON, stage, *common]
-
-
-def _reset_warehouse(scale: str, snapshot: Path | None) -> None:
-    _, wh = _dirs(scale)
-    for f in (wh, wh.with_suffix(".duckdb.wal")):
-        f.unlink(missing_ok=True)
-    if snapshot and snapshot.exists():
-        shutil.copy(snapshot, wh)
-
-
-def run_stage(stage: str, scale: str, runs: int, seed: int, regenerate: bool) -> StageResult:
-    raw, wh = _dirs(scale)
-    logs = RESULTS / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    if stage == "generate":
-        if raw.exists() and not regenerate:
-            print(f"  {scale} generate: cached in {raw} (use --regenerate to time it)")
-            return StageResult(scale, stage, [])
-        runs = 1  # generating national data three times is not worth the wait
-    snapshot = wh.with_name(f"before-{stage}.duckdb")
-    if stage != "generate":
-        if wh.exists():
-            shutil.copy(wh, snapshot)
-        else:
-            snapshot.unlink(missing_ok=True)
-    measurements = []
-    for i in range(runs):
-        if stage == "generate":
-            shutil.rmtree(raw, ignore_errors=True)
-        else:
-            _reset_warehouse(scale, snapshot)
-        m = measure(_stage_argv(stage, scale, seed), cwd=ROOT, log=logs / f"{scale}-{stage}-{i}.log")
-        status = "ok" if m.returncode == 0 else f"FAILED ({m.returncode}, see {logs})"
-        print(f"  {scale} {stage} run {i + 1}: {m.seconds:.1f} s, peak {m.peak_rss_mb:.0f} MB, {status}")
-        measurements.append(m)
-    return StageResult(scale, stage, measurements)
-
-
-def machine() -> dict[str, object]:
+def _runner(
+    stage: str, ws: Workspace, config: BenchConfig, runs: int | None
+) -> Callable[[], list[StageResult]]:
+    n = config.runs_of(ws.scale, stage, runs)
+    caps = config.caps.get(stage)
+    if stage in stages.VERB_STARTS_FROM:
+        return lambda: [stages.verb(ws, stage, n)]
     return {
-        "cores": psutil.cpu_count(logical=True),
-        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "cpu": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-    }
+        "floor": lambda: [stages.floor(ws, n)],
+        "run": lambda: [stages.whole_run(ws, n)],
+        "incremental": lambda: stages.incremental(ws, n),
+        "pandas": lambda: [stages.pandas(ws, n, Caps(caps.memory_mb, caps.seconds) if caps else NO_CAPS)],
+        "risk-synthetic": lambda: [stages.risk_synthetic(ws, n)],
+    }[stage]
 
 
-def _target(scale: str, stage: str) -> str:
-    t = TARGETS.get(scale, {}).get(stage)
-    return "" if not t else " / ".join(f"{k} ≤ {v}" for k, v in t.items())
+def run_scale(
+    scale: str, selected: list[str], config: BenchConfig, args: argparse.Namespace
+) -> list[StageResult]:
+    """Every selected stage of one scale, in the benchmark's order."""
+    ws = Workspace(scale)
+    print(f"{scale}:", flush=True)
+    generated = stages.generate(ws, config.seed, regenerate=args.regenerate)
+    results = [generated] if "generate" in selected or not generated.note else []
+    if generated.runs and not generated.ok:
+        print(f"  {scale}: generating the data failed; going on with the next scale")
+        return results
+    for stage in (s for s in STAGES if s in selected and s != "generate"):
+        for result in _runner(stage, ws, config, args.runs)():
+            if not result.ok:
+                print(f"  {scale} {result.stage}: {result.failure()}", flush=True)
+            results.append(result)
+    if not args.keep_snapshots:
+        ws.drop_snapshots()
+    return results
 
 
-def to_markdown(results: list[StageResult], info: dict[str, object]) -> str:
-    lines = [
-        f"Measured {info['date']} on {info['cores']} cores, {info['memory_gb']} GB, Python {info['python']}.",
-        "",
-        "| scale | stage | runs | median s | spread s | peak RSS MB | target |",
-        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
-    ]
-    for r in results:
-        if r.runs:
-            lines.append(
-                f"| {r.scale} | {r.stage} | {len(r.runs)} | {r.median_s:.1f} | {r.spread_s:.1f} "
-                f"| {r.peak_mb:.0f} | {_target(r.scale, r.stage)} |"
-            )
-    return "\n".join(lines) + "\n"
+def merged(previous: Path, new: list[StageResult]) -> list[StageResult]:
+    """The new results, plus earlier ones of stages not measured this time."""
+    measured = {(r.scale, r.stage) for r in new}
+    kept = []
+    if previous.exists():
+        for data in json.loads(previous.read_text(encoding="utf-8")).get("stages", []):
+            if (data["scale"], data["stage"]) not in measured:
+                kept.append(StageResult.from_json(data))
+    order = {s: i for i, s in enumerate(STAGES)}
+    everything = kept + new
+    return sorted(everything, key=lambda r: (r.scale != "city", r.scale, order.get(r.stage.split()[0], 99)))
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scales", nargs="+", default=["city", "national"])
-    parser.add_argument("--stages", nargs="+", default=["generate", "ingest"])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--regenerate", action="store_true")
-    args = parser.parse_args()
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    results = []
-    for scale in args.scales:
-        for stage in args.stages:
-            results.append(run_stage(stage, scale, args.runs, args.seed, args.regenerate))
-            if results[-1].runs and results[-1].runs[-1].returncode != 0:
-                print(f"{scale} {stage} failed; stopping this scale")
-                break
+def write(results: list[StageResult], config: BenchConfig) -> str:
     info = machine()
+    rows = rows_of(results, config)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    md = to_markdown(results, info)
-    (RESULTS / "latest.md").write_text(md)
-    payload = {"machine": info, "results": [{**asdict(r), "median_s": r.median_s} for r in results if r.runs]}
-    (RESULTS / "latest.json").write_text(json.dumps(payload, indent=2, default=str))
-    print(md)
+    markdown = to_markdown(rows, results, info)
+    (RESULTS / "latest.md").write_text(markdown, encoding="utf-8")
+    payload = json.dumps(to_json(results, rows, info), indent=2, default=str)
+    (RESULTS / "latest.json").write_text(payload, encoding="utf-8")
+    return markdown
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--scales", nargs="+", default=["city", "national"], choices=["small", "city", "national"]
+    )
+    parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
+    parser.add_argument("--runs", type=int, help="runs of every stage (default: targets.yaml)")
+    parser.add_argument("--regenerate", action="store_true", help="generate the data again and time it")
+    parser.add_argument("--keep-snapshots", action="store_true", help="keep each stage's warehouse copy")
+    args = parser.parse_args(argv)
+    config = load_config()
+    results: list[StageResult] = []
+    for scale in args.scales:
+        results += run_scale(scale, args.stages, config, args)
+        markdown = write(merged(RESULTS / "latest.json", results), config)
+    print(markdown)
     return 0
 
 

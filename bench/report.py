@@ -1,0 +1,197 @@
+"""The benchmark's results as rows: measured stages, rows derived from them (generate + ingest,
+the risk step's share of the build, the run without reports) and ratios (build ÷ floor, pandas ÷
+build, incremental ÷ full run), each judged against its target; then as Markdown and JSON."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import psutil
+
+from bench.config import BenchConfig
+from bench.stages import StageResult
+
+REPORT_STEP = "report"
+
+
+@dataclass(frozen=True)
+class Row:
+    scale: str
+    name: str
+    runs: int
+    median_s: float | None
+    min_s: float | None
+    max_s: float | None
+    peak_mb: float | None
+    ratio: float | None = None
+    target: str = ""
+    verdict: str = ""
+    note: str = ""
+
+
+def machine() -> dict[str, object]:
+    """What the numbers were measured on; the load shows how shared the machine was."""
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "cores": psutil.cpu_count(logical=True),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "cpu": _cpu_model(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "pandas": pd.__version__,
+        "load_average": [round(x, 1) for x in os.getloadavg()],
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _measured(r: StageResult, name: str | None = None, values: list[float] | None = None) -> Row:
+    seconds = values if values is not None else r.seconds
+    return Row(r.scale, name or r.stage, len(seconds), statistics.median(seconds), min(seconds), max(seconds),
+               r.peak_mb, note=r.note)  # fmt: skip
+
+
+def _missing(scale: str, name: str, why: str) -> Row:
+    return Row(scale, name, 0, None, None, None, None, note=why)
+
+
+def stage_row(r: StageResult) -> Row:
+    return _measured(r) if r.ok else _missing(r.scale, r.stage, r.failure())
+
+
+def _without_report(r: StageResult) -> list[float]:
+    """Each run's time up to the start of its report step."""
+    return [m.seconds - sum(s.seconds for s in m.steps if s.name == REPORT_STEP) for m in r.runs]
+
+
+def derived_rows(scale: str, by: dict[str, StageResult]) -> list[Row]:
+    """Rows computed from measured stages: sums, the risk step, the run up to its reports."""
+    rows = []
+    gen, ing = by.get("generate"), by.get("ingest")
+    if gen and ing and gen.ok and ing.ok:
+        both = gen.median_s + ing.median_s
+        rows.append(Row(scale, "generate + ingest", 1, both, both, both, max(gen.peak_mb, ing.peak_mb),
+                        note="sum of the two medians"))  # fmt: skip
+    build = by.get("build")
+    if build and build.ok and build.extra.get("risk_model_seconds"):
+        row = _measured(build, "risk adjustment", build.extra["risk_model_seconds"])  # type: ignore[arg-type]
+        rows.append(
+            Row(**{**asdict(row), "peak_mb": None, "note": "dbt time of the risk models in the build"})
+        )
+    run = by.get("run")
+    if run and run.ok and any(m.steps for m in run.runs):
+        peaks = [s.peak_rss_mb for m in run.runs for s in m.steps if s.name != REPORT_STEP]
+        row = _measured(run, "run without reports", _without_report(run))
+        rows.append(
+            Row(
+                **{
+                    **asdict(row),
+                    "peak_mb": max(peaks, default=None),
+                    "note": "`provmon run` up to its report step",
+                }
+            )
+        )
+    return rows
+
+
+def _ratio(scale: str, name: str, top: float | None, bottom: float | None, note: str = "") -> Row | None:
+    if top is None or bottom is None or bottom <= 0:
+        return None
+    return Row(scale, name, 0, None, None, None, None, ratio=top / bottom, note=note)
+
+
+def ratio_rows(scale: str, by: dict[str, StageResult]) -> list[Row]:
+    def median(stage: str) -> float | None:
+        r = by.get(stage)
+        return r.median_s if r and r.ok else None
+
+    build, ingest, pandas = median("build"), median("ingest"), median("pandas")
+    rows = [
+        _ratio(scale, "build ÷ floor", build, median("floor")),
+        _ratio(scale, "pandas ÷ build", pandas, build),
+        _ratio(
+            scale,
+            "pandas ÷ (ingest + build)",
+            pandas,
+            None if build is None or ingest is None else build + ingest,
+            note="both from the raw files to the per-referral measures",
+        ),
+        _ratio(scale, "incremental ÷ run", median("incremental"), median("run")),
+    ]
+    stopped = by.get("pandas")
+    if stopped and stopped.runs and not stopped.ok:
+        rows.append(_missing(scale, "pandas ÷ (ingest + build)", f"pandas {stopped.failure()}"))
+    return [r for r in rows if r is not None]
+
+
+def judged(row: Row, config: BenchConfig) -> Row:
+    target = config.target(row.scale, row.name)
+    if target is None:
+        return row
+    if row.median_s is None and row.ratio is None:
+        return Row(**{**asdict(row), "target": str(target), "verdict": "not measured"})
+    verdict = target.verdict(row.median_s, row.peak_mb, row.ratio)
+    return Row(**{**asdict(row), "target": str(target), "verdict": verdict})
+
+
+def rows_of(results: Iterable[StageResult], config: BenchConfig) -> list[Row]:
+    by_scale: dict[str, dict[str, StageResult]] = {}
+    for r in results:
+        by_scale.setdefault(r.scale, {})[r.stage] = r
+    rows = []
+    for scale, by in by_scale.items():
+        rows += [stage_row(r) for r in by.values()]
+        rows += derived_rows(scale, by) + ratio_rows(scale, by)
+    return [judged(r, config) for r in rows]
+
+
+def _cell(value: float | None, fmt: str) -> str:
+    return "" if value is None else format(value, fmt)
+
+
+def to_markdown(rows: list[Row], results: list[StageResult], info: dict[str, object]) -> str:
+    dates = sorted({r.measured_on for r in results if r.runs})
+    when = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}" if dates else info["date"]
+    loads = [m.load_before for r in results for m in r.runs]
+    load = f"{min(loads):.1f}–{max(loads):.1f}" if loads else "?"
+    lines = [
+        f"Measured {when} on {info['cores']} cores ({info['cpu']}), {info['memory_gb']} GB, "
+        f"Python {info['python']}, DuckDB {info['duckdb']}, pandas {info['pandas']}. The machine was shared: "
+        f"1-minute load average {load} when the runs started (2 cores), so the times are pessimistic.",
+        "",
+        "| scale | stage | runs | median s | min–max s | peak RSS MB | ratio | target | verdict | note |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |",
+    ]
+    for r in rows:
+        spread = "" if r.min_s is None else f"{r.min_s:.1f}–{r.max_s:.1f}"
+        ratio = "" if r.ratio is None else f"{r.ratio:.1f}×"
+        lines.append(
+            f"| {r.scale} | {r.name} | {r.runs or ''} | {_cell(r.median_s, '.1f')} | {spread} "
+            f"| {_cell(r.peak_mb, '.0f')} | {ratio} | {r.target} | {r.verdict} | {r.note} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def to_json(results: list[StageResult], rows: list[Row], info: dict[str, object]) -> dict[str, object]:
+    return {
+        "machine": info,
+        "rows": [asdict(r) for r in rows],
+        "stages": [asdict(r) for r in results],
+    }
