@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -99,6 +100,7 @@ def _failure(job: Job, exc: Exception) -> NotebookError:
 
 
 _KERNELS: dict[str, Any] = {}  # kernel name -> this process's running KernelManager
+_SOCKETS: dict[str, Path] = {}  # kernel name -> the folder of its IPC sockets
 RESET = "%reset -f"
 
 
@@ -114,6 +116,7 @@ def _kernel(name: str) -> Any:
         km = KernelManager(kernel_name=name, transport="ipc", ip=str(sockets / "kernel"))
         km.start_kernel(cwd=tempfile.gettempdir())
         _KERNELS[name] = km
+        _SOCKETS[name] = sockets
         Finalize(None, _stop_kernels, exitpriority=10)
     return _KERNELS[name]
 
@@ -124,6 +127,7 @@ def _stop_kernels() -> None:
             km.shutdown_kernel(now=True)
         finally:
             _KERNELS.pop(name, None)
+            shutil.rmtree(_SOCKETS.pop(name, ""), ignore_errors=True)
 
 
 def _with_reset(notebook: Any) -> Any:
