@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/install-chromium.sh
 export GX_ANALYTICS_ENABLED=false
 .venv/bin/ruff check pipeline tests bench
 set +e

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import SmallReports
+from tests.conftest import SmallReports
 
 pytestmark = pytest.mark.browser
 

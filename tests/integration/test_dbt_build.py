@@ -114,6 +114,9 @@ class Reference:
         self.paid_months: dict[str, set[int]] = {}
         for person, month in zip(hours.person_key, hours.month, strict=True):
             self.paid_months.setdefault(person, set()).add(month_index(as_date(month)))
+        weeks = newest(settings, "benefit_weeks")
+        weeks = weeks[weeks.benefit != "student_grant"]
+        self.benefit_weeks = set(zip(weeks.person_key, weeks.week_start.dt.date, strict=True))
         self.results: dict[str, list[dt.date]] = {}
         results = newest(settings, "referral_results")
         for referral, day in zip(results.referral_id, results.result_date, strict=True):
@@ -144,13 +147,29 @@ class Reference:
         months = self.paid_months.get(r["person_key"], set())
         return end, any(first + k in months for k in range(WINDOW_MONTHS))
 
-    def sustained_3m(self, r: dict) -> tuple[dt.date, bool] | None:
+    def job_month(self, r: dict) -> int | None:
         first = month_index(r["s"])
         months = self.paid_months.get(r["person_key"], set())
-        job = next((first + k for k in range(WINDOW_MONTHS) if first + k in months), None)
+        return next((first + k for k in range(WINDOW_MONTHS) if first + k in months), None)
+
+    def sustained_3m(self, r: dict) -> tuple[dt.date, bool] | None:
+        job = self.job_month(r)
         if job is None or last_day(job + 3) > self.as_of:
             return None
-        return last_day(job + 3), job + 3 in months
+        return last_day(job + 3), job + 3 in self.paid_months[r["person_key"]]
+
+    def self_supporting_3m(self, r: dict) -> tuple[dt.date, bool] | None:
+        job = self.job_month(r)
+        if job is None:
+            return None
+        first_of_month = month_of(job + 3)
+        monday = first_of_month + dt.timedelta(days=(7 - first_of_month.weekday()) % 7)
+        end = monday + dt.timedelta(days=27)
+        if end > self.as_of:
+            return None
+        mondays = [monday + dt.timedelta(days=7 * k) for k in range(4)]
+        free = sum((r["person_key"], m) not in self.benefit_weeks for m in mondays)
+        return end, free >= 3
 
     def fit_within_6m(self, r: dict) -> tuple[dt.date, bool] | None:
         end = r["s"] + dt.timedelta(days=FIT_DAYS)
@@ -177,7 +196,7 @@ class Reference:
         return {k: (v[0], v[1]) for k, v in counts.items()}
 
 
-MEASURES = ["has_result", "any_paid_hours_6m", "sustained_3m", "fit_within_6m"]
+MEASURES = ["has_result", "any_paid_hours_6m", "sustained_3m", "self_supporting_3m", "fit_within_6m"]
 
 
 def mart_counts(settings: Settings, measure: str, month: dt.date) -> dict[tuple[str, int], tuple[int, int]]:
@@ -291,3 +310,21 @@ def test_docs_generate_and_every_built_column_is_described(built: Built) -> None
         undocumented += [f"{unique_id}.{c}" for c in node["columns"] if c.lower() not in described]
     assert len(catalog) >= 30
     assert not undocumented
+
+
+def test_case_mix_covariates_equal_an_independent_computation(built: Built) -> None:
+    """Benefit weeks in the 52 whole weeks before the week of s, and age in whole years."""
+    reference = Reference(built.settings, built.summary.as_of)
+    births = newest(built.settings, "referrals").set_index("referral_id").birth_date.dt.date
+    fct = query(
+        built.settings, "select referral_id, benefit_weeks_52, age_at_start from fct_referral_outcomes"
+    )
+    actual = fct.set_index("referral_id")
+    for r in reference.referrals:
+        monday = r["s"] - dt.timedelta(days=r["s"].weekday())
+        weeks = [monday - dt.timedelta(days=7 * k) for k in range(1, 53)]
+        expected_weeks = sum((r["person_key"], w) in reference.benefit_weeks for w in weeks)
+        born = births[r["referral_id"]]
+        expected_age = r["s"].year - born.year - ((r["s"].month, r["s"].day) < (born.month, born.day))
+        row = actual.loc[r["referral_id"]]
+        assert (row.benefit_weeks_52, row.age_at_start) == (expected_weeks, expected_age), r["referral_id"]

@@ -29,7 +29,7 @@ from pipeline.reports.data import ReportInputError, load_report_data
 from pipeline.reports.excel import write_scorecard
 from pipeline.reports.execute import NOTEBOOKS_DIR, Job, run_job
 from pipeline.reports.report import DIALOGUE_NOTEBOOK, FOLLOWUP_NOTEBOOK, report
-from tests.browser.conftest import SmallReports, small_reports_fixture  # noqa: F401 - fixture
+from tests.conftest import SmallReports
 
 pytestmark = pytest.mark.integration
 

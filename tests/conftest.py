@@ -1,14 +1,16 @@
-"""Shared fixtures of the integration tests.
+"""Shared session fixtures of the integration and browser tests.
 
 `small_warehouse` builds the small synthetic warehouse once per test session (generate ->
 ingest -> build, the same verbs a user runs) and returns its Settings. Treat it as read-only:
 a test that writes to the warehouse (decisions, overrides) or changes its data works on a copy
-from `warehouse_copy`, so tests stay independent of their order."""
+from `warehouse_copy`, so tests stay independent of their order. `small_reports` decides and
+reports the newest month on one such copy, once, for the report and browser tests."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -60,3 +62,29 @@ def warehouse_copy(
     """A factory of writable copies of the small warehouse, usable from fixtures of any scope:
     warehouse_copy("name") -> Settings of a fresh copy in its own folder."""
     return lambda name: copy_settings(small_warehouse, tmp_path_factory.mktemp(name))
+
+
+@dataclass(frozen=True)
+class SmallReports:
+    settings: Settings
+    month: str  # YYYY-MM
+    seconds: float
+
+    @property
+    def folder(self) -> Path:
+        return self.settings.out_dir / self.month
+
+    def files(self, pattern: str = "*") -> list[Path]:
+        return sorted(p for p in self.folder.glob(pattern) if p.is_file())
+
+
+@pytest.fixture(scope="session")
+def small_reports(warehouse_copy: Callable[[str], Settings]) -> SmallReports:
+    """The newest month's decisions and reports on a copy of the small warehouse."""
+    from pipeline.decisions.service import decide
+    from pipeline.reports import report
+
+    settings = warehouse_copy("reports")
+    decide(settings)
+    summary = report(settings)
+    return SmallReports(settings, f"{summary.month:%Y-%m}", summary.seconds)
