@@ -97,6 +97,8 @@ class StatsConfig(_Strict):
     @classmethod
     def _sql_safe_names(cls, covariates: dict[str, Covariate]) -> dict[str, Covariate]:
         # The names become SQL column references in the pattern query.
+        if not covariates:
+            raise ValueError("name at least one case-mix covariate (a model without any adjusts nothing)")
         bad = [name for name in covariates if not _IDENTIFIER.match(name)]
         if bad:
             raise ValueError(f"covariate names must be lower-case identifiers: {bad}")

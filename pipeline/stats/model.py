@@ -38,9 +38,9 @@ _ALIAS_TOLERANCE = 1e-9
 
 def single_threaded_blas() -> AbstractContextManager[object]:
     """Hold BLAS to one thread while thousands of small fits run: the matrices (about 1,000 × 35)
-    are too small to gain from threads, and on a busy machine the spinning threads made the fits
-    four times slower. Needs threadpoolctl; without it BLAS keeps its default
-    (OPENBLAS_NUM_THREADS=1 in the environment does the same)."""
+    are too small to gain from threads, and on a busy machine the spinning threads made the city
+    benchmark ten times slower (170 s instead of 16 s CPU). Needs threadpoolctl; without it BLAS
+    keeps its default (OPENBLAS_NUM_THREADS=1 in the environment does the same)."""
     return threadpool_limits(1, user_api="blas") if threadpool_limits is not None else nullcontext()
 
 

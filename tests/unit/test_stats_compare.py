@@ -290,6 +290,7 @@ def test_the_shipped_configuration_loads() -> None:
         ("covariates: {age: {}}\nfunnel: {warning_level: 0.99, alarm_level: 0.95}\n", "alarm_level"),
         ("covariates: {age: {}}\nmodel: {min_events: 20, min_evnts: 3}\n", "min_evnts"),
         ("covariates: {Age Band: {}}\n", "lower-case identifiers"),
+        ("covariates: {}\n", "at least one"),
         ("covariates: [age\n", "not valid YAML"),
     ],
 )
