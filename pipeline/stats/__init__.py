@@ -28,7 +28,7 @@ from pipeline.stats.funnel import (
     funnel_limits,
 )
 from pipeline.stats.intervals import oe_interval, wilson_interval
-from pipeline.stats.model import build_design, fit_grouped_logit, grouped_auc
+from pipeline.stats.model import build_design, design_within_budget, fit_grouped_logit, grouped_auc
 from pipeline.stats.patterns import StatsInputError, pattern_counts, pattern_sql
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "build_design",
     "classify_evidence",
     "compare_providers",
+    "design_within_budget",
     "estimate_overdispersion",
     "exact_binomial_limit",
     "fit_grouped_logit",

@@ -32,7 +32,7 @@ from pipeline.stats.model import (
     SEPARATION,
     SINGLE_PROVIDER,
     TOO_FEW_EVENTS,
-    build_design,
+    design_within_budget,
     fit_grouped_logit,
     grouped_auc,
     single_threaded_blas,
@@ -290,7 +290,8 @@ def _fit_area_model(
     start: Mapping[str, float] | None = None,
 ) -> AreaModel:
     """The case-mix model of one area × measure × month, after the checks that make a fallback
-    honest: one provider only, too few events or non-events, too few per parameter."""
+    honest: one provider only, too few events or non-events, no covariate level the events can
+    carry (design_within_budget coarsens the model before giving up)."""
     pattern_n = np.bincount(cell.pattern, weights=cell.n)
     pattern_s = np.bincount(cell.pattern, weights=cell.successes)
     events, total = int(pattern_s.sum()), int(pattern_n.sum())
@@ -303,14 +304,13 @@ def _fit_area_model(
             message=f"{events} events and {total - events} non-events; the model needs "
             f"{need.min_events} and {need.min_non_events}",
         )
-    design = build_design(cell.pattern_codes, labels, covariates, pattern_n, pattern_s, need.min_level_events)
-    fewer = min(events, total - events)
-    if fewer < need.min_events_per_parameter * len(design.names):
+    design = design_within_budget(cell.pattern_codes, labels, covariates, pattern_n, pattern_s, need)
+    if len(design.names) == 1:
         return AreaModel(
             TOO_FEW_EVENTS,
-            message=f"{fewer} events or non-events for {len(design.names)} parameters; the model needs "
-            f"{need.min_events_per_parameter:g} per parameter",
-            parameters=len(design.names),
+            message=f"{min(events, total - events)} events or non-events: no covariate level has enough "
+            f"for its own coefficient at {need.min_events_per_parameter:g} per parameter",
+            parameters=1,
             folded_levels=design.folded_levels,
         )
     fit = fit_grouped_logit(design, pattern_n, pattern_s, need, start)

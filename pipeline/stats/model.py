@@ -113,6 +113,28 @@ def build_design(
     return Design(matrix[:, keep], [names[i] for i in keep], folded, len(names) - len(keep))
 
 
+def design_within_budget(
+    codes: Sequence[NDArray[np.intp]],
+    labels: Sequence[Sequence[str]],
+    covariates: Sequence[str],
+    n: NDArray[np.float64],
+    successes: NDArray[np.float64],
+    config: ModelConfig,
+) -> Design:
+    """The design with as many covariate levels as the data can carry: while there are fewer
+    than `min_events_per_parameter` events (or non-events, whichever is fewer) per parameter,
+    the bar a level must pass for its own coefficient is raised (doubled), folding the rarest
+    levels first. A small area thus gets a coarser adjustment instead of none; when not even
+    one level passes, only the intercept is left and the caller falls back."""
+    fewer = min(successes.sum(), (n - successes).sum())
+    threshold = config.min_level_events
+    while True:
+        design = build_design(codes, labels, covariates, n, successes, threshold)
+        if fewer >= config.min_events_per_parameter * len(design.names) or len(design.names) == 1:
+            return design
+        threshold = max(2 * threshold, threshold + 1)
+
+
 def independent_columns(matrix: NDArray[np.float64], weights: NDArray[np.float64]) -> list[int]:
     """Indices of the columns that are not linear combinations of the columns before them,
     found by a Cholesky decomposition of the weighted Gram matrix in column order, so the
