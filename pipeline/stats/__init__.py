@@ -28,13 +28,20 @@ from pipeline.stats.funnel import (
     funnel_limits,
 )
 from pipeline.stats.intervals import oe_interval, wilson_interval
-from pipeline.stats.model import build_design, design_within_budget, fit_grouped_logit, grouped_auc
+from pipeline.stats.model import (
+    PatternCounts,
+    build_design,
+    design_within_budget,
+    fit_grouped_logit,
+    grouped_auc,
+)
 from pipeline.stats.patterns import StatsInputError, pattern_counts, pattern_sql
 
 __all__ = [
     "MODEL_STATUS_DA",
     "OUTPUT_COLUMNS",
     "OVERDISPERSION_DA",
+    "PatternCounts",
     "StatsConfig",
     "StatsInputError",
     "build_design",

@@ -32,6 +32,7 @@ from pipeline.stats.model import (
     SEPARATION,
     SINGLE_PROVIDER,
     TOO_FEW_EVENTS,
+    PatternCounts,
     design_within_budget,
     fit_grouped_logit,
     grouped_auc,
@@ -304,7 +305,9 @@ def _fit_area_model(
             message=f"{events} events and {total - events} non-events; the model needs "
             f"{need.min_events} and {need.min_non_events}",
         )
-    design = design_within_budget(cell.pattern_codes, labels, covariates, pattern_n, pattern_s, need)
+    design = design_within_budget(
+        PatternCounts(covariates, cell.pattern_codes, labels, pattern_n, pattern_s), need
+    )
     if len(design.names) == 1:
         return AreaModel(
             TOO_FEW_EVENTS,

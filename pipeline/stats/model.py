@@ -75,14 +75,19 @@ class LogitFit:
     message: str = ""
 
 
-def build_design(
-    codes: Sequence[NDArray[np.intp]],
-    labels: Sequence[Sequence[str]],
-    covariates: Sequence[str],
-    n: NDArray[np.float64],
-    successes: NDArray[np.float64],
-    min_level_events: int,
-) -> Design:
+@dataclass(frozen=True)
+class PatternCounts:
+    """The covariate patterns of one fit: for each covariate the level code of every pattern
+    (indices into that covariate's level names), and n and successes per pattern."""
+
+    covariates: Sequence[str]
+    codes: Sequence[NDArray[np.intp]]
+    labels: Sequence[Sequence[str]]
+    n: NDArray[np.float64]
+    successes: NDArray[np.float64]
+
+
+def build_design(patterns: PatternCounts, min_level_events: int) -> Design:
     """The design matrix of a fit from the integer level codes of each covariate per pattern.
 
     A level with fewer than `min_level_events` events or non-events is folded into the
@@ -92,7 +97,10 @@ def build_design(
     purpose) are dropped, so the model stays identifiable."""
     names, folded = [INTERCEPT], 0
     column_of = []  # per covariate: the design column of each level code, -1 for none
-    for code, level_names, covariate in zip(codes, labels, covariates, strict=True):
+    n, successes = patterns.n, patterns.successes
+    for code, level_names, covariate in zip(
+        patterns.codes, patterns.labels, patterns.covariates, strict=True
+    ):
         level_n = np.bincount(code, weights=n, minlength=len(level_names))
         level_s = np.bincount(code, weights=successes, minlength=len(level_names))
         present = level_n > 0
@@ -113,23 +121,16 @@ def build_design(
     return Design(matrix[:, keep], [names[i] for i in keep], folded, len(names) - len(keep))
 
 
-def design_within_budget(
-    codes: Sequence[NDArray[np.intp]],
-    labels: Sequence[Sequence[str]],
-    covariates: Sequence[str],
-    n: NDArray[np.float64],
-    successes: NDArray[np.float64],
-    config: ModelConfig,
-) -> Design:
+def design_within_budget(patterns: PatternCounts, config: ModelConfig) -> Design:
     """The design with as many covariate levels as the data can carry: while there are fewer
     than `min_events_per_parameter` events (or non-events, whichever is fewer) per parameter,
     the bar a level must pass for its own coefficient is raised (doubled), folding the rarest
     levels first. A small area thus gets a coarser adjustment instead of none; when not even
     one level passes, only the intercept is left and the caller falls back."""
-    fewer = min(successes.sum(), (n - successes).sum())
+    fewer = min(patterns.successes.sum(), (patterns.n - patterns.successes).sum())
     threshold = config.min_level_events
     while True:
-        design = build_design(codes, labels, covariates, n, successes, threshold)
+        design = build_design(patterns, threshold)
         if fewer >= config.min_events_per_parameter * len(design.names) or len(design.names) == 1:
             return design
         threshold = max(2 * threshold, threshold + 1)

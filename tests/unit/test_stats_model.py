@@ -7,7 +7,7 @@ import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
-from pipeline.stats import build_design, design_within_budget, fit_grouped_logit, grouped_auc
+from pipeline.stats import PatternCounts, build_design, design_within_budget, fit_grouped_logit, grouped_auc
 from pipeline.stats.config import ModelConfig
 from pipeline.stats.model import ADJUSTED, FIT_FAILED, SEPARATION, Design
 
@@ -31,14 +31,19 @@ def _expand(patterns: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([ones, zeros], ignore_index=True)
 
 
+def _counts(patterns: pd.DataFrame, covariates: list[str]) -> PatternCounts:
+    factorized = [pd.factorize(patterns[c]) for c in covariates]
+    return PatternCounts(
+        covariates,
+        [codes for codes, _ in factorized],
+        [list(uniques) for _, uniques in factorized],
+        patterns["n"].to_numpy(float),
+        patterns["successes"].to_numpy(float),
+    )
+
+
 def _design(patterns: pd.DataFrame, covariates: list[str], min_level_events: int = 0) -> Design:
-    codes, labels = [], []
-    for c in covariates:
-        code, uniques = pd.factorize(patterns[c])
-        codes.append(code)
-        labels.append(list(uniques))
-    n, s = patterns["n"].to_numpy(float), patterns["successes"].to_numpy(float)
-    return build_design(codes, labels, covariates, n, s, min_level_events)
+    return build_design(_counts(patterns, covariates), min_level_events)
 
 
 def _fit(patterns: pd.DataFrame, design: Design, **config: object):
@@ -180,23 +185,17 @@ def test_pattern_keys_identify_patterns_also_beyond_int64_combinations() -> None
         assert len(np.unique(keys)) == len(np.unique(reference))
 
 
-def _codes(patterns: pd.DataFrame, covariates: list[str]) -> tuple[list[np.ndarray], list[list[str]]]:
-    factorized = [pd.factorize(patterns[c]) for c in covariates]
-    return [codes for codes, _ in factorized], [list(uniques) for _, uniques in factorized]
-
-
 def test_a_small_area_gets_a_coarser_model_within_the_events_per_parameter_budget() -> None:
     rng = np.random.default_rng(10)
     covariates = ["a", "b", "c", "d"]
     patterns = _patterns(rng, dict.fromkeys(covariates, 5), rows=120)
     patterns["successes"] = rng.binomial(patterns["n"], 0.03)  # few events for 17 parameters
-    codes, labels = _codes(patterns, covariates)
-    n, s = patterns["n"].to_numpy(float), patterns["successes"].to_numpy(float)
-    fewer = min(s.sum(), (n - s).sum())
+    counts = _counts(patterns, covariates)
+    fewer = min(counts.successes.sum(), (counts.n - counts.successes).sum())
     config = ModelConfig(min_events_per_parameter=5, min_level_events=5)
-    full = build_design(codes, labels, covariates, n, s, config.min_level_events)
+    full = build_design(counts, config.min_level_events)
     assert fewer < 5 * len(full.names)  # the usual model is too big for these events ...
-    coarse = design_within_budget(codes, labels, covariates, n, s, config)
+    coarse = design_within_budget(counts, config)
     assert 1 < len(coarse.names) <= fewer / 5  # ... the coarser one fits the budget
     assert coarse.folded_levels > full.folded_levels
     assert _fit(patterns, coarse).status == ADJUSTED
@@ -204,7 +203,5 @@ def test_a_small_area_gets_a_coarser_model_within_the_events_per_parameter_budge
 
 def test_with_too_few_events_for_any_level_only_the_intercept_is_left() -> None:
     patterns = _separated().assign(successes=[1, 2, 1, 1, 1, 1])
-    codes, labels = _codes(patterns, ["a", "b"])
-    n, s = patterns["n"].to_numpy(float), patterns["successes"].to_numpy(float)
-    design = design_within_budget(codes, labels, ["a", "b"], n, s, ModelConfig())
+    design = design_within_budget(_counts(patterns, ["a", "b"]), ModelConfig())
     assert design.names == ["intercept"]
