@@ -75,7 +75,8 @@ class PseudonymCache:
         """Key the values of `values_sql` (a query of distinct trimmed CPR texts, column v)
         that are not in the cache yet; returns how many were new."""
         new = self._con.execute(
-            f"SELECT v FROM ({values_sql}) WHERE v IS NOT NULL AND v NOT IN (SELECT raw FROM {CPR_TABLE})"
+            f"SELECT new.v FROM ({values_sql}) new ANTI JOIN {CPR_TABLE} known ON known.raw = new.v "
+            "WHERE new.v IS NOT NULL"
         ).fetchall()
         for start in range(0, len(new), _BATCH):
             values: dict[str, list[object]] = {name: [] for name in _CPR_SCHEMA.names}

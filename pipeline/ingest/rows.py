@@ -10,7 +10,7 @@ rules) becomes its quarantine reason; `mask_cpr` keeps any CPR-looking text out 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pipeline.contract import Column, Extract
 from pipeline.ingest.dialects import ROW_NUMBER
@@ -19,12 +19,17 @@ from pipeline.ingest.sql import ident, literal
 
 # Characters trimmed around every value: spaces, tabs, line ends and the no-break space
 # spreadsheets like to leave behind.
-_TRIM = "' ' || chr(9) || chr(10) || chr(13) || chr(160)"
+_SPACES = ("' '", "chr(9)", "chr(10)", "chr(13)", "chr(160)")
 _CPR_LIKE = r"'(^|[^0-9])([0-9]{6})-?[0-9]{4}([^0-9]|$)'"
-# Twice, because one pass cannot mask two numbers separated by a single character.
+_EDGE_SPACE = " OR ".join(f"{end}(s, {c})" for c in _SPACES for end in ("prefix", "suffix"))
 MACROS = (
+    # Twice, because one pass cannot mask two numbers separated by a single character.
     f"CREATE OR REPLACE TEMP MACRO mask_cpr(s) AS regexp_replace(regexp_replace(s, {_CPR_LIKE}, "
     rf"'\1\2-****\3', 'g'), {_CPR_LIKE}, '\1\2-****\3', 'g')",
+    # A value without spaces at its ends is kept as it is: trim() copies every string and is
+    # the most expensive step of a register extract otherwise.
+    f"CREATE OR REPLACE TEMP MACRO clean_text(s) AS NULLIF(CASE WHEN {_EDGE_SPACE} "
+    f"THEN trim(s, {' || '.join(_SPACES)}) ELSE s END, '')",
 )
 _DATE_SHAPE = (
     r"'[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{1,2}-[0-9]{1,2}-[0-9]{4}|[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4}'"
@@ -95,6 +100,13 @@ def _date(t: str, formats: str = _DATE_FORMATS) -> str:
     return f"CAST(try_strptime({t}, {formats}) AS DATE)"
 
 
+def _any_date(t: str) -> str:
+    """A date in any accepted format. YYYY-MM-DD, by far the most common, is recognised by its
+    length and dashes and cast directly; the regular expression is for the other formats."""
+    iso = f"length({t}) = 10 AND {t}[5] = '-' AND {t}[8] = '-' AND {t}[1] BETWEEN '0' AND '9'"
+    return f"CASE WHEN {iso} THEN TRY_CAST({t} AS DATE) ELSE {_if_shaped(t, _DATE_SHAPE, _date(t))} END"
+
+
 def parse_expr(col: Column) -> str:
     """SQL turning the trimmed text into the typed value; NULL when it does not parse."""
     t = text_col(col.name)
@@ -109,7 +121,7 @@ def parse_expr(col: Column) -> str:
         case "decimal":
             return _if_shaped(t, _DECIMAL_SHAPE, number)
         case "date":
-            return _if_shaped(t, _DATE_SHAPE, _date(t))
+            return _any_date(t)
         case "month":
             # YYYY-MM, or the first of the month as a date (what Excel and Parquet make of it)
             year_month = _if_shaped(t, _MONTH_SHAPE, _date(f"{t} || '-01'", "'%Y-%m-%d'"))
@@ -117,7 +129,7 @@ def parse_expr(col: Column) -> str:
             return f"coalesce({year_month}, {first_day})"
         case "week":
             iso_week = _if_shaped(t, _ISO_WEEK_SHAPE, _iso_week_monday(t))
-            return f"coalesce({iso_week}, {_if_shaped(t, _DATE_SHAPE, _date(t))})"
+            return f"coalesce({iso_week}, {_any_date(t)})"
     raise ValueError(f"column type {col.type} has no parser")
 
 
@@ -246,7 +258,7 @@ class FileQueries:
         return next((c.name for c in self.extract.columns.values() if c.type == "cpr"), None)
 
     def _trim(self, column: str) -> str:
-        return f"NULLIF(trim(src.{ident(column)}, {_TRIM}), '')"
+        return f"clean_text(src.{ident(column)})"
 
     def cpr_values(self) -> str:
         """Query of the distinct trimmed CPR values (column v), for the pseudonym cache."""
@@ -395,11 +407,28 @@ class FileQueries:
             "WHERE failed IS NULL"
         )
 
+    @property
+    def bad(self) -> str:
+        return ident(f"{self.name}_bad")
+
+    def create_bad(self) -> list[str]:
+        """Statements making `bad` (row number, and the reason of a repeated key) and the bad
+        rows' text (`<name>_bad_source`), so that rebuilding reasons and records costs what
+        the bad rows cost, not what the file costs."""
+        return [
+            f"CREATE OR REPLACE TEMP TABLE {self.bad} AS "
+            f"SELECT {ROW_NUMBER}, {_NO_PROBLEM} FROM {self.typed} WHERE failed IS NOT NULL "
+            f"UNION ALL SELECT {ROW_NUMBER}, column_name, reason FROM {self.duplicates}",
+            f"CREATE OR REPLACE TEMP TABLE {ident(self.name + '_bad_source')} AS "
+            f"SELECT * FROM {ident(self.source)} WHERE {ROW_NUMBER} IN (SELECT {ROW_NUMBER} FROM {self.bad})",
+        ]
+
     def bad_records(self) -> str:
         """Query of the quarantined rows: row number, first failing column and reason, and
         the row as delivered as JSON, the CPR replaced by its person_key and CPR-looking text
         elsewhere masked: what a person needs to find and fix the row. The reasons are
-        rebuilt here from the same checks as `failed`, for the bad rows only."""
+        rebuilt from the same checks as `failed`, on the bad rows only (create_bad)."""
+        only_bad = replace(self, source=f"{self.name}_bad_source")
         pairs = []
         for c in self.columns:
             is_cpr = c in self.extract.columns and self.extract.column(c).type == "cpr"
@@ -415,21 +444,12 @@ class FileQueries:
             f"CASE WHEN {c.condition} THEN {{'col': {literal(c.column)}, 'why': {c.reason}}} END"
             for c in all_checks(self.extract)
         )
-        bad = f"(SELECT {ROW_NUMBER} FROM bad)"
         return f"""
-            WITH failed AS (SELECT {ROW_NUMBER} FROM {self.typed} WHERE failed IS NOT NULL),
-            bad AS (
-                SELECT {ROW_NUMBER}, {_NO_PROBLEM} FROM failed
-                UNION ALL SELECT {ROW_NUMBER}, column_name, reason FROM {self.duplicates}
-            ),
-            checked AS (
-                SELECT {ROW_NUMBER}, coalesce({problems}) AS problem FROM {self._parsed()} parsed
-                WHERE {ROW_NUMBER} IN (SELECT {ROW_NUMBER} FROM failed)
-            ),
+            WITH checked AS (SELECT {ROW_NUMBER}, coalesce({problems}) AS problem FROM {only_bad._parsed()}),
             records AS (
                 SELECT {ROW_NUMBER}, json_object({", ".join(pairs)}) AS record
-                FROM {ident(self.source)} src {joins} WHERE {ROW_NUMBER} IN {bad}
+                FROM {ident(only_bad.source)} src {joins}
             )
             SELECT {ROW_NUMBER}, coalesce(problem.col, bad.column_name) AS column_name,
                 mask_cpr(coalesce(problem.why, bad.reason)) AS reason, record
-            FROM bad LEFT JOIN checked USING ({ROW_NUMBER}) JOIN records USING ({ROW_NUMBER})"""
+            FROM {self.bad} bad LEFT JOIN checked USING ({ROW_NUMBER}) JOIN records USING ({ROW_NUMBER})"""

@@ -8,7 +8,7 @@ from datetime import date, datetime
 import duckdb
 
 from pipeline.contract import Column
-from pipeline.ingest.rows import parse_expr
+from pipeline.ingest.rows import MACROS, parse_expr
 
 
 def parse(col_type: str, values: list[str], **rules: object) -> list[object]:
@@ -33,7 +33,8 @@ def python_date(text: str) -> date | None:
 DATES = [
     "2024-01-31", "31-01-2024", "31.01.2024", "1.2.2024", "2024-2-1", "29.02.2024", "29-02-2023",
     "2023-02-29", "24-01-31", "31-01-24", "31/01/2024", "2024-01-31x", "20240131", "2024-13-01",
-    "00.01.2024", "i går", "2024.01.31", "31-01.2024",
+    "00.01.2024", "i går", "2024.01.31", "31-01.2024", "2024-0a-01", "-024-01-01", "0024-01-01",
+    "2024-01-31 00:00", "2024/01/31", "+024-01-01",
 ]  # fmt: skip
 
 
@@ -92,3 +93,12 @@ def test_codes_are_case_insensitive_and_stored_lower_case() -> None:
         "mest",
         None,
     ]
+
+
+def test_values_are_trimmed_of_spaces_tabs_line_ends_and_no_break_spaces_only_at_their_ends() -> None:
+    values = [" a ", "\ta b\r", "\u00a0Nørrebro\u00a0", "x", "   ", "", "\n", "inner  space"]
+    with duckdb.connect() as con:
+        for macro in MACROS:
+            con.execute(macro)
+        got = [con.execute("SELECT clean_text(?)", [v]).fetchone()[0] for v in values]
+    assert got == [v.strip(" \t\r\n\u00a0") or None for v in values]
