@@ -412,44 +412,33 @@ class FileQueries:
         return ident(f"{self.name}_bad")
 
     def create_bad(self) -> list[str]:
-        """Statements making `bad` (row number, and the reason of a repeated key) and the bad
-        rows' text (`<name>_bad_source`), so that rebuilding reasons and records costs what
-        the bad rows cost, not what the file costs."""
+        """Statements making `bad` (row number, the number of the failed check, or the reason
+        of a repeated key) and the bad rows' text (`<name>_bad_source`), so that rebuilding
+        reasons and records costs what the bad rows cost, not what the file costs."""
         return [
             f"CREATE OR REPLACE TEMP TABLE {self.bad} AS "
-            f"SELECT {ROW_NUMBER}, {_NO_PROBLEM} FROM {self.typed} WHERE failed IS NOT NULL "
-            f"UNION ALL SELECT {ROW_NUMBER}, column_name, reason FROM {self.duplicates}",
+            f"SELECT {ROW_NUMBER}, failed, {_NO_PROBLEM} FROM {self.typed} WHERE failed IS NOT NULL "
+            f"UNION ALL SELECT {ROW_NUMBER}, NULL, column_name, reason FROM {self.duplicates}",
             f"CREATE OR REPLACE TEMP TABLE {ident(self.name + '_bad_source')} AS "
             f"SELECT * FROM {ident(self.source)} WHERE {ROW_NUMBER} IN (SELECT {ROW_NUMBER} FROM {self.bad})",
         ]
 
     def bad_records(self) -> str:
-        """Query of the quarantined rows: row number, first failing column and reason, and
-        the row as delivered as JSON, the CPR replaced by its person_key and CPR-looking text
-        elsewhere masked: what a person needs to find and fix the row. The reasons are
-        rebuilt from the same checks as `failed`, on the bad rows only (create_bad)."""
+        """Query of the quarantined rows: row number, failing column and reason, and the row
+        as JSON (values trimmed), the CPR replaced by its person_key and CPR-looking text
+        elsewhere masked: what a person needs to find and fix the row. A failed check's
+        reason is built from its number in `failed`, on the bad rows only (create_bad)."""
         only_bad = replace(self, source=f"{self.name}_bad_source")
-        pairs = []
-        for c in self.columns:
-            is_cpr = c in self.extract.columns and self.extract.column(c).type == "cpr"
-            pairs.append(f"{literal(c)}, " + ("p.person_key" if is_cpr else f"mask_cpr(src.{ident(c)})"))
-        cpr = self.cpr_column
-        joins = (
-            f"LEFT JOIN {CPR_TABLE} k ON k.raw = {self._trim(cpr)} "
-            f"LEFT JOIN {PERSONS_TABLE} p ON p.pid = k.pid"
-            if cpr
-            else ""
-        )
-        problems = ", ".join(
-            f"CASE WHEN {c.condition} THEN {{'col': {literal(c.column)}, 'why': {c.reason}}} END"
-            for c in all_checks(self.extract)
+        checks = all_checks(self.extract)
+        columns = "[" + ", ".join(literal(c.column) for c in checks) + "]"
+        reasons = " ".join(f"WHEN {i} THEN {c.reason}" for i, c in enumerate(checks))
+        pairs = ", ".join(
+            f"{literal(c)}, " + ("person_key" if c == self.cpr_column else f"mask_cpr(parsed.{text_col(c)})")
+            for c in self.columns
         )
         return f"""
-            WITH checked AS (SELECT {ROW_NUMBER}, coalesce({problems}) AS problem FROM {only_bad._parsed()}),
-            records AS (
-                SELECT {ROW_NUMBER}, json_object({", ".join(pairs)}) AS record
-                FROM {ident(only_bad.source)} src {joins}
-            )
-            SELECT {ROW_NUMBER}, coalesce(problem.col, bad.column_name) AS column_name,
-                mask_cpr(coalesce(problem.why, bad.reason)) AS reason, record
-            FROM {self.bad} bad LEFT JOIN checked USING ({ROW_NUMBER}) JOIN records USING ({ROW_NUMBER})"""
+            SELECT {ROW_NUMBER}, coalesce({columns}[bad.failed + 1], bad.column_name) AS column_name,
+                mask_cpr(coalesce(CASE bad.failed {reasons} END, bad.reason)) AS reason,
+                json_object({pairs}) AS record
+            FROM {only_bad._parsed()} parsed JOIN {self.bad} bad USING ({ROW_NUMBER})
+            {self._persons_join()}"""
