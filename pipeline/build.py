@@ -18,7 +18,8 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,7 +184,7 @@ def run_dbt(warehouse: Path, args: Sequence[str]) -> DbtOutcome:
     ]
     progress = _Progress()
     log.info("build: running dbt %s on %s", args[0], warehouse)
-    with _environment({WAREHOUSE_ENV: str(warehouse), "DO_NOT_TRACK": "1"}):
+    with environment({WAREHOUSE_ENV: str(warehouse), "DO_NOT_TRACK": "1"}):
         result = dbtRunner(callbacks=[progress]).invoke(full_args)
     if result.exception is not None:
         raise BuildError(one_line(f"dbt could not run: {result.exception}")) from None
@@ -246,20 +247,15 @@ class _Progress:
             log.info("build: %s %s (%d nodes done)", node.node_name, node.node_status, self.done)
 
 
-class _environment:
-    """Set environment variables for the duration of a block (dbt reads them through env_var)."""
-
-    def __init__(self, values: dict[str, str]) -> None:
-        self.values = values
-        self.saved: dict[str, str | None] = {}
-
-    def __enter__(self) -> None:
-        for key, value in self.values.items():
-            self.saved[key] = os.environ.get(key)
-            os.environ[key] = value
-
-    def __exit__(self, *exc: object) -> None:
-        for key, value in self.saved.items():
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """Environment variables set for the duration of a block (dbt reads them with env_var)."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:

@@ -58,3 +58,18 @@
          then 1 else 0
        end)
 {%- endmacro %}
+
+{#-
+    Weeks of a spell of consecutive weeks (first and last Monday) that fall in a window of weeks
+    (first and last Monday); 0 when they do not overlap.
+-#}
+{% macro weeks_overlapping(spell_first, spell_last, window_first, window_last) -%}
+    case
+        when {{ spell_first }} <= {{ window_last }} and {{ spell_last }} >= {{ window_first }}
+        then {{ days_between(
+            'case when ' ~ spell_first ~ ' > ' ~ window_first ~ ' then ' ~ spell_first ~ ' else ' ~ window_first ~ ' end',
+            'case when ' ~ spell_last ~ ' < ' ~ window_last ~ ' then ' ~ spell_last ~ ' else ' ~ window_last ~ ' end'
+        ) }} / 7 + 1
+        else 0
+    end
+{%- endmacro %}

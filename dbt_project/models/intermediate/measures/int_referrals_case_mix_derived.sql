@@ -25,9 +25,9 @@ paid_hours_measures as (
 
 ),
 
-benefit_weeks as (
+benefit_spells as (
 
-    select * from {{ ref('int_benefit_weeks_filtered_to_as_of') }}
+    select * from {{ ref('int_benefit_weeks_grouped_to_spells') }}
 
 ),
 
@@ -42,34 +42,32 @@ start_weeks as (
 
 ),
 
-week_numbers as (
+history_windows as (
 
-    {{ dbt.generate_series(history_weeks) }}
-
-),
-
-history_weeks as (
-
-    -- the weeks before the week of the start, so that benefit weeks are matched on equality
+    -- the history_weeks whole weeks before the week of the start
     select
-        start_weeks.referral_id,
-        start_weeks.person_key,
-        {{ add_days('start_weeks.start_week', '-7 * week_numbers.generated_number') }} as week_start
+        referral_id,
+        person_key,
+        {{ add_days('start_week', -7 * history_weeks) }} as first_monday,
+        {{ add_days('start_week', -7) }} as last_monday
     from start_weeks
-    cross join week_numbers
 
 ),
 
 benefit_history as (
 
     select
-        history_weeks.referral_id,
-        count(*) as benefit_weeks
-    from history_weeks
-    inner join benefit_weeks
-        on benefit_weeks.person_key = history_weeks.person_key
-       and benefit_weeks.week_start = history_weeks.week_start
-    group by history_weeks.referral_id
+        history_windows.referral_id,
+        sum({{ weeks_overlapping(
+            'benefit_spells.first_week_start', 'benefit_spells.last_week_start',
+            'history_windows.first_monday', 'history_windows.last_monday'
+        ) }}) as benefit_weeks
+    from history_windows
+    inner join benefit_spells
+        on benefit_spells.person_key = history_windows.person_key
+       and benefit_spells.first_week_start <= history_windows.last_monday
+       and benefit_spells.last_week_start >= history_windows.first_monday
+    group by history_windows.referral_id
 
 ),
 

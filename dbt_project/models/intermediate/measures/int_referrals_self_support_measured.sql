@@ -23,9 +23,9 @@ paid_hours_measures as (
 
 ),
 
-benefit_weeks as (
+benefit_spells as (
 
-    select * from {{ ref('int_benefit_weeks_filtered_to_as_of') }}
+    select * from {{ ref('int_benefit_weeks_grouped_to_spells') }}
 
 ),
 
@@ -43,7 +43,7 @@ job_starts as (
 
 ),
 
-first_mondays as (
+follow_up_windows as (
 
     {%- for x in sustain_months %}
     select
@@ -58,40 +58,27 @@ first_mondays as (
 
 ),
 
-week_numbers as (
-
-    {{ dbt.generate_series(n_weeks) }}
-
-),
-
-follow_up_weeks as (
-
-    -- the counted weeks themselves, so that benefit weeks are matched on equality
-    select
-        first_mondays.*,
-        {{ add_days('first_mondays.first_monday', '7 * (week_numbers.generated_number - 1)') }} as week_start
-    from first_mondays
-    cross join week_numbers
-
-),
-
 benefit_weeks_counted as (
 
     select
-        follow_up_weeks.referral_id,
-        follow_up_weeks.months_after_job_start,
-        follow_up_weeks.as_of,
-        {{ add_days('follow_up_weeks.first_monday', 7 * n_weeks - 1) }} as window_end,
-        count(benefit_weeks.week_start) as weeks_on_benefit
-    from follow_up_weeks
-    left join benefit_weeks
-        on benefit_weeks.person_key = follow_up_weeks.person_key
-       and benefit_weeks.week_start = follow_up_weeks.week_start
+        follow_up_windows.referral_id,
+        follow_up_windows.months_after_job_start,
+        follow_up_windows.as_of,
+        {{ add_days('follow_up_windows.first_monday', 7 * n_weeks - 1) }} as window_end,
+        coalesce(sum({{ weeks_overlapping(
+            'benefit_spells.first_week_start', 'benefit_spells.last_week_start',
+            'follow_up_windows.first_monday', add_days('follow_up_windows.first_monday', 7 * (n_weeks - 1))
+        ) }}), 0) as weeks_on_benefit
+    from follow_up_windows
+    left join benefit_spells
+        on benefit_spells.person_key = follow_up_windows.person_key
+       and benefit_spells.first_week_start <= {{ add_days('follow_up_windows.first_monday', 7 * (n_weeks - 1)) }}
+       and benefit_spells.last_week_start >= follow_up_windows.first_monday
     group by
-        follow_up_weeks.referral_id,
-        follow_up_weeks.months_after_job_start,
-        follow_up_weeks.as_of,
-        follow_up_weeks.first_monday
+        follow_up_windows.referral_id,
+        follow_up_windows.months_after_job_start,
+        follow_up_windows.as_of,
+        follow_up_windows.first_monday
 
 ),
 
