@@ -6,7 +6,6 @@ key must fail loudly instead of silently falling back to a default."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date
 from enum import StrEnum
 from functools import cache
@@ -208,8 +207,3 @@ def load_config(path: Path = CONFIG_FILE) -> QualityConfig:
         raise ConfigError(f"{path}: {problems}") from exc
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-
-
-def config_version(path: Path = CONFIG_FILE) -> str:
-    """A short hash of the configuration file, recorded with every result."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]

@@ -261,6 +261,3 @@ class GxRun:
         """Render this run's validation results and the index; returns the index page."""
         self.context.build_data_docs(site_names=[SITE], resource_identifiers=self.identifiers)
         return self.docs_dir / "index.html"
-
-    def suite_meta(self, suite: str) -> dict:
-        return dict(self.context.suites.get(suite).meta)

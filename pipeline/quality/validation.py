@@ -61,6 +61,7 @@ def quality_dir(settings: Settings) -> Path:
 def _warehouse(
     settings: Settings, config: QualityConfig, read_only: bool = False
 ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse with the configured DuckDB resources (the machine is shared)."""
     if not settings.warehouse.exists():
         raise WarehouseError(f"no warehouse at {settings.warehouse}: run `provmon ingest` first")
     with connect(settings.warehouse, read_only=read_only) as con:
@@ -77,9 +78,8 @@ def reference_date_for(con: duckdb.DuckDBPyConnection, settings: Settings, given
     if given is not None:
         return given
     if settings.is_synthetic:
-        newest = con.execute("SELECT max(delivery_date) FROM meta.loads WHERE status = 'loaded'").fetchone()[
-            0
-        ]
+        newest_sql = "SELECT max(delivery_date) FROM meta.loads WHERE status = 'loaded'"
+        (newest,) = con.execute(newest_sql).fetchone()
         if newest is not None:
             log.info("synthetic data: freshness is judged as of the newest delivery, %s", newest)
             return newest
