@@ -97,10 +97,9 @@ def ingest_paths(warehouse: Path, raw_dir: Path, key: bytes, progress: bool = Fa
     summary = IngestSummary()
     with IngestSession(warehouse, key) as session:
         summary.files += [session.refuse_misnamed(m) for m in misnamed]
-        for delivery in tqdm(deliveries, desc="ingest", unit="file", disable=not progress):
-            result = session.load(delivery)
+        for result in session.load(tqdm(deliveries, desc="ingest", unit="file", disable=not progress)):
             summary.files.append(result)
-            log.debug("%s: %s", delivery.file, result)
+            log.debug("%s: %s", result.path.name, result)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -112,7 +111,9 @@ def ingest_file(warehouse: Path, path: Path, key: bytes, raw_dir: Path | None = 
     path = Path(path)
     found = classify(path, raw_dir or path.parent.parent)
     with IngestSession(warehouse, key) as session:
-        result = session.load(found) if isinstance(found, Delivery) else session.refuse_misnamed(found)
+        result = (
+            next(session.load([found])) if isinstance(found, Delivery) else session.refuse_misnamed(found)
+        )
     if result.status == "refused":
         raise UnreadableFileError(scrub(f"{path.name}: {result.message}"))
     return result

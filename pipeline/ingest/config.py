@@ -20,10 +20,21 @@ class DuckDbResources(BaseModel):
     threads: int | None = Field(None, ge=1)
 
 
+class CommitWindow(BaseModel):
+    """How many prepared deliveries are written in one transaction (whichever limit is
+    reached first): fewer commits, at the price of holding their typed rows in memory."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    files: int = Field(50, ge=1)
+    rows: int = Field(2_000_000, ge=1)
+
+
 class IngestConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     duckdb: DuckDbResources = DuckDbResources()
+    commit: CommitWindow = CommitWindow()
 
 
 @cache

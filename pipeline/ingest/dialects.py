@@ -54,6 +54,8 @@ class RawTable:
     rejects: str | None
     dialect: str  # for the load message, e.g. "csv ';' cp1252"
     line_offset: int | None  # line number = row number + offset; None for Parquet
+    # (TABLE or VIEW, name) of what holds the file's text, to drop once it is checked
+    text_objects: tuple[tuple[str, str], ...] = ()
 
 
 def normalise_header(names: list[object]) -> list[str]:
@@ -162,9 +164,9 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, name: str, tmp_dir: Pat
     )
     if source != path:
         source.unlink()
-    _number_csv_rows(con, name, columns, rejects, skip)
+    objects = _number_csv_rows(con, name, columns, rejects, skip)
     dialect = f"csv '{delimiter}' {encoding}"
-    return RawTable(name, columns, rejects, dialect, line_offset=1 + skip)
+    return RawTable(name, columns, rejects, dialect, line_offset=1 + skip, text_objects=objects)
 
 
 def _to_utf8(path: Path, encoding: str, tmp_dir: Path) -> Path:
@@ -181,7 +183,7 @@ def _to_utf8(path: Path, encoding: str, tmp_dir: Path) -> Path:
 
 def _number_csv_rows(
     con: duckdb.DuckDBPyConnection, name: str, columns: list[str], rejects: str, skip: int
-) -> None:
+) -> tuple[tuple[str, str], ...]:
     """Give every row its row number in the file. DuckDB keeps the order of the rows it read
     but leaves out the rejected ones, whose line numbers it reports: the good rows fill the
     gaps between them (an ASOF join on "good rows before each rejected row")."""
@@ -199,7 +201,7 @@ def _number_csv_rows(
             f'CREATE OR REPLACE TEMP VIEW "{name}" AS '
             f'SELECT rowid + 1 AS {ROW_NUMBER}, {renamed} FROM "{name}_csv"'
         )
-        return
+        return (("VIEW", name), ("TABLE", f"{name}_csv"))
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE "{name}" AS
         WITH good AS (SELECT rowid + 1 AS g, * FROM "{name}_csv"),
@@ -213,6 +215,7 @@ def _number_csv_rows(
         FROM good ASOF LEFT JOIN last_gap ON good.g > last_gap.gap"""
     )
     con.execute(f'DROP TABLE "{name}_csv"')
+    return (("TABLE", name),)
 
 
 def reject_reason_sql(expected: int) -> str:
@@ -253,7 +256,7 @@ def read_xlsx(con: duckdb.DuckDBPyConnection, path: Path, name: str, tmp_dir: Pa
         _append(con, name, chunk)
     finally:
         workbook.close()
-    return RawTable(name, columns, None, "xlsx", line_offset=1)
+    return RawTable(name, columns, None, "xlsx", line_offset=1, text_objects=(("TABLE", name),))
 
 
 def _append(con: duckdb.DuckDBPyConnection, name: str, rows: list[list[str | None]]) -> None:
@@ -315,7 +318,7 @@ def read_parquet(con: duckdb.DuckDBPyConnection, path: Path, name: str, tmp_dir:
         SELECT file_row_number + 1 AS {ROW_NUMBER}, {casts}
         FROM read_parquet({literal(str(path))}, file_row_number = true)"""
     )
-    return RawTable(name, columns, None, "parquet", line_offset=None)
+    return RawTable(name, columns, None, "parquet", line_offset=None, text_objects=(("VIEW", name),))
 
 
 def _parquet_text(column: str, sql_type: str) -> str:

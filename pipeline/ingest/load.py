@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import logging
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -63,11 +64,17 @@ class RowCountMismatch(RuntimeError):
 
 @dataclass
 class _Load:
-    """The state of one file while it loads."""
+    """One delivery between its preparation (read, check, key) and its writing."""
 
     delivery: Delivery
     digest: str
+    name: str  # prefix of its temporary tables
     started: datetime = field(default_factory=datetime.now)
+    status: Status = "loaded"
+    message: str | None = None  # why skipped or refused; how it was read
+    extract: Extract | None = None
+    raw: RawTable | None = None
+    queries: FileQueries | None = None
     rows: int = 0  # non-empty rows split into fields
     bad: int = 0  # of those, failing a check or repeating a key
     rejected: int = 0  # CSV rows that could not be split into fields
@@ -134,76 +141,130 @@ class IngestSession:
         self.con.close()
         self._tmp.cleanup()
 
-    # --- one file -------------------------------------------------------------------------------
+    # --- deliveries -----------------------------------------------------------------------------
 
-    def load(self, delivery: Delivery) -> FileResult:
-        """Load one delivery unless it is already loaded; a file that cannot be loaded is
-        recorded as refused and reported in the result (it never raises for bad input)."""
-        job = _Load(delivery, file_hash(delivery.path))
+    def load(self, deliveries: Iterable[Delivery]) -> Iterator[FileResult]:
+        """Load deliveries in the order given, yielding what happened to each. A file that
+        cannot be loaded is recorded as refused (this never raises for bad input).
+
+        Each file is read, checked and keyed first, outside any transaction, so a file that
+        turns out unreadable leaves no trace but its refusal. The prepared files are then
+        written a window at a time in one transaction: one commit per file made hundreds of
+        small monthly deliveries spend most of their time in fsync."""
+        window: list[_Load] = []
+        for delivery in deliveries:
+            window.append(self._prepare(delivery))
+            commit = self._config.commit
+            if len(window) >= commit.files or sum(job.rows for job in window) >= commit.rows:
+                yield from self._write_window(window)
+                window = []
+        yield from self._write_window(window)
+
+    def _prepare(self, delivery: Delivery) -> _Load:
+        job = _Load(delivery, file_hash(delivery.path), name=f"f{next(self._names)}")
         prior = self.con.execute(
             f"SELECT load_id, file_hash, finished_at FROM {LOADS} WHERE extract = ? AND file = ? "
             "AND status = 'loaded' ORDER BY load_id DESC LIMIT 1",
             [delivery.extract, delivery.file],
         ).fetchone()
         if prior and prior[1] == job.digest:
-            return FileResult(
-                delivery.path, delivery.extract, "skipped", message=f"already loaded (load {prior[0]})"
-            )
-        if prior:
-            return self._refuse(
+            job.status, job.message = "skipped", f"already loaded (load {prior[0]})"
+        elif prior:
+            self._refuse(
                 job,
                 f"a file of this name was loaded on {prior[2]:%Y-%m-%d %H:%M} (load {prior[0]}) with other "
                 "content; a correction must come as a new delivery with a later date in its name",
             )
-        name = f"f{next(self._names)}"
+        else:
+            self._read_and_check(job)
+        return job
+
+    def _read_and_check(self, job: _Load) -> None:
+        """Read, key and check one file into its typed table; refuse it if it cannot be read."""
         try:
-            return self._load_rows(job, name)
+            job.extract = load_contract().extracts[job.delivery.extract]
+            job.raw = read_table(self.con, job.delivery, job.name, Path(self._tmp.name))
+            check_columns(job.extract, job.raw.columns)
+            job.queries = queries = FileQueries(job.extract, job.raw.relation, job.raw.columns, job.name)
+            if queries.cpr_column:
+                self.cache.add(queries.cpr_values())
+            self.con.execute(queries.create_typed())
+            self.con.execute(queries.create_repeated())
+            job.rows, failed, repeated = self.con.execute(queries.counts()).fetchone()
+            self.con.execute(queries.create_duplicates(repeated > 0))
+            job.bad = failed + self._scalar(f"SELECT count(*) FROM {queries.duplicates}")
+            if job.bad:
+                for statement in queries.create_bad():
+                    self.con.execute(statement)
+            job.rejected = (
+                self._scalar(f"SELECT count(*) FROM {ident(job.raw.rejects)}") if job.raw.rejects else 0
+            )
+            job.empty = self._scalar(f"SELECT count(*) FROM {ident(job.raw.relation)}") - job.rows
+            job.message = _load_message(job.raw, job.empty)
         except UnreadableFileError as exc:
-            return self._refuse(job, str(exc))
+            self._refuse(job, str(exc))
         except _OUR_MISTAKES:
             raise
         except duckdb.Error as exc:
-            log.debug("loading %s failed", delivery.path, exc_info=True)
-            return self._refuse(job, f"cannot be loaded: {_first_line(exc)}")
+            log.debug("loading %s failed", job.delivery.path, exc_info=True)
+            self._refuse(job, f"cannot be loaded: {_first_line(exc)}")
         finally:
-            self._drop_temporaries(name)
+            # the text of the file, clear CPRs included, is not needed any more
+            for kind, name in job.raw.text_objects if job.raw else ():
+                self.con.execute(f"DROP {kind} IF EXISTS temp.main.{ident(name)}")
 
-    def _load_rows(self, job: _Load, name: str) -> FileResult:
-        extract = load_contract().extracts[job.delivery.extract]
-        raw = read_table(self.con, job.delivery, name, Path(self._tmp.name))
-        check_columns(extract, raw.columns)
-        queries = FileQueries(extract, raw.relation, raw.columns, name)
-        if queries.cpr_column:
-            self.cache.add(queries.cpr_values())
-        self.con.execute(queries.create_typed())
-        self.con.execute(queries.create_repeated())
-        job.rows, failed, repeated = self.con.execute(queries.counts()).fetchone()
-        self.con.execute(queries.create_duplicates(repeated > 0))
-        job.bad = failed + self._scalar(f"SELECT count(*) FROM {queries.duplicates}")
-        job.rejected = self._scalar(f"SELECT count(*) FROM {ident(raw.rejects)}") if raw.rejects else 0
-        job.empty = self._scalar(f"SELECT count(*) FROM {ident(raw.relation)}") - job.rows
-        return self._write(job, extract, raw, queries)
+    def _refuse(self, job: _Load, problem: str) -> None:
+        job.status, job.message = "refused", scrub(problem)
+        log.error("refused %s: %s", scrub(str(job.delivery.path)), job.message)
+        self._drop_temporaries(job.name)
 
-    def _write(self, job: _Load, extract: Extract, raw: RawTable, queries: FileQueries) -> FileResult:
-        """Everything of one file in one transaction: landing rows, quarantine, load log."""
-        delivery = job.delivery
-        message = _load_message(raw, job.empty)
+    def _write_window(self, window: list[_Load]) -> list[FileResult]:
+        """Write prepared deliveries in one transaction, in their order."""
+        if not window:
+            return []
         self.con.begin()
         try:
-            load_id = next_id(self.con, LOADS, "load_id")
-            loaded = self._insert_landing(extract, queries, [load_id, delivery.file, delivery.delivery_date])
-            quarantined = self._insert_quarantine(job, raw, queries, [load_id, extract.name, delivery.file])
-            if job.rows_read != loaded + quarantined:
-                raise RowCountMismatch(
-                    f"{delivery.file}: {job.rows_read} rows read, {loaded} loaded, {quarantined} quarantined"
-                )
-            self._log_load(job, load_id, "loaded", [job.rows_read, loaded, quarantined], message)
+            results = [self._write(job) for job in window]
             self.con.commit()
         except BaseException:
             self.con.rollback()
             raise
+        finally:
+            for job in window:
+                self._drop_temporaries(job.name)
+        return results
+
+    def _write(self, job: _Load) -> FileResult:
+        """One delivery's landing rows, quarantine and load-log row (or only its refusal)."""
+        delivery = job.delivery
+        if job.status == "skipped":
+            return FileResult(delivery.path, delivery.extract, "skipped", message=job.message)
+        load_id = next_id(self.con, LOADS, "load_id")
+        if job.status == "refused" or job.queries is None or job.extract is None or job.raw is None:
+            self._log_load(job, load_id, "refused", [None, None, None])
+            return FileResult(
+                delivery.path, delivery.extract, "refused", message=job.message, load_id=load_id
+            )
+        loaded = self._insert_landing(
+            job.extract, job.queries, [load_id, delivery.file, delivery.delivery_date]
+        )
+        quarantined = self._insert_quarantine(
+            job, job.raw, job.queries, [load_id, job.extract.name, delivery.file]
+        )
+        if job.rows_read != loaded + quarantined:
+            raise RowCountMismatch(
+                f"{delivery.file}: {job.rows_read} rows read, {loaded} loaded, {quarantined} quarantined"
+            )
+        self._log_load(job, load_id, "loaded", [job.rows_read, loaded, quarantined])
         return FileResult(
-            delivery.path, delivery.extract, "loaded", job.rows_read, loaded, quarantined, message, load_id
+            delivery.path,
+            delivery.extract,
+            "loaded",
+            job.rows_read,
+            loaded,
+            quarantined,
+            job.message,
+            load_id,
         )
 
     def _insert_landing(self, extract: Extract, queries: FileQueries, meta: list[object]) -> int:
@@ -225,11 +286,7 @@ class IngestSession:
             f"reason, record, quarantined_at) SELECT ?, ?, ?, {ROW_NUMBER}, {line}, column_name, reason, "
             "record, current_localtimestamp() FROM "
         )
-        count = 0
-        if job.bad:
-            for statement in queries.create_bad():
-                self.con.execute(statement)
-            count = self._scalar(f"{insert} ({queries.bad_records()})", meta)
+        count = self._scalar(f"{insert} ({queries.bad_records()})", meta) if job.bad else 0
         if job.rejected:
             reason = reject_reason_sql(len(raw.columns))
             rejects = (
@@ -239,9 +296,7 @@ class IngestSession:
             count += self._scalar(f"{insert} ({rejects})", meta)
         return count
 
-    def _log_load(
-        self, job: _Load, load_id: int, status: str, counts: list[int | None], message: str
-    ) -> None:
+    def _log_load(self, job: _Load, load_id: int, status: str, counts: list[int | None]) -> None:
         """The delivery's row in meta.loads (counts: rows read, loaded, quarantined)."""
         delivery = job.delivery
         self.con.execute(
@@ -257,19 +312,9 @@ class IngestSession:
                 delivery.delivery_date,
                 status,
                 *counts,
-                message,
+                job.message,
                 job.started,
             ],
-        )
-
-    def _refuse(self, job: _Load, problem: str) -> FileResult:
-        """Record a refused delivery (own transaction) and say why on the log."""
-        problem = scrub(problem)
-        log.error("refused %s: %s", scrub(str(job.delivery.path)), problem)
-        load_id = next_id(self.con, LOADS, "load_id")
-        self._log_load(job, load_id, "refused", [None, None, None], problem)
-        return FileResult(
-            job.delivery.path, job.delivery.extract, "refused", message=problem, load_id=load_id
         )
 
     def refuse_misnamed(self, misnamed: Misnamed) -> FileResult:
@@ -297,8 +342,7 @@ class IngestSession:
         return int(row[0]) if row else 0
 
     def _drop_temporaries(self, name: str) -> None:
-        """Drop this file's temporary tables and views: the clear CPRs of a file stay in memory
-        no longer than the file takes to load."""
+        """Drop a file's temporary tables and views."""
         objects = self.con.execute(
             "SELECT view_name, 'VIEW' FROM duckdb_views() WHERE database_name = 'temp' "
             "AND (view_name = $name OR view_name LIKE $prefix ESCAPE '\\') UNION ALL "

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from pipeline import cli
+from pipeline.contract import load_contract
 from pipeline.cpr import KEY_ENV
 from pipeline.errors import UnreadableFileError
-from pipeline.ingest import RefusedFilesError, ingest, ingest_file
+from pipeline.ingest import RefusedFilesError, ingest, ingest_file, ingest_paths
+from pipeline.ingest.config import CommitWindow, load_config
 from pipeline.settings import Settings
 from pipeline.warehouse import WarehouseError, connect, record_run
 from tests.fixtures.raw_fixtures import (
@@ -186,3 +188,19 @@ def test_a_warehouse_in_use_by_another_process_is_a_clear_error(settings: Settin
 def test_reading_a_warehouse_that_is_not_there_says_what_to_run(tmp_path: Path) -> None:
     with pytest.raises(WarehouseError, match="run `provmon ingest` first"):
         connect(tmp_path / "nowhere.duckdb", read_only=True)
+
+
+def test_small_commit_windows_load_the_same_and_keep_delivery_order(
+    tmp_path: Path, raw_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two files per transaction, with a refused file inside a window."""
+    (raw_dir / "referral_results" / "referral_results_20240131.csv").write_text("referral_id\nR001\n")
+    config = load_config().model_copy(update={"commit": CommitWindow(files=2, rows=10)})
+    monkeypatch.setattr("pipeline.ingest.load.load_config", lambda: config)
+    warehouse = tmp_path / "windows.duckdb"
+    summary = ingest_paths(warehouse, raw_dir, KEY)
+    assert [f.status for f in summary.files].count("refused") == 1
+    assert query(warehouse, TABLE_COUNTS)[0] == (9, 0, 3, 5, 5, 3)
+    loads = query(warehouse, "SELECT extract, status FROM meta.loads ORDER BY load_id")
+    assert [e for e, _ in loads] == list(load_contract().extracts)
+    assert dict(loads)["referral_results"] == "refused"

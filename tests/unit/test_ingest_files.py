@@ -13,7 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.errors import UnreadableFileError
+from pipeline.errors import ConfigError, UnreadableFileError
+from pipeline.ingest.config import load_config
 from pipeline.ingest.deliveries import Delivery, Misnamed, classify, find_deliveries
 from pipeline.ingest.dialects import cell_text, detect_delimiter, detect_encoding, normalise_header
 from pipeline.ingest.pseudonym import CPR_TABLE, PERSONS_TABLE, PseudonymCache, cpr_problem
@@ -176,3 +177,12 @@ def test_the_pseudonym_cache_keys_each_person_once_whichever_way_the_cpr_is_writ
     assert invalid[2:4] == ("day 32 is not a date", "320150-****")
     assert invalid[4] == hmac.new(key, b"3201505001", hashlib.sha256).hexdigest()  # ten digits, no hyphen
     assert (invalid[5], invalid[6]) == (None, None)
+
+
+def test_the_ingest_configuration_is_validated_on_load(tmp_path: Path) -> None:
+    shipped = load_config()
+    assert shipped.commit.files >= 1 and shipped.duckdb.memory_limit.endswith("GB")
+    broken = tmp_path / "ingest.yaml"
+    broken.write_text("duckdb:\n  memory_limit: lots\ncommit:\n  files: 0\n")
+    with pytest.raises(ConfigError, match=r"ingest\.yaml"):
+        load_config(broken)
