@@ -25,8 +25,8 @@ from pipeline.ingest.config import IngestConfig, load_config
 from pipeline.ingest.deliveries import Delivery, Misnamed, file_hash
 from pipeline.ingest.dialects import ROW_NUMBER, RawTable, read_table, reject_reason_sql
 from pipeline.ingest.pseudonym import PseudonymCache
-from pipeline.ingest.rows import MACROS, FileQueries
-from pipeline.ingest.sql import ident, literal
+from pipeline.ingest.rows import FileQueries
+from pipeline.ingest.sql import MACROS, ident, literal
 from pipeline.warehouse import ensure_schemas, next_id, open_error, qualified
 
 log = logging.getLogger(__name__)

@@ -1,230 +1,28 @@
-"""Typed parsing and the row rules of the contract, generated as SQL from extracts.yaml.
+"""The SQL of one delivery: parse, pseudonymise and check it in one pass, find repeated keys,
+and select what goes to landing and to quarantine.
 
-Nothing here lists an extract's columns or codes: each column's type and rules in the
-contract become a parse expression and a check, so a contract change needs no code change.
 Checks run in DuckDB over the whole file at once; a per-row Python loop could not keep up
-with register extracts of millions of rows.
-
-A row's first problem (types and required columns first, in column order, then the row
-rules) becomes its quarantine reason; `mask_cpr` keeps any CPR-looking text out of it."""
+with register extracts of millions of rows."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from pipeline.contract import Column, Extract
+from pipeline.contract import Extract
+from pipeline.ingest.checks import (
+    all_checks,
+    free_text,
+    loaded_value,
+    parse_expr,
+    stored_value,
+    text_col,
+    value_col,
+)
 from pipeline.ingest.dialects import ROW_NUMBER
 from pipeline.ingest.pseudonym import CPR_TABLE, PERSONS_TABLE
 from pipeline.ingest.sql import ident, literal
 
-# Characters trimmed around every value: spaces, tabs, line ends and the no-break space
-# spreadsheets like to leave behind.
-_SPACES = ("' '", "chr(9)", "chr(10)", "chr(13)", "chr(160)")
-_CPR_LIKE = r"'(^|[^0-9])([0-9]{6})-?[0-9]{4}([^0-9]|$)'"
-_EDGE_SPACE = " OR ".join(f"{end}(s, {c})" for c in _SPACES for end in ("prefix", "suffix"))
-MACROS = (
-    # Twice, because one pass cannot mask two numbers separated by a single character.
-    f"CREATE OR REPLACE TEMP MACRO mask_cpr(s) AS regexp_replace(regexp_replace(s, {_CPR_LIKE}, "
-    rf"'\1\2-****\3', 'g'), {_CPR_LIKE}, '\1\2-****\3', 'g')",
-    # A value without spaces at its ends is kept as it is: trim() copies every string and is
-    # the most expensive step of a register extract otherwise.
-    f"CREATE OR REPLACE TEMP MACRO clean_text(s) AS NULLIF(CASE WHEN {_EDGE_SPACE} "
-    f"THEN trim(s, {' || '.join(_SPACES)}) ELSE s END, '')",
-)
-_DATE_SHAPE = (
-    r"'[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{1,2}-[0-9]{1,2}-[0-9]{4}|[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4}'"
-)
-_DATE_FORMATS = "['%Y-%m-%d', '%d-%m-%Y', '%d.%m.%Y']"
-_MONTH_SHAPE = r"'[0-9]{4}-[0-9]{1,2}'"
-_FIRST_DAY_SHAPE = r"'[0-9]{4}-[0-9]{1,2}-0?1'"
-_INT_SHAPE = r"'[+-]?[0-9]+([.,]0*)?'"
-_DECIMAL_SHAPE = r"'[+-]?([0-9]+([.,][0-9]*)?|[.,][0-9]+)([eE][+-]?[0-9]+)?'"
-_ISO_WEEK_SHAPE = r"'[0-9]{4}-?[Ww][0-9]{1,2}'"
-_EXPECTED = {
-    "int": "is not a whole number",
-    "decimal": "is not a number (digits with ',' or '.' as decimal mark, no thousands separator)",
-    "date": "is not a date (YYYY-MM-DD, DD-MM-YYYY or DD.MM.YYYY)",
-    "month": "is not a month (YYYY-MM)",
-    "week": "is not a week (a Monday as a date, or an ISO week YYYY-Www)",
-}
-_SHOWN_CHARS = 40
 _NO_PROBLEM = "NULL::VARCHAR AS column_name, NULL::VARCHAR AS reason"
-
-
-def text_col(name: str) -> str:
-    """The trimmed text of a column (NULL when empty) in the parsed view."""
-    return ident(f"t:{name}")
-
-
-def value_col(name: str) -> str:
-    """The typed value of a contract column in the parsed view."""
-    return ident(f"p:{name}")
-
-
-class Sql(str):
-    """An SQL expression inside a sentence built by `say`; plain strings there are text."""
-
-
-def say(*parts: str) -> str:
-    """SQL concatenating text (quoted here) and Sql expressions into a reason sentence."""
-    return " || ".join(part if isinstance(part, Sql) else literal(part) for part in parts if part)
-
-
-def shown(text_sql: str) -> Sql:
-    """A delivered value quoted in a reason, cut to a readable length."""
-    return Sql(f"chr(39) || left({text_sql}, {_SHOWN_CHARS}) || chr(39)")
-
-
-def as_text(value_sql: str) -> Sql:
-    """A typed value in a reason (dates come out as YYYY-MM-DD)."""
-    return Sql(f"CAST({value_sql} AS VARCHAR)")
-
-
-def _iso_week_monday(t: str) -> str:
-    """The Monday of ISO week `YYYY-Www` (NULL when the week does not exist in that year):
-    week 1 is the week of 4 January."""
-    year = f"CAST(left({t}, 4) AS INTEGER)"
-    week = f"CAST(regexp_extract({t}, '[Ww]([0-9]+)$', 1) AS INTEGER)"
-    jan4 = f"make_date({year}, 1, 4)"
-    monday = f"({jan4} + CAST(7 * ({week} - 1) - (isodow({jan4}) - 1) AS INTEGER))"
-    return f"CASE WHEN {week} BETWEEN 1 AND 53 AND isoyear({monday}) = {year} THEN {monday} END"
-
-
-def _if_shaped(t: str, shape: str, value: str) -> str:
-    """`value` when the text has the shape (a regular expression), else NULL: the shape check
-    keeps DuckDB's lenient casts from accepting '1_000', '0x10' or a two-digit year."""
-    return f"CASE WHEN regexp_full_match({t}, {shape}) THEN {value} END"
-
-
-def _date(t: str, formats: str = _DATE_FORMATS) -> str:
-    return f"CAST(try_strptime({t}, {formats}) AS DATE)"
-
-
-def _any_date(t: str) -> str:
-    """A date in any accepted format. YYYY-MM-DD, by far the most common, is recognised by its
-    length and dashes and cast directly; the regular expression is for the other formats."""
-    iso = f"length({t}) = 10 AND {t}[5] = '-' AND {t}[8] = '-' AND {t}[1] BETWEEN '0' AND '9'"
-    return f"CASE WHEN {iso} THEN TRY_CAST({t} AS DATE) ELSE {_if_shaped(t, _DATE_SHAPE, _date(t))} END"
-
-
-def parse_expr(col: Column) -> str:
-    """SQL turning the trimmed text into the typed value; NULL when it does not parse."""
-    t = text_col(col.name)
-    number = f"TRY_CAST(replace({t}, ',', '.') AS DOUBLE)"
-    match col.type:
-        case "text" | "cpr":
-            return t
-        case "code":
-            return f"CASE WHEN list_contains({_code_list(col)}, lower({t})) THEN lower({t}) END"
-        case "int":
-            return _if_shaped(t, _INT_SHAPE, f"TRY_CAST({number} AS INTEGER)")
-        case "decimal":
-            return _if_shaped(t, _DECIMAL_SHAPE, number)
-        case "date":
-            return _any_date(t)
-        case "month":
-            # YYYY-MM, or the first of the month as a date (what Excel and Parquet make of it)
-            year_month = _if_shaped(t, _MONTH_SHAPE, _date(f"{t} || '-01'", "'%Y-%m-%d'"))
-            first_day = _if_shaped(t, _FIRST_DAY_SHAPE, _date(t, "'%Y-%m-%d'"))
-            return f"coalesce({year_month}, {first_day})"
-        case "week":
-            iso_week = _if_shaped(t, _ISO_WEEK_SHAPE, _iso_week_monday(t))
-            return f"coalesce({iso_week}, {_any_date(t)})"
-    raise ValueError(f"column type {col.type} has no parser")
-
-
-@dataclass(frozen=True)
-class Check:
-    """A condition on the parsed view that marks a row bad, and the reason (SQL text)."""
-
-    column: str
-    condition: str
-    reason: str
-
-
-def type_checks(col: Column) -> list[Check]:
-    """Required, parseable, in the vocabulary, of the right form."""
-    name, t, p = col.name, text_col(col.name), value_col(col.name)
-    checks = []
-    if col.required:
-        checks.append(Check(name, f"{t} IS NULL", say(f"{name} is missing (required)")))
-    if col.type == "cpr":
-        problem = say("invalid CPR ", Sql("cpr_masked"), ": ", Sql("cpr_problem"))
-        checks.append(Check(name, f"{t} IS NOT NULL AND cpr_problem IS NOT NULL", problem))
-    elif col.type == "code":
-        allowed = ", ".join(col.codes or [])
-        problem = say(f"unknown {name} ", shown(t), f" (allowed: {allowed})")
-        checks.append(Check(name, f"{t} IS NOT NULL AND {p} IS NULL", problem))
-    elif col.type in _EXPECTED:
-        problem = say(f"{name} ", shown(t), f" {_EXPECTED[col.type]}")
-        checks.append(Check(name, f"{t} IS NOT NULL AND {p} IS NULL", problem))
-    if col.pattern:
-        problem = say(f"{name} ", shown(t), f" does not have the required form {col.pattern}")
-        checks.append(
-            Check(name, f"{t} IS NOT NULL AND NOT regexp_full_match({t}, {literal(col.pattern)})", problem)
-        )
-    if col.type == "week" or col.weekday == "monday":
-        problem = say(f"{name} ", as_text(p), " is a ", Sql(f"dayname({p})"), ", not a Monday")
-        checks.append(Check(name, f"isodow({p}) <> 1", problem))
-    return checks
-
-
-def rule_checks(col: Column) -> list[Check]:
-    """Bounds and the rules that compare a column with another one of the same row."""
-    name, t, p = col.name, Sql(text_col(col.name)), value_col(col.name)
-    checks = []
-    if col.min is not None:
-        checks.append(
-            Check(name, f"{p} < {col.min}", say(f"{name} ", t, f" is below the minimum {col.min:g}"))
-        )
-    if col.min_exclusive is not None:
-        bound = col.min_exclusive
-        checks.append(Check(name, f"{p} <= {bound}", say(f"{name} ", t, f" must be more than {bound:g}")))
-    if col.max is not None:
-        checks.append(
-            Check(name, f"{p} > {col.max}", say(f"{name} ", t, f" is above the maximum {col.max:g}"))
-        )
-    if other := col.not_before:
-        problem = say(f"{name} ", as_text(p), f" is before {other} ", as_text(value_col(other)))
-        checks.append(Check(name, f"{p} < {value_col(other)}", problem))
-    if other := col.not_above:
-        problem = say(f"{name} ", t, f" is above {other} ", Sql(text_col(other)))
-        checks.append(Check(name, f"{p} > {value_col(other)}", problem))
-    if other := col.required_if_set:
-        problem = say(f"{name} is missing; it is required when {other} is set (", shown(text_col(other)), ")")
-        checks.append(Check(name, f"{t} IS NULL AND {text_col(other)} IS NOT NULL", problem))
-    return checks
-
-
-def all_checks(extract: Extract) -> list[Check]:
-    """Every check of an extract in the order the first failing one is reported."""
-    columns = list(extract.columns.values())
-    return [c for col in columns for c in type_checks(col)] + [c for col in columns for c in rule_checks(col)]
-
-
-def free_text(extract: Extract, col: Column) -> bool:
-    """Text that is not an id: masked for CPR-looking numbers before it is stored, since a
-    caseworker may type anything into a free-text field. Ids are stored as delivered."""
-    return col.type == "text" and col.name not in extract.key and col.name not in extract.references
-
-
-def _code_list(col: Column) -> str:
-    return "[" + ", ".join(literal(code.lower()) for code in col.codes or []) + "]"
-
-
-def _stored(col: Column) -> str:
-    """A typed value as the typed table keeps it: a code as its position in the vocabulary
-    (one byte instead of a string, which matters for 100 million benefit weeks)."""
-    if col.type == "code":
-        position = f"list_position({_code_list(col)}, {value_col(col.name)})"
-        small = "UTINYINT" if len(col.codes or []) < 2**8 else "USMALLINT"
-        return f"CAST({position} AS {small}) AS {value_col(col.name)}"
-    return value_col(col.name)
-
-
-def _loaded(col: Column) -> str:
-    """The landing value of a stored typed value: a code back from its position."""
-    return f"{_code_list(col)}[{value_col(col.name)}]" if col.type == "code" else value_col(col.name)
 
 
 @dataclass(frozen=True)
@@ -304,7 +102,7 @@ class FileQueries:
         failed = ", ".join(
             f"CASE WHEN {c.condition} THEN {i} END" for i, c in enumerate(all_checks(self.extract))
         )
-        values = [_stored(c) for c in self.extract.columns.values() if c.type != "cpr"]
+        values = [stored_value(c) for c in self.extract.columns.values() if c.type != "cpr"]
         extra = ", _extra" if self.extras else ""
         return (
             f"CREATE OR REPLACE TEMP TABLE {self.typed} AS "
@@ -378,7 +176,7 @@ class FileQueries:
                 return "masked"
             case "month":
                 return f"strftime({value_col(column)}, '%Y-%m')"
-        return f"CAST({_loaded(self.extract.column(column))} AS VARCHAR)"
+        return f"CAST({loaded_value(self.extract.column(column))} AS VARCHAR)"
 
     def _non_key_columns(self) -> list[str]:
         return [
@@ -397,7 +195,7 @@ class FileQueries:
             elif free_text(self.extract, col):
                 values.append((col.name, f"mask_cpr({value_col(col.name)})"))
             else:
-                values.append((col.name, _loaded(col)))
+                values.append((col.name, loaded_value(col)))
         return [*values, (ROW_NUMBER, ROW_NUMBER), ("_extra", self._extra)]
 
     def good_rows(self) -> str:

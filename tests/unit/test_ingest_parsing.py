@@ -8,7 +8,8 @@ from datetime import date, datetime
 import duckdb
 
 from pipeline.contract import Column
-from pipeline.ingest.rows import MACROS, parse_expr
+from pipeline.ingest.checks import parse_expr
+from pipeline.ingest.sql import MACROS
 
 
 def parse(col_type: str, values: list[str], **rules: object) -> list[object]:
