@@ -185,16 +185,25 @@ final as (
         risk.o_e_low,
         risk.o_e_high,
         risk.risk_adjusted_rate,
+        risk.risk_adjusted_rate_low,
+        risk.risk_adjusted_rate_high,
         risk.z_score,
+        risk.z_score_raw,
+        risk.evidence,
+        risk.funnel_method,
         risk.funnel_95_low,
         risk.funnel_95_high,
         risk.funnel_998_low,
         risk.funnel_998_high,
         risk.overdispersion_phi,
+        risk.overdispersion,
         risk.overdispersion_corrected,
         risk.auc,
+        risk.model_n,
         risk.model_events,
-        risk.adjustment_status
+        risk.adjustment,
+        risk.adjustment_status,
+        risk.adjustment_message
 
     from rates
     left join medians
