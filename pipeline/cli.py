@@ -52,8 +52,10 @@ def cmd_build(args: argparse.Namespace) -> str:
 
 
 def cmd_validate(args: argparse.Namespace) -> str:
-    from pipeline.quality import validate
+    from pipeline.quality import validate, validate_marts
 
+    if args.marts:
+        return str(validate_marts(_settings(args)))
     return str(validate(_settings(args), reference_date=args.reference_date))
 
 
@@ -159,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("validate", help="run the Great Expectations suites on the landing tables")
     p.add_argument("--reference-date", type=_date, help="judge freshness as of this date (default today)")
+    p.add_argument("--marts", action="store_true", help="check the built marts instead of the landing tables")
     _common(p)
     p.set_defaults(func=cmd_validate)
 
@@ -218,11 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(debug: bool) -> None:
+    # Our own progress at INFO; libraries (Great Expectations, papermill …) only when they warn.
     logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO,
+        level=logging.DEBUG if debug else logging.WARNING,
         format="%(levelname)s %(message)s" if debug else "%(message)s",
         stream=sys.stderr,
     )
+    for name in ("pipeline", "provmon"):
+        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.INFO)
     for handler in logging.getLogger().handlers:
         handler.addFilter(ScrubCprFilter())
 
