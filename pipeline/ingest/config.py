@@ -21,13 +21,14 @@ class DuckDbResources(BaseModel):
 
 
 class CommitWindow(BaseModel):
-    """How many prepared deliveries are written in one transaction (whichever limit is
-    reached first): fewer commits, at the price of holding their typed rows in memory."""
+    """How many deliveries are checked and written together (whichever limit is reached
+    first; a larger file goes alone): fewer statements and commits, at the price of holding
+    their typed rows in memory at once."""
 
     model_config = ConfigDict(extra="forbid")
 
     files: int = Field(50, ge=1)
-    rows: int = Field(2_000_000, ge=1)
+    megabytes: float = Field(256, gt=0)
 
 
 class IngestConfig(BaseModel):

@@ -1,8 +1,14 @@
-"""Loading deliveries into the warehouse: one transaction per file, recorded in meta.loads.
+"""Loading deliveries into the warehouse, each all or nothing, recorded in meta.loads.
 
 Parsing, checking and pseudonymising happen in an in-memory DuckDB connection; the warehouse
 file is attached to it and receives only pseudonymised rows, so a clear CPR is never written
-to it, not even into a page that a rolled-back transaction leaves behind."""
+to it, not even into a page that a rolled-back transaction leaves behind.
+
+Deliveries go in windows (ingest.yaml: at most so many files and megabytes). Each file of a
+window is read on its own (a file that cannot be read is refused and leaves nothing else);
+the readable files of one extract are then checked together as a batch; finally the whole
+window is written in one transaction, in delivery order. Hundreds of small monthly files
+would otherwise spend their time planning statements and waiting for fsync."""
 
 from __future__ import annotations
 
@@ -25,7 +31,7 @@ from pipeline.ingest.config import IngestConfig, load_config
 from pipeline.ingest.deliveries import Delivery, Misnamed, file_hash
 from pipeline.ingest.dialects import ROW_NUMBER, RawTable, read_table, reject_reason_sql
 from pipeline.ingest.pseudonym import PseudonymCache
-from pipeline.ingest.rows import FileQueries
+from pipeline.ingest.rows import BatchQueries
 from pipeline.ingest.sql import MACROS, ident, literal
 from pipeline.warehouse import ensure_schemas, next_id, open_error, qualified
 
@@ -34,6 +40,9 @@ log = logging.getLogger(__name__)
 WH = "wh"  # the catalog name of the attached warehouse
 LOADS = qualified(WH, "meta", "loads")
 QUARANTINE = qualified(WH, "quarantine", "rows")
+QUARANTINE_COLUMNS = (
+    "load_id, extract, file, row_number, line_number, column_name, reason, record, quarantined_at"
+)
 Status = Literal["loaded", "skipped", "refused"]
 # DuckDB errors that come from our SQL, not from a file's content: bugs, never refusals.
 _OUR_MISTAKES = (
@@ -64,25 +73,32 @@ class RowCountMismatch(RuntimeError):
 
 @dataclass
 class _Load:
-    """One delivery between its preparation (read, check, key) and its writing."""
+    """One delivery on its way: read, checked in a batch, written."""
 
     delivery: Delivery
     digest: str
     name: str  # prefix of its temporary tables
     started: datetime = field(default_factory=datetime.now)
-    status: Status = "loaded"
-    message: str | None = None  # why skipped or refused; how it was read
-    extract: Extract | None = None
+    status: Status | Literal["pending"] = "pending"
+    message: str | None = None  # how it was read; why it was skipped or refused
     raw: RawTable | None = None
-    queries: FileQueries | None = None
+    number: int = 0  # its file number in its batch
     rows: int = 0  # non-empty rows split into fields
     bad: int = 0  # of those, failing a check or repeating a key
     rejected: int = 0  # CSV rows that could not be split into fields
-    empty: int = 0
+    load_id: int | None = None
 
     @property
     def rows_read(self) -> int:
         return self.rows + self.rejected
+
+
+@dataclass
+class _Batch:
+    """Readable deliveries of one extract, checked together."""
+
+    queries: BatchQueries
+    jobs: list[_Load]
 
 
 class IngestSession:
@@ -107,8 +123,7 @@ class IngestSession:
             settings["threads"] = resources.threads
         self.con = duckdb.connect(":memory:", config=settings)
         self.con.execute("SET enable_progress_bar = false")
-        # Checkpoint once at the end, not after every small delivery: a commit stays an
-        # append to the write-ahead log (hundreds of monthly files spent half their time here).
+        # Checkpoint once at the end rather than after each window of small deliveries.
         self.con.execute("SET checkpoint_threshold = '1GB'")
         try:
             self._attach()
@@ -141,26 +156,25 @@ class IngestSession:
         self.con.close()
         self._tmp.cleanup()
 
-    # --- deliveries -----------------------------------------------------------------------------
+    # --- windows of deliveries ------------------------------------------------------------------
 
     def load(self, deliveries: Iterable[Delivery]) -> Iterator[FileResult]:
-        """Load deliveries in the order given, yielding what happened to each. A file that
-        cannot be loaded is recorded as refused (this never raises for bad input).
-
-        Each file is read, checked and keyed first, outside any transaction, so a file that
-        turns out unreadable leaves no trace but its refusal. The prepared files are then
-        written a window at a time in one transaction: one commit per file made hundreds of
-        small monthly deliveries spend most of their time in fsync."""
+        """Load deliveries in the order given, yielding what happened to each, in that order.
+        A file that cannot be loaded is recorded as refused: this never raises for bad input."""
+        limit = self._config.commit
         window: list[_Load] = []
+        size = 0
         for delivery in deliveries:
-            window.append(self._prepare(delivery))
-            commit = self._config.commit
-            if len(window) >= commit.files or sum(job.rows for job in window) >= commit.rows:
-                yield from self._write_window(window)
-                window = []
-        yield from self._write_window(window)
+            megabytes = delivery.path.stat().st_size / 2**20
+            if window and (len(window) >= limit.files or size + megabytes > limit.megabytes):
+                yield from self._load_window(window)
+                window, size = [], 0
+            window.append(self._new_or_known(delivery))
+            size += megabytes
+        yield from self._load_window(window)
 
-    def _prepare(self, delivery: Delivery) -> _Load:
+    def _new_or_known(self, delivery: Delivery) -> _Load:
+        """A delivery to load, or one already loaded (skipped) or changed since (refused)."""
         job = _Load(delivery, file_hash(delivery.path), name=f"f{next(self._names)}")
         prior = self.con.execute(
             f"SELECT load_id, file_hash, finished_at FROM {LOADS} WHERE extract = ? AND file = ? "
@@ -175,87 +189,174 @@ class IngestSession:
                 f"a file of this name was loaded on {prior[2]:%Y-%m-%d %H:%M} (load {prior[0]}) with other "
                 "content; a correction must come as a new delivery with a later date in its name",
             )
-        else:
-            self._read_and_check(job)
         return job
 
-    def _read_and_check(self, job: _Load) -> None:
-        """Read, key and check one file into its typed table; refuse it if it cannot be read."""
+    def _load_window(self, window: list[_Load]) -> list[FileResult]:
+        """Read, check and write one window of deliveries."""
+        batches: list[_Batch] = []
         try:
-            job.extract = load_contract().extracts[job.delivery.extract]
+            for job in window:
+                if job.status == "pending":
+                    self._read(job)
+            by_extract: dict[str, list[_Load]] = {}
+            for job in window:
+                if job.status == "pending":
+                    by_extract.setdefault(job.delivery.extract, []).append(job)
+            for extract, jobs in by_extract.items():
+                batches += self._check(load_contract().extracts[extract], jobs)
+            return self._write(window, batches)
+        finally:
+            for name in [*(b.queries.name for b in batches), *(job.name for job in window)]:
+                self._drop_temporaries(name)
+
+    def _read(self, job: _Load) -> None:
+        """A delivery as a text table, or its refusal."""
+        try:
             job.raw = read_table(self.con, job.delivery, job.name, Path(self._tmp.name))
-            check_columns(job.extract, job.raw.columns)
-            job.queries = queries = FileQueries(job.extract, job.raw.relation, job.raw.columns, job.name)
-            if queries.cpr_column:
-                self.cache.add(queries.cpr_values())
-            self.con.execute(queries.create_typed())
-            self.con.execute(queries.create_repeated())
-            job.rows, failed, repeated = self.con.execute(queries.counts()).fetchone()
-            self.con.execute(queries.create_duplicates(repeated > 0))
-            job.bad = failed + self._scalar(f"SELECT count(*) FROM {queries.duplicates}")
-            if job.bad:
-                for statement in queries.create_bad():
-                    self.con.execute(statement)
-            job.rejected = (
-                self._scalar(f"SELECT count(*) FROM {ident(job.raw.rejects)}") if job.raw.rejects else 0
-            )
-            job.empty = self._scalar(f"SELECT count(*) FROM {ident(job.raw.relation)}") - job.rows
-            job.message = _load_message(job.raw, job.empty)
+            check_columns(load_contract().extracts[job.delivery.extract], job.raw.columns)
         except UnreadableFileError as exc:
             self._refuse(job, str(exc))
         except _OUR_MISTAKES:
             raise
         except duckdb.Error as exc:
-            log.debug("loading %s failed", job.delivery.path, exc_info=True)
-            self._refuse(job, f"cannot be loaded: {_first_line(exc)}")
-        finally:
-            # the text of the file, clear CPRs included, is not needed any more
+            self._refuse(job, f"cannot be read: {_first_line(exc)}")
+
+    def _check(self, extract: Extract, jobs: list[_Load]) -> list[_Batch]:
+        """Check readable deliveries of one extract together. When DuckDB fails on the batch
+        (a Parquet file may turn out corrupt only when read in full), each file is checked
+        alone, so that only the faulty one is refused."""
+        queries = BatchQueries(
+            extract, tuple(tuple(j.raw.columns) for j in jobs if j.raw), f"b{next(self._names)}"
+        )
+        try:
+            self._run_checks(queries, jobs)
+        except _OUR_MISTAKES:
+            raise
+        except duckdb.Error as exc:
+            log.debug("checking %s failed", [j.delivery.file for j in jobs], exc_info=True)
+            self._drop_temporaries(queries.name)
+            if len(jobs) > 1:
+                return [batch for job in jobs for batch in self._check(extract, [job])]
+            self._refuse(jobs[0], f"cannot be loaded: {_first_line(exc)}")
+            return []
+        for job in jobs:  # the clear text of the files is not needed any more
             for kind, name in job.raw.text_objects if job.raw else ():
                 self.con.execute(f"DROP {kind} IF EXISTS temp.main.{ident(name)}")
+        return [_Batch(queries, jobs)]
+
+    def _run_checks(self, queries: BatchQueries, jobs: list[_Load]) -> None:
+        self.con.execute(queries.create_source([j.raw.relation for j in jobs if j.raw]))
+        if queries.cpr_column:
+            self.cache.add(queries.cpr_values())
+        self.con.execute(queries.create_typed())
+        self.con.execute(queries.create_repeated())
+        self.con.execute(
+            queries.create_duplicates(self._scalar(f"SELECT count(*) FROM {queries.repeated}") > 0)
+        )
+        counts = {
+            n: (rows, failed + repeated)
+            for n, rows, failed, repeated in self.con.execute(queries.file_counts()).fetchall()
+        }
+        in_source = dict(self.con.execute(queries.source_counts()).fetchall())
+        for number, job in enumerate(jobs, 1):
+            job.number = number
+            job.rows, job.bad = counts.get(number, (0, 0))
+            if job.raw:
+                rejects = job.raw.rejects
+                job.rejected = self._scalar(f"SELECT count(*) FROM {ident(rejects)}") if rejects else 0
+                job.message = _load_message(job.raw, in_source.get(number, 0) - job.rows)
+        if any(job.bad for job in jobs):
+            for statement in queries.create_quarantine():
+                self.con.execute(statement)
 
     def _refuse(self, job: _Load, problem: str) -> None:
         job.status, job.message = "refused", scrub(problem)
         log.error("refused %s: %s", scrub(str(job.delivery.path)), job.message)
-        self._drop_temporaries(job.name)
 
-    def _write_window(self, window: list[_Load]) -> list[FileResult]:
-        """Write prepared deliveries in one transaction, in their order."""
-        if not window:
-            return []
+    # --- writing ----------------------------------------------------------------------------------
+
+    def _write(self, window: list[_Load], batches: list[_Batch]) -> list[FileResult]:
+        """Everything of a window in one transaction, load ids in delivery order."""
         self.con.begin()
         try:
-            results = [self._write(job) for job in window]
+            next_load = next_id(self.con, LOADS, "load_id")
+            for job in window:
+                if job.status != "skipped":
+                    job.load_id, next_load = next_load, next_load + 1
+            written = {id(job): counts for batch in batches for job, counts in self._write_batch(batch)}
+            results = [self._log(job, written.get(id(job))) for job in window]
             self.con.commit()
         except BaseException:
             self.con.rollback()
             raise
-        finally:
-            for job in window:
-                self._drop_temporaries(job.name)
         return results
 
-    def _write(self, job: _Load) -> FileResult:
-        """One delivery's landing rows, quarantine and load-log row (or only its refusal)."""
+    def _write_batch(self, batch: _Batch) -> list[tuple[_Load, tuple[int, int]]]:
+        """A batch's landing rows and quarantine; (loaded, quarantined) as written, per file."""
+        queries, jobs = batch.queries, batch.jobs
+        self.con.execute(queries.create_deliveries())
+        self.con.executemany(
+            f"INSERT INTO {queries.deliveries} VALUES (?, ?, ?, ?, ?)",
+            [
+                [
+                    j.number,
+                    j.load_id,
+                    j.delivery.file,
+                    j.delivery.delivery_date,
+                    j.raw.line_offset if j.raw else None,
+                ]
+                for j in jobs
+            ],
+        )
+        values = queries.landing_values()
+        names = ", ".join(ident(name) for name, _ in values)
+        select = ", ".join(sql for _, sql in values)
+        table = qualified(WH, "landing", queries.extract.name)
+        self.con.execute(f"INSERT INTO {table} ({names}) SELECT {select} {queries.good_rows()}")
+        if any(job.bad for job in jobs):
+            self.con.execute(f"INSERT INTO {QUARANTINE} ({QUARANTINE_COLUMNS}) {queries.quarantined_rows()}")
+        for job in jobs:
+            if job.rejected and job.raw:
+                self._insert_rejects(job, job.raw, queries.extract.name)
+        ids = [j.load_id for j in jobs]
+        loaded = self._counts_by_load(
+            f"SELECT _load_id, count(*) FROM {table} WHERE _load_id BETWEEN ? AND ? GROUP BY ALL", ids
+        )
+        quarantined = self._counts_by_load(
+            f"SELECT load_id, count(*) FROM {QUARANTINE} WHERE load_id BETWEEN ? AND ? GROUP BY ALL", ids
+        )
+        return [(job, (loaded.get(job.load_id, 0), quarantined.get(job.load_id, 0))) for job in jobs]
+
+    def _counts_by_load(self, sql: str, ids: list[int | None]) -> dict[int, int]:
+        known = [i for i in ids if i is not None]
+        return dict(self.con.execute(sql, [min(known), max(known)]).fetchall())
+
+    def _insert_rejects(self, job: _Load, raw: RawTable, extract: str) -> None:
+        """The CSV rows of a file that could not even be split into fields."""
+        line = "NULL" if raw.line_offset is None else f"{ROW_NUMBER} + {raw.line_offset}"
+        self.con.execute(
+            f"INSERT INTO {QUARANTINE} ({QUARANTINE_COLUMNS}) SELECT ?, ?, ?, {ROW_NUMBER}, {line}, NULL, "
+            f"{reject_reason_sql(len(raw.columns))}, json_object('line', mask_cpr(line)), "
+            f"current_localtimestamp() FROM {ident(raw.rejects or '')}",
+            [job.load_id, extract, job.delivery.file],
+        )
+
+    def _log(self, job: _Load, written: tuple[int, int] | None) -> FileResult:
+        """A delivery's row in meta.loads, after checking that every row read is accounted for."""
         delivery = job.delivery
         if job.status == "skipped":
             return FileResult(delivery.path, delivery.extract, "skipped", message=job.message)
-        load_id = next_id(self.con, LOADS, "load_id")
-        if job.status == "refused" or job.queries is None or job.extract is None or job.raw is None:
-            self._log_load(job, load_id, "refused", [None, None, None])
+        if written is None:
+            self._log_load(job, "refused", [None, None, None])
             return FileResult(
-                delivery.path, delivery.extract, "refused", message=job.message, load_id=load_id
+                delivery.path, delivery.extract, "refused", message=job.message, load_id=job.load_id
             )
-        loaded = self._insert_landing(
-            job.extract, job.queries, [load_id, delivery.file, delivery.delivery_date]
-        )
-        quarantined = self._insert_quarantine(
-            job, job.raw, job.queries, [load_id, job.extract.name, delivery.file]
-        )
+        loaded, quarantined = written
         if job.rows_read != loaded + quarantined:
             raise RowCountMismatch(
                 f"{delivery.file}: {job.rows_read} rows read, {loaded} loaded, {quarantined} quarantined"
             )
-        self._log_load(job, load_id, "loaded", [job.rows_read, loaded, quarantined])
+        self._log_load(job, "loaded", [job.rows_read, loaded, quarantined])
         return FileResult(
             delivery.path,
             delivery.extract,
@@ -264,39 +365,10 @@ class IngestSession:
             loaded,
             quarantined,
             job.message,
-            load_id,
+            job.load_id,
         )
 
-    def _insert_landing(self, extract: Extract, queries: FileQueries, meta: list[object]) -> int:
-        """The good rows, pseudonymised, with the delivery's metadata columns."""
-        values = [
-            *queries.landing_values(),
-            *zip(("_load_id", "_file", "_delivery_date"), "???", strict=True),
-        ]
-        names = ", ".join(ident(name) for name, _ in values)
-        select = ", ".join(sql for _, sql in values)
-        table = qualified(WH, "landing", extract.name)
-        return self._scalar(f"INSERT INTO {table} ({names}) SELECT {select} {queries.good_rows()}", meta)
-
-    def _insert_quarantine(self, job: _Load, raw: RawTable, queries: FileQueries, meta: list[object]) -> int:
-        """The bad rows, and for CSV the rows that could not even be split into fields."""
-        line = "NULL" if raw.line_offset is None else f"{ROW_NUMBER} + {raw.line_offset}"
-        insert = (
-            f"INSERT INTO {QUARANTINE} (load_id, extract, file, row_number, line_number, column_name, "
-            f"reason, record, quarantined_at) SELECT ?, ?, ?, {ROW_NUMBER}, {line}, column_name, reason, "
-            "record, current_localtimestamp() FROM "
-        )
-        count = self._scalar(f"{insert} ({queries.bad_records()})", meta) if job.bad else 0
-        if job.rejected:
-            reason = reject_reason_sql(len(raw.columns))
-            rejects = (
-                f"SELECT {ROW_NUMBER}, NULL AS column_name, {reason} AS reason, "
-                f"json_object('line', mask_cpr(line)) AS record FROM {ident(raw.rejects)}"
-            )
-            count += self._scalar(f"{insert} ({rejects})", meta)
-        return count
-
-    def _log_load(self, job: _Load, load_id: int, status: str, counts: list[int | None]) -> None:
+    def _log_load(self, job: _Load, status: str, counts: list[int | None]) -> None:
         """The delivery's row in meta.loads (counts: rows read, loaded, quarantined)."""
         delivery = job.delivery
         self.con.execute(
@@ -304,7 +376,7 @@ class IngestSession:
             "rows_read, rows_loaded, rows_quarantined, message, started_at, finished_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_localtimestamp())",
             [
-                load_id,
+                job.load_id,
                 delivery.extract,
                 delivery.file,
                 scrub(str(delivery.path)),
@@ -342,7 +414,7 @@ class IngestSession:
         return int(row[0]) if row else 0
 
     def _drop_temporaries(self, name: str) -> None:
-        """Drop a file's temporary tables and views."""
+        """Drop the temporary tables and views of a file or batch."""
         objects = self.con.execute(
             "SELECT view_name, 'VIEW' FROM duckdb_views() WHERE database_name = 'temp' "
             "AND (view_name = $name OR view_name LIKE $prefix ESCAPE '\\') UNION ALL "

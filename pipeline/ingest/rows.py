@@ -1,8 +1,11 @@
-"""The SQL of one delivery: parse, pseudonymise and check it in one pass, find repeated keys,
-and select what goes to landing and to quarantine.
+"""The SQL of a batch of deliveries of one extract: parse, pseudonymise and check them in one
+pass, find repeated keys, and select what goes to landing and to quarantine.
 
-Checks run in DuckDB over the whole file at once; a per-row Python loop could not keep up
-with register extracts of millions of rows."""
+Checks run in DuckDB over whole files at once; a per-row Python loop could not keep up with
+register extracts of millions of rows. Several small deliveries of an extract (a city sends
+one a month) go through the same statements together: planning a statement costs more than
+running it on a few thousand rows. A row is known by its file number in the batch (`_file`,
+from 1) and its row number in that file."""
 
 from __future__ import annotations
 
@@ -22,38 +25,60 @@ from pipeline.ingest.dialects import ROW_NUMBER
 from pipeline.ingest.pseudonym import CPR_TABLE, PERSONS_TABLE
 from pipeline.ingest.sql import ident, literal
 
+FILE = "_file"
+ROW = f"{FILE}, {ROW_NUMBER}"
 _NO_PROBLEM = "NULL::VARCHAR AS column_name, NULL::VARCHAR AS reason"
 
 
 @dataclass(frozen=True)
-class FileQueries:
-    """The SQL of one delivery. `source` is the text table of dialects.read_table, `name` the
-    prefix of this file's temporary tables.
+class BatchQueries:
+    """The SQL of a batch. `files` holds each file's header names (file number = position +
+    1); `source` names the view over the files' text tables that create_source makes; `name`
+    prefixes the batch's temporary tables.
 
-    The file is parsed, pseudonymised and checked in one pass into the `typed` table (typed
-    values, the person id instead of the CPR, the first problem of each row); counting,
-    duplicate detection and loading then read that table instead of parsing again."""
+    The files are parsed, pseudonymised and checked in one pass into the `typed` table (typed
+    values, the person id instead of the CPR, the number of each row's first failed check);
+    counting, duplicate detection and loading then read that table instead of parsing again."""
 
     extract: Extract
-    source: str
-    columns: list[str]  # header names of the file
+    files: tuple[tuple[str, ...], ...]
     name: str
+    source: str = ""
 
     def __post_init__(self) -> None:
         if sum(c.type == "cpr" for c in self.extract.columns.values()) > 1:
             raise ValueError(f"{self.extract.name}: ingestion supports one CPR column per extract")
+        if not self.source:
+            object.__setattr__(self, "source", f"{self.name}_source")
+
+    def _table(self, suffix: str) -> str:
+        return ident(f"{self.name}_{suffix}")
 
     @property
     def typed(self) -> str:
-        return ident(f"{self.name}_typed")
+        return self._table("typed")
+
+    @property
+    def columns(self) -> list[str]:
+        """Every header name of the batch, in the order first seen."""
+        return list(dict.fromkeys(c for header in self.files for c in header))
+
+    def _extras(self, header: tuple[str, ...] | list[str]) -> list[str]:
+        return [c for c in header if c not in self.extract.columns]
 
     @property
     def extras(self) -> list[str]:
-        return [c for c in self.columns if c not in self.extract.columns]
+        return self._extras(self.columns)
 
     @property
     def cpr_column(self) -> str | None:
         return next((c.name for c in self.extract.columns.values() if c.type == "cpr"), None)
+
+    def create_source(self, relations: list[str]) -> str:
+        """The view of the files' text tables, one after the other, matched by column name (a
+        column a file lacks is NULL there)."""
+        parts = [f"SELECT {i}::SMALLINT AS {FILE}, * FROM {ident(rel)}" for i, rel in enumerate(relations, 1)]
+        return f"CREATE OR REPLACE TEMP VIEW {ident(self.source)} AS {' UNION ALL BY NAME '.join(parts)}"
 
     def _trim(self, column: str) -> str:
         return f"clean_text(src.{ident(column)})"
@@ -63,17 +88,28 @@ class FileQueries:
         return f"SELECT DISTINCT {self._trim(self.cpr_column or '')} AS v FROM {ident(self.source)} src"
 
     def _trimmed(self) -> str:
-        """Trimmed text of every header column, NULL for empty; contract columns the file
-        lacks are NULL. Rows with nothing in them are left out (spreadsheet residue)."""
+        """Trimmed text of every header column, NULL for empty; contract columns no file has
+        are NULL. Rows with nothing in them are left out (spreadsheet residue)."""
+        columns = self.columns
         texts = [
-            f"{self._trim(c) if c in self.columns else 'NULL::VARCHAR'} AS {text_col(c)}"
+            f"{self._trim(c) if c in columns else 'NULL::VARCHAR'} AS {text_col(c)}"
             for c in [*self.extract.columns, *self.extras]
         ]
-        present = ", ".join(text_col(c) for c in self.columns)
+        present = ", ".join(text_col(c) for c in columns)
         return (
-            f"(SELECT * FROM (SELECT {ROW_NUMBER}, {', '.join(texts)} FROM {ident(self.source)} src) "
+            f"(SELECT * FROM (SELECT {ROW}, {', '.join(texts)} FROM {ident(self.source)} src) "
             f"WHERE coalesce({present}) IS NOT NULL)"
         )
+
+    def _per_file(self, json_of: dict[str, str]) -> str:
+        """A JSON object per row built from its own file's columns (`json_of` maps a column to
+        its value's SQL); NULL for a file without any of them."""
+        cases = []
+        for i, header in enumerate(self.files, 1):
+            pairs = [f"{literal(c)}, {json_of[c]}" for c in header if c in json_of]
+            if pairs:
+                cases.append(f"WHEN {i} THEN json_object({', '.join(pairs)})")
+        return f"CASE {FILE} {' '.join(cases)} END" if cases else "NULL::VARCHAR"
 
     def _parsed(self) -> str:
         """Text, typed values, the CPR's person id and problem, extra columns as JSON."""
@@ -83,10 +119,9 @@ class FileQueries:
             keyed = "k.pid, k.problem AS cpr_problem, k.masked AS cpr_masked"
         else:
             join, keyed = "", "NULL::INTEGER AS pid"
-        extra = ", ".join(f"{literal(c)}, mask_cpr({text_col(c)})" for c in self.extras)
+        extra = self._per_file({c: f"mask_cpr({text_col(c)})" for c in self.extras})
         return (
-            f"(SELECT s.*, {', '.join(parsed)}, {keyed}, json_object({extra}) AS _extra "
-            f"FROM {self._trimmed()} s {join})"
+            f"(SELECT s.*, {', '.join(parsed)}, {keyed}, {extra} AS _extra FROM {self._trimmed()} s {join})"
         )
 
     @property
@@ -95,73 +130,83 @@ class FileQueries:
         return "_extra" if self.extras else "NULL::VARCHAR"
 
     def create_typed(self) -> str:
-        """The one pass over the file: typed values and the number of each row's first
+        """The one pass over the files: typed values and the number of each row's first
         failing check (NULL when the row is good). Only that number is kept, not the reason:
         the table holds every row of a register extract, the reasons are rebuilt for the few
-        bad ones (bad_records)."""
-        failed = ", ".join(
-            f"CASE WHEN {c.condition} THEN {i} END" for i, c in enumerate(all_checks(self.extract))
-        )
+        bad ones (create_quarantine)."""
+        failed = " ".join(f"WHEN {c.condition} THEN {i}" for i, c in enumerate(all_checks(self.extract)))
         values = [stored_value(c) for c in self.extract.columns.values() if c.type != "cpr"]
         extra = ", _extra" if self.extras else ""
         return (
             f"CREATE OR REPLACE TEMP TABLE {self.typed} AS "
-            f"SELECT CAST({ROW_NUMBER} AS INTEGER) AS {ROW_NUMBER}, "
-            f"{', '.join(values)}, pid{extra}, CAST(coalesce({failed}) AS SMALLINT) AS failed "
+            f"SELECT {FILE}, CAST({ROW_NUMBER} AS INTEGER) AS {ROW_NUMBER}, "
+            f"{', '.join(values)}, pid{extra}, CAST(CASE {failed} END AS SMALLINT) AS failed "
             f"FROM {self._parsed()}"
         )
 
     def _key_values(self) -> list[str]:
-        """The business key; a person is its id, the same whichever way the CPR was written."""
-        return ["pid" if self.extract.column(k).type == "cpr" else value_col(k) for k in self.extract.key]
+        """The business key within a file; a person is its id, whichever way the CPR was
+        written."""
+        return [
+            FILE,
+            *("pid" if self.extract.column(k).type == "cpr" else value_col(k) for k in self.extract.key),
+        ]
 
     @property
     def repeated(self) -> str:
-        return ident(f"{self.name}_repeated")
+        return self._table("repeated")
 
     def create_repeated(self) -> str:
-        """The hashes of keys that occur more than once among the good rows: a plain grouping
-        on one integer, cheap even for a register extract. A hash collision only makes the
-        exact search of create_duplicates look at a few rows for nothing."""
+        """The hashes of keys that occur more than once in a file among the good rows: a plain
+        grouping on one integer, cheap even for a register extract. A hash collision only
+        makes the exact search of create_duplicates look at a few rows for nothing."""
         keys = ", ".join(self._key_values())
         return (
             f"CREATE OR REPLACE TEMP TABLE {self.repeated} AS SELECT hash({keys}) AS key_hash "
             f"FROM {self.typed} WHERE failed IS NULL GROUP BY ALL HAVING count(*) > 1"
         )
 
-    def counts(self) -> str:
-        """Rows read, rows failing a check, hashes of repeated keys."""
+    def file_counts(self) -> str:
+        """Per file: rows read (non-empty), rows failing a check, later rows of a repeated key."""
         return (
-            f"SELECT (SELECT count(*) FROM {self.typed}), (SELECT count(failed) FROM {self.typed}), "
-            f"(SELECT count(*) FROM {self.repeated})"
+            f"SELECT {FILE}, count(*), count(failed), "
+            f"(SELECT count(*) FROM {self.duplicates} d WHERE d.{FILE} = t.{FILE}) "
+            f"FROM {self.typed} t GROUP BY {FILE}"
         )
+
+    def source_counts(self) -> str:
+        """Per file: rows in the text table, empty ones included."""
+        return f"SELECT {FILE}, count(*) FROM {ident(self.source)} GROUP BY {FILE}"
 
     def _persons_join(self) -> str:
         return f"LEFT JOIN {PERSONS_TABLE} USING (pid)" if self.cpr_column else ""
 
     @property
     def duplicates(self) -> str:
-        return ident(f"{self.name}_duplicates")
+        return self._table("duplicates")
 
     def create_duplicates(self, any_repeated_key: bool) -> str:
-        """The later rows of a repeated key among the good rows, with their reason: an exact
-        duplicate names the first equal row, otherwise the first row with that key (which is
-        the one loaded). Empty, without a search, when no key repeats."""
+        """The later rows of a repeated key among a file's good rows, with their reason: an
+        exact duplicate names the first equal row, otherwise the first row with that key
+        (which is the one loaded). Empty, without a search, when no key repeats."""
         create = f"CREATE OR REPLACE TEMP TABLE {self.duplicates} AS "
         if not any_repeated_key:
-            return create + f"SELECT NULL::INTEGER AS {ROW_NUMBER}, {_NO_PROBLEM} WHERE false"
+            return (
+                create
+                + f"SELECT NULL::SMALLINT AS {FILE}, NULL::INTEGER AS {ROW_NUMBER}, {_NO_PROBLEM} WHERE false"
+            )
         keys = ", ".join(self._key_values())
         extra = ["_extra"] if self.extras else []
         content = ", ".join([*self._key_values(), *(value_col(c) for c in self._non_key_columns()), *extra])
         key_text = " || ', ' || ".join(f"'{k} ' || {self._key_text(k)}" for k in self.extract.key)
         good = f"SELECT * FROM {self.typed} WHERE failed IS NULL"
         return f"""{create}
-            SELECT {ROW_NUMBER}, {literal(", ".join(self.extract.key))} AS column_name,
+            SELECT {ROW}, {literal(", ".join(self.extract.key))} AS column_name,
                 CASE WHEN first_equal < {ROW_NUMBER} THEN 'exact duplicate of row ' || first_equal
                      ELSE 'same ' || key_text || ' as row ' || first_of_key || ', with other values'
                 END AS reason
             FROM (
-                SELECT {ROW_NUMBER}, {key_text} AS key_text,
+                SELECT {ROW}, {key_text} AS key_text,
                     min({ROW_NUMBER}) OVER (PARTITION BY {keys}) AS first_of_key,
                     min({ROW_NUMBER}) OVER (PARTITION BY {content}) AS first_equal
                 FROM ({good}) {self._persons_join()}
@@ -185,9 +230,20 @@ class FileQueries:
             if c.type != "cpr" and c.name not in self.extract.key
         ]
 
+    @property
+    def deliveries(self) -> str:
+        """The table the write phase fills: file number -> load_id, file name, delivery date,
+        line offset (line number = row number + offset; NULL for Parquet)."""
+        return self._table("deliveries")
+
+    def create_deliveries(self) -> str:
+        return (
+            f"CREATE OR REPLACE TEMP TABLE {self.deliveries} ({FILE} SMALLINT, load_id BIGINT, "
+            "file VARCHAR, delivery_date DATE, line_offset INTEGER)"
+        )
+
     def landing_values(self) -> list[tuple[str, str]]:
-        """(landing column, SQL over typed joined to persons) of the contract columns, in
-        landing order, then _row_number and _extra."""
+        """(landing column, SQL over typed joined to deliveries and persons), in landing order."""
         values: list[tuple[str, str]] = []
         for col in self.extract.columns.values():
             if col.type == "cpr":
@@ -196,47 +252,59 @@ class FileQueries:
                 values.append((col.name, f"mask_cpr({value_col(col.name)})"))
             else:
                 values.append((col.name, loaded_value(col)))
-        return [*values, (ROW_NUMBER, ROW_NUMBER), ("_extra", self._extra)]
+        meta = [("_load_id", "load_id"), ("_file", "file"), ("_delivery_date", "delivery_date")]
+        return [*values, *meta, (ROW_NUMBER, ROW_NUMBER), ("_extra", self._extra)]
 
     def good_rows(self) -> str:
         """FROM clause of the rows to load: no failed check, not a later duplicate."""
         return (
-            f"FROM {self.typed} ANTI JOIN {self.duplicates} USING ({ROW_NUMBER}) {self._persons_join()} "
-            "WHERE failed IS NULL"
+            f"FROM {self.typed} ANTI JOIN {self.duplicates} USING ({ROW}) "
+            f"JOIN {self.deliveries} USING ({FILE}) {self._persons_join()} WHERE failed IS NULL"
         )
 
     @property
     def bad(self) -> str:
-        return ident(f"{self.name}_bad")
+        return self._table("bad")
 
-    def create_bad(self) -> list[str]:
-        """Statements making `bad` (row number, the number of the failed check, or the reason
-        of a repeated key) and the bad rows' text (`<name>_bad_source`), so that rebuilding
-        reasons and records costs what the bad rows cost, not what the file costs."""
-        return [
-            f"CREATE OR REPLACE TEMP TABLE {self.bad} AS "
-            f"SELECT {ROW_NUMBER}, failed, {_NO_PROBLEM} FROM {self.typed} WHERE failed IS NOT NULL "
-            f"UNION ALL SELECT {ROW_NUMBER}, NULL, column_name, reason FROM {self.duplicates}",
-            f"CREATE OR REPLACE TEMP TABLE {ident(self.name + '_bad_source')} AS "
-            f"SELECT * FROM {ident(self.source)} WHERE {ROW_NUMBER} IN (SELECT {ROW_NUMBER} FROM {self.bad})",
-        ]
+    @property
+    def quarantine(self) -> str:
+        return self._table("quarantine")
 
-    def bad_records(self) -> str:
-        """Query of the quarantined rows: row number, failing column and reason, and the row
-        as JSON (values trimmed), the CPR replaced by its person_key and CPR-looking text
-        elsewhere masked: what a person needs to find and fix the row. A failed check's
-        reason is built from its number in `failed`, on the bad rows only (create_bad)."""
-        only_bad = replace(self, source=f"{self.name}_bad_source")
+    def create_quarantine(self) -> list[str]:
+        """Statements making the `quarantine` table of the bad rows: file and row number,
+        failing column and reason, and the row as JSON (values trimmed) with the CPR replaced
+        by its person_key and CPR-looking text elsewhere masked: what a person needs to find
+        and fix the row. The bad rows' text is copied out first and a failed check's reason
+        is built from its number, so this costs what the bad rows cost, not the files."""
+        bad_source = f"{self.name}_bad_source"
+        only_bad = replace(self, source=bad_source)
         checks = all_checks(self.extract)
         columns = "[" + ", ".join(literal(c.column) for c in checks) + "]"
         reasons = " ".join(f"WHEN {i} THEN {c.reason}" for i, c in enumerate(checks))
-        pairs = ", ".join(
-            f"{literal(c)}, " + ("person_key" if c == self.cpr_column else f"mask_cpr(parsed.{text_col(c)})")
-            for c in self.columns
+        record = self._per_file(
+            {
+                c: "person_key" if c == self.cpr_column else f"mask_cpr(parsed.{text_col(c)})"
+                for c in self.columns
+            }
         )
-        return f"""
-            SELECT {ROW_NUMBER}, coalesce({columns}[bad.failed + 1], bad.column_name) AS column_name,
+        return [
+            f"CREATE OR REPLACE TEMP TABLE {self.bad} AS "
+            f"SELECT {ROW}, failed, {_NO_PROBLEM} FROM {self.typed} WHERE failed IS NOT NULL "
+            f"UNION ALL SELECT {ROW}, NULL, column_name, reason FROM {self.duplicates}",
+            f"CREATE OR REPLACE TEMP TABLE {ident(bad_source)} AS "
+            f"SELECT src.* FROM {ident(self.source)} src SEMI JOIN {self.bad} bad USING ({ROW})",
+            f"""CREATE OR REPLACE TEMP TABLE {self.quarantine} AS
+            SELECT {ROW}, coalesce({columns}[bad.failed + 1], bad.column_name) AS column_name,
                 mask_cpr(coalesce(CASE bad.failed {reasons} END, bad.reason)) AS reason,
-                json_object({pairs}) AS record
-            FROM {only_bad._parsed()} parsed JOIN {self.bad} bad USING ({ROW_NUMBER})
-            {self._persons_join()}"""
+                {record} AS record
+            FROM {only_bad._parsed()} parsed JOIN {self.bad} bad USING ({ROW})
+            {self._persons_join()}""",
+        ]
+
+    def quarantined_rows(self) -> str:
+        """SELECT of the quarantine.rows columns for the batch's bad rows."""
+        return (
+            f"SELECT d.load_id, {literal(self.extract.name)}, d.file, q.{ROW_NUMBER}, "
+            f"q.{ROW_NUMBER} + d.line_offset, q.column_name, q.reason, q.record, current_localtimestamp() "
+            f"FROM {self.quarantine} q JOIN {self.deliveries} d USING ({FILE})"
+        )
