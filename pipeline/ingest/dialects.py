@@ -56,6 +56,7 @@ class RawTable:
     line_offset: int | None  # line number = row number + offset; None for Parquet
     # (TABLE or VIEW, name) of what holds the file's text, to drop once it is checked
     text_objects: tuple[tuple[str, str], ...] = ()
+    rejected: int = 0  # rows in `rejects`
 
 
 def normalise_header(names: list[object]) -> list[str]:
@@ -164,9 +165,17 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, name: str, tmp_dir: Pat
     )
     if source != path:
         source.unlink()
-    objects = _number_csv_rows(con, name, columns, rejects, skip)
+    objects, rejected = _number_csv_rows(con, name, columns, rejects, skip)
     dialect = f"csv '{delimiter}' {encoding}"
-    return RawTable(name, columns, rejects, dialect, line_offset=1 + skip, text_objects=objects)
+    return RawTable(
+        name,
+        columns,
+        rejects if rejected else None,
+        dialect,
+        1 + skip,
+        text_objects=objects,
+        rejected=rejected,
+    )
 
 
 def _to_utf8(path: Path, encoding: str, tmp_dir: Path) -> Path:
@@ -183,7 +192,7 @@ def _to_utf8(path: Path, encoding: str, tmp_dir: Path) -> Path:
 
 def _number_csv_rows(
     con: duckdb.DuckDBPyConnection, name: str, columns: list[str], rejects: str, skip: int
-) -> tuple[tuple[str, str], ...]:
+) -> tuple[tuple[tuple[str, str], ...], int]:
     """Give every row its row number in the file. DuckDB keeps the order of the rows it read
     but leaves out the rejected ones, whose line numbers it reports: the good rows fill the
     gaps between them (an ASOF join on "good rows before each rejected row")."""
@@ -196,12 +205,14 @@ def _number_csv_rows(
     con.execute(f'DROP TABLE "{rejects}_errors"')
     con.execute(f'DROP TABLE "{rejects}_scans"')
     renamed = ", ".join(f"c{i} AS {ident(col)}" for i, col in enumerate(columns))
-    if not con.execute(f'SELECT count(*) FROM "{rejects}"').fetchone()[0]:
+    rejected = con.execute(f'SELECT count(*) FROM "{rejects}"').fetchone()[0]
+    if not rejected:
+        con.execute(f'DROP TABLE "{rejects}"')
         con.execute(
             f'CREATE OR REPLACE TEMP VIEW "{name}" AS '
             f'SELECT rowid + 1 AS {ROW_NUMBER}, {renamed} FROM "{name}_csv"'
         )
-        return (("VIEW", name), ("TABLE", f"{name}_csv"))
+        return (("VIEW", name), ("TABLE", f"{name}_csv")), 0
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE "{name}" AS
         WITH good AS (SELECT rowid + 1 AS g, * FROM "{name}_csv"),
@@ -215,7 +226,7 @@ def _number_csv_rows(
         FROM good ASOF LEFT JOIN last_gap ON good.g > last_gap.gap"""
     )
     con.execute(f'DROP TABLE "{name}_csv"')
-    return (("TABLE", name),)
+    return (("TABLE", name),), rejected
 
 
 def reject_reason_sql(expected: int) -> str:

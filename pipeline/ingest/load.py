@@ -30,7 +30,7 @@ from pipeline.errors import UnreadableFileError
 from pipeline.ingest.config import IngestConfig, load_config
 from pipeline.ingest.deliveries import Delivery, Misnamed, file_hash
 from pipeline.ingest.dialects import ROW_NUMBER, RawTable, read_table, reject_reason_sql
-from pipeline.ingest.pseudonym import PseudonymCache
+from pipeline.ingest.pseudonym import CPR_TABLE, PERSONS_TABLE, PseudonymCache
 from pipeline.ingest.rows import BatchQueries
 from pipeline.ingest.sql import MACROS, ident, literal
 from pipeline.warehouse import ensure_schemas, next_id, open_error, qualified
@@ -130,10 +130,21 @@ class IngestSession:
             for macro in MACROS:
                 self.con.execute(macro)
             self.cache = PseudonymCache(self.con, self._key)
+            self._loaded = self._loaded_files()
         except BaseException:
             self.close()
             raise
         return self
+
+    def _loaded_files(self) -> dict[tuple[str, str], tuple[int, str, datetime]]:
+        """(extract, file name) -> (load_id, hash, finished) of each file's latest load."""
+        rows = self.con.execute(
+            f"SELECT extract, file, load_id, file_hash, finished_at FROM {LOADS} WHERE status = 'loaded' "
+            "QUALIFY row_number() OVER (PARTITION BY extract, file ORDER BY load_id DESC) = 1"
+        ).fetchall()
+        return {
+            (extract, file): (load_id, digest, finished) for extract, file, load_id, digest, finished in rows
+        }
 
     def _attach(self) -> None:
         self.warehouse.parent.mkdir(parents=True, exist_ok=True)
@@ -176,11 +187,7 @@ class IngestSession:
     def _new_or_known(self, delivery: Delivery) -> _Load:
         """A delivery to load, or one already loaded (skipped) or changed since (refused)."""
         job = _Load(delivery, file_hash(delivery.path), name=f"f{next(self._names)}")
-        prior = self.con.execute(
-            f"SELECT load_id, file_hash, finished_at FROM {LOADS} WHERE extract = ? AND file = ? "
-            "AND status = 'loaded' ORDER BY load_id DESC LIMIT 1",
-            [delivery.extract, delivery.file],
-        ).fetchone()
+        prior = self._loaded.get((delivery.extract, delivery.file))
         if prior and prior[1] == job.digest:
             job.status, job.message = "skipped", f"already loaded (load {prior[0]})"
         elif prior:
@@ -206,8 +213,7 @@ class IngestSession:
                 batches += self._check(load_contract().extracts[extract], jobs)
             return self._write(window, batches)
         finally:
-            for name in [*(b.queries.name for b in batches), *(job.name for job in window)]:
-                self._drop_temporaries(name)
+            self._drop_temporaries()
 
     def _read(self, job: _Load) -> None:
         """A delivery as a text table, or its refusal."""
@@ -262,8 +268,7 @@ class IngestSession:
             job.number = number
             job.rows, job.bad = counts.get(number, (0, 0))
             if job.raw:
-                rejects = job.raw.rejects
-                job.rejected = self._scalar(f"SELECT count(*) FROM {ident(rejects)}") if rejects else 0
+                job.rejected = job.raw.rejected
                 job.message = _load_message(job.raw, in_source.get(number, 0) - job.rows)
         if any(job.bad for job in jobs):
             for statement in queries.create_quarantine():
@@ -413,14 +418,15 @@ class IngestSession:
         row = self.con.execute(sql, params or []).fetchone()
         return int(row[0]) if row else 0
 
-    def _drop_temporaries(self, name: str) -> None:
-        """Drop the temporary tables and views of a file or batch."""
+    def _drop_temporaries(self, prefix: str = "") -> None:
+        """Drop the temporary tables and views of a batch (those whose name starts with
+        `prefix` and an underscore), or of everything but the run's CPR cache."""
         objects = self.con.execute(
-            "SELECT view_name, 'VIEW' FROM duckdb_views() WHERE database_name = 'temp' "
-            "AND (view_name = $name OR view_name LIKE $prefix ESCAPE '\\') UNION ALL "
+            "SELECT view_name, 'VIEW' FROM duckdb_views() WHERE database_name = 'temp' AND NOT internal "
+            "AND starts_with(view_name, $prefix) UNION ALL "
             "SELECT table_name, 'TABLE' FROM duckdb_tables() WHERE database_name = 'temp' "
-            "AND (table_name = $name OR table_name LIKE $prefix ESCAPE '\\')",
-            {"name": name, "prefix": f"{name}\\_%"},
+            "AND starts_with(table_name, $prefix) AND table_name NOT IN ($cpr, $persons)",
+            {"prefix": f"{prefix}_" if prefix else "", "cpr": CPR_TABLE, "persons": PERSONS_TABLE},
         ).fetchall()
         for table, kind in objects:
             self.con.execute(f"DROP {kind} IF EXISTS temp.main.{ident(table)}")
