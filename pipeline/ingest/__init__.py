@@ -2,8 +2,10 @@
 in quarantine (raw-extracts.md, docs/warehouse.md).
 
 The modules, in the order a file passes through them: deliveries (names, order, hash),
-dialects (any accepted file as a text table), pseudonym (CPR -> person_key), rows (types and
-row rules from the contract, as SQL), load (one transaction per file, meta.loads)."""
+dialects (any accepted file as a text table), pseudonym (CPR -> person_key), checks (types
+and row rules of the contract as SQL), rows (the statements of a batch of deliveries of one
+extract), load (windows of deliveries, each file all or nothing, meta.loads). Settings in
+ingest.yaml (config.py)."""
 
 from __future__ import annotations
 
