@@ -75,10 +75,14 @@ def _ignored(path: Path, raw_dir: Path) -> bool:
     relative = path.relative_to(raw_dir)
     if any(part.startswith(".") for part in relative.parts):
         return True
-    if len(relative.parts) == 1 and (path.name in _TOP_LEVEL_OK or not _NAME.match(path.name)):
-        log.info("ignored %s: not a delivery", scrub(str(path)))
+    if len(relative.parts) > 1:
+        return False
+    if path.name in _TOP_LEVEL_OK:
         return True
-    return False
+    if _NAME.match(path.name):
+        return False  # a delivery in the wrong place: refused, with where it belongs
+    log.info("ignored %s: not a delivery", scrub(str(path)))
+    return True
 
 
 def classify(path: Path, raw_dir: Path) -> Delivery | Misnamed:
