@@ -28,7 +28,7 @@ class CommitWindow(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     files: int = Field(50, ge=1)
-    megabytes: float = Field(256, gt=0)
+    rows: int = Field(2_000_000, ge=1)  # estimated before reading (dialects.estimated_rows)
 
 
 class IngestConfig(BaseModel):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 from openpyxl import load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 
@@ -30,6 +31,7 @@ ROW_NUMBER = "_row_number"
 _SAMPLE_BYTES = 1 << 16
 _CHUNK = 1 << 20
 _XLSX_CHUNK = 50_000
+_BYTES_PER_ROW = 40  # a short register row in CSV; a workbook row is no smaller
 _SEP_LINE = re.compile(r"^sep=(.)$", re.IGNORECASE)
 _UTF8_BOM = codecs.BOM_UTF8
 # Why DuckDB rejected a CSV row, as a sentence a person can act on; {found}/{expected} are
@@ -87,6 +89,17 @@ def read_table(con: duckdb.DuckDBPyConnection, delivery: Delivery, name: str, tm
     except (duckdb.Error, OSError, zipfile.BadZipFile, InvalidFileException, KeyError, ValueError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UnreadableFileError(f"cannot be read as {delivery.format}: {scrub(first_line)}") from exc
+
+
+def estimated_rows(delivery: Delivery) -> int:
+    """Rows of a delivery before reading it, to bound how many go through memory together:
+    exact for Parquet (its footer says), from the size otherwise."""
+    if delivery.format == "parquet":
+        try:
+            return pq.read_metadata(delivery.path).num_rows
+        except (OSError, pa.ArrowException):
+            pass  # refused when read; its size is estimate enough
+    return delivery.path.stat().st_size // _BYTES_PER_ROW
 
 
 # --- CSV --------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ Parsing, checking and pseudonymising happen in an in-memory DuckDB connection; t
 file is attached to it and receives only pseudonymised rows, so a clear CPR is never written
 to it, not even into a page that a rolled-back transaction leaves behind.
 
-Deliveries go in windows (ingest.yaml: at most so many files and megabytes). Each file of a
+Deliveries go in windows (ingest.yaml: at most so many files and rows). Each file of a
 window is read on its own (a file that cannot be read is refused and leaves nothing else);
 the readable files of one extract are then checked together as a batch; finally the whole
 window is written in one transaction, in delivery order. Hundreds of small monthly files
@@ -29,7 +29,7 @@ from pipeline.cpr import scrub
 from pipeline.errors import UnreadableFileError
 from pipeline.ingest.config import IngestConfig, load_config
 from pipeline.ingest.deliveries import Delivery, Misnamed, file_hash
-from pipeline.ingest.dialects import ROW_NUMBER, RawTable, read_table, reject_reason_sql
+from pipeline.ingest.dialects import ROW_NUMBER, RawTable, estimated_rows, read_table, reject_reason_sql
 from pipeline.ingest.pseudonym import CPR_TABLE, PERSONS_TABLE, PseudonymCache
 from pipeline.ingest.rows import BatchQueries
 from pipeline.ingest.sql import MACROS, ident, literal
@@ -176,12 +176,12 @@ class IngestSession:
         window: list[_Load] = []
         size = 0
         for delivery in deliveries:
-            megabytes = delivery.path.stat().st_size / 2**20
-            if window and (len(window) >= limit.files or size + megabytes > limit.megabytes):
+            rows = estimated_rows(delivery)
+            if window and (len(window) >= limit.files or size + rows > limit.rows):
                 yield from self._load_window(window)
                 window, size = [], 0
             window.append(self._new_or_known(delivery))
-            size += megabytes
+            size += rows
         yield from self._load_window(window)
 
     def _new_or_known(self, delivery: Delivery) -> _Load:

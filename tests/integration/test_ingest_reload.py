@@ -195,7 +195,7 @@ def test_small_commit_windows_load_the_same_and_keep_delivery_order(
 ) -> None:
     """Two files per transaction, with a refused file inside a window."""
     (raw_dir / "referral_results" / "referral_results_20240131.csv").write_text("referral_id\nR001\n")
-    config = load_config().model_copy(update={"commit": CommitWindow(files=2, megabytes=1)})
+    config = load_config().model_copy(update={"commit": CommitWindow(files=2, rows=10)})
     monkeypatch.setattr("pipeline.ingest.load.load_config", lambda: config)
     warehouse = tmp_path / "windows.duckdb"
     summary = ingest_paths(warehouse, raw_dir, KEY)
