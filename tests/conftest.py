@@ -23,12 +23,10 @@ from pipeline.settings import Settings
 SMALL_SEED = 1
 
 
-@pytest.fixture(scope="session")
-def small_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """The small synthetic data set (seed 1), ingested and built for its default as-of date."""
-    root = tmp_path_factory.mktemp("small_warehouse")
+def synthetic_warehouse(root: Path, scale: str, seed: int) -> Settings:
+    """Generate, ingest and build a synthetic data set under `root`, as a user would."""
     raw = root / "raw"
-    generate(scale="small", seed=SMALL_SEED, out=raw)
+    generate(scale=scale, seed=seed, out=raw)
     settings = Settings.resolve(
         warehouse=str(root / "warehouse" / "warehouse.duckdb"),
         raw_dir=str(raw),
@@ -37,6 +35,12 @@ def small_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     ingest(settings)
     build(settings)
     return settings
+
+
+@pytest.fixture(scope="session")
+def small_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The small synthetic data set (seed 1), ingested and built for its default as-of date."""
+    return synthetic_warehouse(tmp_path_factory.mktemp("small_warehouse"), "small", SMALL_SEED)
 
 
 def copy_settings(source: Settings, folder: Path) -> Settings:

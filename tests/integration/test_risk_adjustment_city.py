@@ -29,12 +29,11 @@ import yaml
 from scipy.stats import norm
 from statsmodels.stats.proportion import proportion_confint
 
-from pipeline.build import PROJECT_DIR, build
+from pipeline.build import PROJECT_DIR
 from pipeline.decisions.rules import load_rules
-from pipeline.generate import generate
-from pipeline.ingest import ingest
 from pipeline.settings import GROUND_TRUTH_FILE, Settings
 from pipeline.stats import load_stats_config
+from tests.conftest import synthetic_warehouse
 
 pytestmark = pytest.mark.integration
 
@@ -67,16 +66,8 @@ def query(settings: Settings, sql: str) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def city(tmp_path_factory: pytest.TempPathFactory) -> City:
     """The city data set (seed 1), generated, ingested and built for its default as-of date."""
-    root = tmp_path_factory.mktemp("city_warehouse")
-    raw = root / "raw"
-    generate(scale="city", seed=CITY_SEED, out=raw)
-    settings = Settings.resolve(
-        warehouse=str(root / "warehouse" / "warehouse.duckdb"),
-        raw_dir=str(raw),
-        out_dir=str(root / "reports"),
-    )
-    ingest(settings)
-    build(settings)
+    settings = synthetic_warehouse(tmp_path_factory.mktemp("city_warehouse"), "city", CITY_SEED)
+    raw = settings.raw_dir
     results = query(
         settings,
         "SELECT * FROM main.mart_provider_results "
