@@ -15,7 +15,7 @@ from pipeline.errors import UnreadableFileError
 from pipeline.ingest import RefusedFilesError, ingest, ingest_file, ingest_paths
 from pipeline.ingest.config import CommitWindow, load_config
 from pipeline.settings import Settings
-from pipeline.warehouse import WarehouseError, connect, record_run
+from pipeline.warehouse import WarehouseError, connect, ensure_schemas, record_run
 from tests.fixtures.raw_fixtures import (
     KEY,
     PLAIN,
@@ -204,3 +204,26 @@ def test_small_commit_windows_load_the_same_and_keep_delivery_order(
     loads = query(warehouse, "SELECT extract, status FROM meta.loads ORDER BY load_id")
     assert [e for e, _ in loads] == list(load_contract().extracts)
     assert dict(loads)["referral_results"] == "refused"
+
+
+def test_a_landing_table_missing_a_contract_column_gets_it(tmp_path: Path) -> None:
+    """A warehouse made before the contract gained a column keeps its rows and gains it."""
+    warehouse = tmp_path / "old.duckdb"
+    with connect(warehouse) as con:
+        con.execute("CREATE SCHEMA landing")
+        con.execute("CREATE TABLE landing.providers (provider_id VARCHAR, provider_name VARCHAR)")
+        con.execute("INSERT INTO landing.providers VALUES ('P01', 'Jobvejen ApS')")
+        ensure_schemas(con)
+        columns = [row[0] for row in con.execute("DESCRIBE landing.providers").fetchall()]
+        rows = con.execute("SELECT provider_id, cvr, _load_id FROM landing.providers").fetchall()
+    assert columns == [
+        "provider_id",
+        "provider_name",
+        "cvr",
+        "_load_id",
+        "_file",
+        "_delivery_date",
+        "_row_number",
+        "_extra",
+    ]
+    assert rows == [("P01", None, None)]
