@@ -53,8 +53,9 @@ Frames = dict[tuple[str, str], pd.DataFrame]  # (suite table, frame kind) -> fra
 
 
 def quality_dir(settings: Settings) -> Path:
-    """Where a run's GX validation results and Data Docs go."""
-    return settings.out_dir / "quality"
+    """Where a run's GX validation results and Data Docs go. Absolute, because Great
+    Expectations resolves a relative path against its own context folder (expectations/)."""
+    return (settings.out_dir / "quality").resolve()
 
 
 @contextmanager
