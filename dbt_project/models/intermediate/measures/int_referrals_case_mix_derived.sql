@@ -36,6 +36,7 @@ start_weeks as (
     select
         referral_id,
         person_key,
+        person_id,
         start_date,
         {{ monday_on_or_before('start_date') }} as start_week
     from referrals
@@ -47,7 +48,7 @@ history_windows as (
     -- the history_weeks whole weeks before the week of the start
     select
         referral_id,
-        person_key,
+        person_id,
         {{ add_days('start_week', -7 * history_weeks) }} as first_monday,
         {{ add_days('start_week', -7) }} as last_monday
     from start_weeks
@@ -64,7 +65,7 @@ benefit_history as (
         ) }}) as benefit_weeks
     from history_windows
     inner join benefit_spells
-        on benefit_spells.person_key = history_windows.person_key
+        on benefit_spells.person_id = history_windows.person_id
        and benefit_spells.first_week_start <= history_windows.last_monday
        and benefit_spells.last_week_start >= history_windows.first_monday
     group by history_windows.referral_id

@@ -36,7 +36,7 @@ paid_months_around_start as (
         paid_hours.paid_hours
     from referrals
     inner join paid_hours
-        on paid_hours.person_key = referrals.person_key
+        on paid_hours.person_id = referrals.person_id
        and paid_hours.paid_month >= {{ add_months('referrals.cohort_month', -baseline_months) }}
        and paid_hours.paid_month <= {{ add_months('referrals.cohort_month', max_offset) }}
 

@@ -33,7 +33,7 @@ job_starts as (
 
     select
         referrals.referral_id,
-        referrals.person_key,
+        referrals.person_id,
         referrals.as_of,
         paid_hours_measures.job_start_month
     from referrals
@@ -48,7 +48,7 @@ follow_up_windows as (
     {%- for x in sustain_months %}
     select
         referral_id,
-        person_key,
+        person_id,
         as_of,
         {{ x }} as months_after_job_start,
         {{ first_monday_on_or_after(add_months('job_start_month', x)) }} as first_monday
@@ -71,7 +71,7 @@ benefit_weeks_counted as (
         ) }}), 0) as weeks_on_benefit
     from follow_up_windows
     left join benefit_spells
-        on benefit_spells.person_key = follow_up_windows.person_key
+        on benefit_spells.person_id = follow_up_windows.person_id
        and benefit_spells.first_week_start <= {{ add_days('follow_up_windows.first_monday', 7 * (n_weeks - 1)) }}
        and benefit_spells.last_week_start >= follow_up_windows.first_monday
     group by

@@ -16,10 +16,10 @@ numbered as (
 
     -- consecutive weeks of a person share (week number - rank among the person's weeks)
     select
-        person_key,
+        person_id,
         week_start,
         cast({{ days_between("cast('1900-01-01' as date)", 'week_start') }} / 7 as {{ dbt.type_int() }})
-            - row_number() over (partition by person_key order by week_start) as spell_number
+            - row_number() over (partition by person_id order by week_start) as spell_number
     from benefit_weeks
 
 ),
@@ -27,12 +27,12 @@ numbered as (
 final as (
 
     select
-        person_key,
+        person_id,
         min(week_start) as first_week_start,
         max(week_start) as last_week_start,
         count(*) as weeks
     from numbered
-    group by person_key, spell_number
+    group by person_id, spell_number
 
 )
 

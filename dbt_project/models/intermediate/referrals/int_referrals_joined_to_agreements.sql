@@ -25,6 +25,12 @@ providers as (
 
 ),
 
+persons as (
+
+    select * from {{ ref('int_persons_numbered') }}
+
+),
+
 as_of as (
 
     select * from {{ ref('int_as_of_resolved') }}
@@ -48,6 +54,7 @@ joined as (
         ---------- ids
         referrals_started.referral_id,
         referrals_started.person_key,
+        persons.person_id,
         referrals_started.agreement_id,
         agreements.provider_id,
         providers.provider_name,
@@ -91,6 +98,8 @@ joined as (
         on referrals_started.agreement_id = agreements.agreement_id
     inner join providers
         on agreements.provider_id = providers.provider_id
+    inner join persons
+        on referrals_started.person_key = persons.person_key
 
 ),
 

@@ -26,4 +26,3 @@ renamed as (
 )
 
 select * from renamed
-{{ qualify_newest_delivery(['person_key', 'week_start']) }}
