@@ -93,7 +93,7 @@ final as (
         cast({{ age_in_whole_years('referrals.birth_date', 'referrals.start_date') }} as {{ dbt.type_int() }}) as age_at_start,
         referrals.sex,
         referrals.benefit_at_start,
-        coalesce(benefit_history.benefit_weeks, 0) as benefit_weeks_52,
+        cast(coalesce(benefit_history.benefit_weeks, 0) as {{ dbt.type_int() }}) as benefit_weeks_52,
         paid_hours_measures.paid_hours_baseline,
         coalesce(earlier_referrals.prior_referrals, 0) as prior_referrals,
         referrals.tender_area,
