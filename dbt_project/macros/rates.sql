@@ -1,6 +1,6 @@
 {#- A ratio that is NULL, not an error, when the denominator is 0 or NULL (an empty base). -#}
 {% macro safe_divide(numerator, denominator) -%}
-    (cast({{ numerator }} as {{ dbt.type_float() }}) / nullif({{ denominator }}, 0))
+    (cast({{ numerator }} as {{ type_double() }}) / nullif({{ denominator }}, 0))
 {%- endmacro %}
 
 {#-

@@ -75,12 +75,6 @@ def test_same_amounts_to_float32_precision(outcomes: tuple[pd.DataFrame, pd.Data
     assert differ.empty, describe(column, differ)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dbt casts hours and prices with dbt.type_float(), a 4-byte FLOAT in DuckDB, so amounts "
-    "differ from the double-precision landing values in the 7th digit (and a progression of exactly "
-    "progression_min_hours can flip); reported to the dbt engineer. Remove this mark when fixed.",
-)
 @pytest.mark.parametrize("column", ["paid_hours_baseline", "paid_hours_progression"])
 def test_same_amounts_exactly(outcomes: tuple[pd.DataFrame, pd.DataFrame], column: str) -> None:
     actual, expected = outcomes

@@ -27,7 +27,7 @@ unpivoted as (
         {%- else -%}
         case when {{ measure.success }} then 1 else 0 end as success,
         {%- endif %}
-        cast({{ measure.value }} as {{ dbt.type_float() }}) as value
+        cast({{ measure.value }} as {{ type_double() }}) as value
     from outcomes
     where {{ measure.in_base }}
     {% if not loop.last %}union all{% endif %}

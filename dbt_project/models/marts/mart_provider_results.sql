@@ -86,7 +86,7 @@ rolled as (
             partition by grid.provider_id, grid.tender_area, grid.measure
             order by grid.as_of_month
             rows between {{ rolling_months - 1 }} preceding and current row
-        ) as {{ dbt.type_bigint() if column != 'value_sum' else dbt.type_float() }}) as {{ column }}
+        ) as {{ dbt.type_bigint() if column != 'value_sum' else type_double() }}) as {{ column }}
         {{- ',' if not loop.last }}
         {%- endfor %}
     from grid
@@ -104,7 +104,7 @@ with_area as (
         rolled.*,
         {%- for column in ['n', 'successes', 'value_sum'] %}
         cast(sum({{ column }}) over (partition by as_of_month, tender_area, measure)
-            as {{ dbt.type_bigint() if column != 'value_sum' else dbt.type_float() }}) as area_{{ column }}
+            as {{ dbt.type_bigint() if column != 'value_sum' else type_double() }}) as area_{{ column }}
         {{- ',' if not loop.last }}
         {%- endfor %}
     from rolled

@@ -19,7 +19,7 @@ renamed as (
         lower(price_model) as price_model,
 
         ---------- numerics
-        cast(price_dkk as {{ dbt.type_float() }}) as price_dkk,
+        cast(price_dkk as {{ type_double() }}) as price_dkk,
         cast(capacity_per_month as {{ dbt.type_int() }}) as capacity_per_month,
 
         ---------- dates

@@ -13,8 +13,8 @@ renamed as (
         cast(referral_id as {{ dbt.type_string() }}) as referral_id,
 
         ---------- numerics
-        cast(planned_hours as {{ dbt.type_float() }}) as planned_hours,
-        cast(attended_hours as {{ dbt.type_float() }}) as attended_hours,
+        cast(planned_hours as {{ type_double() }}) as planned_hours,
+        cast(attended_hours as {{ type_double() }}) as attended_hours,
 
         ---------- dates
         cast(week_start as date) as week_start,

@@ -13,7 +13,7 @@ renamed as (
         cast(person_key as {{ dbt.type_string() }}) as person_key,
 
         ---------- numerics
-        cast(hours as {{ dbt.type_float() }}) as paid_hours,
+        cast(hours as {{ type_double() }}) as paid_hours,
 
         ---------- dates
         {{ month_start('month') }} as paid_month,

@@ -25,8 +25,8 @@ renamed as (
         lower(benefit_at_start) as benefit_at_start,
 
         ---------- numerics
-        cast(hours_min as {{ dbt.type_float() }}) as hours_min,
-        cast(hours_max as {{ dbt.type_float() }}) as hours_max,
+        cast(hours_min as {{ type_double() }}) as hours_min,
+        cast(hours_max as {{ type_double() }}) as hours_max,
 
         ---------- dates
         cast(booked_on as date) as booked_on,
