@@ -130,6 +130,18 @@ def _month(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"'{text}' is not a month of the form YYYY-MM") from None
 
 
+def _as_of_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--as-of", type=_date, help="YYYY-MM-DD (default: end of the month before the newest referrals)"
+    )
+
+
+def _reference_date_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reference-date", type=_date, help="judge freshness as of this date (default today)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="provmon",
@@ -153,14 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ingest)
 
     p = verbs.add_parser("build", help="dbt build of every measure as known on the as-of date")
-    p.add_argument(
-        "--as-of", type=_date, help="YYYY-MM-DD (default: end of the month before the newest referrals)"
-    )
+    _as_of_option(p)
     _common(p)
     p.set_defaults(func=cmd_build)
 
     p = verbs.add_parser("validate", help="run the Great Expectations suites on the landing tables")
-    p.add_argument("--reference-date", type=_date, help="judge freshness as of this date (default today)")
+    _reference_date_option(p)
     p.add_argument("--marts", action="store_true", help="check the built marts instead of the landing tables")
     _common(p)
     p.set_defaults(func=cmd_validate)
@@ -203,11 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
 
     p = verbs.add_parser("run", help="ingest → validate → build → decide → report for the latest month")
-    p.add_argument(
-        "--as-of", type=_date, help="YYYY-MM-DD (default: end of the month before the newest referrals)"
-    )
+    _as_of_option(p)
     p.add_argument("--month", type=_month, help="month to decide and report (default: the as-of month)")
-    p.add_argument("--reference-date", type=_date, help="judge freshness as of this date (default today)")
+    _reference_date_option(p)
     _common(p)
     p.set_defaults(func=cmd_run)
 
