@@ -53,8 +53,12 @@ def covariate_sql(name: str, covariate: Covariate) -> str:
     if covariate.bands is None:
         return f"coalesce(cast({name} as varchar), '{MISSING}') as {name}"
     labels = band_labels(covariate.bands)
+    # Rounded before banding: a mean like (h1 + h2 + h3) / 3 that is exactly on a band edge comes
+    # out a few ulps either side depending on the summation order of a parallel aggregate, and
+    # must not change band between two builds of the same data.
+    value = f"round(cast({name} as double), 9)"
     whens = " ".join(
-        f"when {name} < {bound!r} then '{label}'"
+        f"when {value} < {bound!r} then '{label}'"
         for bound, label in zip(covariate.bands, labels, strict=False)
     )
     return f"case when {name} is null then '{MISSING}' {whens} else '{labels[-1]}' end as {name}"
