@@ -8,6 +8,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from bench.measure import Caps
+
 TARGETS_FILE = Path(__file__).with_name("targets.yaml")
 
 
@@ -61,6 +63,10 @@ class CapSettings(BaseModel):
 
     memory_mb: float | None = None
     seconds: float | None = None
+    machine_free_mb: float | None = None
+
+    def caps(self) -> Caps:
+        return Caps(self.memory_mb, self.seconds, self.machine_free_mb)
 
 
 class BenchConfig(BaseModel):

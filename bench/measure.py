@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import subprocess
 import threading
 import time
@@ -43,6 +44,9 @@ class Measurement:
     stopped: str | None = None  # "memory cap 10240 MB" / "time cap 3600 s" when we stopped it
     steps: tuple[Step, ...] = field(default=())
     last_line: str = ""  # the final output line: the one-line summary, or the error
+    # CPU seconds (user + system) of the process and the children it waited for: the steadier
+    # number on a shared machine, where wall time depends on what else runs.
+    cpu_s: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -51,11 +55,17 @@ class Measurement:
 
 @dataclass(frozen=True)
 class Caps:
-    memory_mb: float | None = None
+    memory_mb: float | None = None  # of the process tree
     seconds: float | None = None
+    machine_free_mb: float | None = None  # stop before the shared machine has less than this left
 
 
 NO_CAPS = Caps()
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _tree(proc: psutil.Process) -> list[psutil.Process]:
@@ -73,6 +83,17 @@ def _tree_rss(proc: psutil.Process) -> int:
         except psutil.NoSuchProcess:
             continue
     return total
+
+
+def _over(caps: Caps, rss: int, elapsed: float) -> str | None:
+    """Which cap the process has reached, if any."""
+    if caps.memory_mb and rss / 2**20 > caps.memory_mb:
+        return f"memory cap {caps.memory_mb:.0f} MB"
+    if caps.machine_free_mb and psutil.virtual_memory().available / 2**20 < caps.machine_free_mb:
+        return f"machine's free memory floor ({caps.machine_free_mb:.0f} MB left, own {rss / 2**20:.0f} MB)"
+    if caps.seconds and elapsed > caps.seconds:
+        return f"time cap {caps.seconds:.0f} s"
+    return None
 
 
 def _stop(proc: psutil.Process) -> None:
@@ -94,7 +115,8 @@ class _Output:
         self._thread.start()
 
     def _read(self, stream: IO[str], log: Path | None, started: float) -> None:
-        sink = open(log, "w", encoding="utf-8") if log else None  # noqa: SIM115 - closed below
+        # line-buffered, so a long run's progress can be followed in its log
+        sink = open(log, "w", encoding="utf-8", buffering=1) if log else None  # noqa: SIM115 - closed below
         try:
             for line in stream:
                 elapsed = time.perf_counter() - started
@@ -135,6 +157,7 @@ def measure(
 ) -> Measurement:
     """Run argv to completion (or to a cap) and report wall time and peak RSS of its tree."""
     load_before = os.getloadavg()[0]
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     proc = subprocess.Popen(
         argv,
@@ -153,10 +176,7 @@ def measure(
     while proc.poll() is None:
         elapsed, rss = time.perf_counter() - started, _tree_rss(ps)
         samples.append((elapsed, rss))
-        if caps.memory_mb and rss / 2**20 > caps.memory_mb:
-            stopped = f"memory cap {caps.memory_mb:.0f} MB"
-        elif caps.seconds and elapsed > caps.seconds:
-            stopped = f"time cap {caps.seconds:.0f} s"
+        stopped = _over(caps, rss, elapsed)
         if stopped:
             _stop(ps)
             proc.wait()
@@ -175,4 +195,5 @@ def measure(
         stopped=stopped,
         steps=_steps(output.marks, samples, seconds),
         last_line=output.last_line,
+        cpu_s=_children_cpu() - cpu_before,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import sys
 import time
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` and `pipeline` im
 
 from bench.pandas_read import PERSON, read_all
 
+log = logging.getLogger(__name__)
 PARAMS_FILE = Path(__file__).with_name("pandas_outcomes.yaml")
 DAY = pd.Timedelta(days=1)
 
@@ -337,27 +339,30 @@ def referral_outcomes(raw_dir: Path, params: Params | None = None) -> pd.DataFra
     """One row per referral in scope at as_of, indexed by referral_id, with the columns of
     fct_referral_outcomes that metrics.md defines (person_key aside: this script has the CPR)."""
     p = params or load_params()
-    raw = read_all(raw_dir)
+    raw = read_all(raw_dir, person_details_of=("referrals",))
     as_of = pd.Timestamp(p.as_of or default_as_of(raw))
     x = as_known_at(raw, as_of, p)
+    del raw
     refs = x.in_scope.set_index("referral_id")
     ids = refs[["provider_id", "provider_name", "tender_area", "offer_code", "start_date", "end_date",
                 "end_reason"]].copy()  # fmt: skip
     ids["is_ended"] = flag(ids["end_date"].notna())
     ids["cohort_month"] = month_start(month_number(ids["start_date"]))
     ids["as_of"] = as_of
+    log.info("measuring paid hours")
     paid = paid_hours_measures(x, as_of, p)
-    parts = [
-        ids,
-        paid,
-        self_support_measures(x, paid["job_start_month"], as_of, p),
-        sickness_measures(x, as_of, p),
-        rehab_measures(x, as_of, p),
-        result_measures(x, as_of, p),
-        cost_measures(x, as_of),
-        attendance_measures(x),
-        case_mix(x, p),
-    ]
+    parts = [ids, paid]
+    for name, measured in (
+        ("self-support", lambda: self_support_measures(x, paid["job_start_month"], as_of, p)),
+        ("sickness", lambda: sickness_measures(x, as_of, p)),
+        ("rehabilitation", lambda: rehab_measures(x, as_of, p)),
+        ("results", lambda: result_measures(x, as_of, p)),
+        ("cost", lambda: cost_measures(x, as_of)),
+        ("attendance", lambda: attendance_measures(x)),
+        ("case mix", lambda: case_mix(x, p)),
+    ):
+        log.info("measuring %s", name)
+        parts.append(measured())
     return pd.concat(parts, axis=1)
 
 
@@ -368,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         "--as-of", type=dt.date.fromisoformat, help="YYYY-MM-DD (default from the deliveries)"
     )
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     started = time.perf_counter()
     outcomes = referral_outcomes(args.raw_dir, load_params(as_of=args.as_of))
     flags = outcomes.select_dtypes("boolean")

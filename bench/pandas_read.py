@@ -11,6 +11,7 @@ nothing anywhere."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.contract import Column, Extract, load_contract
+
+log = logging.getLogger(__name__)
 
 DATE_FORMATS = ("%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y")
 _FILE_NAME = r"{extract}_(\d{{8}})\.(csv|xlsx|parquet)"
@@ -156,9 +159,11 @@ def parse_int(text: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
 
 
 def parse_code(text: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
+    """A code of the contract's list, lower-case, as a pandas category of exactly that list (so
+    that deliveries concatenate without turning it back into text)."""
     value = text.str.lower()
     value = value.where(value.isin(column.codes or []))
-    return value, _invalid(text, value)
+    return value.astype(pd.CategoricalDtype(column.codes)), _invalid(text, value)
 
 
 def parse_text(text: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
@@ -269,15 +274,18 @@ def key_columns(extract: Extract) -> list[str]:
     return [PERSON if extract.columns[k].type == "cpr" else k for k in extract.key]
 
 
-def read_extract(raw_dir: Path, extract: str) -> pd.DataFrame:
+def read_extract(raw_dir: Path, extract: str, person_details: bool = True) -> pd.DataFrame:
     """Every delivery of an extract, bad rows left out, one row per business key: within a file
     the first row of a key counts (a repeat is an error in the file), across files the newest
-    delivery wins (corrections and late end dates arrive that way). `_delivery_date` is kept."""
+    delivery wins (corrections and late end dates arrive that way). `_delivery_date` is kept;
+    birth date and sex from the CPR only with `person_details`."""
     spec = load_contract().extracts[extract]
     keys = key_columns(spec)
     frames = []
     for delivered, path in deliveries(raw_dir, extract):
         rows = parse_rows(read_file(path), spec).drop_duplicates(subset=keys, keep="first")
+        if not person_details:
+            rows = rows.drop(columns=["birth_date", "sex"], errors="ignore")
         frames.append(rows.assign(_delivery_date=pd.Timestamp(delivered)))
     if not frames:
         raise FileNotFoundError(f"no {extract} deliveries in {raw_dir / extract}")
@@ -285,6 +293,11 @@ def read_extract(raw_dir: Path, extract: str) -> pd.DataFrame:
     return everything.drop_duplicates(subset=keys, keep="last").reset_index(drop=True)
 
 
-def read_all(raw_dir: Path) -> dict[str, pd.DataFrame]:
-    """Every extract of the contract, read as above."""
-    return {name: read_extract(raw_dir, name) for name in load_contract().extracts}
+def read_all(raw_dir: Path, person_details_of: tuple[str, ...] = ()) -> dict[str, pd.DataFrame]:
+    """Every extract of the contract, read as above; birth date and sex kept for the extracts
+    named in person_details_of."""
+    extracts = {}
+    for name in load_contract().extracts:
+        extracts[name] = read_extract(raw_dir, name, person_details=name in person_details_of)
+        log.info("read %s: %d rows", name, len(extracts[name]))
+    return extracts

@@ -17,7 +17,7 @@ import pandas as pd
 import psutil
 
 from bench.config import BenchConfig
-from bench.stages import StageResult
+from bench.stages import StageResult, code_version
 
 REPORT_STEP = "report"
 
@@ -31,6 +31,7 @@ class Row:
     min_s: float | None
     max_s: float | None
     peak_mb: float | None
+    cpu_s: float | None = None
     ratio: float | None = None
     target: str = ""
     verdict: str = ""
@@ -49,6 +50,7 @@ def machine() -> dict[str, object]:
         "duckdb": duckdb.__version__,
         "pandas": pd.__version__,
         "load_average": [round(x, 1) for x in os.getloadavg()],
+        "commit": code_version(),
     }
 
 
@@ -63,9 +65,12 @@ def _cpu_model() -> str:
 
 
 def _measured(r: StageResult, name: str | None = None, values: list[float] | None = None) -> Row:
+    """A row of a measured stage; `values` replaces its run times for a row derived from them."""
     seconds = values if values is not None else r.seconds
-    return Row(r.scale, name or r.stage, len(seconds), statistics.median(seconds), min(seconds), max(seconds),
-               r.peak_mb, note=r.note)  # fmt: skip
+    cpu = [m.cpu_s for m in r.runs if m.cpu_s is not None]
+    cpu_s = statistics.median(cpu) if cpu and values is None else None
+    median, low, high = statistics.median(seconds), min(seconds), max(seconds)
+    return Row(r.scale, name or r.stage, len(seconds), median, low, high, r.peak_mb, cpu_s, note=r.note)
 
 
 def _missing(scale: str, name: str, why: str) -> Row:
@@ -162,6 +167,14 @@ def rows_of(results: Iterable[StageResult], config: BenchConfig) -> list[Row]:
     return [judged(r, config) for r in rows]
 
 
+HEADER = ["scale", "stage", "runs", "median s", "min–max s", "CPU s", "peak RSS MB", "ratio", "target",
+          "verdict", "note"]  # fmt: skip
+
+
+def _table_line(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
 def _cell(value: float | None, fmt: str) -> str:
     return "" if value is None else format(value, fmt)
 
@@ -171,21 +184,22 @@ def to_markdown(rows: list[Row], results: list[StageResult], info: dict[str, obj
     when = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}" if dates else info["date"]
     loads = [m.load_before for r in results for m in r.runs]
     load = f"{min(loads):.1f}–{max(loads):.1f}" if loads else "?"
+    code = ", ".join(sorted({r.code for r in results if r.runs}))
     lines = [
         f"Measured {when} on {info['cores']} cores ({info['cpu']}), {info['memory_gb']} GB, "
-        f"Python {info['python']}, DuckDB {info['duckdb']}, pandas {info['pandas']}. The machine was shared: "
-        f"1-minute load average {load} when the runs started (2 cores), so the times are pessimistic.",
+        f"Python {info['python']}, DuckDB {info['duckdb']}, pandas {info['pandas']}; the machine was shared. "
+        f"Code: {code}. 1-minute load average {load} when the runs started "
+        f"({info['cores']} cores), so the times are pessimistic.",
         "",
-        "| scale | stage | runs | median s | min–max s | peak RSS MB | ratio | target | verdict | note |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |",
+        _table_line(HEADER),
+        _table_line(["---", "---", *["---:"] * 6, "---", "---", "---"]),
     ]
     for r in rows:
         spread = "" if r.min_s is None else f"{r.min_s:.1f}–{r.max_s:.1f}"
         ratio = "" if r.ratio is None else f"{r.ratio:.1f}×"
-        lines.append(
-            f"| {r.scale} | {r.name} | {r.runs or ''} | {_cell(r.median_s, '.1f')} | {spread} "
-            f"| {_cell(r.peak_mb, '.0f')} | {ratio} | {r.target} | {r.verdict} | {r.note} |"
-        )
+        cells = [r.scale, r.name, str(r.runs or ""), _cell(r.median_s, ".1f"), spread, _cell(r.cpu_s, ".0f"),
+                 _cell(r.peak_mb, ".0f"), ratio, r.target, r.verdict, r.note]  # fmt: skip
+        lines.append(_table_line(cells))
     return "\n".join(lines) + "\n"
 
 

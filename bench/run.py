@@ -30,7 +30,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` and `pipeline` im
 
 from bench import stages
 from bench.config import BenchConfig, load_config
-from bench.measure import NO_CAPS, Caps
+from bench.measure import NO_CAPS
 from bench.report import machine, rows_of, to_json, to_markdown
 from bench.stages import StageResult, Workspace
 
@@ -50,7 +50,7 @@ def _runner(
         "floor": lambda: [stages.floor(ws, n)],
         "run": lambda: [stages.whole_run(ws, n)],
         "incremental": lambda: stages.incremental(ws, n),
-        "pandas": lambda: [stages.pandas(ws, n, Caps(caps.memory_mb, caps.seconds) if caps else NO_CAPS)],
+        "pandas": lambda: [stages.pandas(ws, n, caps.caps() if caps else NO_CAPS)],
         "risk-synthetic": lambda: [stages.risk_synthetic(ws, n)],
     }[stage]
 

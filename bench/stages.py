@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import statistics
+import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +38,19 @@ _DELIVERY_DATE = re.compile(r"_(\d{8})\.[A-Za-z]+$")
 _SLOWEST_NODES = 5
 
 
+def code_version() -> str:
+    """The code measured: the commit, and whether the working tree had changes on top of it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        )
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True)  # fmt: skip
+    except OSError:
+        return "?"
+    return head.stdout.strip() + (" with uncommitted changes" if dirty.stdout.strip() else "")
+
+
 def today() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d")
 
@@ -49,6 +63,7 @@ class StageResult:
     note: str = ""
     extra: dict[str, object] = field(default_factory=dict)
     measured_on: str = field(default_factory=today)
+    code: str = field(default_factory=code_version)
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> StageResult:
