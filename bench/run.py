@@ -11,6 +11,7 @@ then, each as whole processes with wall time and peak memory of the process tree
   stage before it left (the build's dbt node times give the risk step's share);
 - run: `provmon run` on an empty warehouse, split into its steps by its progress lines;
 - incremental: `provmon run` again after a full run on all but the newest month, adding that month;
+- build-fct: only the dbt models of fct_referral_outcomes (bench/build_fct.py), no tests or marts;
 - pandas: the plain script (bench/pandas_outcomes.py), under a memory cap;
 - risk-synthetic: pipeline/stats' own benchmark of the risk step.
 Targets are in bench/targets.yaml. Results go to bench/results/latest.{md,json} (a stage measured
@@ -35,8 +36,8 @@ from bench.report import machine, rows_of, to_json, to_markdown
 from bench.stages import StageResult, Workspace
 
 RESULTS = stages.ROOT / "bench" / "results"
-STAGES = ("generate", "floor", "ingest", "validate", "build", "decide", "report", "run", "incremental",
-          "pandas", "risk-synthetic")  # fmt: skip
+STAGES = ("generate", "floor", "ingest", "validate", "build", "build-fct", "decide", "report", "run",
+          "incremental", "pandas", "risk-synthetic")  # fmt: skip
 
 
 def _runner(
@@ -48,6 +49,7 @@ def _runner(
         return lambda: [stages.verb(ws, stage, n)]
     return {
         "floor": lambda: [stages.floor(ws, n)],
+        "build-fct": lambda: [stages.fct_only(ws, n)],
         "run": lambda: [stages.whole_run(ws, n)],
         "incremental": lambda: stages.incremental(ws, n),
         "pandas": lambda: [stages.pandas(ws, n, caps.caps() if caps else NO_CAPS)],

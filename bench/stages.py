@@ -199,6 +199,15 @@ def verb(ws: Workspace, stage: str, runs: int) -> StageResult:
     return result
 
 
+def fct_only(ws: Workspace, runs: int) -> StageResult:
+    """The models of fct_referral_outcomes alone (bench/build_fct.py), from the ingested warehouse."""
+    start = next((s for s in VERB_STARTS_FROM["build"] if ws.has(s)), None)
+    if start is None:
+        return StageResult(ws.scale, "build-fct", note="skipped: needs a successful ingest first")
+    argv = [PYTHON, str(ROOT / "bench" / "build_fct.py"), "--warehouse", str(ws.warehouse)]
+    return repeat(ws, "build-fct", argv, runs, start=start)
+
+
 def generate(ws: Workspace, seed: int, regenerate: bool) -> StageResult:
     """The deliveries, generated once and cached with the time it took."""
     record = ws.root / "generate.json"
