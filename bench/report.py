@@ -20,6 +20,8 @@ from bench.config import BenchConfig
 from bench.stages import StageResult, code_version
 
 REPORT_STEP = "report"
+# A 1-minute load above this share of the cores before a run: something else was running.
+LOADED_SHARE = 1.5
 
 
 @dataclass(frozen=True)
@@ -193,9 +195,9 @@ def to_markdown(rows: list[Row], results: list[StageResult], info: dict[str, obj
     code = ", ".join(sorted({r.code for r in results if r.runs}))
     lines = [
         f"Measured {when} on {info['cores']} cores ({info['cpu']}), {info['memory_gb']} GB, "
-        f"Python {info['python']}, DuckDB {info['duckdb']}, pandas {info['pandas']}; the machine was shared. "
+        f"Python {info['python']}, DuckDB {info['duckdb']}, pandas {info['pandas']}. "
         f"Code: {code}. 1-minute load average {load} when the runs started "
-        f"({info['cores']} cores), so the times are pessimistic.",
+        f"({info['cores']} cores){_load_remark(loads, info['cores'])}.",
         "",
         _table_line(HEADER),
         _table_line(["---", "---", *["---:"] * 6, "---", "---", "---"]),
@@ -207,6 +209,13 @@ def to_markdown(rows: list[Row], results: list[StageResult], info: dict[str, obj
                  _cell(r.peak_mb, ".0f"), ratio, r.target, r.verdict, r.note]  # fmt: skip
         lines.append(_table_line(cells))
     return "\n".join(lines) + "\n"
+
+
+def _load_remark(loads: list[float], cores: object) -> str:
+    """A load above what the benchmark itself puts on the machine means others shared it."""
+    if loads and isinstance(cores, int) and max(loads) > LOADED_SHARE * cores:
+        return ": other jobs shared the machine, so some times are pessimistic"
+    return ": the machine was otherwise quiet"
 
 
 def to_json(results: list[StageResult], rows: list[Row], info: dict[str, object]) -> dict[str, object]:
