@@ -208,7 +208,27 @@ def to_markdown(rows: list[Row], results: list[StageResult], info: dict[str, obj
         cells = [r.scale, r.name, str(r.runs or ""), _cell(r.median_s, ".1f"), spread, _cell(r.cpu_s, ".0f"),
                  _cell(r.peak_mb, ".0f"), ratio, r.target, r.verdict, r.note]  # fmt: skip
         lines.append(_table_line(cells))
+    lines += _build_profile(results)
     return "\n".join(lines) + "\n"
+
+
+def _build_profile(results: list[StageResult]) -> list[str]:
+    """Where the build's time goes, per scale: the profile a missed build target asks for."""
+    lines = []
+    for r in results:
+        models = r.extra.get("slowest_models") if r.stage == "build" and r.ok else None
+        if not models:
+            continue
+        lines += [
+            "",
+            f"Slowest dbt models of the {r.scale} build (dbt's node seconds; dbt runs two models at "
+            f"a time, all nodes together {r.extra.get('dbt_node_seconds', '?')} s):",
+            "",
+            _table_line(["model", "seconds"]),
+            _table_line(["---", "---:"]),
+            *(_table_line([name, f"{seconds:.1f}"]) for name, seconds in models),  # type: ignore[union-attr]
+        ]
+    return lines
 
 
 def _load_remark(loads: list[float], cores: object) -> str:

@@ -111,8 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, help="runs of every stage (default: targets.yaml)")
     parser.add_argument("--regenerate", action="store_true", help="generate the data again and time it")
     parser.add_argument("--keep-snapshots", action="store_true", help="keep each stage's warehouse copy")
+    parser.add_argument(
+        "--rewrite", action="store_true", help="measure nothing: write latest.md again from latest.json"
+    )
     args = parser.parse_args(argv)
     config = load_config()
+    if args.rewrite:  # after a change to targets.yaml or to the report's layout
+        print(write(merged(RESULTS / "latest.json", []), config))
+        return 0
     results: list[StageResult] = []
     for scale in args.scales:
         results += run_scale(scale, args.stages, config, args)

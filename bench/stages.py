@@ -35,7 +35,7 @@ VERB_STARTS_FROM = {
     "report": ("decide", "build"),
 }
 _DELIVERY_DATE = re.compile(r"_(\d{8})\.[A-Za-z]+$")
-_SLOWEST_NODES = 5
+_SLOWEST_NODES = 8
 
 
 def code_version() -> str:
