@@ -44,6 +44,7 @@ class Params(BaseModel):
     paid_hours_baseline_months: int
     paid_hours_followup_months: int
     progression_min_hours: float
+    sum_decimals: int
     sustain_months: list[int]
     self_supporting_weeks: int
     self_supporting_min_weeks: int
@@ -163,7 +164,7 @@ def paid_hours_measures(x: Extracts, as_of: pd.Timestamp, p: Params) -> pd.DataF
 
     def hours_in(first: int, final: int) -> pd.Series:
         inside = around["offset"].between(first, final)
-        return around["hours"].where(inside, 0.0).groupby(around["referral_id"]).sum()
+        return around["hours"].where(inside, 0.0).groupby(around["referral_id"]).sum().round(p.sum_decimals)
 
     out = refs.set_index("referral_id")
     out["baseline"] = hours_in(-p.paid_hours_baseline_months, -1).reindex(out.index, fill_value=0.0)
@@ -291,9 +292,11 @@ def cost_measures(x: Extracts, as_of: pd.Timestamp) -> pd.DataFrame:
     return pd.DataFrame({"course_days": days.astype("Int64"), "cost_dkk": cost}, index=refs.index)
 
 
-def attendance_measures(x: Extracts) -> pd.DataFrame:
+def attendance_measures(x: Extracts, p: Params) -> pd.DataFrame:
     """Attended over planned hours in the weeks reported up to as_of."""
-    sums = x.attendance.groupby("referral_id")[["planned_hours", "attended_hours"]].sum()
+    sums = (
+        x.attendance.groupby("referral_id")[["planned_hours", "attended_hours"]].sum().round(p.sum_decimals)
+    )
     rate = sums["attended_hours"] / sums["planned_hours"].where(sums["planned_hours"] != 0)
     return pd.DataFrame({"attendance_rate": rate.reindex(x.in_scope["referral_id"])})
 
@@ -358,7 +361,7 @@ def referral_outcomes(raw_dir: Path, params: Params | None = None) -> pd.DataFra
         ("rehabilitation", lambda: rehab_measures(x, as_of, p)),
         ("results", lambda: result_measures(x, as_of, p)),
         ("cost", lambda: cost_measures(x, as_of)),
-        ("attendance", lambda: attendance_measures(x)),
+        ("attendance", lambda: attendance_measures(x, p)),
         ("case mix", lambda: case_mix(x, p)),
     ):
         log.info("measuring %s", name)

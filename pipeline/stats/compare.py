@@ -216,15 +216,19 @@ class _GroupedPatterns:
     def __init__(self, data: pd.DataFrame, covariates: list[str]) -> None:
         key_codes = [pd.factorize(data[k], sort=True, use_na_sentinel=False) for k in GROUP_KEYS]
         group_id = _pattern_ids([codes for codes, _ in key_codes], [len(u) for _, u in key_codes])
-        order = np.argsort(group_id, kind="stable")
+        provider_code, provider_ids = pd.factorize(data[PROVIDER], sort=True)
+        factorized = [_levels(data[c]) for c in covariates]
+        self.labels = [names for _, names in factorized]
+        pattern_id = _pattern_ids([codes for codes, _ in factorized], [len(names) for names in self.labels])
+        # Rows in a fixed order (group, provider, pattern) rather than the order DuckDB emitted
+        # them: the sums over a provider's patterns then add in the same order in every build,
+        # and two builds of the same data give the same numbers to the last bit.
+        order = np.lexsort((pattern_id, provider_code, group_id))
         self.group_id = group_id[order]
         self.key_codes = [(codes[order], uniques) for codes, uniques in key_codes]
-        provider_code, provider_ids = pd.factorize(data[PROVIDER])
         self.provider_code, self.provider_ids = provider_code[order], np.asarray(provider_ids)
-        factorized = [_levels(data[c]) for c in covariates]
         self.codes = [codes[order] for codes, _ in factorized]
-        self.labels = [names for _, names in factorized]
-        self.pattern_id = _pattern_ids(self.codes, [len(names) for names in self.labels])
+        self.pattern_id = pattern_id[order]
         self.n = data["n"].to_numpy(float)[order]
         self.successes = data["successes"].to_numpy(float)[order]
 
@@ -248,8 +252,14 @@ class _GroupedPatterns:
 
 
 def _levels(values: pd.Series) -> tuple[NDArray[np.intp], list[str]]:
-    """Integer level codes and level names of a covariate column (NaN as the level 'missing')."""
+    """Integer level codes and level names of a covariate column (NaN as the level 'missing').
+
+    Levels in sorted order, whatever the input: pattern_counts hands over categoricals whose
+    categories come in the order DuckDB's parallel aggregate happened to emit them, and the
+    design (reference level on ties, which of two collinear columns is dropped) depends on level
+    order, so an unsorted order made two builds of the same data give different results."""
     categorical = values.astype("category")
+    categorical = categorical.cat.reorder_categories(sorted(categorical.cat.categories, key=str))
     if categorical.isna().any():
         categorical = categorical.cat.add_categories([MISSING]).fillna(MISSING)
     names = [str(level) for level in categorical.cat.categories]

@@ -17,8 +17,8 @@ summed as (
 
     select
         attendance.referral_id,
-        sum(attendance.planned_hours) as planned_hours,
-        sum(attendance.attended_hours) as attended_hours
+        {{ stable_sum('attendance.planned_hours') }} as planned_hours,
+        {{ stable_sum('attendance.attended_hours') }} as attended_hours
     from attendance
     group by attendance.referral_id
 

@@ -11,6 +11,12 @@
 {%- set sustain_months = int_list_var('sustain_months') -%}
 {%- set last_offset = window_months - 1 -%}
 {%- set max_offset = last_offset + (sustain_months | max) -%}
+{%- set baseline_hours -%}
+    case when month_offset between {{ -baseline_months }} and -1 then paid_hours else 0 end
+{%- endset -%}
+{%- set followup_hours -%}
+    case when month_offset between {{ window_months - followup_months }} and {{ last_offset }} then paid_hours else 0 end
+{%- endset %}
 
 with
 
@@ -56,10 +62,8 @@ hours_per_referral as (
 
     select
         referral_id,
-        sum(case when month_offset between {{ -baseline_months }} and -1 then paid_hours else 0 end)
-            as baseline_hours,
-        sum(case when month_offset between {{ window_months - followup_months }} and {{ last_offset }}
-            then paid_hours else 0 end) as followup_hours,
+        {{ stable_sum(baseline_hours) }} as baseline_hours,
+        {{ stable_sum(followup_hours) }} as followup_hours,
         min(job_start_offset) as job_start_offset
         {%- for x in sustain_months %},
         max(case when month_offset = job_start_offset + {{ x }} then 1 else 0 end) as worked_month_j_plus_{{ x }}
