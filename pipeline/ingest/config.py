@@ -31,11 +31,21 @@ class CommitWindow(BaseModel):
     rows: int = Field(2_000_000, ge=1)  # estimated before reading (dialects.estimated_rows)
 
 
+class DeliveryNames(BaseModel):
+    """What a delivery's name may say."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # days after today that a name's date may lie (a delivery is dated when it is exported)
+    max_days_ahead: int = Field(31, ge=0)
+
+
 class IngestConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     duckdb: DuckDbResources = DuckDbResources()
     commit: CommitWindow = CommitWindow()
+    deliveries: DeliveryNames = DeliveryNames()
 
 
 @cache

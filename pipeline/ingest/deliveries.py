@@ -10,11 +10,12 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from pipeline.contract import extract_names
 from pipeline.cpr import scrub
+from pipeline.ingest.config import load_config
 from pipeline.settings import GROUND_TRUTH_FILE, SYNTHETIC_MARKER
 
 log = logging.getLogger(__name__)
@@ -53,20 +54,49 @@ class Misnamed:
     problem: str
 
 
-def find_deliveries(raw_dir: Path) -> tuple[list[Delivery], list[Misnamed]]:
+def find_deliveries(raw_dir: Path, today: date | None = None) -> tuple[list[Delivery], list[Misnamed]]:
     """All delivery files below raw_dir in load order, and the files refused by their name.
 
     Hidden files and non-delivery files at the top are ignored; any file in a folder is either
     a delivery or refused, so that no data a user put there disappears without a word."""
     deliveries: list[Delivery] = []
     misnamed: list[Misnamed] = []
+    latest = latest_delivery_date(today)
     for path in sorted(raw_dir.rglob("*")):
         if not path.is_file() or _ignored(path, raw_dir):
             continue
-        result = classify(path, raw_dir)
+        result = classify(path, raw_dir, latest)
         (deliveries if isinstance(result, Delivery) else misnamed).append(result)
+    deliveries, twins = _without_twins(deliveries)
     deliveries.sort(key=Delivery.sort_key)
-    return deliveries, misnamed
+    return deliveries, misnamed + twins
+
+
+def latest_delivery_date(today: date | None = None) -> date:
+    """The last date a delivery's name may carry (ingest.yaml: deliveries.max_days_ahead)."""
+    return (today or date.today()) + timedelta(days=load_config().deliveries.max_days_ahead)
+
+
+def _without_twins(deliveries: list[Delivery]) -> tuple[list[Delivery], list[Misnamed]]:
+    """Deliveries of one extract dated the same day (a .csv and an .xlsx of one export) are
+    all refused: which of them holds the right rows is for a person to say, not for the
+    load order to decide."""
+    by_day: dict[tuple[str, date], list[Delivery]] = {}
+    for delivery in deliveries:
+        by_day.setdefault((delivery.extract, delivery.delivery_date), []).append(delivery)
+    kept: list[Delivery] = []
+    twins: list[Misnamed] = []
+    for (extract, day), same in by_day.items():
+        if len(same) == 1:
+            kept += same
+            continue
+        names = ", ".join(d.file for d in same)
+        problem = (
+            f"{len(same)} {extract} deliveries are dated {day:%Y-%m-%d} ({names}); none of them is "
+            "loaded: keep only one, or give a correction a later date in its name"
+        )
+        twins += [Misnamed(d.path, extract, problem) for d in same]
+    return kept, twins
 
 
 def _ignored(path: Path, raw_dir: Path) -> bool:
@@ -85,8 +115,9 @@ def _ignored(path: Path, raw_dir: Path) -> bool:
     return True
 
 
-def classify(path: Path, raw_dir: Path) -> Delivery | Misnamed:
-    """The delivery a path names, or why it is not one."""
+def classify(path: Path, raw_dir: Path, latest: date | None = None) -> Delivery | Misnamed:
+    """The delivery a path names, or why it is not one. A date after `latest` (default: see
+    latest_delivery_date) is refused: the latest delivery date sets the default as_of."""
     extracts = extract_names()
     relative = path.relative_to(raw_dir)
     folder = relative.parts[0] if len(relative.parts) > 1 else None
@@ -107,6 +138,14 @@ def classify(path: Path, raw_dir: Path) -> Delivery | Misnamed:
         day = date(int(m.group("date")[:4]), int(m.group("date")[4:6]), int(m.group("date")[6:]))
     except ValueError:
         return Misnamed(path, named, f"{m.group('date')} in the name is not a date YYYYMMDD")
+    latest = latest or latest_delivery_date()
+    if day > latest:
+        return Misnamed(
+            path,
+            named,
+            f"{m.group('date')} in the name lies after {latest:%Y-%m-%d}, more than "
+            f"{load_config().deliveries.max_days_ahead} days after today: is the date in the name right?",
+        )
     return Delivery(path=path, extract=named, delivery_date=day, format=ext)
 
 

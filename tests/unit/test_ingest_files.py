@@ -88,6 +88,45 @@ def test_deliveries_come_in_date_order_with_parents_first_on_a_date(tmp_path: Pa
     assert [m.path.name for m in misnamed] == ["notes.txt"]
 
 
+def test_a_delivery_dated_more_than_31_days_ahead_is_refused(tmp_path: Path) -> None:
+    today = date.today()
+    edge, beyond = today + dt.timedelta(days=31), today + dt.timedelta(days=32)
+    for day in (today, edge):
+        found = classify(touch(tmp_path, f"referrals/referrals_{day:%Y%m%d}.csv"), tmp_path)
+        assert isinstance(found, Delivery) and found.delivery_date == day
+    for name in (f"referrals_{beyond:%Y%m%d}.csv", "referrals_20511231.csv"):
+        found = classify(touch(tmp_path, f"referrals/{name}"), tmp_path)
+        assert isinstance(found, Misnamed), name
+        assert (
+            f"lies after {edge.isoformat()}" in found.problem
+            and "the date in the name right?" in found.problem
+        )
+    deliveries, misnamed = find_deliveries(tmp_path)
+    assert sorted(m.path.name for m in misnamed) == sorted(
+        [f"referrals_{beyond:%Y%m%d}.csv", "referrals_20511231.csv"]
+    )
+    assert len(deliveries) == 2
+
+
+def test_two_deliveries_of_one_extract_on_one_date_are_both_refused(tmp_path: Path) -> None:
+    for relative in [
+        "referrals/referrals_20240131.csv",
+        "referrals/referrals_20240131.xlsx",
+        "referrals/referrals_20240229.csv",
+        "providers/providers_20240131.csv",
+    ]:
+        touch(tmp_path, relative)
+    deliveries, misnamed = find_deliveries(tmp_path)
+    assert [d.file for d in deliveries] == ["providers_20240131.csv", "referrals_20240229.csv"]
+    assert sorted(m.path.name for m in misnamed) == ["referrals_20240131.csv", "referrals_20240131.xlsx"]
+    assert all(
+        "2 referrals deliveries are dated 2024-01-31 (referrals_20240131.csv, referrals_20240131.xlsx)"
+        in m.problem
+        and "keep only one" in m.problem
+        for m in misnamed
+    )
+
+
 def test_encoding_is_utf8_with_or_without_bom_else_cp1252(tmp_path: Path) -> None:
     text = "navn;by\nBæk & Søn;Århus – Ø €\n"
     plain, bom, windows = tmp_path / "u.csv", tmp_path / "b.csv", tmp_path / "w.csv"
