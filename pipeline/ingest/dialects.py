@@ -169,15 +169,18 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, name: str, tmp_dir: Pat
     source = path if encoding == "utf-8" else _to_utf8(path, encoding, tmp_dir)
     rejects = f"{name}_rejects"
     spec = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(columns)))
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE "{name}_csv" AS SELECT * FROM read_csv({literal(str(source))},
-        auto_detect = false, skip = {skip}, header = true, delim = {literal(delimiter)},
-        quote = '"', escape = '"', columns = {{{spec}}},
-        store_rejects = true, rejects_table = '{rejects}_errors', rejects_scan = '{rejects}_scans',
-        max_line_size = 10000000)"""
-    )
-    if source != path:
-        source.unlink()
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE "{name}_csv" AS SELECT * FROM read_csv({literal(str(source))},
+            auto_detect = false, skip = {skip}, header = true, delim = {literal(delimiter)},
+            quote = '"', escape = '"', columns = {{{spec}}},
+            store_rejects = true, rejects_table = '{rejects}_errors', rejects_scan = '{rejects}_scans',
+            max_line_size = 10000000)"""
+        )
+        _refuse_runaway_quote(con, rejects, source)
+    finally:
+        if source != path:
+            source.unlink()
     objects, rejected = _number_csv_rows(con, name, columns, rejects, skip)
     dialect = f"csv '{delimiter}' {encoding}"
     return RawTable(
@@ -201,6 +204,34 @@ def _to_utf8(path: Path, encoding: str, tmp_dir: Path) -> Path:
     ):
         shutil.copyfileobj(src, dst, _CHUNK)
     return target
+
+
+def _refuse_runaway_quote(con: duckdb.DuckDBPyConnection, rejects: str, source: Path) -> None:
+    """Refuse a file in which a quote opened on one line runs over line breaks into a row that
+    cannot be read: DuckDB reads on to the next quote, often the end of the file, so the lines
+    in between would be neither loaded, quarantined nor counted. (A quoted value with a line
+    break that closes and leaves a proper row is a value, not a problem.)"""
+    row = con.execute(
+        f"""SELECT min(line_byte_position) FROM "{rejects}_errors"
+        WHERE regexp_matches(rtrim(csv_line, chr(10) || chr(13)), '[' || chr(10) || chr(13) || ']')"""
+    ).fetchone()
+    if row and row[0] is not None:
+        raise UnreadableFileError(
+            f"line {physical_line(source, row[0])}: a quote opened in this line is not closed in it, so "
+            "the lines after it cannot be split into rows; quote the whole value and double any quote "
+            "inside it, or remove the stray quote"
+        )
+
+
+def physical_line(path: Path, position: int) -> int:
+    """The line number (1 = the first) of the line starting at byte `position`: DuckDB counts
+    rows, and a quoted line break makes a row two lines."""
+    lines, left = 1, position
+    with open(path, "rb") as fh:
+        while left and (chunk := fh.read(min(left, _CHUNK))):
+            lines += chunk.count(b"\n")
+            left -= len(chunk)
+    return lines
 
 
 def _number_csv_rows(
