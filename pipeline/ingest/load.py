@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
+import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,6 +47,9 @@ QUARANTINE_COLUMNS = (
     "load_id, extract, file, row_number, line_number, column_name, reason, record, quarantined_at"
 )
 Status = Literal["loaded", "skipped", "refused"]
+TMP_PREFIX = "provmon-ingest-"  # a session's private temporary folder, in the system's
+OWNER_FILE = "owner"  # inside it: the pid and start time of the session's process
+_ORPHAN_AGE_S = 3600
 # DuckDB errors that come from our SQL, not from a file's content: bugs, never refusals.
 _OUR_MISTAKES = (
     duckdb.ParserException,
@@ -113,7 +119,9 @@ class IngestSession:
         self._names = itertools.count(1)
 
     def __enter__(self) -> IngestSession:
-        self._tmp = tempfile.TemporaryDirectory(prefix="provmon-ingest-")
+        remove_leftovers()
+        self._tmp = tempfile.TemporaryDirectory(prefix=TMP_PREFIX)
+        (Path(self._tmp.name) / OWNER_FILE).write_text(_owner())
         resources = self._config.duckdb
         settings: dict[str, str | int] = {
             "memory_limit": resources.memory_limit,
@@ -430,6 +438,57 @@ class IngestSession:
         ).fetchall()
         for table, kind in objects:
             self.con.execute(f"DROP {kind} IF EXISTS temp.main.{ident(table)}")
+
+
+def remove_leftovers(root: Path | None = None) -> list[Path]:
+    """Remove the private temporary folders of ingest sessions that ended without cleaning up
+    (killed, or the machine lost power): they may hold a UTF-8 copy of a Windows-1252 delivery
+    or DuckDB's spill files, both with clear CPR numbers. A folder whose owner still runs is
+    left alone; one without an owner file only when it is an hour old (a session of an
+    earlier version, or one that is just being created)."""
+    removed = []
+    for folder in Path(root or tempfile.gettempdir()).glob(f"{TMP_PREFIX}*"):
+        try:
+            owner = (folder / OWNER_FILE).read_text().strip()
+        except FileNotFoundError:
+            owner = None
+        except OSError:
+            continue  # another user's folder
+        if owner is None and time.time() - folder.stat().st_mtime < _ORPHAN_AGE_S:
+            continue
+        if owner is not None and _alive(owner):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            log.warning("removed the temporary folder %s of an ingest that did not finish", folder)
+            removed.append(folder)
+    return removed
+
+
+def _owner() -> str:
+    """'<pid> <start time>' of this process: a pid alone may be reused after a reboot."""
+    return f"{os.getpid()} {_started(os.getpid())}"
+
+
+def _started(pid: int) -> str:
+    """When a process started (clock ticks since boot, Linux), '' where that is unknown."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _alive(owner: str) -> bool:
+    """Whether the process named in an owner file still runs."""
+    pid_text, _, started = owner.partition(" ")
+    try:
+        pid = int(pid_text)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (ValueError, PermissionError, OSError):
+        return True  # unreadable or someone else's process: keep the folder
+    return not started or _started(pid) in ("", started)
 
 
 def check_columns(extract: Extract, columns: list[str]) -> None:

@@ -6,7 +6,11 @@ a file without a header and a file named after a CPR."""
 from __future__ import annotations
 
 import logging
+import os
 import re
+import subprocess
+import sys
+import tempfile
 from contextlib import redirect_stderr, redirect_stdout
 from io import StringIO
 from pathlib import Path
@@ -16,6 +20,7 @@ import pytest
 
 from pipeline import cli
 from pipeline.cpr import KEY_ENV
+from pipeline.ingest.load import IngestSession
 from tests.fixtures.raw_fixtures import (
     BAD,
     KEY,
@@ -107,3 +112,42 @@ def test_no_log_line_or_message_holds_a_clear_cpr(ingested: tuple[Path, set[str]
     _, cprs, output = ingested
     assert "refused" in output and "-****" in output
     assert [d for d in cprs for f in forms(d) if f in output] == []
+
+
+_KILLED_INGEST = """
+import sys
+from pathlib import Path
+from pipeline.ingest import ingest_paths
+ingest_paths(Path(sys.argv[1]), Path(sys.argv[2]), b"k")
+"""
+
+
+def test_a_killed_ingest_leaves_no_clear_cpr_in_the_temp_folder_after_the_next_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kill -9 while a Windows-1252 delivery is read: its UTF-8 copy, with clear CPRs, stays
+    behind; the next ingest removes it (and leaves a running session's folder alone)."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    header, rows = plain_table("referrals")
+    raw_dir = tmp_path / "raw"
+    write_csv(delivery_path(raw_dir, "referrals"), header, rows * 80_000, delimiter=";", encoding="cp1252")
+    env = {**os.environ, "TMPDIR": str(temp)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_INGEST, str(tmp_path / "killed.duckdb"), str(raw_dir)], env=env
+    )
+    copy = None
+    while copy is None and child.poll() is None:
+        copy = next((p for p in temp.glob("provmon-ingest-*/*.utf8.csv") if p.stat().st_size), None)
+    child.kill()
+    child.wait()
+    assert copy is not None, "the ingest ended before its UTF-8 copy was seen"
+    assert cprs_in([copy]) & {r[1].replace("-", "") for r in rows}  # the leftover holds clear CPRs
+    running = tempfile.mkdtemp(prefix="provmon-ingest-", dir=temp)
+    Path(running, "owner").write_text(f"{os.getpid()}")  # this process: still running
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    with IngestSession(tmp_path / "next.duckdb", KEY):
+        pass
+    assert not copy.parent.exists()
+    assert Path(running).exists()
+    assert not cprs_in(list(temp.rglob("*.csv")))
