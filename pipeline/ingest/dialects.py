@@ -13,8 +13,10 @@ import datetime as dt
 import re
 import shutil
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 import pyarrow as pa
@@ -34,6 +36,7 @@ _XLSX_CHUNK = 50_000
 _BYTES_PER_ROW = 40  # a short register row in CSV; a workbook row is no smaller
 _SEP_LINE = re.compile(r"^sep=(.)$", re.IGNORECASE)
 _UTF8_BOM = codecs.BOM_UTF8
+_NOT_CONTINUATION = bytes(b for b in range(256) if not 0x80 <= b <= 0xBF)  # to delete
 # Why DuckDB rejected a CSV row, as a sentence a person can act on; {found}/{expected} are
 # field counts.
 _REJECT_REASONS = {
@@ -42,6 +45,10 @@ _REJECT_REASONS = {
     "MISSING COLUMNS": "the row has only {found} fields but the header has {expected}: "
     "is a line break inside a value not in quotes?",
     "UNQUOTED VALUE": "a quote is not closed: quote the whole value and double any quote inside it",
+    "INVALID ENCODING": "the line is not in UTF-8 like the rest of the file (Windows-1252?), so its "
+    "letters cannot be read: save the whole file in one encoding",
+    "NUL BYTE": "the value holds a NUL byte (a binary zero), which is no text: the export is damaged; "
+    "export the file again",
 }
 
 
@@ -105,24 +112,90 @@ def estimated_rows(delivery: Delivery) -> int:
 # --- CSV --------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class TextScan:
+    """What one pass over a CSV file's bytes found out."""
+
+    encoding: str  # 'utf-8' or 'cp1252'
+    nul: bool = False  # it holds a NUL byte somewhere
+    foreign: int = 0  # lines in the other encoding (UTF-8 files only; DuckDB rejects them)
+
+
 def detect_encoding(path: Path) -> str:
-    """'utf-8' (a BOM is allowed) when every byte sequence is valid UTF-8, else 'cp1252', the
-    Windows encoding Danish office programs export in. A cp1252 file with æøå is never valid
-    UTF-8, so the test cannot mistake one for the other."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
+    """The file's encoding (see scan_text)."""
+    return scan_text(path).encoding
+
+
+def scan_text(path: Path) -> TextScan:
+    """'utf-8' (a BOM is allowed) when every byte sequence is valid UTF-8, 'cp1252', the Windows
+    encoding Danish office programs export in, when no line has a UTF-8 æøå. A cp1252 file
+    with æøå is never valid UTF-8, so the test cannot mistake one for the other.
+
+    A file with lines of both is mixed (a line pasted from another program): decoding it all
+    in one encoding would garble the others' æøå without a word. Mostly UTF-8, it is read as
+    UTF-8 and DuckDB rejects the other lines, which are quarantined with their line number;
+    otherwise it is refused, naming the UTF-8 lines. Streaming, in C-speed chunks; only a
+    mixed file is looked at line by line."""
+    utf8 = invalid = nul = False
     with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            if chunk.isascii():
+        for block in _line_blocks(fh):
+            nul = nul or b"\x00" in block
+            if block.isascii():
                 continue
             try:
-                decoder.decode(chunk)
+                block.decode("utf-8")
+                utf8 = True
             except UnicodeDecodeError:
-                return "cp1252"
-    try:
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return "cp1252"
-    return "utf-8"
+                invalid = True
+                utf8 = utf8 or _has_utf8_letters(block)
+    if not invalid:
+        return TextScan("utf-8", nul)
+    if not utf8:
+        return TextScan("cp1252", nul)
+    return _mixed(path, nul)
+
+
+def _has_utf8_letters(block: bytes) -> bool:
+    """Whether bytes that are not all UTF-8 still hold a UTF-8 character of two or more bytes.
+    Such a character needs bytes 0x80-0xBF, which Danish Windows-1252 text seldom has (only
+    for € – ' " and a few signs): their absence settles it at C speed."""
+    if not block.translate(None, _NOT_CONTINUATION):
+        return False
+    return not block.decode("utf-8", errors="ignore").isascii()
+
+
+def _line_blocks(fh: BinaryIO) -> Iterator[bytes]:
+    """The file in blocks of about _CHUNK bytes that end at a line break (or the file's end),
+    so that no character and no line is cut in two."""
+    while chunk := fh.read(_CHUNK):
+        yield chunk + fh.readline()
+
+
+def _mixed(path: Path, nul: bool) -> TextScan:
+    """A file with lines in UTF-8 and lines that are not: the majority of its non-ASCII lines
+    decides; a Windows-1252 majority is refused, since its UTF-8 lines would read as garbage
+    with no error to quarantine them by."""
+    utf8: list[int] = []
+    other: list[int] = []
+    with open(path, "rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            if line.isascii():
+                continue
+            try:
+                line.decode("utf-8")
+                utf8.append(number)
+            except UnicodeDecodeError:
+                other.append(number)
+    if not utf8:
+        return TextScan("cp1252", nul)
+    if len(utf8) >= len(other):
+        return TextScan("utf-8", nul, foreign=len(other))
+    shown = ", ".join(map(str, utf8[:10])) + (" …" if len(utf8) > 10 else "")
+    raise UnreadableFileError(
+        f"the file is in Windows-1252 but line{'s' if len(utf8) > 1 else ''} {shown} "
+        f"{'are' if len(utf8) > 1 else 'is'} in UTF-8, whose æøå would be garbled: save the whole file "
+        "in one encoding"
+    )
 
 
 def detect_delimiter(header_line: str) -> str:
@@ -137,27 +210,33 @@ def detect_delimiter(header_line: str) -> str:
     return ";" if counts[";"] > counts[","] else ","
 
 
-def _first_lines(path: Path, encoding: str) -> list[str]:
-    """The first lines of the file as text, to find the header and separator."""
+def _first_lines(path: Path, encoding: str | None) -> list[str]:
+    """The first lines of the file as text, to find the header and separator (None: only
+    check that the file is text)."""
     with open(path, "rb") as fh:
         sample = fh.read(_SAMPLE_BYTES)
     if sample.startswith(_UTF8_BOM):
         sample = sample[len(_UTF8_BOM) :]
-    text = sample.decode(encoding, errors="replace")
-    if not text.strip():
-        raise UnreadableFileError("the file is empty: it has no header row")
-    if "\x00" in text:
+    if b"\x00" in sample.split(b"\n", 1)[0]:
+        # a NUL further down is a damaged value, quarantined; in the first line, it is no text
         raise UnreadableFileError(
             "this is not a text file in UTF-8 or Windows-1252 (a spreadsheet saved with a .csv name, "
             "or UTF-16 text?)"
         )
+    if encoding is None:
+        return []
+    text = sample.decode(encoding, errors="replace")
+    if not text.strip():
+        raise UnreadableFileError("the file is empty: it has no header row")
     return text.splitlines()[:2]
 
 
 def read_csv(con: duckdb.DuckDBPyConnection, path: Path, name: str, tmp_dir: Path) -> RawTable:
     """A CSV file in any accepted dialect. DuckDB splits the rows (quoted fields, both line
     endings); rows it cannot split go to a rejects table instead of stopping the load."""
-    encoding = detect_encoding(path)
+    _first_lines(path, None)  # a binary file is refused before it is scanned as text
+    scan = scan_text(path)
+    encoding = scan.encoding
     lines = _first_lines(path, encoding)
     # Excel writes a first line `sep=;` when asked to; it names the separator.
     hint = _SEP_LINE.match(lines[0].strip())
@@ -181,8 +260,11 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, name: str, tmp_dir: Pat
     finally:
         if source != path:
             source.unlink()
-    objects, rejected = _number_csv_rows(con, name, columns, rejects, skip)
+    nul = _nul_rows(columns, delimiter) if scan.nul else None
+    objects, rejected = _number_csv_rows(con, name, columns, rejects, skip, nul)
     dialect = f"csv '{delimiter}' {encoding}"
+    if scan.foreign:
+        dialect += f", {scan.foreign} line{'s' if scan.foreign > 1 else ''} in another encoding quarantined"
     return RawTable(
         name,
         columns,
@@ -234,42 +316,72 @@ def physical_line(path: Path, position: int) -> int:
     return lines
 
 
+def _nul_rows(columns: list[str], delimiter: str) -> tuple[str, str, str]:
+    """SQL over a CSV's named text columns: whether a row holds a NUL byte, the first column
+    that does, and the row as a line without them (the quarantined record)."""
+    found = [f"contains({ident(col)}, chr(0))" for col in columns]
+    first = "CASE " + " ".join(f"WHEN {f} THEN {literal(col)}" for f, col in zip(found, columns, strict=True))
+    fields = ", ".join(f"coalesce({ident(col)}, '')" for col in columns)
+    line = f"replace(concat_ws({literal(delimiter)}, {fields}), chr(0), '')"
+    return " OR ".join(found), first + " END", line
+
+
 def _number_csv_rows(
-    con: duckdb.DuckDBPyConnection, name: str, columns: list[str], rejects: str, skip: int
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    columns: list[str],
+    rejects: str,
+    skip: int,
+    nul: tuple[str, str, str] | None = None,
 ) -> tuple[tuple[tuple[str, str], ...], int]:
     """Give every row its row number in the file. DuckDB keeps the order of the rows it read
     but leaves out the rejected ones, whose line numbers it reports: the good rows fill the
-    gaps between them (an ASOF join on "good rows before each rejected row")."""
+    gaps between them (an ASOF join on "good rows before each rejected row"). Rows with a
+    NUL byte (`nul`: see _nul_rows) join the rejected ones once they are numbered."""
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE "{rejects}" AS
-        SELECT line - 1 - {skip} AS {ROW_NUMBER}, error_type, error_message,
-               trim(csv_line, chr(10) || chr(13)) AS line
+        SELECT line - 1 - {skip} AS {ROW_NUMBER}, error_type::VARCHAR AS error_type, error_message,
+               trim(csv_line, chr(10) || chr(13)) AS line, NULL::VARCHAR AS column_name
         FROM "{rejects}_errors" QUALIFY row_number() OVER (PARTITION BY line ORDER BY column_idx) = 1"""
     )
     con.execute(f'DROP TABLE "{rejects}_errors"')
     con.execute(f'DROP TABLE "{rejects}_scans"')
     renamed = ", ".join(f"c{i} AS {ident(col)}" for i, col in enumerate(columns))
     rejected = con.execute(f'SELECT count(*) FROM "{rejects}"').fetchone()[0]
-    if not rejected:
+    if not rejected and nul is None:
         con.execute(f'DROP TABLE "{rejects}"')
         con.execute(
             f'CREATE OR REPLACE TEMP VIEW "{name}" AS '
             f'SELECT rowid + 1 AS {ROW_NUMBER}, {renamed} FROM "{name}_csv"'
         )
         return (("VIEW", name), ("TABLE", f"{name}_csv")), 0
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE "{name}" AS
-        WITH good AS (SELECT rowid + 1 AS g, * FROM "{name}_csv"),
-        gaps AS (
-            SELECT {ROW_NUMBER} - row_number() OVER (ORDER BY {ROW_NUMBER}) AS gap,
-                   row_number() OVER (ORDER BY {ROW_NUMBER}) AS before
-            FROM "{rejects}"
-        ),
-        last_gap AS (SELECT gap, max(before) AS before FROM gaps GROUP BY gap)
-        SELECT g + coalesce(last_gap.before, 0) AS {ROW_NUMBER}, {renamed}
-        FROM good ASOF LEFT JOIN last_gap ON good.g > last_gap.gap"""
-    )
+    if not rejected:
+        con.execute(
+            f'CREATE OR REPLACE TEMP TABLE "{name}" AS '
+            f'SELECT rowid + 1 AS {ROW_NUMBER}, {renamed} FROM "{name}_csv"'
+        )
+    else:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE "{name}" AS
+            WITH good AS (SELECT rowid + 1 AS g, * FROM "{name}_csv"),
+            gaps AS (
+                SELECT {ROW_NUMBER} - row_number() OVER (ORDER BY {ROW_NUMBER}) AS gap,
+                       row_number() OVER (ORDER BY {ROW_NUMBER}) AS before
+                FROM "{rejects}"
+            ),
+            last_gap AS (SELECT gap, max(before) AS before FROM gaps GROUP BY gap)
+            SELECT g + coalesce(last_gap.before, 0) AS {ROW_NUMBER}, {renamed}
+            FROM good ASOF LEFT JOIN last_gap ON good.g > last_gap.gap"""
+        )
     con.execute(f'DROP TABLE "{name}_csv"')
+    if nul is not None:
+        has, first, line = nul
+        con.execute(
+            f"""INSERT INTO "{rejects}" SELECT {ROW_NUMBER}, 'NUL BYTE', '', {line}, {first}
+            FROM "{name}" WHERE {has}"""
+        )
+        con.execute(f'DELETE FROM "{name}" WHERE {has}')
+        rejected = con.execute(f'SELECT count(*) FROM "{rejects}"').fetchone()[0]
     return (("TABLE", name),), rejected
 
 

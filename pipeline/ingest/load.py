@@ -345,10 +345,12 @@ class IngestSession:
         return dict(self.con.execute(sql, [min(known), max(known)]).fetchall())
 
     def _insert_rejects(self, job: _Load, raw: RawTable, extract: str) -> None:
-        """The CSV rows of a file that could not even be split into fields."""
+        """The CSV rows of a file that could not even be split into fields (or decoded, or that
+        hold a NUL byte)."""
         line = "NULL" if raw.line_offset is None else f"{ROW_NUMBER} + {raw.line_offset}"
         self.con.execute(
-            f"INSERT INTO {QUARANTINE} ({QUARANTINE_COLUMNS}) SELECT ?, ?, ?, {ROW_NUMBER}, {line}, NULL, "
+            f"INSERT INTO {QUARANTINE} ({QUARANTINE_COLUMNS}) "
+            f"SELECT ?, ?, ?, {ROW_NUMBER}, {line}, column_name, "
             f"{reject_reason_sql(len(raw.columns))}, json_object('line', mask_cpr(line)), "
             f"current_localtimestamp() FROM {ident(raw.rejects or '')}",
             [job.load_id, extract, job.delivery.file],

@@ -74,3 +74,71 @@ def test_a_quoted_line_break_that_closes_is_a_value_and_a_quote_closed_early_cos
     assert units == [("Jobcenter\nAmager",)]
     [(row, reason)] = query(tmp_path / "wh.duckdb", "SELECT row_number, reason FROM quarantine.rows")
     assert row == 7 and "quote" in reason
+
+
+def test_a_windows_1252_line_in_a_utf8_file_is_quarantined_and_the_rest_keeps_its_letters(
+    tmp_path: Path,
+) -> None:
+    header, lines = referral_lines(9)
+    lines[3] = lines[3].rsplit(",", 1)[0] + ",Jobcenter Høje-Tåstrup"  # row 4, line 5
+    raw_dir = tmp_path / "raw"
+    path = delivery_path(raw_dir, "referrals")
+    encoded = [line.encode("cp1252" if i == 3 else "utf-8") for i, line in enumerate(lines)]
+    path.write_bytes(b"\n".join([header.encode(), *encoded]) + b"\n")
+    [result] = ingest_paths(tmp_path / "wh.duckdb", raw_dir, KEY).files
+    assert (result.status, result.rows_read, result.rows_loaded, result.rows_quarantined) == (
+        "loaded",
+        9,
+        8,
+        1,
+    )
+    [(row, line, reason)] = query(
+        tmp_path / "wh.duckdb", "SELECT row_number, line_number, reason FROM quarantine.rows"
+    )
+    assert (row, line) == (4, 5) and "not in UTF-8 like the rest of the file" in reason
+    units = query(
+        tmp_path / "wh.duckdb", "SELECT referral_id, jobcenter_unit FROM landing.referrals ORDER BY 1"
+    )
+    expected = [(f"R{i + 1:06d}", line.rsplit(",", 1)[1] or None) for i, line in enumerate(lines) if i != 3]
+    assert units == expected
+    assert ("R000001", "Jobcenter Nørrebro") in units
+
+
+def test_a_utf8_line_in_a_windows_1252_file_refuses_it_naming_the_line(tmp_path: Path) -> None:
+    header, lines = referral_lines(9)
+    raw_dir = tmp_path / "raw"
+    path = delivery_path(raw_dir, "referrals")
+    encoded = [
+        line.encode("utf-8" if i == 5 else "cp1252") for i, line in enumerate(lines)
+    ]  # row 6 = R000006
+    path.write_bytes(b"\n".join([header.encode(), *encoded]) + b"\n")
+    [result] = ingest_paths(tmp_path / "wh.duckdb", raw_dir, KEY).files
+    assert result.status == "refused"
+    assert result.message == (
+        "the file is in Windows-1252 but line 7 is in UTF-8, whose æøå would be garbled: "
+        "save the whole file in one encoding"
+    )
+
+
+def test_nul_bytes_in_values_are_quarantined_with_their_column_and_no_clear_cpr(tmp_path: Path) -> None:
+    header, lines = referral_lines(9)
+    lines[0] = lines[0].replace("Jobcenter Nørrebro", "Jobcenter\x00Nørrebro")  # row 1, line 2
+    lines[5] = lines[5].replace("010150-5001", "0101\x0050-5001")  # row 6: its CPR
+    raw_dir = tmp_path / "raw"
+    write_lines(raw_dir, header, lines)
+    [result] = ingest_paths(tmp_path / "wh.duckdb", raw_dir, KEY).files
+    assert (result.status, result.rows_read, result.rows_loaded, result.rows_quarantined) == (
+        "loaded",
+        9,
+        7,
+        2,
+    )
+    rows = query(
+        tmp_path / "wh.duckdb",
+        "SELECT row_number, line_number, column_name, reason, record FROM quarantine.rows ORDER BY 1",
+    )
+    assert [r[:3] for r in rows] == [(1, 2, "jobcenter_unit"), (6, 7, "cpr")]
+    assert all("NUL byte" in r[3] for r in rows)
+    assert all("5001" not in r[4] and "\\u0000" not in r[4] for r in rows)
+    ids = query(tmp_path / "wh.duckdb", "SELECT referral_id FROM landing.referrals ORDER BY 1")
+    assert ids == [(f"R{i:06d}",) for i in (2, 3, 4, 5, 7, 8, 9)]

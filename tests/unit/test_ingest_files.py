@@ -16,7 +16,14 @@ import pytest
 from pipeline.errors import ConfigError, UnreadableFileError
 from pipeline.ingest.config import load_config
 from pipeline.ingest.deliveries import Delivery, Misnamed, classify, find_deliveries
-from pipeline.ingest.dialects import cell_text, detect_delimiter, detect_encoding, normalise_header
+from pipeline.ingest.dialects import (
+    TextScan,
+    cell_text,
+    detect_delimiter,
+    detect_encoding,
+    normalise_header,
+    scan_text,
+)
 from pipeline.ingest.pseudonym import CPR_TABLE, PERSONS_TABLE, PseudonymCache, cpr_problem
 
 
@@ -134,6 +141,21 @@ def test_encoding_is_utf8_with_or_without_bom_else_cp1252(tmp_path: Path) -> Non
     bom.write_bytes(codecs.BOM_UTF8 + text.encode("utf-8"))
     windows.write_bytes(text.encode("cp1252"))
     assert [detect_encoding(p) for p in (plain, bom, windows)] == ["utf-8", "utf-8", "cp1252"]
+
+
+def test_a_file_with_lines_in_both_encodings_is_mixed_whichever_block_they_are_in(tmp_path: Path) -> None:
+    utf8, windows = "1;Bæk – Søn\n".encode(), "2;Bæk – Søn\n".encode("cp1252")
+    filler = b"3;plain ascii text\n" * 100_000  # the lines fall in different blocks of the scan
+    mostly_utf8, mostly_windows = tmp_path / "u.csv", tmp_path / "w.csv"
+    mostly_utf8.write_bytes(b"a;b\n" + utf8 * 3 + filler + windows + filler + b"4;\x00\n")
+    mostly_windows.write_bytes(b"a;b\n" + windows * 3 + filler + utf8 + euro_only(filler))
+    assert scan_text(mostly_utf8) == TextScan("utf-8", nul=True, foreign=1)
+    with pytest.raises(UnreadableFileError, match="Windows-1252 but line 100005 is in UTF-8"):
+        scan_text(mostly_windows)
+
+
+def euro_only(filler: bytes) -> bytes:
+    return filler.replace(b"plain", "€".encode("cp1252"))
 
 
 @pytest.mark.parametrize(
