@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.ingest import ingest_paths
+from pipeline.ingest import FileResult, ingest_paths
 from tests.fixtures.raw_fixtures import KEY, delivery_path, plain_table, query
 
 BIG = 200_000
@@ -30,6 +30,17 @@ def write_lines(raw_dir: Path, header: str, lines: list[str], encoding: str = "u
     return path
 
 
+def load_lines(tmp_path: Path, header: str, lines: list[str]) -> FileResult:
+    """Ingest the lines as the only delivery into tmp_path/wh.duckdb."""
+    write_lines(tmp_path / "raw", header, lines)
+    [result] = ingest_paths(tmp_path / "wh.duckdb", tmp_path / "raw", KEY).files
+    return result
+
+
+def counts(result: FileResult) -> tuple[str, int, int, int]:
+    return (result.status, result.rows_read, result.rows_loaded, result.rows_quarantined)
+
+
 def test_a_quote_that_runs_past_its_line_refuses_the_file_and_names_the_line(tmp_path: Path) -> None:
     header, lines = referral_lines(BIG)
     lines[5] = lines[5].rsplit(",", 1)[0] + ',"Jobcenter Nord'  # row 6, line 7 of the file
@@ -47,9 +58,7 @@ def test_a_quote_closed_on_a_later_line_into_a_broken_row_refuses_the_file(tmp_p
     header, lines = referral_lines(40)
     lines[9] = lines[9].rsplit(",", 1)[0] + ',"Jobcenter Nord'  # line 11
     lines[19] = lines[19].rsplit(",", 1)[0] + ',Syd",x'  # closes it, with a field too many
-    raw_dir = tmp_path / "raw"
-    write_lines(raw_dir, header, lines)
-    [result] = ingest_paths(tmp_path / "wh.duckdb", raw_dir, KEY).files
+    result = load_lines(tmp_path, header, lines)
     assert (result.status, result.message[:8]) == ("refused", "line 11:")
 
 
@@ -59,15 +68,8 @@ def test_a_quoted_line_break_that_closes_is_a_value_and_a_quote_closed_early_cos
     header, lines = referral_lines(9)
     lines[2] = lines[2].rsplit(",", 1)[0] + ',"Jobcenter\nAmager"'  # row 3, lines 4-5
     lines[6] = lines[6].rsplit(",", 1)[0] + ',"Jobcenter" Valby'  # row 7, line 9
-    raw_dir = tmp_path / "raw"
-    write_lines(raw_dir, header, lines)
-    [result] = ingest_paths(tmp_path / "wh.duckdb", raw_dir, KEY).files
-    assert (result.status, result.rows_read, result.rows_loaded, result.rows_quarantined) == (
-        "loaded",
-        9,
-        8,
-        1,
-    )
+    result = load_lines(tmp_path, header, lines)
+    assert counts(result) == ("loaded", 9, 8, 1)
     units = query(
         tmp_path / "wh.duckdb", "SELECT jobcenter_unit FROM landing.referrals WHERE referral_id = 'R000003'"
     )
@@ -86,12 +88,7 @@ def test_a_windows_1252_line_in_a_utf8_file_is_quarantined_and_the_rest_keeps_it
     encoded = [line.encode("cp1252" if i == 3 else "utf-8") for i, line in enumerate(lines)]
     path.write_bytes(b"\n".join([header.encode(), *encoded]) + b"\n")
     [result] = ingest_paths(tmp_path / "wh.duckdb", raw_dir, KEY).files
-    assert (result.status, result.rows_read, result.rows_loaded, result.rows_quarantined) == (
-        "loaded",
-        9,
-        8,
-        1,
-    )
+    assert counts(result) == ("loaded", 9, 8, 1)
     [(row, line, reason)] = query(
         tmp_path / "wh.duckdb", "SELECT row_number, line_number, reason FROM quarantine.rows"
     )
@@ -124,15 +121,8 @@ def test_nul_bytes_in_values_are_quarantined_with_their_column_and_no_clear_cpr(
     header, lines = referral_lines(9)
     lines[0] = lines[0].replace("Jobcenter Nørrebro", "Jobcenter\x00Nørrebro")  # row 1, line 2
     lines[5] = lines[5].replace("010150-5001", "0101\x0050-5001")  # row 6: its CPR
-    raw_dir = tmp_path / "raw"
-    write_lines(raw_dir, header, lines)
-    [result] = ingest_paths(tmp_path / "wh.duckdb", raw_dir, KEY).files
-    assert (result.status, result.rows_read, result.rows_loaded, result.rows_quarantined) == (
-        "loaded",
-        9,
-        7,
-        2,
-    )
+    result = load_lines(tmp_path, header, lines)
+    assert counts(result) == ("loaded", 9, 7, 2)
     rows = query(
         tmp_path / "wh.duckdb",
         "SELECT row_number, line_number, column_name, reason, record FROM quarantine.rows ORDER BY 1",
