@@ -41,6 +41,11 @@ def cpr_problem(raw: str) -> str | None:
     digits = cpr.normalise(raw)
     if digits is None:
         count = sum(ch.isdigit() for ch in raw)
+        if count == 9 and raw.strip().isdigit():
+            return (
+                "it has 9 digits: a CPR number stored as a number has lost its leading zero; "
+                "store the column as text (DDMMYY-SSSS)"
+            )
         if count != 10:
             return f"it has {count} digits, a CPR number has 10 (DDMMYY-SSSS)"
         return "only digits and one hyphen after the 6th digit are allowed (DDMMYY-SSSS)"

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import openpyxl
+
 from pipeline.ingest import FileResult, ingest_paths
 from tests.fixtures.raw_fixtures import KEY, delivery_path, plain_table, query
 
@@ -132,3 +134,23 @@ def test_nul_bytes_in_values_are_quarantined_with_their_column_and_no_clear_cpr(
     assert all("5001" not in r[4] and "\\u0000" not in r[4] for r in rows)
     ids = query(tmp_path / "wh.duckdb", "SELECT referral_id FROM landing.referrals ORDER BY 1")
     assert ids == [(f"R{i:06d}",) for i in (2, 3, 4, 5, 7, 8, 9)]
+
+
+def test_a_cpr_stored_as_a_number_in_a_workbook_is_quarantined_saying_so(tmp_path: Path) -> None:
+    header, rows = plain_table("referrals")
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(header)
+    for row in rows:
+        sheet.append(row)
+    sheet.cell(row=2, column=header.index("cpr") + 1, value=int(rows[0][1].replace("-", "")))  # 101505001
+    raw_dir = tmp_path / "raw"
+    workbook.save(delivery_path(raw_dir, "referrals", ext="xlsx"))
+    [result] = ingest_paths(tmp_path / "wh.duckdb", raw_dir, KEY).files
+    assert counts(result) == ("loaded", len(rows), len(rows) - 1, 1)
+    [(row, column, reason, record)] = query(
+        tmp_path / "wh.duckdb", "SELECT row_number, column_name, reason, record FROM quarantine.rows"
+    )
+    assert (row, column) == (1, "cpr")
+    assert "9 digits: a CPR number stored as a number has lost its leading zero" in reason
+    assert "101505001" not in record + reason

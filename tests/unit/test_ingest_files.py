@@ -212,6 +212,12 @@ def test_excel_cells_become_the_text_a_csv_export_holds(value: object, text: str
         ("290290-1234", "day 29 does not exist in February 1990"),
         ("011350-5001", "month 13 is not a month"),
         ("0101505", "it has 7 digits, a CPR number has 10 (DDMMYY-SSSS)"),
+        (
+            "101505001",  # 010150-5001 kept as a number
+            "it has 9 digits: a CPR number stored as a number has lost its leading zero; "
+            "store the column as text (DDMMYY-SSSS)",
+        ),
+        ("10150-5001", "it has 9 digits, a CPR number has 10 (DDMMYY-SSSS)"),
         ("0101-505001", "only digits and one hyphen after the 6th digit are allowed (DDMMYY-SSSS)"),
     ],
 )
