@@ -40,12 +40,23 @@ class DeliveryNames(BaseModel):
     max_days_ahead: int = Field(31, ge=0)
 
 
+class CsvReading(BaseModel):
+    """How far reading a damaged CSV goes before the file is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # lines whose quote runs over the line end into a broken row: each is quarantined and the
+    # file read again without it (a full read each); beyond this many the file is refused
+    max_runaway_quotes: int = Field(20, ge=0)
+
+
 class IngestConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     duckdb: DuckDbResources = DuckDbResources()
     commit: CommitWindow = CommitWindow()
     deliveries: DeliveryNames = DeliveryNames()
+    csv: CsvReading = CsvReading()
 
 
 @cache

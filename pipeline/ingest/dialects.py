@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import re
 import shutil
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from pipeline.cpr import scrub
 from pipeline.errors import UnreadableFileError
+from pipeline.ingest.config import load_config
 from pipeline.ingest.deliveries import Delivery
 from pipeline.ingest.sql import ident, literal
 
@@ -45,6 +47,8 @@ _REJECT_REASONS = {
     "MISSING COLUMNS": "the row has only {found} fields but the header has {expected}: "
     "is a line break inside a value not in quotes?",
     "UNQUOTED VALUE": "a quote is not closed: quote the whole value and double any quote inside it",
+    "RUNAWAY QUOTE": "a quote opened in this line is not closed in it: quote the whole value and double "
+    "any quote inside it, or remove the stray quote (the lines after it were read on their own)",
     "INVALID ENCODING": "the line is not in UTF-8 like the rest of the file (Windows-1252?), so its "
     "letters cannot be read: save the whole file in one encoding",
     "NUL BYTE": "the value holds a NUL byte (a binary zero), which is no text: the export is damaged; "
@@ -233,7 +237,8 @@ def _first_lines(path: Path, encoding: str | None) -> list[str]:
 
 def read_csv(con: duckdb.DuckDBPyConnection, path: Path, name: str, tmp_dir: Path) -> RawTable:
     """A CSV file in any accepted dialect. DuckDB splits the rows (quoted fields, both line
-    endings); rows it cannot split go to a rejects table instead of stopping the load."""
+    endings); rows it cannot split go to a rejects table instead of stopping the load. A line
+    whose quote runs away is cut out and the file read again (rare: a full read each time)."""
     _first_lines(path, None)  # a binary file is refused before it is scanned as text
     scan = scan_text(path)
     encoding = scan.encoding
@@ -247,21 +252,23 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, name: str, tmp_dir: Pat
     columns = normalise_header(next(csv.reader([lines[skip]], delimiter=delimiter)))
     source = path if encoding == "utf-8" else _to_utf8(path, encoding, tmp_dir)
     rejects = f"{name}_rejects"
-    spec = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(columns)))
+    cut: list[tuple[int, str]] = []  # (row, text) of the lines whose quote ran away
     try:
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE "{name}_csv" AS SELECT * FROM read_csv({literal(str(source))},
-            auto_detect = false, skip = {skip}, header = true, delim = {literal(delimiter)},
-            quote = '"', escape = '"', columns = {{{spec}}},
-            store_rejects = true, rejects_table = '{rejects}_errors', rejects_scan = '{rejects}_scans',
-            max_line_size = 10000000)"""
-        )
-        _refuse_runaway_quote(con, rejects, source)
+        while (runaway := _split_rows(con, source, name, rejects, skip, delimiter, len(columns))) is not None:
+            row = _original_row(runaway[0] - 1 - skip, cut)
+            if len(cut) == load_config().csv.max_runaway_quotes:
+                before = f" and {len(cut)} lines before it" if cut else ""
+                raise UnreadableFileError(
+                    f"line {row + 1 + skip}{before} open a quote that is not closed in the line, so the "
+                    "file cannot be split into rows; quote whole values and double any quote inside them"
+                )
+            source, text = _without_line(source, runaway[1], path, tmp_dir)
+            cut.append((row, text))
     finally:
         if source != path:
             source.unlink()
     nul = _nul_rows(columns, delimiter) if scan.nul else None
-    objects, rejected = _number_csv_rows(con, name, columns, rejects, skip, nul)
+    objects, rejected = _number_csv_rows(con, name, columns, rejects, skip, nul, cut)
     dialect = f"csv '{delimiter}' {encoding}"
     if scan.foreign:
         dialect += f", {scan.foreign} line{'s' if scan.foreign > 1 else ''} in another encoding quarantined"
@@ -288,32 +295,86 @@ def _to_utf8(path: Path, encoding: str, tmp_dir: Path) -> Path:
     return target
 
 
-def _refuse_runaway_quote(con: duckdb.DuckDBPyConnection, rejects: str, source: Path) -> None:
-    """Refuse a file in which a quote opened on one line runs over line breaks into a row that
-    cannot be read: DuckDB reads on to the next quote, often the end of the file, so the lines
-    in between would be neither loaded, quarantined nor counted. (A quoted value with a line
-    break that closes and leaves a proper row is a value, not a problem.)"""
+def _split_rows(
+    con: duckdb.DuckDBPyConnection,
+    source: Path,
+    name: str,
+    rejects: str,
+    skip: int,
+    delimiter: str,
+    width: int,
+) -> tuple[int, int] | None:
+    """DuckDB splits the file into the text table "{name}_csv" (c0, c1 …) and its rejects;
+    returns where the first quote ran away, if one did (see _runaway_quote)."""
+    spec = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width))
+    con.execute(f'DROP TABLE IF EXISTS "{rejects}_errors"')
+    con.execute(f'DROP TABLE IF EXISTS "{rejects}_scans"')
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE "{name}_csv" AS SELECT * FROM read_csv({literal(str(source))},
+        auto_detect = false, skip = {skip}, header = true, delim = {literal(delimiter)},
+        quote = '"', escape = '"', columns = {{{spec}}},
+        store_rejects = true, rejects_table = '{rejects}_errors', rejects_scan = '{rejects}_scans',
+        max_line_size = 10000000)"""
+    )
+    return _runaway_quote(con, rejects)
+
+
+def _runaway_quote(con: duckdb.DuckDBPyConnection, rejects: str) -> tuple[int, int] | None:
+    """(DuckDB's line, byte position) of the first row that a quote opened in it ran over line
+    breaks into a row that cannot be read. DuckDB reads on to the next quote, often the end of
+    the file, so the lines in between would be neither loaded, quarantined nor counted. (A
+    quoted value with a line break that closes and leaves a proper row is a value.)"""
     row = con.execute(
-        f"""SELECT min(line_byte_position) FROM "{rejects}_errors"
-        WHERE regexp_matches(rtrim(csv_line, chr(10) || chr(13)), '[' || chr(10) || chr(13) || ']')"""
+        f"""SELECT line, line_byte_position FROM "{rejects}_errors"
+        WHERE regexp_matches(rtrim(csv_line, chr(10) || chr(13)), '[' || chr(10) || chr(13) || ']')
+        ORDER BY line_byte_position LIMIT 1"""
     ).fetchone()
-    if row and row[0] is not None:
-        raise UnreadableFileError(
-            f"line {physical_line(source, row[0])}: a quote opened in this line is not closed in it, so "
-            "the lines after it cannot be split into rows; quote the whole value and double any quote "
-            "inside it, or remove the stray quote"
-        )
+    return (int(row[0]), int(row[1])) if row else None
 
 
-def physical_line(path: Path, position: int) -> int:
-    """The line number (1 = the first) of the line starting at byte `position`: DuckDB counts
-    rows, and a quoted line break makes a row two lines."""
-    lines, left = 1, position
-    with open(path, "rb") as fh:
-        while left and (chunk := fh.read(min(left, _CHUNK))):
-            lines += chunk.count(b"\n")
-            left -= len(chunk)
-    return lines
+def _without_line(source: Path, start: int, path: Path, tmp_dir: Path) -> tuple[Path, str]:
+    """A copy of `source` (in the session's private folder) without the line that starts at
+    byte `start`, and that line's text: the lines after a runaway quote are read on their own.
+    Byte ranges are copied as they are, at C speed; a previous copy is deleted."""
+    target = tmp_dir / f"{path.stem}.{time.monotonic_ns()}.csv"
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        start = _line_start(src, start)
+        src.seek(0)
+        _copy_bytes(src, dst, start)
+        line = src.readline()
+        shutil.copyfileobj(src, dst, _CHUNK)
+    if source != path:
+        source.unlink()
+    return target, line.decode("utf-8", errors="replace").rstrip("\r\n")
+
+
+def _line_start(fh: BinaryIO, position: int) -> int:
+    """Where the line holding byte position - 1 starts: DuckDB's line_byte_position is at times
+    one byte into the line (after '\\n' line ends), at times on its start (after '\\r\\n')."""
+    end = position
+    while end > 0:
+        begin = max(0, end - _SAMPLE_BYTES)
+        fh.seek(begin)
+        found = fh.read(end - begin).rfind(b"\n")
+        if found >= 0:
+            return begin + found + 1
+        end = begin
+    return 0
+
+
+def _copy_bytes(src: BinaryIO, dst: BinaryIO, count: int) -> None:
+    while count and (chunk := src.read(min(count, _CHUNK))):
+        dst.write(chunk)
+        count -= len(chunk)
+
+
+def _original_row(row: int, cut: list[tuple[int, str]]) -> int:
+    """The row number in the delivery of row `row` of a copy without the `cut` rows: the
+    row-th number that is not cut (cut rows are in the order they were found, any order)."""
+    for removed in sorted(r for r, _ in cut):
+        if removed <= row:
+            row += 1
+    return row
 
 
 def _nul_rows(columns: list[str], delimiter: str) -> tuple[str, str, str]:
@@ -333,17 +394,29 @@ def _number_csv_rows(
     rejects: str,
     skip: int,
     nul: tuple[str, str, str] | None = None,
+    cut: list[tuple[int, str]] | None = None,
 ) -> tuple[tuple[tuple[str, str], ...], int]:
     """Give every row its row number in the file. DuckDB keeps the order of the rows it read
     but leaves out the rejected ones, whose line numbers it reports: the good rows fill the
     gaps between them (an ASOF join on "good rows before each rejected row"). Rows with a
-    NUL byte (`nul`: see _nul_rows) join the rejected ones once they are numbered."""
+    NUL byte (`nul`: see _nul_rows) join the rejected ones once they are numbered; so do the
+    `cut` lines of runaway quotes, which DuckDB did not see (its row numbers skip them)."""
+    # DuckDB's row r is the r-th row of the file that is not cut: r + #{i: R_i - i < r} for
+    # the cut rows R_1 < R_2 < … (i from 1)
+    shifts = [row - i for i, row in enumerate(sorted(r for r, _ in cut or []), start=1)]
+    original = "r" if not shifts else f"r + len(list_filter({shifts}, lambda k: k < r))"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE "{rejects}" AS
-        SELECT line - 1 - {skip} AS {ROW_NUMBER}, error_type::VARCHAR AS error_type, error_message,
-               trim(csv_line, chr(10) || chr(13)) AS line, NULL::VARCHAR AS column_name
-        FROM "{rejects}_errors" QUALIFY row_number() OVER (PARTITION BY line ORDER BY column_idx) = 1"""
+        SELECT {original} AS {ROW_NUMBER}, error_type, error_message, line, column_name FROM (
+            SELECT line - 1 - {skip} AS r, error_type::VARCHAR AS error_type, error_message,
+                   trim(csv_line, chr(10) || chr(13)) AS line, NULL::VARCHAR AS column_name
+            FROM "{rejects}_errors" QUALIFY row_number() OVER (PARTITION BY line ORDER BY column_idx) = 1
+        )"""
     )
+    if cut:
+        con.executemany(
+            f"""INSERT INTO "{rejects}" VALUES (?, 'RUNAWAY QUOTE', '', ?, NULL)""", [list(c) for c in cut]
+        )
     con.execute(f'DROP TABLE "{rejects}_errors"')
     con.execute(f'DROP TABLE "{rejects}_scans"')
     renamed = ", ".join(f"c{i} AS {ident(col)}" for i, col in enumerate(columns))

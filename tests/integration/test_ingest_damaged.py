@@ -4,11 +4,13 @@ plain Python; what cannot be a row is quarantined with its line, or the file is 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import openpyxl
 
 from pipeline.ingest import FileResult, ingest_paths
+from pipeline.ingest.config import load_config
 from tests.fixtures.raw_fixtures import KEY, delivery_path, plain_table, query
 
 BIG = 200_000
@@ -43,25 +45,72 @@ def counts(result: FileResult) -> tuple[str, int, int, int]:
     return (result.status, result.rows_read, result.rows_loaded, result.rows_quarantined)
 
 
-def test_a_quote_that_runs_past_its_line_refuses_the_file_and_names_the_line(tmp_path: Path) -> None:
+def stray_quote(line: str) -> str:
+    """The line with its last value (jobcenter_unit) opened by a quote that is never closed."""
+    return line.rsplit(",", 1)[0] + ',"Jobcenter Nord'
+
+
+def test_a_quote_that_runs_past_its_line_costs_that_line_only(tmp_path: Path) -> None:
     header, lines = referral_lines(BIG)
-    lines[5] = lines[5].rsplit(",", 1)[0] + ',"Jobcenter Nord'  # row 6, line 7 of the file
-    raw_dir = tmp_path / "raw"
-    write_lines(raw_dir, header, lines)
-    summary = ingest_paths(tmp_path / "wh.duckdb", raw_dir, KEY)
-    [result] = summary.files
-    assert result.status == "refused"
-    assert result.message.startswith("line 7: a quote opened in this line is not closed")
-    assert query(tmp_path / "wh.duckdb", "SELECT count(*) FROM landing.referrals") == [(0,)]
-    assert query(tmp_path / "wh.duckdb", "SELECT status, rows_read FROM meta.loads") == [("refused", None)]
-
-
-def test_a_quote_closed_on_a_later_line_into_a_broken_row_refuses_the_file(tmp_path: Path) -> None:
-    header, lines = referral_lines(40)
-    lines[9] = lines[9].rsplit(",", 1)[0] + ',"Jobcenter Nord'  # line 11
-    lines[19] = lines[19].rsplit(",", 1)[0] + ',Syd",x'  # closes it, with a field too many
+    for row in (6, 150_000):  # lines 7 and 150,001 of the file
+        lines[row - 1] = stray_quote(lines[row - 1])
     result = load_lines(tmp_path, header, lines)
-    assert (result.status, result.message[:8]) == ("refused", "line 11:")
+    assert counts(result) == ("loaded", BIG, BIG - 2, 2)
+    quarantined = query(
+        tmp_path / "wh.duckdb",
+        "SELECT row_number, line_number, column_name, reason, record FROM quarantine.rows ORDER BY 1",
+    )
+    assert [q[:3] for q in quarantined] == [(6, 7, None), (150_000, 150_001, None)]
+    assert all(q[3].startswith("a quote opened in this line is not closed in it") for q in quarantined)
+    assert json.loads(quarantined[0][4])["line"] == stray_quote(lines[5]).replace(
+        "010150-5001", "010150-****"
+    )
+    landed = query(
+        tmp_path / "wh.duckdb", "SELECT referral_id, _row_number FROM landing.referrals ORDER BY 2"
+    )
+    assert landed == [(f"R{row:06d}", row) for row in range(1, BIG + 1) if row not in (6, 150_000)]
+
+
+def test_a_quote_closed_on_a_later_line_into_a_broken_row_costs_the_two_lines(tmp_path: Path) -> None:
+    header, lines = referral_lines(40)
+    lines[9] = stray_quote(lines[9])  # row 10
+    lines[19] = lines[19].rsplit(",", 1)[0] + ',Syd",x'  # row 20 closes it, with a field too many
+    result = load_lines(tmp_path, header, lines)
+    assert counts(result) == ("loaded", 40, 38, 2)
+    reasons = query(tmp_path / "wh.duckdb", "SELECT row_number, reason FROM quarantine.rows ORDER BY 1")
+    assert [r for r, _ in reasons] == [10, 20]
+    assert "quote" in reasons[0][1] and "the row has 14 fields but the header has 13" in reasons[1][1]
+
+
+def test_runaway_quotes_in_a_windows_1252_file_with_a_sep_line_keep_rows_and_lines(tmp_path: Path) -> None:
+    header, lines = referral_lines(9)
+    for row in (2, 8):
+        lines[row - 1] = stray_quote(lines[row - 1])
+    path = delivery_path(tmp_path / "raw", "referrals")
+    path.write_bytes("\r\n".join(["sep=,", header, *lines, ""]).encode("cp1252"))
+    [result] = ingest_paths(tmp_path / "wh.duckdb", tmp_path / "raw", KEY).files
+    assert counts(result) == ("loaded", 9, 7, 2)
+    assert query(
+        tmp_path / "wh.duckdb", "SELECT row_number, line_number FROM quarantine.rows ORDER BY 1"
+    ) == [
+        (2, 4),
+        (8, 10),
+    ]
+    landed = query(
+        tmp_path / "wh.duckdb", "SELECT _row_number, jobcenter_unit FROM landing.referrals ORDER BY 1"
+    )
+    assert landed == [(r, lines[r - 1].rsplit(",", 1)[1] or None) for r in (1, 3, 4, 5, 6, 7, 9)]
+
+
+def test_a_file_with_more_runaway_quotes_than_allowed_is_refused_whole(tmp_path: Path) -> None:
+    allowed = load_config().csv.max_runaway_quotes
+    header, lines = referral_lines(2 * allowed + 4)
+    for row in range(2, 2 * allowed + 4, 2):  # allowed + 1 of them
+        lines[row - 1] = stray_quote(lines[row - 1])
+    result = load_lines(tmp_path, header, lines)
+    assert result.status == "refused"
+    assert result.message.startswith(f"line {2 * allowed + 3} and {allowed} lines before it open a quote that")
+    assert query(tmp_path / "wh.duckdb", "SELECT count(*) FROM landing.referrals") == [(0,)]
 
 
 def test_a_quoted_line_break_that_closes_is_a_value_and_a_quote_closed_early_costs_its_line(
