@@ -351,7 +351,8 @@ class IngestSession:
         self.con.execute(
             f"INSERT INTO {QUARANTINE} ({QUARANTINE_COLUMNS}) "
             f"SELECT ?, ?, ?, {ROW_NUMBER}, {line}, column_name, "
-            f"{reject_reason_sql(len(raw.columns))}, json_object('line', mask_cpr(replace(line, chr(0), ''))), "
+            f"{reject_reason_sql(len(raw.columns))}, "
+            "json_object('line', mask_cpr(replace(line, chr(0), ''))), "
             f"current_localtimestamp() FROM {ident(raw.rejects or '')}",
             [job.load_id, extract, job.delivery.file],
         )

@@ -109,7 +109,8 @@ def test_a_file_with_more_runaway_quotes_than_allowed_is_refused_whole(tmp_path:
         lines[row - 1] = stray_quote(lines[row - 1])
     result = load_lines(tmp_path, header, lines)
     assert result.status == "refused"
-    assert result.message.startswith(f"line {2 * allowed + 3} and {allowed} lines before it open a quote that")
+    expected = f"line {2 * allowed + 3} and {allowed} lines before it open a quote that is not closed"
+    assert result.message.startswith(expected)
     assert query(tmp_path / "wh.duckdb", "SELECT count(*) FROM landing.referrals") == [(0,)]
 
 
