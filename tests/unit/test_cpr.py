@@ -83,3 +83,71 @@ def test_demo_key_needs_synthetic_data(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cpr.resolve_key(synthetic=True) == cpr.DEMO_KEY.encode()
     monkeypatch.setenv(cpr.KEY_ENV, "secret")
     assert cpr.resolve_key(synthetic=False) == b"secret"
+
+
+# Every usual way of writing 200997-1003 and 051061-1016 (fictitious), and what may be shown.
+WRITTEN = [
+    ("200997 1003", "200997-****"),
+    ("05 10 61 1016", "05 10 61-****"),
+    ("05.10.61-1016", "05.10.61-****"),
+    ("05/10/61 1016", "05/10/61-****"),
+    ("200997  1003", "200997-****"),
+    ("20-09-97-1003", "20-09-97-****"),
+    ("200997\u00a01003", "200997-****"),
+    ("200997\u20131003", "200997-****"),
+    ("200997.1003", "200997-****"),
+    ("200997_1003", "200997-****"),
+    ("200997\t1003", "200997-****"),
+    ("2009971003", "200997-****"),
+    ("200997-1003", "200997-****"),
+    ("650161 1016", "650161-****"),  # replacement number: day 65 = 5
+]
+# Numbers that are not a CPR number in any of those forms: nothing to mask or quarantine.
+NOT_CPR = [
+    "2024-01-05",
+    "05-01-2024 10:30",
+    "37,5",
+    "1.234.567,89",
+    "+45 20 99 71 00",
+    "R0001234",
+    "320150 5001",  # day 32
+    "310490 1234",  # 31 April
+    "300290 1234",  # 30 February
+    "011390 1234",  # month 13
+    "200997 10031",  # eleven digits
+    "1200997 1003",
+    "20 09 97 100",
+]
+
+
+@pytest.mark.parametrize(("text", "masked"), WRITTEN)
+def test_scrub_masks_every_usual_form(text: str, masked: str) -> None:
+    line = f"sag {text}, ringede"
+    assert cpr.scrub(line) == f"sag {masked}, ringede"
+    assert cpr.holds_cpr(line)
+
+
+@pytest.mark.parametrize("text", NOT_CPR)
+def test_scrub_leaves_other_numbers_alone(text: str) -> None:
+    assert cpr.scrub(f"x {text} y") == f"x {text} y"
+    assert not cpr.holds_cpr(text)
+
+
+def test_scrub_masks_numbers_side_by_side() -> None:
+    assert cpr.scrub("0101901234,200997 1003;05 10 61 1016") == "010190-****,200997-****;05 10 61-****"
+
+
+def test_the_sql_macros_do_what_the_python_functions_do() -> None:
+    """mask_cpr and holds_cpr in DuckDB (RE2) against scrub and holds_cpr (Python re)."""
+    import duckdb
+
+    from pipeline.ingest.sql import MACROS
+
+    texts = [f"sag {t}, ringede" for t, _ in WRITTEN] + NOT_CPR + ["0101901234,200997 1003;05 10 61 1016"]
+    with duckdb.connect() as con:
+        for macro in MACROS:
+            con.execute(macro)
+        rows = con.execute("SELECT t, mask_cpr(t), holds_cpr(t) FROM unnest(?) AS u(t)", [texts]).fetchall()
+    assert [(t, masked, bool(found)) for t, masked, found in rows] == [
+        (t, cpr.scrub(t), cpr.holds_cpr(t)) for t in texts
+    ]
