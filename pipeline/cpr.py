@@ -9,15 +9,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 import re
 from dataclasses import dataclass
 from datetime import date
 
-log = logging.getLogger(__name__)
-
 KEY_ENV = "PROVMON_PSEUDONYM_KEY"
-# Used only for synthetic data; a warning says so every time it is used.
+# Published with the source, hence only for folders `provmon generate` wrote, with a warning
+# every time (pipeline.ingest.pseudonym.resolve_key).
 DEMO_KEY = "provmon-demo-key-synthetic-data-only"
 
 _CPR_RE = re.compile(r"^\s*(\d{6})-?(\d{4})\s*$")
@@ -71,23 +69,10 @@ def mask(raw: str) -> str:
     return f"{m.group(0)}-****" if m else "******-****"
 
 
-def resolve_key(*, synthetic: bool) -> bytes:
-    """The pseudonymisation key from the environment; the demo key only for synthetic data."""
-    key = os.environ.get(KEY_ENV)
-    if key:
-        return key.encode("utf-8")
-    if synthetic:
-        log.warning(
-            "%s is not set: using the demo pseudonymisation key. Only acceptable for synthetic data.",
-            KEY_ENV,
-        )
-        return DEMO_KEY.encode("utf-8")
-    from pipeline.errors import ConfigError
-
-    raise ConfigError(
-        f"{KEY_ENV} is not set. Set it to the administration's secret pseudonymisation key "
-        "(or pass --synthetic for generated demo data)."
-    )
+def key_fingerprint(key: bytes) -> str:
+    """What identifies a key without revealing it: HMAC-SHA256 of a fixed text that is never a
+    CPR number, so it tells no more about the key than any person_key made with it."""
+    return hmac.new(key, b"provmon pseudonym key fingerprint", hashlib.sha256).hexdigest()
 
 
 def person_key(digits_or_raw: str, key: bytes) -> str:

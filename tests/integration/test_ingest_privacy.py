@@ -2,12 +2,16 @@
 (landing, quarantine, meta), not in the bytes of the warehouse file, not in a log line or
 an error message. The input mixes good and bad rows, CPRs in free text and extra columns in
 every usual form (`200997 1003`, `05 10 61 1016`, `05.10.61-1016` …), CPRs as ids and as a
-column header, files without a header and a file named after a CPR."""
+column header, files without a header and a file named after a CPR.
+
+And the key rules: real data needs a secret key of 32 characters or more (the published demo
+key only for what `provmon generate` wrote), and the key the warehouse was filled with."""
 
 from __future__ import annotations
 
 import logging
 import re
+import shutil
 from contextlib import redirect_stderr, redirect_stdout
 from io import StringIO
 from pathlib import Path
@@ -16,7 +20,9 @@ import duckdb
 import pytest
 
 from pipeline import cli
-from pipeline.cpr import KEY_ENV
+from pipeline.cpr import DEMO_KEY, KEY_ENV
+from pipeline.ingest.marker import write_marker
+from pipeline.settings import SYNTHETIC_MARKER
 from tests.fixtures.raw_fixtures import (
     BAD,
     KEY,
@@ -76,17 +82,27 @@ def ingested(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, set[str], 
 
     warehouse = root / "warehouse.duckdb"
     inputs = [p for p in raw_dir.rglob("*") if p.is_file()]
+    status, output = run_ingest(warehouse, raw_dir, KEY.decode())
+    assert status == 2  # the headerless and the misnamed file are refused
+    return warehouse, cprs_in(inputs), output
+
+
+def run_ingest(warehouse: Path, raw_dir: Path, key: str | None) -> tuple[int, str]:
+    """`provmon ingest --debug` with the key in the environment (None: unset): the exit
+    status and all the run printed or logged."""
     records = Recorder()
     logging.getLogger().addHandler(records)
     out, err = StringIO(), StringIO()
     try:
         with pytest.MonkeyPatch.context() as mp, redirect_stdout(out), redirect_stderr(err):
-            mp.setenv(KEY_ENV, KEY.decode())
+            if key is None:
+                mp.delenv(KEY_ENV, raising=False)
+            else:
+                mp.setenv(KEY_ENV, key)
             status = cli.main(["ingest", "--debug", "--warehouse", str(warehouse), "--raw-dir", str(raw_dir)])
     finally:
         logging.getLogger().removeHandler(records)
-    assert status == 2  # the headerless and the misnamed file are refused
-    return warehouse, cprs_in(inputs), "\n".join([out.getvalue(), err.getvalue(), *records.lines])
+    return status, "\n".join([out.getvalue(), err.getvalue(), *records.lines])
 
 
 class Recorder(logging.Handler):
@@ -189,3 +205,79 @@ ID_COLUMNS = [
     ("providers", "provider_id"),
     ("agreements", "provider_id"),
 ]
+
+
+# --- the key ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def real_raw(tmp_path: Path) -> Path:
+    """Deliveries the generator did not write (with a marker file of the old, plain kind)."""
+    raw_dir = copy_tree(PLAIN, tmp_path / "raw")
+    assert (raw_dir / SYNTHETIC_MARKER).exists()
+    return raw_dir
+
+
+def loaded_rows(warehouse: Path) -> int:
+    if not warehouse.exists():
+        return 0
+    return query(warehouse, "SELECT coalesce(sum(rows_loaded), 0) FROM meta.loads")[0][0]
+
+
+@pytest.mark.parametrize(
+    ("key", "says"),
+    [
+        (DEMO_KEY, f"{KEY_ENV} is the published demo key"),
+        (None, f"{KEY_ENV} is not set: export {KEY_ENV}="),
+        ("a-short-secret", f"{KEY_ENV} has 14 characters; a key for real deliveries needs at least 32"),
+    ],
+)
+def test_real_data_is_refused_without_a_long_secret_key(
+    real_raw: Path, tmp_path: Path, key: str | None, says: str
+) -> None:
+    (real_raw / SYNTHETIC_MARKER).write_text("")  # an empty marker does not make data synthetic
+    warehouse = tmp_path / "warehouse.duckdb"
+    status, output = run_ingest(warehouse, real_raw, key)
+    assert status != 0
+    assert says in output and "--synthetic" not in output
+    assert loaded_rows(warehouse) == 0
+
+
+def test_a_copied_marker_does_not_make_real_data_synthetic(real_raw: Path, tmp_path: Path) -> None:
+    generated = copy_tree(PLAIN, tmp_path / "generated")
+    write_marker(generated)
+    (real_raw / "paid_hours" / "paid_hours_20240131.csv").write_text(
+        "cpr,month,hours\n010150-5001,2023-10,1\n"
+    )
+    shutil.copy(generated / SYNTHETIC_MARKER, real_raw / SYNTHETIC_MARKER)
+    status, output = run_ingest(tmp_path / "warehouse.duckdb", real_raw, DEMO_KEY)
+    assert status != 0 and "paid_hours/paid_hours_20240131.csv has changed since `provmon generate`" in output
+
+
+def test_the_demo_key_goes_for_what_the_generator_wrote_with_a_warning(tmp_path: Path) -> None:
+    raw_dir = copy_tree(PLAIN, tmp_path / "raw")
+    write_marker(raw_dir)  # what `provmon generate` does last
+    warehouse = tmp_path / "warehouse.duckdb"
+    status, output = run_ingest(warehouse, raw_dir, None)
+    assert status == 0 and "using the published demo pseudonymisation key" in output
+    assert loaded_rows(warehouse) > 0
+
+
+def test_another_key_is_refused_and_the_message_says_how_to_rotate(real_raw: Path, tmp_path: Path) -> None:
+    warehouse = tmp_path / "warehouse.duckdb"
+    assert run_ingest(warehouse, real_raw, KEY.decode())[0] == 0
+    before = loaded_rows(warehouse)
+    header, rows = plain_table("paid_hours")
+    write_csv(delivery_path(real_raw, "paid_hours", day="20240229"), header, rows)
+    status, output = run_ingest(warehouse, real_raw, "another-secret-key-of-32-characters-or-more")
+    assert status != 0
+    assert (
+        "is not the key the warehouse" in output
+        and "to rotate the key, ingest every delivery again" in output
+    )
+    assert loaded_rows(warehouse) == before
+    assert run_ingest(warehouse, real_raw, KEY.decode())[0] == 0  # the right key still works
+    assert loaded_rows(warehouse) > before
+    fingerprints = query(warehouse, "SELECT fingerprint FROM meta.key_fingerprint")
+    assert len(fingerprints) == 1 and KEY.decode() not in fingerprints[0][0]
+    assert KEY not in b"".join(p.read_bytes() for p in tmp_path.glob("warehouse.duckdb*"))

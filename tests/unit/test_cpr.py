@@ -1,10 +1,17 @@
 """CPR rules of raw-extracts.md: validity, replacement numbers, century, sex, masking, keying."""
 
+import re
+import shutil
 from datetime import date
+from pathlib import Path
 
 import pytest
 
 from pipeline import cpr
+from pipeline.errors import ConfigError
+from pipeline.ingest.marker import write_marker
+from pipeline.ingest.pseudonym import resolve_key
+from pipeline.settings import SYNTHETIC_MARKER
 
 KEY = b"test-key"
 
@@ -74,15 +81,82 @@ def test_person_key_is_stable_and_hyphen_insensitive() -> None:
     assert len(a) == 64 and "0101901234" not in a
 
 
-def test_demo_key_needs_synthetic_data(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipeline.errors import ConfigError
+GOOD_KEY = "k" * 32
 
-    monkeypatch.delenv(cpr.KEY_ENV, raising=False)
-    with pytest.raises(ConfigError, match=cpr.KEY_ENV):
-        cpr.resolve_key(synthetic=False)
-    assert cpr.resolve_key(synthetic=True) == cpr.DEMO_KEY.encode()
-    monkeypatch.setenv(cpr.KEY_ENV, "secret")
-    assert cpr.resolve_key(synthetic=False) == b"secret"
+
+@pytest.fixture
+def real_folder(tmp_path: Path) -> Path:
+    """A raw folder of one delivery that the generator did not write."""
+    delivery = tmp_path / "real" / "paid_hours" / "paid_hours_20240131.csv"
+    delivery.parent.mkdir(parents=True)
+    delivery.write_text("cpr,month,hours\n0101901234,2024-01,3\n")
+    return tmp_path / "real"
+
+
+@pytest.fixture
+def generated_folder(real_folder: Path, tmp_path: Path) -> Path:
+    """The same delivery, marked as the generator marks its output."""
+    folder = shutil.copytree(real_folder, tmp_path / "generated")
+    write_marker(folder)
+    return folder
+
+
+def _key(monkeypatch: pytest.MonkeyPatch, value: str | None) -> None:
+    if value is None:
+        monkeypatch.delenv(cpr.KEY_ENV, raising=False)
+    else:
+        monkeypatch.setenv(cpr.KEY_ENV, value)
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [(None, cpr.DEMO_KEY), (cpr.DEMO_KEY, cpr.DEMO_KEY), ("short", "short"), (GOOD_KEY, GOOD_KEY)],
+)
+def test_any_key_goes_for_a_folder_the_generator_wrote(
+    monkeypatch: pytest.MonkeyPatch, generated_folder: Path, key: str | None, expected: str
+) -> None:
+    _key(monkeypatch, key)
+    assert resolve_key(generated_folder) == expected.encode()
+
+
+def test_real_data_needs_a_long_secret_key(monkeypatch: pytest.MonkeyPatch, real_folder: Path) -> None:
+    _key(monkeypatch, GOOD_KEY)
+    assert resolve_key(real_folder) == GOOD_KEY.encode()
+    _key(monkeypatch, None)
+    with pytest.raises(ConfigError, match=f"export {cpr.KEY_ENV}=") as unset:
+        resolve_key(real_folder)
+    assert "--synthetic" not in str(unset.value)
+    _key(monkeypatch, cpr.DEMO_KEY)
+    with pytest.raises(ConfigError, match="is the published demo key"):
+        resolve_key(real_folder)
+    _key(monkeypatch, GOOD_KEY[:-1])
+    with pytest.raises(ConfigError, match="has 31 characters; a key for real deliveries needs at least 32"):
+        resolve_key(real_folder)
+
+
+def test_an_empty_or_copied_marker_is_not_enough(
+    monkeypatch: pytest.MonkeyPatch, real_folder: Path, generated_folder: Path
+) -> None:
+    _key(monkeypatch, cpr.DEMO_KEY)
+    (real_folder / SYNTHETIC_MARKER).write_text("")
+    with pytest.raises(ConfigError, match="does not list the files"):
+        resolve_key(real_folder)
+    delivery = real_folder / "paid_hours" / "paid_hours_20240131.csv"
+    delivery.write_text("cpr,month,hours\n0101901234,2024-01,4\n")
+    shutil.copy(generated_folder / SYNTHETIC_MARKER, real_folder / SYNTHETIC_MARKER)
+    with pytest.raises(ConfigError, match=re.escape("paid_hours/paid_hours_20240131.csv has changed since")):
+        resolve_key(real_folder)
+    (generated_folder / "paid_hours" / "paid_hours_20240229.csv").write_text(delivery.read_text())
+    with pytest.raises(
+        ConfigError, match=re.escape("paid_hours_20240229.csv was not written by `provmon generate`")
+    ):
+        resolve_key(generated_folder)
+
+
+def test_the_fingerprint_identifies_the_key_without_holding_it() -> None:
+    fingerprint = cpr.key_fingerprint(GOOD_KEY.encode())
+    assert fingerprint == cpr.key_fingerprint(GOOD_KEY.encode()) != cpr.key_fingerprint(b"other" * 8)
+    assert GOOD_KEY not in fingerprint and len(fingerprint) == 64
 
 
 # Every usual way of writing 200997-1003 and 051061-1016 (fictitious), and what may be shown.
