@@ -41,21 +41,21 @@ def unverified(raw_dir: Path) -> str | None:
     with its hash. Files listed but gone are fine: a folder may hold a part of a run."""
     marker = raw_dir / SYNTHETIC_MARKER
     if not marker.is_file():
-        return scrub(f"{raw_dir} has no {SYNTHETIC_MARKER} from `provmon generate`")
+        return scrub(f"{raw_dir} has no {SYNTHETIC_MARKER} of the generator")
     listed = dict(
         (m.group(2), m.group(1))
         for line in marker.read_text(encoding="utf-8", errors="replace").splitlines()
         if (m := _LISTED.match(line))
     )
     if not listed:
-        return scrub(f"{marker} does not list the files `provmon generate` wrote")
+        return scrub(f"{marker} does not list the generator's files")
     deliveries, misnamed = find_deliveries(raw_dir)
     for path in sorted([d.path for d in deliveries] + [m.path for m in misnamed]):
         name = path.relative_to(raw_dir).as_posix()
         if name not in listed:
-            return scrub(f"{name} was not written by `provmon generate` (it is not in {SYNTHETIC_MARKER})")
+            return scrub(f"{name} is not among the files the generator wrote ({SYNTHETIC_MARKER})")
         if file_hash(path) != listed[name]:
-            return scrub(f"{name} has changed since `provmon generate` wrote it")
+            return scrub(f"{name} has changed since the generator wrote it")
     return None
 
 

@@ -72,19 +72,15 @@ def resolve_key(raw_dir: Path) -> bytes:
             return cpr.DEMO_KEY.encode("utf-8")
         return key.encode("utf-8")
     if not key:
-        raise ConfigError(
-            f"{cpr.KEY_ENV} is not set: export {cpr.KEY_ENV}='<the administration's secret key>' (at least "
-            f"{MIN_KEY_CHARS} characters) before ingesting real deliveries. Without it provmon uses the "
-            f"demo key, and only for a folder `provmon generate` wrote ({problem})"
-        )
-    if key == cpr.DEMO_KEY:
-        raise ConfigError(
-            f"{cpr.KEY_ENV} is the published demo key, with which anyone can recover the CPR numbers: it "
-            f"is only for a folder `provmon generate` wrote ({problem}). Set it to the administration's key"
-        )
+        problem_with_key = f"{cpr.KEY_ENV} is not set"
+    elif key == cpr.DEMO_KEY:
+        problem_with_key = f"{cpr.KEY_ENV} is the published demo key, with which anyone can recover the CPRs"
+    else:
+        problem_with_key = f"{cpr.KEY_ENV} has {len(key)} characters, too few to be safe from guessing"
     raise ConfigError(
-        f"{cpr.KEY_ENV} has {len(key)} characters; a key for real deliveries needs at least {MIN_KEY_CHARS}, "
-        f"so that it cannot be guessed (make one with: {_NEW_KEY}; {problem})"
+        f"{problem_with_key}: export {cpr.KEY_ENV}='<the administration's secret key>' (at least "
+        f"{MIN_KEY_CHARS} characters; make one with {_NEW_KEY}) before ingesting real deliveries. The demo "
+        f"key and shorter keys are only for a folder `provmon generate` wrote, and {problem}"
     )
 
 

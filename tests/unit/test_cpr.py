@@ -123,14 +123,14 @@ def test_real_data_needs_a_long_secret_key(monkeypatch: pytest.MonkeyPatch, real
     _key(monkeypatch, GOOD_KEY)
     assert resolve_key(real_folder) == GOOD_KEY.encode()
     _key(monkeypatch, None)
-    with pytest.raises(ConfigError, match=f"export {cpr.KEY_ENV}=") as unset:
+    with pytest.raises(ConfigError, match=f"{cpr.KEY_ENV} is not set: export {cpr.KEY_ENV}=") as unset:
         resolve_key(real_folder)
     assert "--synthetic" not in str(unset.value)
     _key(monkeypatch, cpr.DEMO_KEY)
-    with pytest.raises(ConfigError, match="is the published demo key"):
+    with pytest.raises(ConfigError, match="is the published demo key, with which anyone"):
         resolve_key(real_folder)
     _key(monkeypatch, GOOD_KEY[:-1])
-    with pytest.raises(ConfigError, match="has 31 characters; a key for real deliveries needs at least 32"):
+    with pytest.raises(ConfigError, match="has 31 characters, too few"):
         resolve_key(real_folder)
 
 
@@ -139,16 +139,18 @@ def test_an_empty_or_copied_marker_is_not_enough(
 ) -> None:
     _key(monkeypatch, cpr.DEMO_KEY)
     (real_folder / SYNTHETIC_MARKER).write_text("")
-    with pytest.raises(ConfigError, match="does not list the files"):
+    with pytest.raises(ConfigError, match="does not list the generator's files"):
         resolve_key(real_folder)
     delivery = real_folder / "paid_hours" / "paid_hours_20240131.csv"
     delivery.write_text("cpr,month,hours\n0101901234,2024-01,4\n")
     shutil.copy(generated_folder / SYNTHETIC_MARKER, real_folder / SYNTHETIC_MARKER)
-    with pytest.raises(ConfigError, match=re.escape("paid_hours/paid_hours_20240131.csv has changed since")):
+    with pytest.raises(
+        ConfigError, match=re.escape("paid_hours/paid_hours_20240131.csv has changed since the generator")
+    ):
         resolve_key(real_folder)
     (generated_folder / "paid_hours" / "paid_hours_20240229.csv").write_text(delivery.read_text())
     with pytest.raises(
-        ConfigError, match=re.escape("paid_hours_20240229.csv was not written by `provmon generate`")
+        ConfigError, match=re.escape("paid_hours_20240229.csv is not among the files the generator wrote")
     ):
         resolve_key(generated_folder)
 
