@@ -9,15 +9,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 import re
 from dataclasses import dataclass
 from datetime import date
 
-log = logging.getLogger(__name__)
-
 KEY_ENV = "PROVMON_PSEUDONYM_KEY"
-# Used only for synthetic data; a warning says so every time it is used.
+# Published with the source, hence only for folders `provmon generate` wrote, with a warning
+# every time (pipeline.ingest.pseudonym.resolve_key).
 DEMO_KEY = "provmon-demo-key-synthetic-data-only"
 
 _CPR_RE = re.compile(r"^\s*(\d{6})-?(\d{4})\s*$")
@@ -71,23 +69,10 @@ def mask(raw: str) -> str:
     return f"{m.group(0)}-****" if m else "******-****"
 
 
-def resolve_key(*, synthetic: bool) -> bytes:
-    """The pseudonymisation key from the environment; the demo key only for synthetic data."""
-    key = os.environ.get(KEY_ENV)
-    if key:
-        return key.encode("utf-8")
-    if synthetic:
-        log.warning(
-            "%s is not set: using the demo pseudonymisation key. Only acceptable for synthetic data.",
-            KEY_ENV,
-        )
-        return DEMO_KEY.encode("utf-8")
-    from pipeline.errors import ConfigError
-
-    raise ConfigError(
-        f"{KEY_ENV} is not set. Set it to the administration's secret pseudonymisation key "
-        "(or pass --synthetic for generated demo data)."
-    )
+def key_fingerprint(key: bytes) -> str:
+    """What identifies a key without revealing it: HMAC-SHA256 of a fixed text that is never a
+    CPR number, so it tells no more about the key than any person_key made with it."""
+    return hmac.new(key, b"provmon pseudonym key fingerprint", hashlib.sha256).hexdigest()
 
 
 def person_key(digits_or_raw: str, key: bytes) -> str:
@@ -97,13 +82,40 @@ def person_key(digits_or_raw: str, key: bytes) -> str:
     return hmac.new(key, digits.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-_CPR_ANYWHERE = re.compile(r"(?<!\d)(\d{6})-?\d{4}(?!\d)")
+# What a CPR number looks like when a person writes it anywhere (raw-extracts.md, "Personal
+# data"): ten digits grouped 6+4 or 2-2-2-4, between the groups nothing or up to three of
+# hyphen, en dash, space, tab, no-break space, dot, slash or underscore, the first six a date
+# DDMMYY (day + 60 for a replacement number; 29 February is taken as a date in any year).
+# The patterns are written for both Python's re and DuckDB's RE2: no \d, no lookaround.
+_SEP = "[-\u2013 \t\u00a0./_]{0,3}"
+_DAY_MONTH = (
+    f"(?:(?:0[1-9]|[12][0-9]|6[1-9]|[78][0-9]){_SEP}(?:0[1-9]|1[0-2])"
+    f"|(?:30|90){_SEP}(?:0[13-9]|1[0-2])"
+    f"|(?:31|91){_SEP}(?:0[13578]|1[02]))"
+)
+_DATE_PART = f"{_DAY_MONTH}{_SEP}[0-9]{{2}}"
+CPR_LIKE = f"{_DATE_PART}{_SEP}[0-9]{{4}}"
+# What is masked: the above, and any ten digits with at most a hyphen after the sixth (the
+# CPR column's own form, which may be a mistyped number). Group 1 or 2 is the part shown.
+_MASKED = f"(?:([0-9]{{6}})-?|({_DATE_PART}){_SEP})[0-9]{{4}}"
+# The SQL forms (RE2): the edges are matched as characters, kept by the replacement.
+SQL_CPR_LIKE = f"(^|[^0-9]){CPR_LIKE}([^0-9]|$)"
+SQL_MASKED = f"(^|[^0-9]){_MASKED}([^0-9]|$)"
+SQL_MASK_REPLACEMENT = "\\1\\2\\3-****\\4"
+_CPR_ANYWHERE = re.compile(f"(?<![0-9]){_MASKED}(?![0-9])")
+_CPR_LIKE_ANYWHERE = re.compile(f"(?<![0-9]){CPR_LIKE}(?![0-9])")
 
 
 def scrub(text: str) -> str:
-    """Mask anything in free text that looks like a CPR number: the last line of defence
-    for log lines and error messages."""
-    return _CPR_ANYWHERE.sub(r"\1-****", text)
+    """Mask anything in free text that looks like a CPR number, keeping only its date part
+    as written (`200997 1003` -> `200997-****`): the last line of defence for log lines,
+    error messages and column headers."""
+    return _CPR_ANYWHERE.sub(r"\1\2-****", text)
+
+
+def holds_cpr(text: str) -> bool:
+    """Whether a text holds a CPR number in any of the forms people write it in."""
+    return _CPR_LIKE_ANYWHERE.search(text) is not None
 
 
 class ScrubCprFilter(logging.Filter):

@@ -65,6 +65,13 @@ META_LOADS = """(
     finished_at TIMESTAMP,
     CHECK (status <> 'loaded' OR rows_read = rows_loaded + rows_quarantined)
 )"""
+# The fingerprint of the pseudonymisation key the warehouse was filled with (one row, written
+# at the first load; pipeline.ingest.pseudonym.require_same_key). Never the key itself.
+KEY_FINGERPRINT = "key_fingerprint"
+META_KEY_FINGERPRINT = """(
+    fingerprint VARCHAR NOT NULL,
+    recorded_at TIMESTAMP NOT NULL
+)"""
 META_RUNS = """(
     run_id BIGINT PRIMARY KEY,
     verb VARCHAR NOT NULL,
@@ -137,6 +144,9 @@ def ensure_schemas(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -
     con.execute(f"CREATE TABLE IF NOT EXISTS {qualified(catalog, 'quarantine', 'rows')} {QUARANTINE_ROWS}")
     con.execute(f"CREATE TABLE IF NOT EXISTS {qualified(catalog, 'meta', 'loads')} {META_LOADS}")
     con.execute(f"CREATE TABLE IF NOT EXISTS {qualified(catalog, 'meta', 'runs')} {META_RUNS}")
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {qualified(catalog, 'meta', KEY_FINGERPRINT)} {META_KEY_FINGERPRINT}"
+    )
 
 
 def _ensure_landing_table(con: duckdb.DuckDBPyConnection, catalog: str | None, extract: Extract) -> None:

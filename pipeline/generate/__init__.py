@@ -38,6 +38,7 @@ from pipeline.generate.simulate import simulate
 from pipeline.generate.timeline import Timeline, month_number
 from pipeline.generate.truth import IntakeTally, ground_truth
 from pipeline.generate.writers import ExtractWriter, FileReport, Formatter, plan_dialects
+from pipeline.ingest.marker import write_marker
 from pipeline.settings import GROUND_TRUTH_FILE, SYNTHETIC_MARKER
 
 __all__ = ["GenerateError", "GenerateSummary", "generate"]
@@ -45,10 +46,6 @@ __all__ = ["GenerateError", "GenerateSummary", "generate"]
 log = logging.getLogger(__name__)
 MAX_DIRT_RATE = 0.2
 _DELIVERY_FILE = re.compile(r"^[a-z_]+_\d{8}\.(csv|xlsx|parquet)$")
-MARKER_TEXT = (
-    "SYNTHETIC DATA - made by `provmon generate`. No real person, provider or CPR number.\n"
-    "The CPR numbers are fictitious; the demo pseudonymisation key may be used for this folder.\n"
-)
 
 
 class GenerateError(ProvmonError):
@@ -129,7 +126,7 @@ def generate(scale: str, seed: int, out: Path, dirt_rate: float | None = None) -
             progress.update(len(cohort.person))
             log.debug("generate: chunk %d done, %d referrals", chunk, done)
     files = run.close()
-    (out / SYNTHETIC_MARKER).write_text(MARKER_TEXT, encoding="utf-8")
+    write_marker(out, skip=(GROUND_TRUTH_FILE,))
     truth = ground_truth(world, scale, cfg, seed, rate, timeline, market, run.intake, files)
     (out / GROUND_TRUTH_FILE).write_text(
         json.dumps(truth, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"

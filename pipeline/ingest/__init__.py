@@ -4,7 +4,8 @@ in quarantine (raw-extracts.md, docs/warehouse.md).
 The modules, in the order a file passes through them: deliveries (names, order, hash),
 dialects (any accepted file as a text table), pseudonym (CPR -> person_key), checks (types
 and row rules of the contract as SQL), rows (the statements of a batch of deliveries of one
-extract), load (windows of deliveries, each file all or nothing, meta.loads). Settings in
+extract), load (windows of deliveries, each file all or nothing, meta.loads). marker knows
+which files `provmon generate` wrote, for the key rules of pseudonym.resolve_key. Settings in
 ingest.yaml (config.py)."""
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipeline.cpr import resolve_key, scrub
+from pipeline.cpr import scrub
 from pipeline.errors import ProvmonError, UnreadableFileError
 from pipeline.ingest.deliveries import Delivery, classify, find_deliveries
 from pipeline.ingest.load import FileResult, IngestSession
+from pipeline.ingest.pseudonym import resolve_key
 from pipeline.settings import Settings
 from pipeline.warehouse import record_run
 
@@ -83,7 +85,7 @@ def ingest(settings: Settings) -> IngestSummary:
     that the command exits non-zero while the good deliveries are not held back."""
     if not settings.raw_dir.is_dir():
         raise ProvmonError(f"the raw folder {settings.raw_dir} does not exist (set it with --raw-dir)")
-    key = resolve_key(synthetic=settings.is_synthetic)
+    key = resolve_key(settings.raw_dir)
     with record_run(settings.warehouse, "ingest") as run:
         summary = ingest_paths(settings.warehouse, settings.raw_dir, key, progress=sys.stderr.isatty())
         run.summary = str(summary)

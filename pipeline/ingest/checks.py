@@ -51,8 +51,10 @@ def say(*parts: str) -> str:
 
 
 def shown(text_sql: str) -> Sql:
-    """A delivered value quoted in a reason, cut to a readable length."""
-    return Sql(f"chr(39) || left({text_sql}, {_SHOWN_CHARS}) || chr(39)")
+    """A delivered value quoted in a reason, CPR-like numbers masked, then cut to a readable
+    length (masked first, so that the cut cannot leave half a number that no longer looks
+    like one)."""
+    return Sql(f"chr(39) || left(mask_cpr({text_sql}), {_SHOWN_CHARS}) || chr(39)")
 
 
 def as_text(value_sql: str) -> Sql:
@@ -122,12 +124,21 @@ class Check:
     reason: str
 
 
-def type_checks(col: Column) -> list[Check]:
-    """Required, parseable, in the vocabulary, of the right form."""
+def type_checks(col: Column, identifier: bool = False) -> list[Check]:
+    """Required, parseable, in the vocabulary, of the right form; an identifier (a key or
+    reference of text) must not hold a CPR number, since ids are stored and published as
+    delivered."""
     name, t, p = col.name, text_col(col.name), value_col(col.name)
     checks = []
     if col.required:
         checks.append(Check(name, f"{t} IS NULL", say(f"{name} is missing (required)")))
+    if identifier:
+        problem = say(
+            f"{name} ",
+            shown(t),
+            " holds a CPR number; an id must not hold personal data (ask the sender for the system's own id)",
+        )
+        checks.append(Check(name, f"holds_cpr({t})", problem))
     if col.type == "cpr":
         problem = say("invalid CPR ", Sql("cpr_masked"), ": ", Sql("cpr_problem"))
         checks.append(Check(name, f"{t} IS NOT NULL AND cpr_problem IS NOT NULL", problem))
@@ -179,13 +190,20 @@ def rule_checks(col: Column) -> list[Check]:
 def all_checks(extract: Extract) -> list[Check]:
     """Every check of an extract in the order the first failing one is reported."""
     columns = list(extract.columns.values())
-    return [c for col in columns for c in type_checks(col)] + [c for col in columns for c in rule_checks(col)]
+    typed = [c for col in columns for c in type_checks(col, identifier(extract, col))]
+    return typed + [c for col in columns for c in rule_checks(col)]
+
+
+def identifier(extract: Extract, col: Column) -> bool:
+    """Text that is a key or a reference: stored as delivered, so a row whose id holds a CPR
+    number is quarantined instead."""
+    return col.type == "text" and (col.name in extract.key or col.name in extract.references)
 
 
 def free_text(extract: Extract, col: Column) -> bool:
-    """Text that is not an id: masked for CPR-looking numbers before it is stored, since a
+    """Text that is not an id: masked for CPR-like numbers before it is stored, since a
     caseworker may type anything into a free-text field. Ids are stored as delivered."""
-    return col.type == "text" and col.name not in extract.key and col.name not in extract.references
+    return col.type == "text" and not identifier(extract, col)
 
 
 def code_list(col: Column) -> str:

@@ -33,7 +33,7 @@ from pipeline.errors import UnreadableFileError
 from pipeline.ingest.config import IngestConfig, load_config
 from pipeline.ingest.deliveries import Delivery, Misnamed, file_hash
 from pipeline.ingest.dialects import ROW_NUMBER, RawTable, estimated_rows, read_table, reject_reason_sql
-from pipeline.ingest.pseudonym import CPR_TABLE, PERSONS_TABLE, PseudonymCache
+from pipeline.ingest.pseudonym import CPR_TABLE, PERSONS_TABLE, PseudonymCache, require_same_key
 from pipeline.ingest.rows import BatchQueries
 from pipeline.ingest.sql import MACROS, ident, literal
 from pipeline.warehouse import ensure_schemas, next_id, open_error, qualified
@@ -161,6 +161,7 @@ class IngestSession:
         except duckdb.IOException as exc:
             raise open_error(self.warehouse, exc) from exc
         ensure_schemas(self.con, WH)
+        require_same_key(self.con, WH, self._key, self.warehouse)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -5,17 +5,29 @@ text as delivered -> person id, or why it is not a CPR) and `persons` (person id
 person_key, birth_date, sex). Checking and loading are then joins in SQL on a small integer,
 and the HMAC, the only step in Python, runs once per person instead of once per register
 row. `cpr_values` holds clear CPR numbers and therefore never leaves the in-memory
-connection; `persons` holds none."""
+connection; `persons` holds none.
+
+The key itself is checked before anything is keyed: the published demo key and short keys
+only for folders `provmon generate` wrote (resolve_key), and always the key the warehouse was
+filled with (require_same_key)."""
 
 from __future__ import annotations
 
 import calendar
+import logging
+import os
 from itertools import count
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from pipeline import cpr
+from pipeline.errors import ConfigError
+from pipeline.ingest.marker import unverified
+from pipeline.warehouse import KEY_FINGERPRINT, qualified
+
+log = logging.getLogger(__name__)
 
 CPR_TABLE = "cpr_values"
 _BATCH = 100_000
@@ -32,6 +44,63 @@ _PERSON_SCHEMA = pa.schema(
         ("masked", pa.string()),
     ]
 )
+
+
+# A key for real data: long enough that it cannot be guessed from a person_key and a CPR.
+MIN_KEY_CHARS = 32
+_NEW_KEY = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def resolve_key(raw_dir: Path) -> bytes:
+    """The pseudonymisation key for the deliveries in raw_dir, from the environment.
+
+    Real data needs the administration's own key of at least MIN_KEY_CHARS characters. The
+    published demo key (the default when none is set) and shorter keys are accepted only for
+    a folder that `provmon generate` wrote, as its marker proves (pipeline.ingest.marker)."""
+    key = os.environ.get(cpr.KEY_ENV, "")
+    if key and key != cpr.DEMO_KEY and len(key) >= MIN_KEY_CHARS:
+        return key.encode("utf-8")
+    problem = unverified(raw_dir)
+    if problem is None:
+        if not key or key == cpr.DEMO_KEY:
+            log.warning(
+                "using the published demo pseudonymisation key (%s is %s): acceptable only for the "
+                "synthetic data of `provmon generate`.",
+                cpr.KEY_ENV,
+                "the demo key" if key else "not set",
+            )
+            return cpr.DEMO_KEY.encode("utf-8")
+        return key.encode("utf-8")
+    if not key:
+        problem_with_key = f"{cpr.KEY_ENV} is not set"
+    elif key == cpr.DEMO_KEY:
+        problem_with_key = f"{cpr.KEY_ENV} is the published demo key, with which anyone can recover the CPRs"
+    else:
+        problem_with_key = f"{cpr.KEY_ENV} has {len(key)} characters, too few to be safe from guessing"
+    raise ConfigError(
+        f"{problem_with_key}: export {cpr.KEY_ENV}='<the administration's secret key>' (at least "
+        f"{MIN_KEY_CHARS} characters; make one with {_NEW_KEY}) before ingesting real deliveries. The demo "
+        f"key and shorter keys are only for a folder `provmon generate` wrote, and {problem}"
+    )
+
+
+def require_same_key(con: duckdb.DuckDBPyConnection, catalog: str, key: bytes, warehouse: Path) -> None:
+    """Refuse a key other than the one the warehouse was filled with, and record the key's
+    fingerprint (never the key) at the first load: under a new key every citizen would get
+    a second person_key, and histories would silently split in two."""
+    table = qualified(catalog, "meta", KEY_FINGERPRINT)
+    mine = cpr.key_fingerprint(key)
+    known = [row[0] for row in con.execute(f"SELECT fingerprint FROM {table}").fetchall()]
+    if not known:
+        con.execute(f"INSERT INTO {table} VALUES (?, current_localtimestamp())", [mine])
+        return
+    if mine not in known:
+        raise ConfigError(
+            f"{cpr.KEY_ENV} is not the key the warehouse {warehouse} was filled with (fingerprint "
+            f"{known[0][:12]}, this key's {mine[:12]}); under another key every citizen would get a second "
+            "person_key. Use the warehouse's key; to rotate the key, ingest every delivery again into a new "
+            "warehouse (--warehouse NEW_FILE) with the new key and use that one from then on"
+        )
 
 
 def cpr_problem(raw: str) -> str | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from pipeline.contract import Extract
+from pipeline.cpr import scrub
 from pipeline.ingest.checks import (
     all_checks,
     free_text,
@@ -103,10 +104,11 @@ class BatchQueries:
 
     def _per_file(self, json_of: dict[str, str]) -> str:
         """A JSON object per row built from its own file's columns (`json_of` maps a column to
-        its value's SQL); NULL for a file without any of them."""
+        its value's SQL), a CPR-like number in a column name masked; NULL for a file without
+        any of them."""
         cases = []
         for i, header in enumerate(self.files, 1):
-            pairs = [f"{literal(c)}, {json_of[c]}" for c in header if c in json_of]
+            pairs = [f"{literal(scrub(c))}, {json_of[c]}" for c in header if c in json_of]
             if pairs:
                 cases.append(f"WHEN {i} THEN json_object({', '.join(pairs)})")
         return f"CASE {FILE} {' '.join(cases)} END" if cases else "NULL::VARCHAR"

@@ -23,6 +23,7 @@ from pipeline import cpr
 from pipeline.contract import Extract, load_contract
 from pipeline.errors import ProvmonError
 from pipeline.generate import generate
+from pipeline.ingest.marker import unverified
 from pipeline.settings import GROUND_TRUTH_FILE, SYNTHETIC_MARKER
 
 pytestmark = pytest.mark.integration
@@ -203,6 +204,7 @@ def test_every_delivery_parses_with_the_contract_columns(fixture: str, request) 
             assert set(df.columns) == set(spec.columns) | ({extra} if extra else set()), path.name
             assert files[f"{name}/{path.name}"]["rows"] == len(df), path.name
     assert (out / SYNTHETIC_MARKER).exists()
+    assert unverified(out) is None  # the marker lists every delivery with its hash
 
 
 def test_dialect_variants_are_written_as_the_ground_truth_says(dirty: Path) -> None:
