@@ -28,7 +28,19 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.resolve(
-        warehouse=args.warehouse, raw_dir=args.raw_dir, out_dir=args.out_dir, debug=args.debug
+        warehouse=args.warehouse,
+        raw_dir=args.raw_dir,
+        out_dir=args.out_dir,
+        debug=args.debug,
+        config=getattr(args, "config", None),
+    )
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        help="site mapping of column names, codes and files (default provmon.yaml in --raw-dir, "
+        "else in the working directory; docs/site-mapping.md)",
     )
 
 
@@ -42,6 +54,11 @@ def cmd_generate(args: argparse.Namespace) -> str:
 def cmd_ingest(args: argparse.Namespace) -> str:
     from pipeline.ingest import ingest
 
+    if args.check_mapping:
+        from pipeline.ingest.mapping_check import check_mapping
+
+        settings = _settings(args)
+        return str(check_mapping(settings.raw_dir, settings.config))
     return str(ingest(_settings(args)))
 
 
@@ -161,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_generate)
 
     p = verbs.add_parser("ingest", help="load new deliveries, pseudonymise, quarantine bad rows")
+    _config_option(p)
+    p.add_argument(
+        "--check-mapping",
+        action="store_true",
+        help="report what the site mapping makes of the newest delivery of each extract; load nothing",
+    )
     _common(p)
     p.set_defaults(func=cmd_ingest)
 
@@ -216,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     _as_of_option(p)
     p.add_argument("--month", type=_month, help="month to decide and report (default: the as-of month)")
     _reference_date_option(p)
+    _config_option(p)
     _common(p)
     p.set_defaults(func=cmd_run)
 

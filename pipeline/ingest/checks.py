@@ -122,8 +122,9 @@ class Check:
     reason: str
 
 
-def type_checks(col: Column) -> list[Check]:
-    """Required, parseable, in the vocabulary, of the right form."""
+def type_checks(col: Column, extract: str = "") -> list[Check]:
+    """Required, parseable, in the vocabulary, of the right form. An unknown code's reason
+    names the site-mapping key that would map it (pipeline/ingest/mapping.py)."""
     name, t, p = col.name, text_col(col.name), value_col(col.name)
     checks = []
     if col.required:
@@ -133,7 +134,8 @@ def type_checks(col: Column) -> list[Check]:
         checks.append(Check(name, f"{t} IS NOT NULL AND cpr_problem IS NOT NULL", problem))
     elif col.type == "code":
         allowed = ", ".join(col.codes or [])
-        problem = say(f"unknown {name} ", shown(t), f" (allowed: {allowed})")
+        site = f"; or map it under extracts.{extract}.codes.{name} in the site mapping" if extract else ""
+        problem = say(f"unknown {name} ", shown(t), f" (allowed: {allowed}{site})")
         checks.append(Check(name, f"{t} IS NOT NULL AND {p} IS NULL", problem))
     elif col.type in _EXPECTED:
         problem = say(f"{name} ", shown(t), f" {_EXPECTED[col.type]}")
@@ -179,7 +181,8 @@ def rule_checks(col: Column) -> list[Check]:
 def all_checks(extract: Extract) -> list[Check]:
     """Every check of an extract in the order the first failing one is reported."""
     columns = list(extract.columns.values())
-    return [c for col in columns for c in type_checks(col)] + [c for col in columns for c in rule_checks(col)]
+    types = [c for col in columns for c in type_checks(col, extract.name)]
+    return types + [c for col in columns for c in rule_checks(col)]
 
 
 def free_text(extract: Extract, col: Column) -> bool:

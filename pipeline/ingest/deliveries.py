@@ -12,17 +12,21 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.contract import extract_names
 from pipeline.cpr import scrub
-from pipeline.settings import GROUND_TRUTH_FILE, SYNTHETIC_MARKER
+from pipeline.settings import GROUND_TRUTH_FILE, SITE_MAPPING_FILE, SYNTHETIC_MARKER
+
+if TYPE_CHECKING:
+    from pipeline.ingest.mapping import SiteMapping
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("csv", "xlsx", "parquet")
 _NAME = re.compile(r"^(?P<extract>.+)_(?P<date>\d{8})\.(?P<ext>[A-Za-z0-9]+)$")
 # Files that may sit at the top of the raw folder without being deliveries.
-_TOP_LEVEL_OK = {SYNTHETIC_MARKER, GROUND_TRUTH_FILE}
+_TOP_LEVEL_OK = {SYNTHETIC_MARKER, GROUND_TRUTH_FILE, SITE_MAPPING_FILE}
 _HASH_CHUNK = 1 << 20
 
 
@@ -53,7 +57,9 @@ class Misnamed:
     problem: str
 
 
-def find_deliveries(raw_dir: Path) -> tuple[list[Delivery], list[Misnamed]]:
+def find_deliveries(
+    raw_dir: Path, mapping: SiteMapping | None = None
+) -> tuple[list[Delivery], list[Misnamed]]:
     """All delivery files below raw_dir in load order, and the files refused by their name.
 
     Hidden files and non-delivery files at the top are ignored; any file in a folder is either
@@ -61,9 +67,13 @@ def find_deliveries(raw_dir: Path) -> tuple[list[Delivery], list[Misnamed]]:
     deliveries: list[Delivery] = []
     misnamed: list[Misnamed] = []
     for path in sorted(raw_dir.rglob("*")):
-        if not path.is_file() or _ignored(path, raw_dir):
+        if not path.is_file():
             continue
-        result = classify(path, raw_dir)
+        # a file named by its source system, as a pattern of the site mapping says
+        named = mapping.delivery(path, raw_dir) if mapping else None
+        if named is None and _ignored(path, raw_dir):
+            continue
+        result = named or classify(path, raw_dir)
         (deliveries if isinstance(result, Delivery) else misnamed).append(result)
     deliveries.sort(key=Delivery.sort_key)
     return deliveries, misnamed
