@@ -47,7 +47,9 @@ def _config_option(parser: argparse.ArgumentParser) -> None:
 def cmd_generate(args: argparse.Namespace) -> str:
     from pipeline.generate import generate
 
-    summary = generate(scale=args.scale, seed=args.seed, out=Path(args.out), dirt_rate=args.dirt_rate)
+    summary = generate(
+        scale=args.scale, seed=args.seed, out=Path(args.out), dirt_rate=args.dirt_rate, dialect=args.dialect
+    )
     return str(summary)
 
 
@@ -173,6 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="data/raw", help="output folder (default data/raw)")
     p.add_argument(
         "--dirt-rate", type=float, default=None, help="share of planted bad rows (default per scale)"
+    )
+    p.add_argument(
+        "--dialect",
+        choices=["contract", "site"],
+        default="contract",
+        help="contract: the contract's own names (a few deliveries as a site writes them); "
+        "site: every delivery with the Danish headers, codes and file names of the example site mapping",
     )
     _common(p)
     p.set_defaults(func=cmd_generate)

@@ -121,7 +121,8 @@ class ExtractRules:
     codes: dict[str, dict[str, str]]  # contract column -> normalised source value -> code
     code_texts: dict[str, dict[str, str]]  # contract column -> code -> first source value
     formats: dict[str, Format]
-    patterns: tuple[re.Pattern[str], ...]
+    files: tuple[str, ...]  # file-name patterns as written
+    patterns: tuple[re.Pattern[str], ...]  # ... and compiled
 
     @property
     def everywhere(self) -> bool:
@@ -459,6 +460,7 @@ def _rules(name: str, mapping: ExtractMapping, spec: Extract) -> ExtractRules:
         codes=codes,
         code_texts=code_texts,
         formats=dict(mapping.formats),
+        files=tuple(mapping.files),
         patterns=tuple(_compile(p) for p in mapping.files),
     )
 
