@@ -335,7 +335,7 @@ def _pydantic_line(error: dict) -> str:
         return f"{where}: unknown key"
     value = error.get("input")
     shown = f" (found: {value!r})" if isinstance(value, str | int | float | bool) or value is None else ""
-    return f"{where}: {error['msg']}{shown}"
+    return f"{where}: {error['msg'].removeprefix('Value error, ')}{shown}"
 
 
 def _contract_mistakes(model: MappingModel, contract: Contract) -> Iterable[str]:
