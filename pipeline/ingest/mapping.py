@@ -30,7 +30,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pipeline.contract import Column, Contract, Extract, load_contract
 from pipeline.cpr import scrub
 from pipeline.errors import ConfigError, UnreadableFileError
-from pipeline.ingest.deliveries import FORMATS, Delivery
+from pipeline.ingest.deliveries import FORMATS, Delivery, Misnamed
 from pipeline.ingest.dialects import ROW_NUMBER, RawTable
 from pipeline.ingest.sql import ident, literal
 from pipeline.settings import SITE_MAPPING_FILE
@@ -145,9 +145,10 @@ class SiteMapping:
 
     # --- file names ---------------------------------------------------------------------------
 
-    def delivery(self, path: Path, raw_dir: Path) -> Delivery | None:
+    def delivery(self, path: Path, raw_dir: Path) -> Delivery | Misnamed | None:
         """The delivery a file named by its source system is (a file-name pattern of the
-        mapping), wherever it sits below the raw folder; None when no pattern fits."""
+        mapping), at the top of the raw folder or in its extract's folder; None when no
+        pattern fits (the contract's naming rule then decides)."""
         relative = path.relative_to(raw_dir)
         if any(part.startswith(".") for part in relative.parts):
             return None
@@ -161,6 +162,13 @@ class SiteMapping:
                     day = dt.date(int(m["year"]), int(m["month"]), int(m["day"]))
                 except ValueError:
                     continue  # not a date: the contract's naming rule then refuses the file
+                if len(relative.parts) > 1 and relative.parts[:-1] != (rules.name,):
+                    where = relative.parent.as_posix()
+                    return Misnamed(
+                        path,
+                        rules.name,
+                        f"a {rules.name} delivery sits in {where}/; move it to {rules.name}/",
+                    )
                 return Delivery(path=path, extract=rules.name, delivery_date=day, format=ext)
         return None
 

@@ -12,6 +12,7 @@ import yaml
 
 from pipeline.contract import load_contract
 from pipeline.errors import ConfigError
+from pipeline.ingest.deliveries import Misnamed
 from pipeline.ingest.mapping import EXAMPLE_FILE, find_mapping, load_mapping
 
 CLEAR_CPR = "0101505001"  # fictitious
@@ -140,6 +141,16 @@ def test_a_file_named_by_its_source_system_is_a_delivery(
     path.write_text("x\n")
     found = mapping.delivery(path, tmp_path)
     assert found is not None and (found.extract, found.delivery_date) == (extract, day)
+
+
+def test_a_file_named_by_its_source_system_in_another_extracts_folder_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "referrals" / "DREAM_ydelser_2024-03-05.csv"
+    path.parent.mkdir()
+    path.write_text("x\n")
+    found = load_mapping(EXAMPLE_FILE).delivery(path, tmp_path)
+    assert isinstance(found, Misnamed) and found.problem == (
+        "a benefit_weeks delivery sits in referrals/; move it to benefit_weeks/"
+    )
 
 
 @pytest.mark.parametrize(
