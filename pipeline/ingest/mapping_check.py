@@ -60,7 +60,7 @@ def check_mapping(raw_dir: Path, config: Path | None = None) -> MappingCheck:
     newest: dict[str, Delivery] = {}
     for delivery in deliveries:  # in delivery order: the last one of each extract wins
         newest[delivery.extract] = delivery
-    report = MappingCheck([f"site mapping {mapping.path} (version {mapping.short_version})"])
+    report = MappingCheck([scrub(f"site mapping {mapping.path} (version {mapping.short_version})")])
     with tempfile.TemporaryDirectory(prefix="provmon-check-") as tmp, duckdb.connect(":memory:") as con:
         for macro in MACROS:
             con.execute(macro)
