@@ -178,3 +178,26 @@ def test_the_mapping_given_wins_then_the_raw_folders_then_the_working_directorys
     assert find_mapping(raw, given).path == given
     with pytest.raises(ConfigError, match="does not exist"):
         find_mapping(raw, tmp_path / "missing.yaml")
+
+
+def test_config_reaches_ingest_and_run_and_a_mistake_is_one_line_of_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipeline import cli
+
+    parser = cli.build_parser()
+    for verb in ("ingest", "run"):
+        args = parser.parse_args([verb, "--config", "site.yaml"])
+        assert cli._settings(args).config == Path("site.yaml")
+    assert cli._settings(parser.parse_args(["build"])).config is None
+    bad = write(tmp_path, "extracts:\n  referrals:\n    columns:\n      strat_date: Startdato\n")
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    code = cli.main(["ingest", "--check-mapping", "--raw-dir", str(raw), "--config", str(bad)])
+    assert code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"provmon ingest: error: site mapping {bad}: extracts.referrals.columns.strat_date: 'strat_date' "
+        "is not a column of referrals (columns: referral_id, cpr, agreement_id, booked_on, start_date, "
+        "planned_end_date, end_date, end_reason, purpose, benefit_at_start, hours_min, hours_max, "
+        "jobcenter_unit)"
+    ]
