@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from pipeline.contract import Column, Extract, load_contract
 
@@ -74,6 +75,37 @@ def _read_csv(path: Path) -> pd.DataFrame:
         return pd.read_csv(path, encoding="utf-8-sig", **options)
     except UnicodeDecodeError:
         return pd.read_csv(path, encoding="cp1252", **options)
+
+
+def site_mapping(raw_dir: Path) -> dict:
+    """The extracts of the site mapping beside the deliveries (provmon.yaml, which the generator
+    writes when some deliveries have a site's Danish headers and codes), read as plain YAML."""
+    path = raw_dir / "provmon.yaml"
+    if not path.is_file():
+        return {}
+    return yaml.safe_load(path.read_text(encoding="utf-8")).get("extracts") or {}
+
+
+def _folded(value: object) -> object:
+    return " ".join(value.split()).lower() if isinstance(value, str) else value
+
+
+def to_contract(frame: pd.DataFrame, site: dict) -> pd.DataFrame:
+    """A delivery with a site's headers and code values in the contract's names and codes (an
+    unknown value stays as delivered, to fail the contract's code rule); others unchanged."""
+    names = {
+        str(source).strip().lower(): column
+        for column, sources in (site.get("columns") or {}).items()
+        for source in ([sources] if isinstance(sources, str) else sources)
+    }
+    if not set(frame.columns) & set(names):
+        return frame
+    frame = frame.rename(columns=names)
+    for column, values in (site.get("codes") or {}).items():
+        if column in frame:
+            lookup = {_folded(str(k)): v for k, v in values.items()}
+            frame[column] = frame[column].map(lambda v, m=lookup: m.get(_folded(v), v))
+    return frame
 
 
 # --- parsing each column type -----------------------------------------------------------------
@@ -281,9 +313,10 @@ def read_extract(raw_dir: Path, extract: str, person_details: bool = True) -> pd
     birth date and sex from the CPR only with `person_details`."""
     spec = load_contract().extracts[extract]
     keys = key_columns(spec)
+    site = site_mapping(raw_dir).get(extract) or {}
     frames = []
     for delivered, path in deliveries(raw_dir, extract):
-        rows = parse_rows(read_file(path), spec).drop_duplicates(subset=keys, keep="first")
+        rows = parse_rows(to_contract(read_file(path), site), spec).drop_duplicates(subset=keys, keep="first")
         if not person_details:
             rows = rows.drop(columns=["birth_date", "sex"], errors="ignore")
         frames.append(rows.assign(_delivery_date=pd.Timestamp(delivered)))

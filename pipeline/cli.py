@@ -28,20 +28,39 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.resolve(
-        warehouse=args.warehouse, raw_dir=args.raw_dir, out_dir=args.out_dir, debug=args.debug
+        warehouse=args.warehouse,
+        raw_dir=args.raw_dir,
+        out_dir=args.out_dir,
+        debug=args.debug,
+        config=getattr(args, "config", None),
+    )
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        help="site mapping of column names, codes and files (default provmon.yaml in --raw-dir, "
+        "else in the working directory; docs/site-mapping.md)",
     )
 
 
 def cmd_generate(args: argparse.Namespace) -> str:
     from pipeline.generate import generate
 
-    summary = generate(scale=args.scale, seed=args.seed, out=Path(args.out), dirt_rate=args.dirt_rate)
+    summary = generate(
+        scale=args.scale, seed=args.seed, out=Path(args.out), dirt_rate=args.dirt_rate, dialect=args.dialect
+    )
     return str(summary)
 
 
 def cmd_ingest(args: argparse.Namespace) -> str:
     from pipeline.ingest import ingest
 
+    if args.check_mapping:
+        from pipeline.ingest.mapping_check import check_mapping
+
+        settings = _settings(args)
+        return str(check_mapping(settings.raw_dir, settings.config))
     return str(ingest(_settings(args)))
 
 
@@ -157,10 +176,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--dirt-rate", type=float, default=None, help="share of planted bad rows (default per scale)"
     )
+    p.add_argument(
+        "--dialect",
+        choices=["contract", "site"],
+        default="contract",
+        help="contract: the contract's own names (a few deliveries as a site writes them); "
+        "site: every delivery with the Danish headers, codes and file names of the example site mapping",
+    )
     _common(p)
     p.set_defaults(func=cmd_generate)
 
     p = verbs.add_parser("ingest", help="load new deliveries, pseudonymise, quarantine bad rows")
+    _config_option(p)
+    p.add_argument(
+        "--check-mapping",
+        action="store_true",
+        help="report what the site mapping makes of the newest delivery of each extract; load nothing",
+    )
     _common(p)
     p.set_defaults(func=cmd_ingest)
 
@@ -216,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     _as_of_option(p)
     p.add_argument("--month", type=_month, help="month to decide and report (default: the as-of month)")
     _reference_date_option(p)
+    _config_option(p)
     _common(p)
     p.set_defaults(func=cmd_run)
 

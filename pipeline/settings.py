@@ -16,6 +16,8 @@ DEFAULT_OUT_DIR = Path("reports")
 # pseudonymisation key be used.
 SYNTHETIC_MARKER = "SYNTHETIC_DATA.txt"
 GROUND_TRUTH_FILE = "ground_truth.json"
+# The site mapping (pipeline/ingest/mapping.py): at the repository root, or in the raw folder.
+SITE_MAPPING_FILE = "provmon.yaml"
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class Settings:
     marts_dir: Path
     out_dir: Path
     debug: bool = False
+    config: Path | None = None  # the site mapping given with --config
 
     @classmethod
     def resolve(
@@ -34,6 +37,7 @@ class Settings:
         out_dir: str | None = None,
         marts_dir: str | None = None,
         debug: bool = False,
+        config: str | None = None,
     ) -> Settings:
         wh = Path(warehouse or os.environ.get(WAREHOUSE_ENV) or DEFAULT_WAREHOUSE)
         return cls(
@@ -43,6 +47,7 @@ class Settings:
             marts_dir=Path(marts_dir) if marts_dir else wh.parent / "marts",
             out_dir=Path(out_dir or DEFAULT_OUT_DIR),
             debug=debug,
+            config=Path(config) if config else None,
         )
 
     @property

@@ -63,6 +63,7 @@ META_LOADS = """(
     message VARCHAR,
     started_at TIMESTAMP NOT NULL,
     finished_at TIMESTAMP,
+    mapping_version VARCHAR,
     CHECK (status <> 'loaded' OR rows_read = rows_loaded + rows_quarantined)
 )"""
 # The fingerprint of the pseudonymisation key the warehouse was filled with (one row, written
@@ -143,6 +144,10 @@ def ensure_schemas(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -
         _ensure_landing_table(con, catalog, extract)
     con.execute(f"CREATE TABLE IF NOT EXISTS {qualified(catalog, 'quarantine', 'rows')} {QUARANTINE_ROWS}")
     con.execute(f"CREATE TABLE IF NOT EXISTS {qualified(catalog, 'meta', 'loads')} {META_LOADS}")
+    # meta.loads of a warehouse made before site mappings existed
+    con.execute(
+        f"ALTER TABLE {qualified(catalog, 'meta', 'loads')} ADD COLUMN IF NOT EXISTS mapping_version VARCHAR"
+    )
     con.execute(f"CREATE TABLE IF NOT EXISTS {qualified(catalog, 'meta', 'runs')} {META_RUNS}")
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {qualified(catalog, 'meta', KEY_FINGERPRINT)} {META_KEY_FINGERPRINT}"

@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import re
+import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -35,16 +36,20 @@ from pipeline.generate.market import Market, agreement_rows, build_market, provi
 from pipeline.generate.population import make_cohort
 from pipeline.generate.rows import Rows
 from pipeline.generate.simulate import simulate
+from pipeline.generate.site import site_texts
 from pipeline.generate.timeline import Timeline, month_number
 from pipeline.generate.truth import IntakeTally, ground_truth
 from pipeline.generate.writers import ExtractWriter, FileReport, Formatter, plan_dialects
 from pipeline.ingest.marker import write_marker
-from pipeline.settings import GROUND_TRUTH_FILE, SYNTHETIC_MARKER
+from pipeline.settings import GROUND_TRUTH_FILE, SITE_MAPPING_FILE, SYNTHETIC_MARKER
 
-__all__ = ["GenerateError", "GenerateSummary", "generate"]
+__all__ = ["DIALECTS", "GenerateError", "GenerateSummary", "generate"]
 
 log = logging.getLogger(__name__)
 MAX_DIRT_RATE = 0.2
+# contract: the contract's own dialects (some deliveries in the site's when planting dirt);
+# site: every delivery as a site's systems write it (Danish headers, codes and file names)
+DIALECTS = ("contract", "site")
 _DELIVERY_FILE = re.compile(r"^[a-z_]+_\d{8}\.(csv|xlsx|parquet)$")
 
 
@@ -72,9 +77,12 @@ class GenerateSummary:
         )
 
 
-def generate(scale: str, seed: int, out: Path, dirt_rate: float | None = None) -> GenerateSummary:
+def generate(
+    scale: str, seed: int, out: Path, dirt_rate: float | None = None, dialect: str = "contract"
+) -> GenerateSummary:
     """Write every extract's monthly deliveries, the synthetic-data marker and the ground
-    truth into `out`. The same scale, seed and dirt rate give byte-identical CSV files."""
+    truth into `out`, and the site mapping (provmon.yaml) when a delivery is in the site's
+    dialect. The same scale, seed, dirt rate and dialect give byte-identical CSV files."""
     started = time.perf_counter()
     world = load_world()
     cfg = world.scale(scale)
@@ -83,6 +91,8 @@ def generate(scale: str, seed: int, out: Path, dirt_rate: float | None = None) -
         raise GenerateError(
             f"--dirt-rate must be between 0 and {MAX_DIRT_RATE} (a share of rows), not {rate}"
         )
+    if dialect not in DIALECTS:
+        raise GenerateError(f"--dialect must be one of {', '.join(DIALECTS)}, not {dialect!r}")
     out = Path(out)
     _prepare(out)
     timeline = Timeline(
@@ -93,7 +103,7 @@ def generate(scale: str, seed: int, out: Path, dirt_rate: float | None = None) -
         world.calendar.follow_months,
     )
     market = build_market(world, cfg, timeline, np.random.default_rng([seed, 0]))
-    run = _Run(world, cfg, timeline, market, out, seed, rate)
+    run = _Run(world, cfg, timeline, market, out, seed, rate, site_all=dialect == "site")
     run.write(provider_rows(world, market, timeline), force_dirt=False)
     run.write(agreement_rows(market), force_dirt=False)
     n_chunks_max = max(1, math.ceil(cfg.referrals / cfg.persons_per_chunk))
@@ -126,6 +136,8 @@ def generate(scale: str, seed: int, out: Path, dirt_rate: float | None = None) -
             progress.update(len(cohort.person))
             log.debug("generate: chunk %d done, %d referrals", chunk, done)
     files = run.close()
+    if any(f.dialect.site for f in files):  # so that ingestion reads them with no extra step
+        shutil.copyfile(run.site.path, out / SITE_MAPPING_FILE)
     write_marker(out, skip=(GROUND_TRUTH_FILE,))
     truth = ground_truth(world, scale, cfg, seed, rate, timeline, market, run.intake, files)
     (out / GROUND_TRUTH_FILE).write_text(
@@ -158,9 +170,13 @@ class _Run:
         out: Path,
         seed: int,
         rate: float,
+        site_all: bool = False,
     ):
         contract = load_contract()
-        scale_plan = plan_dialects(world, scale, timeline, rate > 0, np.random.default_rng([seed, 3]))
+        self.site = site_texts(unknown_codes=tuple(world.dirt.unknown_codes))
+        scale_plan = plan_dialects(
+            world, scale, timeline, rate > 0, np.random.default_rng([seed, 3]), self.site, site_all
+        )
         formatter = Formatter(timeline, [(f.month_shift, f.day_shift) for f in world.dirt.bad_dates])
         self.writers = {
             name: ExtractWriter(spec, out, timeline, scale_plan, formatter, world.dirt.extra_column_values)
@@ -212,7 +228,13 @@ def _prepare(out: Path) -> None:
     for path in contents:
         if path.is_dir() and path.name in extracts:
             for file in path.iterdir():
-                if _DELIVERY_FILE.match(file.name):
+                if _DELIVERY_FILE.match(file.name) or _site_named(path.name, file.name):
                     file.unlink()
-        elif path.name in (SYNTHETIC_MARKER, GROUND_TRUTH_FILE):
+        elif path.name in (SYNTHETIC_MARKER, GROUND_TRUTH_FILE, SITE_MAPPING_FILE):
             path.unlink()
+
+
+def _site_named(extract: str, name: str) -> bool:
+    """A delivery of an earlier run in the site dialect, named as its source system names it."""
+    rules = site_texts().extracts.get(extract)
+    return rules is not None and any(p.fullmatch(name) for p in rules.patterns)

@@ -294,6 +294,7 @@ class Variant(_Model):
     header: Literal["canonical", "varied"] = "canonical"
     extra_column: str | None = None
     crlf: bool = False
+    site: bool = False  # Danish headers and codes of the example site mapping (generate/site.py)
 
     @model_validator(mode="after")
     def _decimal_vs_sep(self) -> Variant:

@@ -5,7 +5,9 @@ CSV files are opened, appended and closed per piece, Parquet files keep one Parq
 (one row group per piece), workbooks are collected and written at the end (only small extracts
 are ever written as .xlsx). Each file has a dialect: the plain one of its format, or one of the
 world's variants (Windows-1252 with ';' and decimal commas, DD.MM.YYYY dates, ISO weeks, header
-names in another case and order, an extra column …), all of which the contract accepts."""
+names in another case and order, an extra column …), all of which the contract accepts, or the
+"site" dialect: Danish headers, code values and file names of the example site mapping
+(site.py), which ingestion accepts through that mapping."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import datetime as dt
 import io
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -26,7 +28,8 @@ import xlsxwriter
 
 from pipeline.contract import Column, Extract, load_contract
 from pipeline.generate.config import Scale, World
-from pipeline.generate.rows import Labels, Rows
+from pipeline.generate.rows import Labels, Rows, Vocab
+from pipeline.generate.site import SiteTexts, Translation
 from pipeline.generate.timeline import (
     NULL,
     Timeline,
@@ -54,6 +57,8 @@ class Dialect:
     headers: tuple[tuple[str, str], ...] = ()  # (column, header as written) in file order
     extra_column: str | None = None
     crlf: bool = False
+    site: bool = False  # headers and code values of the site mapping
+    codes: tuple[tuple[str, Translation], ...] = ()  # (column, its codes' site values) when site
 
     def layout(self, spec: Extract) -> list[tuple[str, str]]:
         return list(self.headers) or [(name, name) for name in spec.columns]
@@ -61,7 +66,25 @@ class Dialect:
     def describe(self) -> dict:
         out = asdict(self)
         out["headers"] = [h for _, h in self.headers] or None
+        del out["codes"]  # the site mapping says them
         return out
+
+    def codes_need_quotes(self) -> bool:
+        return any(self.sep in v or '"' in v for _, values in self.codes for _, v in values)
+
+
+# How a site's own system exports a CSV: separator ';', decimal comma, Danish dates, a BOM and
+# Windows line ends (`provmon generate --dialect site`).
+_SITE_CSV = {"sep": ";", "decimal": ",", "date_format": "dmy_dash", "bom": True, "crlf": True}
+
+
+def as_site(dialect: Dialect, extract: str, site: SiteTexts, varied: np.random.Generator | None) -> Dialect:
+    """The dialect with the site's headers (in another case and order when `varied` draws
+    them) and code values."""
+    headers = site.headers(extract)
+    if varied is not None:
+        headers = _varied_headers(headers, varied)
+    return replace(dialect, site=True, headers=headers, codes=site.codes(extract))
 
 
 @dataclass
@@ -71,25 +94,50 @@ class DialectPlan:
 
     default: dict[str, Format]
     variants: dict[tuple[str, int], Dialect] = field(default_factory=dict)
+    site: SiteTexts | None = None  # every delivery as the site writes it (--dialect site)
+    _base: dict[str, Dialect] = field(default_factory=dict)
 
     def of(self, extract: str, delivery: int) -> Dialect:
-        return self.variants.get((extract, delivery), Dialect(self.default[extract]))
+        found = self.variants.get((extract, delivery))
+        if found is not None:
+            return found
+        if extract not in self._base:
+            plain = Dialect(self.default[extract])
+            if self.site:
+                extras = _SITE_CSV if plain.format == "csv" else {}
+                plain = as_site(replace(plain, **extras), extract, self.site, None)
+            self._base[extract] = plain
+        return self._base[extract]
+
+    def file_name(self, extract: str, day: dt.date, ext: str) -> str:
+        """`<extract>_<YYYYMMDD>.<ext>`, or the name the site's source system gives it."""
+        named = self.site.file_name(extract, day, ext) if self.site else None
+        return named or f"{extract}_{day:%Y%m%d}.{ext}"
 
 
 def plan_dialects(
-    world: World, scale: Scale, timeline: Timeline, with_variants: bool, rng: np.random.Generator
+    world: World,
+    scale: Scale,
+    timeline: Timeline,
+    with_variants: bool,
+    rng: np.random.Generator,
+    site: SiteTexts | None = None,
+    site_all: bool = False,
 ) -> DialectPlan:
+    """Each delivery's dialect: the variants of world.yaml when planting dirt, the site's
+    dialect for all (`site_all`) or for the variants that ask for it (`site` gives its texts)."""
     contract = load_contract()
     default: dict[str, Format] = {
         name: scale.big_extract_format if name in world.big_extracts else "csv" for name in contract.extracts
     }
-    plan = DialectPlan(default)
+    plan = DialectPlan(default, site=site if site_all else None)
     if not with_variants:
         return plan
     for v in world.dirt.variants:
         base = default[v.extract]
         spec = contract.extracts[v.extract]
-        headers = _varied_headers(spec, rng) if v.header == "varied" else ()
+        plain = tuple((name, name) for name in spec.columns)
+        headers = _varied_headers(plain, rng) if v.header == "varied" else ()
         if base == "parquet":  # separators, encodings and date texts do not exist in Parquet
             dialect = Dialect(
                 "parquet", week_format=v.week_format, headers=headers, extra_column=v.extra_column
@@ -109,16 +157,19 @@ def plan_dialects(
             )
             if dialect.format == "xlsx":
                 dialect = Dialect("xlsx", headers=headers, extra_column=v.extra_column)
+        if (v.site or site_all) and site is not None:
+            dialect = as_site(dialect, v.extract, site, rng if v.header == "varied" else None)
         plan.variants[(v.extract, timeline.delivery_at(v.at))] = dialect
     return plan
 
 
-def _varied_headers(spec: Extract, rng: np.random.Generator) -> tuple[tuple[str, str], ...]:
+def _varied_headers(
+    layout: tuple[tuple[str, str], ...], rng: np.random.Generator
+) -> tuple[tuple[str, str], ...]:
     """Header names in another case, with surrounding spaces, in another column order."""
     styles = (str.upper, str.title, lambda s: f" {s} ", lambda s: f"{s.upper()} ")
-    names = list(spec.columns)
-    order = rng.permutation(len(names))
-    return tuple((names[i], styles[int(rng.integers(0, len(styles)))](names[i])) for i in order)
+    order = rng.permutation(len(layout))
+    return tuple((layout[i][0], styles[int(rng.integers(0, len(styles)))](layout[i][1])) for i in order)
 
 
 @dataclass
@@ -141,6 +192,25 @@ class Formatter:
         self._tables: dict[str, pa.Array] = {}
         self.lo, self.hi = timeline.text_range
         self.month_lo = int(month_of(np.array([self.lo]))[0])
+        self._translated: dict[tuple[int, str], tuple[Vocab, Vocab]] = {}
+
+    def site_values(
+        self, column: Column, values: Labels | np.ndarray, dialect: Dialect
+    ) -> Labels | np.ndarray:
+        """A code column's values as the site writes them (a planted unknown code stays as it
+        is); other columns and dialects unchanged. Translated once per vocabulary."""
+        if not dialect.codes or column.type != "code" or not isinstance(values, Labels):
+            return values
+        table = dict(dialect.codes).get(column.name)
+        if not table:
+            return values
+        key = (id(values.vocab), column.name)
+        known = self._translated.get(key)
+        if known is None or known[0] is not values.vocab:
+            lookup = dict(table)
+            texts = [lookup.get(str(t).lower(), t) for t in values.vocab.texts]
+            known = self._translated[key] = (values.vocab, Vocab(texts))
+        return Labels(values.idx, known[1])
 
     def _table(self, kind: str) -> pa.Array:
         """Texts of every day (or month) of the text range."""
@@ -178,6 +248,7 @@ class Formatter:
         return dialect.date_format
 
     def text(self, column: Column, values: Labels | np.ndarray, dialect: Dialect) -> pa.Array:
+        values = self.site_values(column, values, dialect)
         if isinstance(values, Labels):
             return _labels_arrow(values)
         if column.type in ("date", "week", "month"):
@@ -188,6 +259,7 @@ class Formatter:
         return pa.array(values).cast(pa.string())
 
     def typed(self, column: Column, values: Labels | np.ndarray, dialect: Dialect) -> pa.Array:
+        values = self.site_values(column, values, dialect)
         if isinstance(values, Labels):
             return _labels_arrow(values)
         kind = self._date_kind(column, dialect)
@@ -203,6 +275,7 @@ class Formatter:
 
     def cells(self, column: Column, values: Labels | np.ndarray, dialect: Dialect) -> list:
         """Workbook cells: dates as real dates (as Excel exports them), numbers as numbers."""
+        values = self.site_values(column, values, dialect)
         if isinstance(values, Labels):
             return list(values.texts())
         if column.type in ("date", "week"):
@@ -253,7 +326,7 @@ class ExtractWriter:
         if delivery not in self.reports:
             dialect = self.plan.of(self.spec.name, delivery)
             date = self.timeline.delivery_date(delivery)
-            name = f"{self.spec.name}/{self.spec.name}_{date:%Y%m%d}.{_EXTENSION[dialect.format]}"
+            name = f"{self.spec.name}/{self.plan.file_name(self.spec.name, date, _EXTENSION[dialect.format])}"
             self.reports[delivery] = FileReport(name, self.spec.name, delivery, date.isoformat(), dialect)
         return self.reports[delivery]
 
@@ -304,7 +377,8 @@ class ExtractWriter:
             if extra is not None:
                 arrays.append(pa.array(extra, type=pa.string()))
             table = pa.table(arrays, names=[f"c{i}" for i in range(len(arrays))])
-            quoting = "needed" if self._needs_quotes(rows, extra, dialect.sep) else "none"
+            quotes = self._needs_quotes(rows, extra, dialect.sep) or dialect.codes_need_quotes()
+            quoting = "needed" if quotes else "none"
             buffer = io.BytesIO()
             pa_csv.write_csv(
                 table,

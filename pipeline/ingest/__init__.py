@@ -22,6 +22,7 @@ from pipeline.cpr import scrub
 from pipeline.errors import ProvmonError, UnreadableFileError
 from pipeline.ingest.deliveries import Delivery, classify, find_deliveries
 from pipeline.ingest.load import FileResult, IngestSession
+from pipeline.ingest.mapping import find_mapping
 from pipeline.ingest.pseudonym import resolve_key
 from pipeline.settings import Settings
 from pipeline.warehouse import record_run
@@ -87,19 +88,27 @@ def ingest(settings: Settings) -> IngestSummary:
         raise ProvmonError(f"the raw folder {settings.raw_dir} does not exist (set it with --raw-dir)")
     key = resolve_key(settings.raw_dir)
     with record_run(settings.warehouse, "ingest") as run:
-        summary = ingest_paths(settings.warehouse, settings.raw_dir, key, progress=sys.stderr.isatty())
+        summary = ingest_paths(
+            settings.warehouse, settings.raw_dir, key, progress=sys.stderr.isatty(), config=settings.config
+        )
         run.summary = str(summary)
         if summary.refused:
             raise RefusedFilesError(summary)
     return summary
 
 
-def ingest_paths(warehouse: Path, raw_dir: Path, key: bytes, progress: bool = False) -> IngestSummary:
-    """The work of `ingest`, without the run log: find, order and load the deliveries."""
+def ingest_paths(
+    warehouse: Path, raw_dir: Path, key: bytes, progress: bool = False, config: Path | None = None
+) -> IngestSummary:
+    """The work of `ingest`, without the run log: find, order and load the deliveries, with
+    the site mapping given (`config`) or found (mapping.find_mapping)."""
     started = time.perf_counter()
-    deliveries, misnamed = find_deliveries(raw_dir)
+    mapping = find_mapping(raw_dir, config)
+    if mapping:
+        log.info("site mapping %s (version %s)", mapping.path, mapping.short_version)
+    deliveries, misnamed = find_deliveries(raw_dir, mapping)
     summary = IngestSummary()
-    with IngestSession(warehouse, key) as session:
+    with IngestSession(warehouse, key, mapping=mapping) as session:
         summary.files += [session.refuse_misnamed(m) for m in misnamed]
         for result in session.load(tqdm(deliveries, desc="ingest", unit="file", disable=not progress)):
             summary.files.append(result)
@@ -108,13 +117,17 @@ def ingest_paths(warehouse: Path, raw_dir: Path, key: bytes, progress: bool = Fa
     return summary
 
 
-def ingest_file(warehouse: Path, path: Path, key: bytes, raw_dir: Path | None = None) -> FileResult:
+def ingest_file(
+    warehouse: Path, path: Path, key: bytes, raw_dir: Path | None = None, config: Path | None = None
+) -> FileResult:
     """Load one delivery file (its name and folder must fit the contract, relative to raw_dir,
     by default the folder above the file's folder). Raises UnreadableFileError when the file
     is refused; the refusal is recorded in meta.loads first."""
     path = Path(path)
-    found = classify(path, raw_dir or path.parent.parent)
-    with IngestSession(warehouse, key) as session:
+    raw_dir = raw_dir or path.parent.parent
+    mapping = find_mapping(raw_dir, config)
+    found = (mapping.delivery(path, raw_dir) if mapping else None) or classify(path, raw_dir)
+    with IngestSession(warehouse, key, mapping=mapping) as session:
         result = (
             next(session.load([found])) if isinstance(found, Delivery) else session.refuse_misnamed(found)
         )

@@ -124,10 +124,11 @@ class Check:
     reason: str
 
 
-def type_checks(col: Column, identifier: bool = False) -> list[Check]:
+def type_checks(col: Column, identifier: bool = False, extract: str = "") -> list[Check]:
     """Required, parseable, in the vocabulary, of the right form; an identifier (a key or
     reference of text) must not hold a CPR number, since ids are stored and published as
-    delivered."""
+    delivered. An unknown code's reason names the site-mapping key that would map it
+    (pipeline/ingest/mapping.py)."""
     name, t, p = col.name, text_col(col.name), value_col(col.name)
     checks = []
     if col.required:
@@ -144,7 +145,8 @@ def type_checks(col: Column, identifier: bool = False) -> list[Check]:
         checks.append(Check(name, f"{t} IS NOT NULL AND cpr_problem IS NOT NULL", problem))
     elif col.type == "code":
         allowed = ", ".join(col.codes or [])
-        problem = say(f"unknown {name} ", shown(t), f" (allowed: {allowed})")
+        site = f"; or map it under extracts.{extract}.codes.{name} in the site mapping" if extract else ""
+        problem = say(f"unknown {name} ", shown(t), f" (allowed: {allowed}{site})")
         checks.append(Check(name, f"{t} IS NOT NULL AND {p} IS NULL", problem))
     elif col.type in _EXPECTED:
         problem = say(f"{name} ", shown(t), f" {_EXPECTED[col.type]}")
@@ -190,7 +192,7 @@ def rule_checks(col: Column) -> list[Check]:
 def all_checks(extract: Extract) -> list[Check]:
     """Every check of an extract in the order the first failing one is reported."""
     columns = list(extract.columns.values())
-    typed = [c for col in columns for c in type_checks(col, identifier(extract, col))]
+    typed = [c for col in columns for c in type_checks(col, identifier(extract, col), extract.name)]
     return typed + [c for col in columns for c in rule_checks(col)]
 
 

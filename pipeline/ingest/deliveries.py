@@ -12,18 +12,22 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.contract import extract_names
 from pipeline.cpr import scrub
 from pipeline.ingest.config import load_config
-from pipeline.settings import GROUND_TRUTH_FILE, SYNTHETIC_MARKER
+from pipeline.settings import GROUND_TRUTH_FILE, SITE_MAPPING_FILE, SYNTHETIC_MARKER
+
+if TYPE_CHECKING:
+    from pipeline.ingest.mapping import SiteMapping
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("csv", "xlsx", "parquet")
 _NAME = re.compile(r"^(?P<extract>.+)_(?P<date>\d{8})\.(?P<ext>[A-Za-z0-9]+)$")
 # Files that may sit at the top of the raw folder without being deliveries.
-_TOP_LEVEL_OK = {SYNTHETIC_MARKER, GROUND_TRUTH_FILE}
+_TOP_LEVEL_OK = {SYNTHETIC_MARKER, GROUND_TRUTH_FILE, SITE_MAPPING_FILE}
 _HASH_CHUNK = 1 << 20
 
 
@@ -54,7 +58,9 @@ class Misnamed:
     problem: str
 
 
-def find_deliveries(raw_dir: Path, today: date | None = None) -> tuple[list[Delivery], list[Misnamed]]:
+def find_deliveries(
+    raw_dir: Path, mapping: SiteMapping | None = None, today: date | None = None
+) -> tuple[list[Delivery], list[Misnamed]]:
     """All delivery files below raw_dir in load order, and the files refused by their name.
 
     Hidden files and non-delivery files at the top are ignored; any file in a folder is either
@@ -63,9 +69,13 @@ def find_deliveries(raw_dir: Path, today: date | None = None) -> tuple[list[Deli
     misnamed: list[Misnamed] = []
     latest = latest_delivery_date(today)
     for path in sorted(raw_dir.rglob("*")):
-        if not path.is_file() or _ignored(path, raw_dir):
+        if not path.is_file():
             continue
-        result = classify(path, raw_dir, latest)
+        # a file named by its source system, as a pattern of the site mapping says
+        named = mapping.delivery(path, raw_dir, latest) if mapping else None
+        if named is None and _ignored(path, raw_dir):
+            continue
+        result = named or classify(path, raw_dir, latest)
         (deliveries if isinstance(result, Delivery) else misnamed).append(result)
     deliveries, twins = _without_twins(deliveries)
     deliveries.sort(key=Delivery.sort_key)
@@ -138,15 +148,21 @@ def classify(path: Path, raw_dir: Path, latest: date | None = None) -> Delivery 
         day = date(int(m.group("date")[:4]), int(m.group("date")[4:6]), int(m.group("date")[6:]))
     except ValueError:
         return Misnamed(path, named, f"{m.group('date')} in the name is not a date YYYYMMDD")
+    return dated(path, named, day, ext, latest)
+
+
+def dated(path: Path, extract: str, day: date, ext: str, latest: date | None = None) -> Delivery | Misnamed:
+    """A delivery of `day`, or refused when the day lies after `latest` (default: see
+    latest_delivery_date): the latest delivery date sets the default as_of."""
     latest = latest or latest_delivery_date()
     if day > latest:
         return Misnamed(
             path,
-            named,
-            f"{m.group('date')} in the name lies after {latest:%Y-%m-%d}, more than "
+            extract,
+            f"{day:%Y%m%d} in the name lies after {latest:%Y-%m-%d}, more than "
             f"{load_config().deliveries.max_days_ahead} days after today: is the date in the name right?",
         )
-    return Delivery(path=path, extract=named, delivery_date=day, format=ext)
+    return Delivery(path=path, extract=extract, delivery_date=day, format=ext)
 
 
 def file_hash(path: Path) -> str:

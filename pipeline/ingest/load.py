@@ -33,6 +33,7 @@ from pipeline.errors import UnreadableFileError
 from pipeline.ingest.config import IngestConfig, load_config
 from pipeline.ingest.deliveries import Delivery, Misnamed, file_hash
 from pipeline.ingest.dialects import ROW_NUMBER, RawTable, estimated_rows, read_table, reject_reason_sql
+from pipeline.ingest.mapping import SiteMapping
 from pipeline.ingest.pseudonym import CPR_TABLE, PERSONS_TABLE, PseudonymCache, require_same_key
 from pipeline.ingest.rows import BatchQueries
 from pipeline.ingest.sql import MACROS, ident, literal
@@ -93,6 +94,7 @@ class _Load:
     bad: int = 0  # of those, failing a check or repeating a key
     rejected: int = 0  # CSV rows that could not be split into fields
     load_id: int | None = None
+    mapping_version: str | None = None  # of the site mapping, when it was applied to the file
 
     @property
     def rows_read(self) -> int:
@@ -112,10 +114,17 @@ class IngestSession:
 
     Use as a context manager; the warehouse file is locked for writing while it is open."""
 
-    def __init__(self, warehouse: Path, key: bytes, config: IngestConfig | None = None) -> None:
+    def __init__(
+        self,
+        warehouse: Path,
+        key: bytes,
+        config: IngestConfig | None = None,
+        mapping: SiteMapping | None = None,
+    ) -> None:
         self.warehouse = Path(warehouse)
         self._key = key
         self._config = config or load_config()
+        self._mapping = mapping
         self._names = itertools.count(1)
 
     def __enter__(self) -> IngestSession:
@@ -228,6 +237,8 @@ class IngestSession:
         """A delivery as a text table, or its refusal."""
         try:
             job.raw = read_table(self.con, job.delivery, job.name, Path(self._tmp.name))
+            if self._mapping:  # the site's column names, codes and formats in the contract's form
+                job.raw, job.mapping_version = self._mapping.apply(self.con, job.delivery, job.raw)
             check_columns(load_contract().extracts[job.delivery.extract], job.raw.columns)
         except UnreadableFileError as exc:
             self._refuse(job, str(exc))
@@ -390,8 +401,8 @@ class IngestSession:
         delivery = job.delivery
         self.con.execute(
             f"INSERT INTO {LOADS} (load_id, extract, file, file_path, file_hash, delivery_date, status, "
-            "rows_read, rows_loaded, rows_quarantined, message, started_at, finished_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_localtimestamp())",
+            "rows_read, rows_loaded, rows_quarantined, message, started_at, mapping_version, finished_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_localtimestamp())",
             [
                 job.load_id,
                 delivery.extract,
@@ -403,6 +414,7 @@ class IngestSession:
                 *counts,
                 job.message,
                 job.started,
+                job.mapping_version,
             ],
         )
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pipeline.cpr import scrub
 from pipeline.ingest.deliveries import file_hash, find_deliveries
+from pipeline.ingest.mapping import find_mapping
 from pipeline.settings import SYNTHETIC_MARKER
 
 MARKER_HEAD = (
@@ -49,7 +50,8 @@ def unverified(raw_dir: Path) -> str | None:
     )
     if not listed:
         return scrub(f"{marker} does not list the generator's files")
-    deliveries, misnamed = find_deliveries(raw_dir)
+    # what ingestion would read, files named by the site mapping's patterns included
+    deliveries, misnamed = find_deliveries(raw_dir, find_mapping(raw_dir))
     for path in sorted([d.path for d in deliveries] + [m.path for m in misnamed]):
         name = path.relative_to(raw_dir).as_posix()
         if name not in listed:

@@ -18,19 +18,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from pipeline import cpr
-from pipeline.contract import Extract, load_contract
+from pipeline.contract import CONTRACT_FILE, Extract, load_contract
 from pipeline.errors import ProvmonError
 from pipeline.generate import generate
 from pipeline.ingest.marker import unverified
-from pipeline.settings import GROUND_TRUTH_FILE, SYNTHETIC_MARKER
+from pipeline.settings import GROUND_TRUTH_FILE, SITE_MAPPING_FILE, SYNTHETIC_MARKER
 
 pytestmark = pytest.mark.integration
 SEED = 3
 CONTRACT = load_contract()
 MONTHLY = [name for name in CONTRACT.extracts if name not in ("providers", "agreements")]
 GRANTS = {"flex_job", "disability_pension", "resource_course"}
+# The shipped example site mapping, read here as plain YAML (not by pipeline.ingest.mapping).
+SITE_EXAMPLE = CONTRACT_FILE.with_name("site-mapping.example.yaml")
 _FILE = re.compile(r"^(?P<extract>[a-z_]+)_(?P<date>\d{8})\.(?P<ext>csv|xlsx|parquet)$")
 
 
@@ -82,6 +85,29 @@ def read_delivery(path: Path) -> pd.DataFrame:
         df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
         df = pd.DataFrame({c: pd.Series([v if v != "" else None for v in df[c]], dtype=object) for c in df})
     df.columns = [str(c).strip().lower() for c in df.columns]
+    return _site_to_contract(df, path.parent.name)
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+def _site_to_contract(df: pd.DataFrame, extract: str) -> pd.DataFrame:
+    """A delivery with the example site mapping's Danish headers in the contract's names and
+    codes (an unknown value stays as it is); any other delivery unchanged."""
+    site = yaml.safe_load(SITE_EXAMPLE.read_text(encoding="utf-8"))["extracts"].get(extract, {})
+    names = {
+        str(source).strip().lower(): column
+        for column, sources in site.get("columns", {}).items()
+        for source in ([sources] if isinstance(sources, str) else sources)
+    }
+    if not set(df.columns) & set(names):
+        return df
+    df = df.rename(columns=names)
+    for column, values in site.get("codes", {}).items():
+        lookup = {_folded(str(k)): v for k, v in values.items()}
+        mapped = [None if v is None else lookup.get(_folded(v), v) for v in df[column]]
+        df[column] = pd.Series(mapped, dtype=object, index=df.index)
     return df
 
 
@@ -217,6 +243,16 @@ def test_dialect_variants_are_written_as_the_ground_truth_says(dirty: Path) -> N
     assert any(d["week_format"] == "iso_week" for d in variants.values())
     assert any(d["date_format"] == "dmy_dot" for d in variants.values())
     assert any(d["headers"] for d in variants.values())
+    site = [p for p, d in variants.items() if d["site"]]
+    assert {p.split("/")[0] for p in site} >= {"referrals", "benefit_weeks", "sickness_cases"}
+    assert (dirty / SITE_MAPPING_FILE).read_bytes() == SITE_EXAMPLE.read_bytes()  # read by ingest
+    weeks = next(p for p in site if p.startswith("benefit_weeks/"))
+    text = (dirty / weeks).read_text(encoding="utf-8")
+    assert (
+        text.startswith("CPR-nr.,Uge,Ydelse\n")
+        and ",Sygedagpenge\n" in text
+        and "sickness_benefit" not in text
+    )
     cp1252 = next(p for p, d in variants.items() if d["encoding"] == "cp1252")
     raw = (dirty / cp1252).read_bytes()
     with pytest.raises(UnicodeDecodeError):
@@ -237,6 +273,7 @@ def _plain(fmt: str) -> dict:
         "headers": None,
         "extra_column": None,
         "crlf": False,
+        "site": False,
     }
 
 
@@ -266,6 +303,7 @@ def test_every_kind_of_dirt_is_planted(dirty: Path) -> None:
 
 def test_dirt_rate_zero_writes_plain_clean_files(clean: Path) -> None:
     t = truth(clean)
+    assert not (clean / SITE_MAPPING_FILE).exists()
     assert t["planted_total"] == {}
     for path, info in t["files"].items():
         assert info["dialect"] == _plain("csv"), path

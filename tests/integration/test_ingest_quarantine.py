@@ -16,6 +16,7 @@ BENEFITS = (
     "cash_assistance, education_assistance, sickness_benefit, job_clarification, resource_course, "
     "flex_job, flex_unemployment, disability_pension, unemployment_benefit, student_grant"
 )
+SITE = "; or map it under extracts.{}.codes.{} in the site mapping"
 NOT_A_DATE = "is not a date (YYYY-MM-DD, DD-MM-YYYY or DD.MM.YYYY)"
 IF_END = "it is required when end_date is set"
 DECIMAL = "is not a number (digits with ',' or '.' as decimal mark, no thousands separator)"
@@ -24,14 +25,16 @@ EXPECTED = [
     ("providers", 2, "cvr", "cvr '1234' does not have the required form ^[0-9]{8}$"),
     ("agreements", 2, "tender_area", "tender_area 5 is above the maximum 4"),
     ("agreements", 3, "price_dkk", "price_dkk 0 must be more than 0"),
-    ("agreements", 4, "offer_code", "unknown offer_code 'XYZ' (allowed: virk, mest, ment, fast, eftv, helh)"),
+    ("agreements", 4, "offer_code", "unknown offer_code 'XYZ' (allowed: virk, mest, ment, fast, eftv, helh"
+     + SITE.format("agreements", "offer_code") + ")"),
     ("agreements", 5, "valid_to", "valid_to 2023-05-31 is before valid_from 2023-06-01"),
     ("agreements", 6, "capacity_per_month", "capacity_per_month '2.5' is not a whole number"),
     ("referrals", 2, "cpr", "invalid CPR 320150-****: day 32 is not a date"),
     ("referrals", 3, "end_date", "end_date 2023-01-04 is before start_date 2023-02-01"),
     (
         "referrals", 4, "end_reason",
-        "unknown end_reason 'fired' (allowed: completed, job, education, dropout, sick, moved, other)",
+        "unknown end_reason 'fired' (allowed: completed, job, education, dropout, sick, moved, other"
+        + SITE.format("referrals", "end_reason") + ")",
     ),
     ("referrals", 5, "agreement_id", "agreement_id is missing (required)"),
     ("referrals", 6, "booked_on", f"booked_on '2023-02-30' {NOT_A_DATE}"),
@@ -48,7 +51,8 @@ EXPECTED = [
     ("referrals", 14, "referral_id", "exact duplicate of row 1"),
     ("referrals", 15, "referral_id", "same referral_id R101 as row 1, with other values"),
     ("referrals", 17, "start_date", "start_date 2023-02-01 is before booked_on 2023-03-02"),
-    ("referrals", 18, "benefit_at_start", f"unknown benefit_at_start 'none' (allowed: {BENEFITS})"),
+    ("referrals", 18, "benefit_at_start", f"unknown benefit_at_start 'none' (allowed: {BENEFITS}"
+     + SITE.format("referrals", "benefit_at_start") + ")"),
     ("paid_hours", 2, "hours", "hours -3 is below the minimum 0"),
     ("paid_hours", 3, "month", "month '2023/12' is not a month (YYYY-MM)"),
     ("paid_hours", 4, "month", "month '2023-13' is not a month (YYYY-MM)"),
@@ -59,7 +63,8 @@ EXPECTED = [
         "benefit_weeks", 3, "week_start",
         "week_start '2021-W53' is not a week (a Monday as a date, or an ISO week YYYY-Www)",
     ),
-    ("benefit_weeks", 4, "benefit", f"unknown benefit 'none' (allowed: {BENEFITS})"),
+    ("benefit_weeks", 4, "benefit", f"unknown benefit 'none' (allowed: {BENEFITS}"
+     + SITE.format("benefit_weeks", "benefit") + ")"),
     (
         "sickness_cases", 2, "end_reason",
         "end_reason is missing; it is required when case_end_date is set ('2023-06-01')",
