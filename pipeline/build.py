@@ -105,12 +105,14 @@ def build(settings: Settings, as_of: dt.date | None = None) -> BuildSummary:
 def _build(settings: Settings, warehouse: Path, as_of: dt.date | None, started: float) -> BuildSummary:
     with record_run(warehouse, "build", create=False) as run:
         drop_unpublished(warehouse)
+        for left in settings.marts_dir.glob(f".{BUILD_SCHEMA_PREFIX}*"):  # of a killed build
+            shutil.rmtree(left, ignore_errors=True)
         schema = f"{BUILD_SCHEMA_PREFIX}{run.run_id}"
         staging = settings.marts_dir / f".{schema}"
         try:
             results = run_dbt(warehouse, dbt_args(as_of), schema=schema)
             resolved = built_as_of(warehouse, schema)
-            staged = export_marts(warehouse, results.exports, staging)
+            staged = stage_exports(warehouse, results.exports, staging)
             publish(warehouse, schema, results.public, resolved, run.run_id)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -562,6 +564,15 @@ def publish(warehouse: Path, schema: str, public: Sequence[str], as_of: dt.date,
     finally:
         con.close()
     drop_unpublished(warehouse)
+
+
+def stage_exports(warehouse: Path, exports: Iterable[tuple[str, Sequence[str]]], staging: Path) -> list[Path]:
+    """The Parquet exports of a build, in a folder beside the published ones."""
+    try:
+        return export_marts(warehouse, exports, staging)
+    except (OSError, duckdb.IOException) as exc:
+        reason = getattr(exc, "strerror", None) or first_line(str(exc))
+        raise BuildError(one_line(f"cannot write the Parquet marts to {staging.parent}: {reason}")) from exc
 
 
 def replace_into(path: Path, folder: Path) -> Path:
