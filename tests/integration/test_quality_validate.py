@@ -271,6 +271,12 @@ def damaged(ingested: Settings, tmp_path_factory: pytest.TempPathFactory) -> Dam
         "WHERE _load_id = ? ORDER BY _row_number LIMIT ?)",
         [orphan_id, orphan_id, orphaned],
     )
+    (orphaned,) = sql(  # with any the delivery had before
+        s,
+        "SELECT count(*) FROM landing.referral_results WHERE _load_id = ? "
+        "AND referral_id NOT IN (SELECT referral_id FROM landing.referrals)",
+        [orphan_id],
+    )[0]
     plants["orphans"] = (orphan_id, orphan_file, rows, orphaned)
 
     sql(s, "ALTER TABLE landing.providers DROP COLUMN cvr")
@@ -412,3 +418,6 @@ def test_run_stops_on_a_critical_breach_and_leaves_the_previous_marts(built: Set
     assert sql(built, "SELECT count(*) FROM main.mart_provider_results")[0] == (rows_before,)
     last = sql(built, "SELECT status FROM meta.runs WHERE verb = 'validate' ORDER BY run_id DESC LIMIT 1")
     assert last == [("failed",)]
+    runs = sql(built, "SELECT verb, status, summary FROM meta.runs WHERE verb = 'run'")
+    assert [(verb, status) for verb, status, _ in runs] == [("run", "failed")]
+    assert "critical data-quality breach" in runs[0][2]
