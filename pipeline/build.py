@@ -6,20 +6,31 @@ own files (manifest, compiled SQL, logs) go to a folder under the system temp di
 the warehouse, so that the repository stays clean and two builds of different warehouses (two
 engineers, or the tests beside a demo) never share dbt's partial-parse state.
 
+A build replaces every public mart and its Parquet export together, or changes none of them
+(docs/warehouse.md): dbt builds into a schema of its own for this build (`provmon_build_<id>`,
+with dbt's `_staging` and `_intermediate` beside it), the Parquet exports are written to a
+temporary folder, and only when all of that succeeded do the public names in `main` become views
+of the new tables, in one DuckDB transaction, and the Parquet files replace the old ones. A failed
+build drops its schemas and leaves the previous marts, exports and decisions' input as they were.
+Nothing is copied: the swap is a few view definitions, whatever the size of the warehouse.
+
 Which marts are exported is data, not code: every dbt model with `meta: {export_parquet: true}`
-(models/marts/_marts__models.yml) is written to settings.marts_dir, one file per mart, first to a
-temporary name and then renamed, so that a reader never sees half a file."""
+(models/marts/_marts__models.yml) is written to settings.marts_dir, one file per mart."""
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
+import fcntl
 import hashlib
 import logging
 import os
+import shutil
+import socket
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,11 +41,20 @@ from pipeline.contract import extract_names
 from pipeline.cpr import scrub
 from pipeline.errors import ProvmonError
 from pipeline.settings import WAREHOUSE_ENV, Settings
+from pipeline.warehouse import process_alive, record_run
 
 log = logging.getLogger(__name__)
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 LANDING_SCHEMA = "landing"
+# Where the public marts are (views of the published build's tables), and how dbt is told where
+# to build (profiles.yml reads the environment variable).
+PUBLIC_SCHEMA = "main"
+SCHEMA_ENV = "PROVMON_DBT_SCHEMA"
+BUILD_SCHEMA_PREFIX = "provmon_build_"
+PUBLISHED_TABLE = "published_build"
+# The schemas dbt made before builds had schemas of their own.
+LEGACY_SCHEMAS = ("main_staging", "main_intermediate")
 # How many failing nodes the one-line error names before "and N more".
 MAX_NAMED_FAILURES = 3
 
@@ -53,9 +73,14 @@ class BuildSummary:
     warnings: int
     seconds: float
     exported: tuple[Path, ...] = field(default=())
+    # Each dbt test that warned, in words: "<model>.<column> <test>: <n> rows".
+    warned: tuple[str, ...] = field(default=())
 
     def __str__(self) -> str:
-        warned = f", {self.warnings} warnings" if self.warnings else ""
+        warned = ""
+        if self.warnings:
+            named = f" ({'; '.join(self.warned)})" if self.warned else ""
+            warned = f", {self.warnings} warning{'s' if self.warnings != 1 else ''}{named}"
         return (
             f"build: as_of {self.as_of.isoformat()}, {self.models} models and {self.tests} tests "
             f"passed{warned}, {len(self.exported)} marts exported, {self.seconds:.1f} s"
@@ -64,21 +89,48 @@ class BuildSummary:
 
 def build(settings: Settings, as_of: dt.date | None = None) -> BuildSummary:
     """Build every model of the dbt project for `as_of` (default: the month end before the
-    newest referrals delivery) and export the public marts to settings.marts_dir."""
+    newest referrals delivery) and publish the public marts and their Parquet exports together.
+
+    Until the very end everything is written beside the public marts (a build schema, a
+    temporary export folder), so a failure anywhere leaves the previous build in place."""
     started = time.monotonic()
     warehouse = settings.warehouse.resolve()
-    check_landing(warehouse, need_referrals=as_of is None)
-    results = run_dbt(warehouse, dbt_args(as_of))
-    resolved = built_as_of(warehouse)
-    exported = export_marts(warehouse, results.exports, settings.marts_dir)
-    return BuildSummary(
-        as_of=resolved,
-        models=results.models,
-        tests=results.tests,
-        warnings=results.warnings,
-        seconds=time.monotonic() - started,
-        exported=tuple(exported),
-    )
+    require_warehouse(warehouse)
+    # The lock before the landing checks: a second build is told so, not that the file is in use.
+    with build_lock(warehouse):
+        check_landing(warehouse, need_referrals=as_of is None, as_of=as_of)
+        return _build(settings, warehouse, as_of, started)
+
+
+def _build(settings: Settings, warehouse: Path, as_of: dt.date | None, started: float) -> BuildSummary:
+    with record_run(warehouse, "build", create=False) as run:
+        drop_unpublished(warehouse)
+        for left in settings.marts_dir.glob(f".{BUILD_SCHEMA_PREFIX}*"):  # of a killed build
+            shutil.rmtree(left, ignore_errors=True)
+        schema = f"{BUILD_SCHEMA_PREFIX}{run.run_id}"
+        staging = settings.marts_dir / f".{schema}"
+        try:
+            results = run_dbt(warehouse, dbt_args(as_of), schema=schema)
+            resolved = built_as_of(warehouse, schema)
+            staged = stage_exports(warehouse, results.exports, staging)
+            publish(warehouse, schema, results.public, resolved, run.run_id)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            discard(warehouse, schema)
+            raise
+        exported = [replace_into(path, settings.marts_dir) for path in staged]
+        shutil.rmtree(staging, ignore_errors=True)
+        summary = BuildSummary(
+            as_of=resolved,
+            models=results.models,
+            tests=results.tests,
+            warnings=len(results.warned),
+            seconds=time.monotonic() - started,
+            exported=tuple(exported),
+            warned=results.warned,
+        )
+        run.summary = str(summary)
+    return summary
 
 
 def dbt_args(as_of: dt.date | None, command: Sequence[str] = ("build",)) -> list[str]:
@@ -122,12 +174,18 @@ def missing_landing_tables(con: duckdb.DuckDBPyConnection, extracts: Iterable[st
     return [name for name in extracts if name not in present]
 
 
-def check_landing(warehouse: Path, need_referrals: bool) -> None:
-    """Refuse early, with the fix in the message, when there is nothing to build from."""
+def require_warehouse(warehouse: Path) -> None:
     if not warehouse.exists():
         raise BuildError(
             f"the warehouse {warehouse} does not exist; load deliveries first with provmon ingest"
         )
+
+
+def check_landing(warehouse: Path, need_referrals: bool, as_of: dt.date | None = None) -> None:
+    """Refuse early, with the fix in the message, when there is nothing to build from or the
+    as_of lies outside the data (before the first referral, or past the month after the newest
+    referrals delivery: such a build says nothing and used to fail halfway)."""
+    require_warehouse(warehouse)
     con = connect(warehouse, read_only=True)
     try:
         missing = missing_landing_tables(con, extract_names())
@@ -136,15 +194,62 @@ def check_landing(warehouse: Path, need_referrals: bool) -> None:
                 f"the warehouse {warehouse} has no landing table for {', '.join(missing)}; "
                 "load deliveries first with provmon ingest"
             )
-        if need_referrals:
-            (count,) = con.execute(f"select count(*) from {LANDING_SCHEMA}.referrals").fetchone()  # type: ignore[misc]
-            if count == 0:
-                raise BuildError(
-                    "no referrals are loaded, so there is no as-of date to build for; load a "
-                    "referrals delivery with provmon ingest, or give --as-of"
-                )
+        first, newest = con.execute(
+            f"select min(booked_on), max(_delivery_date) from {LANDING_SCHEMA}.referrals"
+        ).fetchone()  # type: ignore[misc]
     finally:
         con.close()
+    if first is None or newest is None:
+        if need_referrals:
+            raise BuildError(
+                "no referrals are loaded, so there is no as-of date to build for; load a "
+                "referrals delivery with provmon ingest, or give --as-of"
+            )
+        return
+    if as_of is not None:
+        check_as_of(as_of, first, newest)
+
+
+def check_as_of(as_of: dt.date, first_referral: dt.date, newest_delivery: dt.date) -> None:
+    """The latest as_of worth building is the end of the month after the newest delivery (the
+    default is the end of the month before it); the earliest is the first referral."""
+    following = (newest_delivery.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+    latest = (following + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    if not first_referral <= as_of <= latest:
+        raise BuildError(
+            f"--as-of {as_of.isoformat()} is outside the data: give a date from "
+            f"{first_referral.isoformat()} (the first referral) to {latest.isoformat()} (the end of "
+            f"the month after the newest referrals delivery, {newest_delivery.isoformat()})"
+        )
+
+
+@contextmanager
+def build_lock(warehouse: Path) -> Iterator[None]:
+    """One build of a warehouse at a time. dbt opens and closes the file model by model, so
+    DuckDB's own lock does not keep a second build out; this lock file does. The kernel
+    releases it when the process ends, even on kill -9, so it never needs clearing by hand."""
+    path = warehouse.parent / f".{warehouse.name}.build-lock"
+    try:
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
+    except OSError as exc:
+        raise BuildError(f"cannot create the build lock {path}: {exc.strerror or exc}") from exc
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise BuildError(
+                f"another provmon build of {warehouse} is running ({holder}); wait for it to "
+                "finish and run provmon build again"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
 
 
 # --- dbt ---------------------------------------------------------------------------------------
@@ -154,18 +259,53 @@ def check_landing(warehouse: Path, need_referrals: bool) -> None:
 class DbtOutcome:
     models: int
     tests: int
-    warnings: int
+    warned: tuple[str, ...]
     exports: tuple[tuple[str, tuple[str, ...]], ...]  # (relation, order-by columns) per mart
+    public: tuple[str, ...] = ()  # the models of the build schema itself: the public marts
+
+    @property
+    def warnings(self) -> int:
+        return len(self.warned)
 
 
 def dbt_work_dir(warehouse: Path) -> Path:
-    """dbt's target and log folder for this warehouse, outside the repository."""
+    """dbt's target and log folder for this warehouse in this process, outside the repository.
+
+    The folder carries the process id: it is removed when the process ends, and a folder left
+    by a process that was killed is removed by the next build."""
     key = hashlib.sha256(str(warehouse).encode("utf-8")).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"provmon-dbt-{key}"
+    work = Path(tempfile.gettempdir()) / f"{WORK_DIR_PREFIX}{os.getpid()}-{key}"
+    if work not in _WORK_DIRS:
+        _WORK_DIRS.add(work)
+        if len(_WORK_DIRS) == 1:
+            atexit.register(remove_work_dirs)
+            remove_orphaned_work_dirs()
+    return work
 
 
-def run_dbt(warehouse: Path, args: Sequence[str]) -> DbtOutcome:
-    """Run dbt in-process against `warehouse`; raise BuildError naming what failed."""
+WORK_DIR_PREFIX = "provmon-dbt-"
+_WORK_DIRS: set[Path] = set()
+
+
+def remove_work_dirs() -> None:
+    """At exit: remove this process's dbt folders (manifests, compiled SQL, logs)."""
+    for work in _WORK_DIRS:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def remove_orphaned_work_dirs() -> None:
+    """Remove dbt folders whose process no longer runs (killed before its exit handler)."""
+    for work in Path(tempfile.gettempdir()).glob(f"{WORK_DIR_PREFIX}*"):
+        pid = work.name[len(WORK_DIR_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run_dbt(warehouse: Path, args: Sequence[str], schema: str | None = None) -> DbtOutcome:
+    """Run dbt in-process against `warehouse`; raise BuildError naming what failed.
+
+    `schema` is dbt's target schema (a build's own schema); without it, the schema of the
+    published build, so that `dbt docs generate` or `dbt test` see what the marts are."""
     from dbt.cli.main import dbtRunner
 
     work = dbt_work_dir(warehouse)
@@ -182,31 +322,66 @@ def run_dbt(warehouse: Path, args: Sequence[str]) -> DbtOutcome:
         "--no-use-colors",
         "--no-send-anonymous-usage-stats",
     ]
+    target_schema = schema or published_schema(warehouse) or PUBLIC_SCHEMA
     progress = _Progress()
-    log.info("build: running dbt %s on %s", args[0], warehouse)
-    with environment({WAREHOUSE_ENV: str(warehouse), "DO_NOT_TRACK": "1"}):
-        result = dbtRunner(callbacks=[progress]).invoke(full_args)
+    log.info("build: running dbt %s on %s (schema %s)", args[0], warehouse, target_schema)
+    env = {WAREHOUSE_ENV: str(warehouse), SCHEMA_ENV: target_schema, "DO_NOT_TRACK": "1"}
+    try:
+        with environment(env):
+            result = dbtRunner(callbacks=[progress]).invoke(full_args)
+    finally:
+        kept = keep_log(work / "logs" / "dbt.log", warehouse)
     if result.exception is not None:
         raise BuildError(one_line(f"dbt could not run: {result.exception}")) from None
     node_results = list(getattr(result.result, "results", None) or [])
     failures = [r for r in node_results if str(r.status) in ("error", "fail")]
     if failures or not result.success:
-        raise BuildError(failure_message(failures, work / "logs" / "dbt.log"))
-    return summarise(node_results)
+        raise BuildError(failure_message(failures, kept))
+    return summarise(node_results, target_schema)
 
 
-def summarise(node_results: Sequence[Any]) -> DbtOutcome:
+def keep_log(log_file: Path, warehouse: Path) -> Path:
+    """Copy dbt's log beside the warehouse (logs/dbt.log), where it outlives the temporary
+    folder: a failure message and the warnings of the summary point at it."""
+    kept = warehouse.parent / "logs" / "dbt.log"
+    try:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(log_file, kept)
+    except OSError as exc:
+        log.warning("build: could not keep dbt's log at %s: %s", kept, exc)
+        return log_file
+    return kept
+
+
+def summarise(node_results: Sequence[Any], schema: str = PUBLIC_SCHEMA) -> DbtOutcome:
     models = sum(1 for r in node_results if r.node.resource_type == "model" and str(r.status) == "success")
     tests = sum(
         1 for r in node_results if r.node.resource_type in ("test", "unit_test") and str(r.status) == "pass"
     )
-    warnings = sum(1 for r in node_results if str(r.status) == "warn")
+    warned = tuple(warning_text(r) for r in node_results if str(r.status) == "warn")
+    models_built = [r.node for r in node_results if r.node.resource_type == "model"]
     exports = tuple(
-        (r.node.relation_name, tuple(r.node.config.meta.get("export_order_by") or ()))
-        for r in node_results
-        if r.node.resource_type == "model" and r.node.config.meta.get("export_parquet")
+        (node.relation_name, tuple(node.config.meta.get("export_order_by") or ()))
+        for node in models_built
+        if node.config.meta.get("export_parquet")
     )
-    return DbtOutcome(models=models, tests=tests, warnings=warnings, exports=exports)
+    public = tuple(node.alias for node in models_built if node.schema == schema)
+    return DbtOutcome(models=models, tests=tests, warned=warned, exports=exports, public=public)
+
+
+def warning_text(result: Any) -> str:
+    """A warned test in words: the table and column it checks, the test, how many rows."""
+    node = result.node
+    metadata = getattr(node, "test_metadata", None)
+    attached = getattr(node, "attached_node", None)
+    if metadata is not None and attached:
+        column = getattr(node, "column_name", None)
+        table = attached.split(".")[-1] + (f".{column}" if column else "")
+        what = f"{table} {metadata.name}"
+    else:
+        what = node.name
+    count = getattr(result, "failures", None)
+    return f"{what}: {count} row{'s' if count != 1 else ''}" if count is not None else what
 
 
 def failure_message(failures: Sequence[Any], log_file: Path) -> str:
@@ -265,16 +440,147 @@ def environment(values: dict[str, str]) -> Iterator[None]:
 # --- after dbt: as_of and the Parquet marts -----------------------------------------------------
 
 
-def built_as_of(warehouse: Path) -> dt.date:
+def built_as_of(warehouse: Path, schema: str = PUBLIC_SCHEMA) -> dt.date:
     """The as_of the build resolved (the var, or the default from the deliveries)."""
     con = connect(warehouse, read_only=True)
     try:
-        row = con.execute("select max(as_of) from main.mart_data_exclusions").fetchone()
+        row = con.execute(f'select max(as_of) from "{schema}".mart_data_exclusions').fetchone()
     finally:
         con.close()
     if row is None or row[0] is None:
         raise BuildError("the build finished but resolved no as_of; are any referrals loaded?")
     return row[0]
+
+
+def is_build_family(name: str, schema: str) -> bool:
+    """A build's schema and the ones dbt makes beside it (`<schema>_staging`, …)."""
+    return name == schema or name.startswith(f"{schema}_")
+
+
+def published_schema(warehouse: Path) -> str | None:
+    """The build schema the public marts are views of (None before the first build)."""
+    if not warehouse.exists():
+        return None
+    con = connect(warehouse, read_only=True)
+    try:
+        return _published_schema(con)
+    finally:
+        con.close()
+
+
+def _published_schema(con: duckdb.DuckDBPyConnection) -> str | None:
+    found = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'meta' "
+        "and table_name = ? and table_catalog = current_database()",
+        [PUBLISHED_TABLE],
+    ).fetchone()
+    if not found or not found[0]:
+        return None
+    row = con.execute(f"select build_schema from meta.{PUBLISHED_TABLE}").fetchone()
+    return row[0] if row else None
+
+
+def drop_schemas(warehouse: Path, doomed: Callable[[str], bool]) -> list[str]:
+    """Drop every schema of the warehouse for which doomed(name) holds; best effort, since it
+    only frees space (a left-over schema is dropped again by the next build)."""
+    try:
+        con = connect(warehouse, read_only=False)
+    except BuildError as exc:
+        log.warning("build: could not drop unpublished build schemas: %s", exc)
+        return []
+    try:
+        names = [
+            row[0]
+            for row in con.execute(
+                "select schema_name from information_schema.schemata where catalog_name = current_database()"
+            ).fetchall()
+            if doomed(row[0])
+        ]
+        for name in names:
+            con.execute(f'drop schema if exists "{name}" cascade')
+        return names
+    finally:
+        con.close()
+
+
+def discard(warehouse: Path, schema: str) -> None:
+    """After a failed build: drop its schemas, never letting the cleanup hide the failure."""
+    try:
+        drop_schemas(warehouse, lambda name: is_build_family(name, schema))
+    except Exception as exc:  # the next build drops them anyway
+        log.warning("build: could not drop the schemas of the failed build %s: %s", schema, exc)
+
+
+def drop_unpublished(warehouse: Path) -> None:
+    """Drop what earlier builds left besides the published one: the schemas of a build that
+    was killed or replaced, and the `main_staging` / `main_intermediate` of the builds before
+    the public marts became views."""
+    published = published_schema(warehouse)
+
+    def doomed(name: str) -> bool:
+        if name in LEGACY_SCHEMAS:
+            return True
+        return name.startswith(BUILD_SCHEMA_PREFIX) and not (
+            published is not None and is_build_family(name, published)
+        )
+
+    dropped = drop_schemas(warehouse, doomed)
+    if dropped:
+        log.info("build: dropped left-over schemas %s", ", ".join(dropped))
+
+
+def publish(warehouse: Path, schema: str, public: Sequence[str], as_of: dt.date, run_id: int) -> None:
+    """Make the public names in `main` views of this build's tables, in one transaction: a
+    reader sees either every mart of the previous build or every mart of this one."""
+    con = connect(warehouse, read_only=False)
+    try:
+        existing = dict(
+            con.execute(
+                "select table_name, table_type from information_schema.tables "
+                "where table_schema = ? and table_catalog = current_database()",
+                [PUBLIC_SCHEMA],
+            ).fetchall()
+        )
+        con.execute("begin transaction")
+        for name in public:
+            kind = existing.get(name)
+            if kind is not None:
+                con.execute(f'drop {"view" if kind == "VIEW" else "table"} "{PUBLIC_SCHEMA}"."{name}"')
+            con.execute(f'create view "{PUBLIC_SCHEMA}"."{name}" as select * from "{schema}"."{name}"')
+        con.execute(
+            f"create table if not exists meta.{PUBLISHED_TABLE} (build_schema varchar not null, "
+            "as_of date not null, run_id bigint, published_at timestamp not null)"
+        )
+        con.execute(f"delete from meta.{PUBLISHED_TABLE}")
+        con.execute(
+            f"insert into meta.{PUBLISHED_TABLE} values (?, ?, ?, current_localtimestamp())",
+            [schema, as_of, run_id],
+        )
+        con.execute("commit")
+    except BaseException:
+        with suppress(duckdb.Error):
+            con.execute("rollback")
+        raise
+    finally:
+        con.close()
+    drop_unpublished(warehouse)
+
+
+def stage_exports(warehouse: Path, exports: Iterable[tuple[str, Sequence[str]]], staging: Path) -> list[Path]:
+    """The Parquet exports of a build, in a folder beside the published ones."""
+    try:
+        return export_marts(warehouse, exports, staging)
+    except (OSError, duckdb.IOException) as exc:
+        reason = getattr(exc, "strerror", None) or first_line(str(exc))
+        raise BuildError(one_line(f"cannot write the Parquet marts to {staging.parent}: {reason}")) from exc
+
+
+def replace_into(path: Path, folder: Path) -> Path:
+    """Move a staged export over the published one (a rename: a reader never sees half)."""
+    target = folder / path.name
+    os.replace(path, target)
+    log.info("build: exported %s", target)
+    return target
 
 
 def export_marts(
@@ -299,7 +605,6 @@ def export_marts(
             finally:
                 tmp.unlink(missing_ok=True)
             written.append(target)
-            log.info("build: exported %s", target)
     finally:
         con.close()
     return written

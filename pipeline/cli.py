@@ -7,8 +7,11 @@ import argparse
 import datetime as dt
 import logging
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from pathlib import Path
+from typing import NoReturn
 
 from pipeline.cpr import ScrubCprFilter, scrub
 from pipeline.errors import ProvmonError
@@ -44,6 +47,33 @@ def _config_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _writable_out_dir(settings: Settings) -> Settings:
+    """Refuse an --out-dir that cannot take files before any work is done, instead of failing
+    with an OSError (an "internal error") at the end of a long run. Probed by writing a file:
+    permission bits alone say nothing on a read-only mount or for root."""
+    folder = settings.out_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".provmon-probe-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ProvmonError(
+            f"the output folder {folder} cannot be written ({reason}); give a writable --out-dir"
+        ) from None
+    return settings
+
+
+def _existing_warehouse(settings: Settings) -> Settings:
+    """Verbs that read a built warehouse never create one (an empty file, a stray folder)."""
+    if not settings.warehouse.exists():
+        raise ProvmonError(
+            f"no warehouse at {settings.warehouse}: load and build it first "
+            "(provmon ingest, provmon build), or give --warehouse"
+        )
+    return settings
+
+
 def cmd_generate(args: argparse.Namespace) -> str:
     from pipeline.generate import generate
 
@@ -73,6 +103,7 @@ def cmd_build(args: argparse.Namespace) -> str:
 def cmd_validate(args: argparse.Namespace) -> str:
     from pipeline.quality import validate, validate_marts
 
+    _writable_out_dir(_settings(args))
     if args.marts:
         return str(validate_marts(_settings(args)))
     return str(validate(_settings(args), reference_date=args.reference_date))
@@ -83,7 +114,7 @@ def cmd_decide(args: argparse.Namespace) -> str:
         return _override(args)
     from pipeline.decisions.service import decide
 
-    return str(decide(_settings(args), month=args.month, model=args.model))
+    return str(decide(_existing_warehouse(_settings(args)), month=args.month, model=args.model))
 
 
 def _override(args: argparse.Namespace) -> str:
@@ -93,7 +124,7 @@ def _override(args: argparse.Namespace) -> str:
     if missing:
         raise ProvmonError(f"decide override needs {', '.join(missing)}")
     return record_override(
-        _settings(args),
+        _existing_warehouse(_settings(args)),
         month=args.month,
         provider_id=args.provider,
         tender_area=args.area,
@@ -109,7 +140,7 @@ def cmd_backtest(args: argparse.Namespace) -> str:
 
     return str(
         run_backtest(
-            _settings(args),
+            _writable_out_dir(_existing_warehouse(_settings(args))),
             from_month=args.from_month,
             to_month=args.to_month,
             ground_truth=args.ground_truth,
@@ -119,14 +150,21 @@ def cmd_backtest(args: argparse.Namespace) -> str:
 
 def cmd_report(args: argparse.Namespace) -> str:
     from pipeline.reports.report import report
+    from pipeline.warehouse import record_run
 
-    return str(report(_settings(args), month=args.month, name_providers=args.name_providers))
+    settings = _writable_out_dir(_settings(args))
+    if not settings.warehouse.exists():  # the reports read the Parquet marts; the log needs the file
+        return str(report(settings, month=args.month, name_providers=args.name_providers))
+    with record_run(settings.warehouse, "report", create=False) as run:
+        run.summary = str(report(settings, month=args.month, name_providers=args.name_providers))
+    return run.summary
 
 
 def cmd_run(args: argparse.Namespace) -> str:
     from pipeline.run import run
 
-    return str(run(_settings(args), as_of=args.as_of, month=args.month, reference_date=args.reference_date))
+    settings = _writable_out_dir(_settings(args))
+    return str(run(settings, as_of=args.as_of, month=args.month, reference_date=args.reference_date))
 
 
 def cmd_demo(args: argparse.Namespace) -> str:
@@ -140,6 +178,26 @@ def _date(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a date of the form YYYY-MM-DD") from None
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number from 0 up")
+    return value
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a share from 0 to 1 (e.g. 0.005)")
+    return value
 
 
 def _month(text: str) -> dt.date:
@@ -161,20 +219,35 @@ def _reference_date_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (like every other error) with exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _version() -> str:
+    try:
+        return f"provmon {metadata.version('provmon')}"
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "provmon (version unknown: not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="provmon",
         description="Provider-results monitor (leverandøropfølgning): ingest register extracts, "
         "build result measures and propose booking states.",
     )
+    parser.add_argument("--version", action="version", version=_version())
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     p = verbs.add_parser("generate", help="write synthetic raw extracts with a ground-truth file")
     p.add_argument("--scale", choices=["small", "city", "national"], default="small")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=_seed, default=1, help="whole number from 0 up (default 1)")
     p.add_argument("--out", default="data/raw", help="output folder (default data/raw)")
     p.add_argument(
-        "--dirt-rate", type=float, default=None, help="share of planted bad rows (default per scale)"
+        "--dirt-rate", type=_share, default=None, help="share of planted bad rows, 0-1 (default per scale)"
     )
     p.add_argument(
         "--dialect",
@@ -255,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("demo", help="generate city-scale synthetic data into demo/ and run on it")
     p.add_argument("--dir", default="demo", help="demo folder, made anew (default demo)")
     p.add_argument("--scale", choices=["small", "city", "national"], default="city")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=_seed, default=1, help="whole number from 0 up (default 1)")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     p.set_defaults(func=cmd_demo)
     return parser

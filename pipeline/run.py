@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.settings import Settings
+from pipeline.warehouse import record_run
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +63,15 @@ def run(
     started = time.monotonic()
     summary = RunSummary()
     steps = _steps(settings, as_of, month, reference_date)
-    for number, (name, step) in enumerate(steps, start=1):
-        log.info("[%d/%d] %s …", number, len(steps), name)
-        result = step()
-        log.info("[%d/%d] %s", number, len(steps), result)
-        summary.steps.append((name, str(result)))
-    summary.seconds = time.monotonic() - started
+    # The run has its row in meta.runs beside those of its steps; ingest may create the file.
+    with record_run(settings.warehouse, "run") as record:
+        for number, (name, step) in enumerate(steps, start=1):
+            log.info("[%d/%d] %s …", number, len(steps), name)
+            result = step()
+            log.info("[%d/%d] %s", number, len(steps), result)
+            summary.steps.append((name, str(result)))
+        summary.seconds = time.monotonic() - started
+        record.summary = str(summary)
     return summary
 
 

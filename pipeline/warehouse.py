@@ -6,6 +6,8 @@ so every verb opens the file, does its work and closes it again; nothing keeps i
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -78,9 +80,13 @@ META_RUNS = """(
     verb VARCHAR NOT NULL,
     started_at TIMESTAMP NOT NULL,
     finished_at TIMESTAMP,
-    status VARCHAR NOT NULL CHECK (status IN ('running', 'ok', 'failed')),
-    summary VARCHAR
+    status VARCHAR NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'interrupted')),
+    summary VARCHAR,
+    pid INTEGER,
+    host VARCHAR
 )"""
+# The columns of meta.runs before a run recorded its process (and could be 'interrupted').
+_RUNS_V1_COLUMNS = ("run_id", "verb", "started_at", "finished_at", "status", "summary")
 
 
 class WarehouseError(ProvmonError):
@@ -152,6 +158,28 @@ def ensure_schemas(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {qualified(catalog, 'meta', KEY_FINGERPRINT)} {META_KEY_FINGERPRINT}"
     )
+    _upgrade_runs(con, catalog)
+
+
+def _upgrade_runs(con: duckdb.DuckDBPyConnection, catalog: str | None) -> None:
+    """A meta.runs of an older warehouse lacks pid and host, and its CHECK does not allow
+    'interrupted'; DuckDB cannot alter a CHECK, so the table is rebuilt with its rows."""
+    runs = qualified(catalog, "meta", "runs")
+    present = {row[0] for row in con.execute(f"SELECT name FROM pragma_table_info('{runs}')").fetchall()}
+    if "pid" in present:
+        return
+    old = qualified(catalog, "meta", "runs_v1")
+    columns = ", ".join(_RUNS_V1_COLUMNS)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f'ALTER TABLE {runs} RENAME TO "runs_v1"')
+        con.execute(f"CREATE TABLE {runs} {META_RUNS}")
+        con.execute(f"INSERT INTO {runs} ({columns}) SELECT {columns} FROM {old}")
+        con.execute(f"DROP TABLE {old}")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def _ensure_landing_table(con: duckdb.DuckDBPyConnection, catalog: str | None, extract: Extract) -> None:
@@ -180,20 +208,26 @@ class RunRecord:
 
 
 @contextmanager
-def record_run(warehouse: Path, verb: str) -> Iterator[RunRecord]:
-    """Log a verb in meta.runs: a `running` row at the start, `ok` with the summary or `failed`
-    with the (CPR-scrubbed) error at the end.
+def record_run(warehouse: Path, verb: str, create: bool = True) -> Iterator[RunRecord]:
+    """Log a verb in meta.runs: a `running` row at the start (with this process's id and
+    host), `ok` with the summary or `failed` with the (CPR-scrubbed) error at the end.
 
-    The file is opened only to write the two rows, so the verb itself can open it as it needs
-    (or let dbt open it) in between."""
+    A process killed outright (kill -9, a power cut) never writes its end; the next verb to
+    start marks such rows `interrupted`. The file is opened only to write the rows, so the verb
+    itself can open it as it needs (or let dbt open it) in between. With create=False a missing
+    warehouse is an error instead of a new empty file (verbs that only read or add to one)."""
+    if not create and not Path(warehouse).exists():
+        raise WarehouseError(f"no warehouse at {warehouse}: run `provmon ingest` first")
+    host = socket.gethostname()
     with connect(warehouse) as con:
         ensure_schemas(con)
         runs = qualified(None, "meta", "runs")
+        mark_interrupted(con, host)
         run_id = next_id(con, runs, "run_id")
         con.execute(
-            f"INSERT INTO {runs} (run_id, verb, started_at, status) "
-            "VALUES (?, ?, current_localtimestamp(), 'running')",
-            [run_id, verb],
+            f"INSERT INTO {runs} (run_id, verb, started_at, status, pid, host) "
+            "VALUES (?, ?, current_localtimestamp(), 'running', ?, ?)",
+            [run_id, verb, os.getpid(), host],
         )
     record = RunRecord(run_id=run_id, verb=verb)
     try:
@@ -202,6 +236,36 @@ def record_run(warehouse: Path, verb: str) -> Iterator[RunRecord]:
         _finish_run(warehouse, record, "failed", scrub(str(exc)) or type(exc).__name__)
         raise
     _finish_run(warehouse, record, "ok", record.summary)
+
+
+def mark_interrupted(con: duckdb.DuckDBPyConnection, host: str) -> list[int]:
+    """Mark `running` rows of this host whose process is gone as `interrupted`; returns their
+    run ids. Rows of another host are left alone (its processes cannot be seen from here);
+    rows from before runs recorded a pid cannot be running any more."""
+    runs = qualified(None, "meta", "runs")
+    rows = con.execute(f"SELECT run_id, pid, host FROM {runs} WHERE status = 'running'").fetchall()
+    gone = [
+        run_id
+        for run_id, pid, row_host in rows
+        if pid is None or (row_host == host and not process_alive(int(pid)))
+    ]
+    if gone:
+        con.execute(
+            f"UPDATE {runs} SET status = 'interrupted', summary = 'the process ended without "
+            f"finishing (killed or crashed)' WHERE run_id IN ({', '.join(map(str, gone))})"
+        )
+    return gone
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process of this machine with this id still runs."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but another user's
+        return True
+    return True
 
 
 def _finish_run(warehouse: Path, record: RunRecord, status: str, summary: str | None) -> None:

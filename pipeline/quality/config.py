@@ -127,6 +127,14 @@ class EndReasonMissing(Band):
     grace_days: Days = 0
 
 
+class Orphans(Band):
+    """The orphan share of a delivery; the critical bound counts only from critical_min_rows
+    orphan rows up. A small delivery (a new provider's first month, a month of 20 results)
+    reaches any share with one quarantined parent: 2 results of one referral are 10 %."""
+
+    critical_min_rows: int = Field(0, ge=0)
+
+
 class Landing(_Strict):
     schema_: Severity = Field(alias="schema")
     unexpected_columns: Severity
@@ -142,7 +150,7 @@ class Landing(_Strict):
     freshness: Freshness
     dates: Dates
     end_reason_missing: EndReasonMissing
-    orphans: Band
+    orphans: Orphans
 
 
 class Mart(_Strict):

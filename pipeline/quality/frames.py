@@ -66,6 +66,15 @@ def orphan_col(column: str) -> str:
     return f"orphan_share_{column}"
 
 
+def orphan_count_col(column: str) -> str:
+    return f"orphans_{column}"
+
+
+def orphan_critical_col(column: str) -> str:
+    """The share the critical bound judges: empty below the configured number of orphan rows."""
+    return f"orphan_share_{column}_critical"
+
+
 def delivery_frame_columns(reference_columns: list[str]) -> list[str]:
     return [
         *DELIVERY_KEYS,
@@ -80,7 +89,11 @@ def delivery_frame_columns(reference_columns: list[str]) -> list[str]:
         "duplicate_key_rows",
         "ended",
         "end_reason_missing_share",
-        *[orphan_col(c) for c in reference_columns],
+        *[
+            name
+            for c in reference_columns
+            for name in (orphan_col(c), orphan_count_col(c), orphan_critical_col(c))
+        ],
     ]
 
 
@@ -234,7 +247,12 @@ class TableFacts:
                 record["ended"] = profile.ended
                 record["end_reason_missing_share"] = _ratio(profile.ended_without_reason, profile.ended)
             for column, counts in self.orphans.items():
-                record[orphan_col(column)] = _ratio(counts.get(d.load_id, 0), d.rows)
+                orphans = counts.get(d.load_id, 0)
+                share = _ratio(orphans, d.rows)
+                record[orphan_col(column)] = share
+                record[orphan_count_col(column)] = orphans
+                floor = self.config.orphans.critical_min_rows
+                record[orphan_critical_col(column)] = share if orphans >= floor else None
             records.append(record)
         return records
 

@@ -308,8 +308,22 @@ class QualitySummary:
     def warnings(self) -> list[CheckResult]:
         return self.breaches("warning")
 
+    def named_warnings(self) -> list[str]:
+        """Each warned check in words, `<table> <check>: <n> deliveries` (just `<table> <check>`
+        for a check on a whole table), so that the summary says what the warnings are."""
+        deliveries: dict[tuple[str, str], int] = {}
+        for result in self.warnings:
+            key = (result.table_name, result.expectation)
+            deliveries[key] = deliveries.get(key, 0) + (result.load_id is not None)
+        return [
+            f"{table} {check}: {n} deliver{'y' if n == 1 else 'ies'}" if n else f"{table} {check}"
+            for (table, check), n in deliveries.items()
+        ]
+
     def __str__(self) -> str:
-        counts = f"{len(self.critical)} critical, {len(self.warnings)} warnings"
+        named = self.named_warnings()
+        listed = f" ({'; '.join(named)})" if named else ""
+        counts = f"{len(self.critical)} critical, {len(self.warnings)} warnings{listed}"
         scope = f"{self.suites} suites, {len(self.results):,} checks"
         if self.deliveries:
             scope += f" on {self.deliveries:,} deliveries ({self.profiled:,} profiled now)"

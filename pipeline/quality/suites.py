@@ -260,18 +260,34 @@ def _end_reason_expectations(config: QualityConfig) -> Iterator[gxe.Expectation]
 
 
 def _orphan_expectations(tables: list[LandingTable], config: QualityConfig) -> Iterator[gxe.Expectation]:
+    """Per reference column: a warning above warning_above, critical above critical_above on
+    deliveries with at least critical_min_rows orphans (the critical column is empty below)."""
+    band = config.landing.orphans
     for column in reference_columns(tables):
-        parents = sorted({r.parent_extract for t in tables for r in t.references if r.column == column})
-        yield from _band(
-            f"orphans.{column}",
-            f.orphan_col(column),
-            config.landing.orphans,
-            ("rows",),
-            lambda _low, high, column=column, parents=parents: (
-                f"Højst {_pct(high)} af en leverances rækker har en {column}, der ikke findes i "
-                f"{', '.join(parents)}."
-            ),
+        parents = ", ".join(
+            sorted({r.parent_extract for t in tables for r in t.references if r.column == column})
         )
+        context = ("rows", f.orphan_count_col(column))
+        if band.warning_above is not None:
+            yield _between(
+                f"orphans.{column}",
+                f.orphan_col(column),
+                Severity.WARNING,
+                f"Højst {_pct(band.warning_above)} af en leverances rækker har en {column}, der ikke "
+                f"findes i {parents}.",
+                context,
+                max_value=band.warning_above,
+            )
+        if band.critical_above is not None:
+            yield _between(
+                f"orphans.{column}",
+                f.orphan_critical_col(column),
+                Severity.CRITICAL,
+                f"Højst {_pct(band.critical_above)} af en leverances rækker har en {column}, der ikke "
+                f"findes i {parents} (vurderes fra {band.critical_min_rows} sådanne rækker).",
+                context,
+                max_value=band.critical_above,
+            )
 
 
 def reference_columns(tables: list[LandingTable]) -> list[str]:

@@ -164,6 +164,48 @@ def test_orphan_warnings_are_the_deliveries_with_rows_whose_parent_is_missing(cl
     assert all(share <= CONFIG["orphans"]["critical_above"] for share in shares.values())
 
 
+def test_the_summary_names_each_warned_check_with_its_deliveries(clean: Clean) -> None:
+    text = str(clean.first)
+    assert clean.first.warnings, "the small data set has warnings (orphans, quarantine shares)"
+    warned: dict[tuple[str, str], int] = {}
+    for r in clean.first.warnings:
+        warned[(r.table_name, r.expectation)] = warned.get((r.table_name, r.expectation), 0) + 1
+    for (table, check), n in warned.items():
+        assert f"{table} {check}: {n} deliver{'y' if n == 1 else 'ies'}" in text
+    orphaned = sql(
+        clean.settings,
+        "SELECT count(DISTINCT _load_id) FROM landing.referral_results "
+        "WHERE referral_id NOT IN (SELECT referral_id FROM landing.referrals)",
+    )[0][0]
+    assert f"landing.referral_results orphans.referral_id: {orphaned} deliver" in text
+
+
+def test_a_small_delivery_with_a_few_orphans_of_a_quarantined_referral_only_warns(tmp_path: Path) -> None:
+    """Seed 31: a referral planted with its end before its start is quarantined, which leaves its
+    2 results in a delivery of 20 rows without their referral: 10 %, but 2 rows, not a reason to
+    stop the monthly run (issue: it stopped `provmon validate` as critical)."""
+    generate(scale="small", seed=31, out=tmp_path / "raw")
+    settings = Settings.resolve(
+        warehouse=str(tmp_path / "warehouse.duckdb"),
+        raw_dir=str(tmp_path / "raw"),
+        out_dir=str(tmp_path / "out"),
+    )
+    ingest(settings)
+    summary = validate(settings)  # raises CriticalQualityError on a critical breach
+    assert not summary.critical
+    per_delivery = sql(
+        settings,
+        "SELECT _file, count(*), count(*) FILTER (WHERE referral_id NOT IN "
+        "(SELECT referral_id FROM landing.referrals)) FROM landing.referral_results GROUP BY 1",
+    )
+    small = [(file, rows, orphans) for file, rows, orphans in per_delivery if orphans / rows > 0.05]
+    assert small, "seed 31 has a results delivery with more than 5 % orphans"
+    floor = CONFIG["orphans"]["critical_min_rows"]
+    assert all(orphans < floor for _, _, orphans in small)
+    warned = {r.file for r in breaches(summary, "orphans.referral_id", "warning", "landing.referral_results")}
+    assert {file for file, _, _ in small} <= warned
+
+
 # --- planted problems ----------------------------------------------------------------------------
 
 
@@ -217,6 +259,26 @@ def damaged(ingested: Settings, tmp_path_factory: pytest.TempPathFactory) -> Dam
     sql(s, "UPDATE landing.referrals SET planned_end_date = NULL WHERE _load_id = ?", [empty_id])
     plants["empty_column"] = (empty_id, empty_file)
 
+    # Results whose referral is in no delivery: above the share and the row floor.
+    orphan_id, orphan_file = newest_load(s, "referral_results", back=2)
+    (rows,) = sql(s, "SELECT count(*) FROM landing.referral_results WHERE _load_id = ?", [orphan_id])[0]
+    orphans = CONFIG["orphans"]
+    orphaned = max(orphans["critical_min_rows"], int(rows * orphans["critical_above"]) + 1)
+    sql(
+        s,
+        "UPDATE landing.referral_results SET referral_id = 'NOPE' || _row_number "
+        "WHERE _load_id = ? AND _row_number IN (SELECT _row_number FROM landing.referral_results "
+        "WHERE _load_id = ? ORDER BY _row_number LIMIT ?)",
+        [orphan_id, orphan_id, orphaned],
+    )
+    (orphaned,) = sql(  # with any the delivery had before
+        s,
+        "SELECT count(*) FROM landing.referral_results WHERE _load_id = ? "
+        "AND referral_id NOT IN (SELECT referral_id FROM landing.referrals)",
+        [orphan_id],
+    )[0]
+    plants["orphans"] = (orphan_id, orphan_file, rows, orphaned)
+
     sql(s, "ALTER TABLE landing.providers DROP COLUMN cvr")
 
     with pytest.raises(CriticalQualityError) as caught:
@@ -260,6 +322,13 @@ def test_a_delivery_without_an_optional_column_is_critical(damaged: Damaged) -> 
     (breach,) = breaches(damaged.summary, "column_fill", "critical")
     assert (breach.table_name, breach.load_id, breach.file) == ("landing.referrals", load_id, file)
     assert breach.observed_value.startswith("referrals.planned_end_date: 0 (fill_share 0")
+
+
+def test_many_orphans_in_a_delivery_are_critical(damaged: Damaged) -> None:
+    load_id, file, rows, orphaned = damaged.plants["orphans"]
+    critical = breaches(damaged.summary, "orphans.referral_id", "critical", "landing.referral_results")
+    assert [(r.load_id, r.file) for r in critical] == [(load_id, file)]
+    assert f"(rows {rows:,}, orphans_referral_id {orphaned:,})" in critical[0].message
 
 
 def test_a_column_missing_from_a_landing_table_is_critical(damaged: Damaged) -> None:
@@ -349,3 +418,6 @@ def test_run_stops_on_a_critical_breach_and_leaves_the_previous_marts(built: Set
     assert sql(built, "SELECT count(*) FROM main.mart_provider_results")[0] == (rows_before,)
     last = sql(built, "SELECT status FROM meta.runs WHERE verb = 'validate' ORDER BY run_id DESC LIMIT 1")
     assert last == [("failed",)]
+    runs = sql(built, "SELECT verb, status, summary FROM meta.runs WHERE verb = 'run'")
+    assert [(verb, status) for verb, status, _ in runs] == [("run", "failed")]
+    assert "critical data-quality breach" in runs[0][2]

@@ -73,3 +73,51 @@ def test_override_needs_its_fields(capsys) -> None:
     assert code == 2
     err = capsys.readouterr().err
     assert "--area" in err and "--state" in err and "--reason" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["generate", "--seed", "-5"], "argument --seed: '-5' is not a whole number from 0 up"),
+        (["generate", "--dirt-rate", "1.5"], "argument --dirt-rate: '1.5' is not a share from 0 to 1"),
+        (["build", "--as-of", "2024-13-01"], "not a date of the form YYYY-MM-DD"),
+    ],
+)
+def test_a_usage_error_is_one_line_with_exit_2(argv, expected, capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # a generate that ran anyway would write here, not into data/
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert expected in lines[0] and lines[0].startswith(f"provmon {argv[0]}: error:")
+    assert not (tmp_path / "data").exists()
+
+
+def test_version_is_the_installed_package_version(capsys) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"provmon {version('provmon')}"
+
+
+OVERRIDE = ("--state", "RED", "--reason", "x")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["decide"],
+        ["decide", "override", "--month", "2024-05", "--provider", "P01", "--area", "1", *OVERRIDE],
+        ["backtest"],
+    ],
+)
+def test_decide_and_backtest_never_create_a_warehouse(argv, capsys, tmp_path) -> None:
+    warehouse = tmp_path / "nowhere" / "warehouse.duckdb"
+    code = cli.main([*argv, "--warehouse", str(warehouse), "--out-dir", str(tmp_path / "out")])
+    assert code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "no warehouse at" in lines[0] and "provmon ingest" in lines[0]
+    assert not warehouse.parent.exists()

@@ -86,7 +86,7 @@ rolled as (
             partition by grid.provider_id, grid.tender_area, grid.measure
             order by grid.as_of_month
             rows between {{ rolling_months - 1 }} preceding and current row
-        ) as {{ dbt.type_bigint() if column != 'value_sum' else type_double() }}) as {{ column }}
+        ) as {{ dbt.type_bigint() if column != 'value_sum' else exact_decimal() }}) as {{ column }}
         {{- ',' if not loop.last }}
         {%- endfor %}
     from grid
@@ -104,7 +104,7 @@ with_area as (
         rolled.*,
         {%- for column in ['n', 'successes', 'value_sum'] %}
         cast(sum({{ column }}) over (partition by as_of_month, tender_area, measure)
-            as {{ dbt.type_bigint() if column != 'value_sum' else type_double() }}) as area_{{ column }}
+            as {{ dbt.type_bigint() if column != 'value_sum' else exact_decimal() }}) as area_{{ column }}
         {{- ',' if not loop.last }}
         {%- endfor %}
     from rolled
@@ -162,7 +162,7 @@ final as (
         rates.n < {{ var('min_n') }} as below_min_n,
 
         ---------- continuous measures
-        case when rates.measure_kind <> 'binary' then rates.value_sum end as value_sum,
+        case when rates.measure_kind <> 'binary' then cast(rates.value_sum as {{ type_double() }}) end as value_sum,
         rates.value_mean,
         medians.value_median,
 
@@ -175,7 +175,9 @@ final as (
             when rates.measure_kind <> 'continuous' then rates.area_successes - rates.successes
         end as area_successes_excl_provider,
         rates.area_rate_excl_provider,
-        case when rates.measure_kind <> 'binary' then rates.area_value_sum end as area_value_sum,
+        case
+            when rates.measure_kind <> 'binary' then cast(rates.area_value_sum as {{ type_double() }})
+        end as area_value_sum,
         rates.area_value_mean,
         rates.area_value_mean_excl_provider,
 

@@ -20,7 +20,7 @@ final as (
         window_end_month,
         count(*) as n,
         cast(sum(success) as {{ dbt.type_bigint() }}) as successes,
-        sum(value) as value_sum
+        {{ exact_sum('value') }} as value_sum
     from measures
     group by provider_id, tender_area, measure, window_end_month
 
