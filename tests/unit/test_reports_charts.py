@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from pipeline.decisions.rules import load_rules
-from pipeline.reports.charts import PALETTE, provider_colours, rate_bars
+from pipeline.reports import charts
+from pipeline.reports.charts import PALETTE, rate_bars
 from pipeline.reports.config import Disclosure, load_config
 from pipeline.reports.data import load_report_data
 from pipeline.reports.disclosure import provider_labels
@@ -71,12 +72,12 @@ def test_a_bar_is_no_wider_than_its_share_of_the_group() -> None:
 
 def test_colours_are_the_months_and_distinct_within_an_area() -> None:
     areas = {1: ["P01", "P02", "P03"], 3: ["P10", "P11"], 4: ["P10", "P12"]}
-    colours = provider_colours(areas)
+    colours = charts.provider_colours(areas)
     assert set(colours) == {"P01", "P02", "P03", "P10", "P11", "P12"}
     for providers in areas.values():
         assert len({colours[p] for p in providers}) == len(providers)
     assert set(colours.values()) <= set(PALETTE)
-    assert provider_colours(dict(reversed(list(areas.items())))) == colours
+    assert charts.provider_colours(dict(reversed(list(areas.items())))) == colours
 
 
 def _trend_colours(view: AreaView) -> dict[str, str]:
