@@ -31,11 +31,12 @@ tender_area = 1
 marts_dir = "data/marts"
 warehouse = "data/warehouse.duckdb"
 quality_file = ""  # run-log snapshot written by provmon report, empty to read the warehouse
+plotly_js = ""  # plotly.js beside the exported page (provmon report), empty to put it inline
 
 # %%
 page = followup_page(marts_dir, month, tender_area, quality_file, warehouse)
 view = page.view
-display(present.setup(), present.title(page.title, page.subtitle))
+display(present.setup(plotly_js), present.title(page.title, page.subtitle))
 
 # %% [markdown]
 # ## Overblik over leverandørerne

@@ -32,10 +32,11 @@ name_providers = False
 marts_dir = "data/marts"
 warehouse = "data/warehouse.duckdb"
 quality_file = ""
+plotly_js = ""  # plotly.js beside the exported page (provmon report), empty to put it inline
 
 # %%
 page = dialogue_page(marts_dir, month, provider, name_providers, quality_file, warehouse)
-display(present.setup(), present.title(page.title, page.subtitle))
+display(present.setup(plotly_js), present.title(page.title, page.subtitle))
 
 # %%
 for view in page.views:

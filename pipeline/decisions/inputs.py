@@ -38,7 +38,14 @@ REQUIRED_COLUMNS = (
     "area_rate",
     "area_rate_excl_provider",
 )
-OPTIONAL_COLUMNS = ("expected", "risk_adjusted_rate", "z_score", "adjustment_status")
+OPTIONAL_COLUMNS = (
+    "expected",
+    "risk_adjusted_rate",
+    "risk_adjusted_rate_low",
+    "risk_adjusted_rate_high",
+    "z_score",
+    "adjustment_status",
+)
 # Other names the mart may give the Wilson interval (the dbt project calls it rate_low/high).
 ALIASES = {"rate_low": "wilson_low", "rate_high": "wilson_high"}
 
@@ -82,6 +89,8 @@ class ProviderMonth:
     risk_adjusted_rate: float | None = None
     z_score: float | None = None
     adjustment_status: str | None = None
+    risk_adjusted_rate_low: float | None = None  # its 95 % interval, shown with it in the reason
+    risk_adjusted_rate_high: float | None = None
 
     @property
     def key(self) -> tuple[str, int]:

@@ -31,6 +31,7 @@ FIELDS = frozenset(
         "rate",
         "interval",
         "adjusted_rate",
+        "adjusted_interval",
         "comparator",
         "area_rate",
         "n",
@@ -141,6 +142,9 @@ class ReasonFacts:
             "rate": danish.format_percent(row.observed_rate),
             "interval": danish.format_percent_range(row.wilson_low, row.wilson_high),
             "adjusted_rate": danish.format_percent(row.risk_adjusted_rate),
+            "adjusted_interval": danish.format_percent_range(
+                row.risk_adjusted_rate_low, row.risk_adjusted_rate_high
+            ),
             "comparator": danish.format_percent(row.area_rate_excl_provider),
             "area_rate": danish.format_percent(row.area_rate),
             "n": count(row.n),

@@ -41,8 +41,36 @@ FUNNEL_LEVELS = (("95", 0.95, "dash"), ("998", 0.998, "dot"))
 
 
 def colours(labels: Sequence[str]) -> dict[str, str]:
-    """A fixed colour per provider label, in the order given, so charts of one report agree."""
+    """A colour per label, in the order given (for series that are not providers)."""
     return {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(labels)}
+
+
+def provider_colours(areas: Mapping[int, Sequence[str]]) -> dict[str, str]:
+    """One colour per provider for every document of a month, keyed by provider_id.
+
+    areas: tender area -> its providers in the month. Providers are taken in provider_id order
+    and each gets the first palette colour no provider it shares an area with has yet, so a
+    provider looks the same in the area report and in every dashboard, and two providers of
+    one area never share a colour (while an area has at most len(PALETTE) providers)."""
+    neighbours: dict[str, set[str]] = {}
+    for providers in areas.values():
+        for pid in providers:
+            neighbours.setdefault(str(pid), set()).update(str(p) for p in providers if p != pid)
+    out: dict[str, str] = {}
+    for pid in sorted(neighbours):
+        taken = {out[p] for p in neighbours[pid] if p in out}
+        free = [c for c in PALETTE if c not in taken]
+        out[pid] = free[0] if free else PALETTE[len(out) % len(PALETTE)]
+    return out
+
+
+def _colour_of(
+    pid: object, label: str, colour_map: Mapping[str, str] | None, fallback: Mapping[str, str]
+) -> str:
+    """The provider's month colour when known, else the colour of its label in this chart."""
+    if colour_map and str(pid) in colour_map:
+        return colour_map[str(pid)]
+    return fallback.get(label, PALETTE[0])
 
 
 def danish_layout(fig: go.Figure, title: str, y_title: str = "", percent: bool = False) -> go.Figure:
@@ -95,9 +123,13 @@ def trend_chart(
     labels: Mapping[str, str],
     rule: Disclosure,
     title: str,
-    y_title: str,
+    y_title: str = "Andel",
+    colour_map: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """The measure's rate per provider over the months, with the area's rate as a black line.
+
+    The y axis title stays short ("Andel"): the chart title names the measure, and a measure's
+    long label drawn up the axis ran into the title above it.
 
     rows: protected mart_provider_results rows of one area and measure (columns as_of_month,
     provider_id, n, rate, rate_low, rate_high, area_rate, area_n)."""
@@ -117,7 +149,8 @@ def trend_chart(
                 y=percent(part["rate"]),
                 name=label,
                 mode="lines+markers",
-                line={"color": palette.get(label)},
+                line={"color": _colour_of(pid, label, colour_map, palette)},
+                marker={"color": _colour_of(pid, label, colour_map, palette)},
                 text=texts,
                 hovertemplate="%{text}<extra></extra>",
                 connectgaps=False,
@@ -152,14 +185,22 @@ def funnel_curves(target: float, max_n: float, phi: float = 1.0) -> pd.DataFrame
 
 
 def funnel_chart(
-    rows: pd.DataFrame, labels: Mapping[str, str], rule: Disclosure, title: str, adjusted: bool
+    rows: pd.DataFrame,
+    labels: Mapping[str, str],
+    rule: Disclosure,
+    title: str,
+    adjusted: bool,
+    colour_map: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """Funnel plot (tragtplot): each provider's rate against its n, with the area's rate and the
     95 % and 99.8 % limits around it. With `adjusted`, the providers' risk-adjusted rates are
     drawn (O/E × area rate), which is what the soft model judges where the risk model fitted.
 
     rows: protected rows of one area, measure and month (area_rate, n, rate or
-    risk_adjusted_rate, overdispersion_phi, overdispersion_corrected)."""
+    risk_adjusted_rate, overdispersion_phi, overdispersion_corrected).
+
+    Providers are named in the legend and the hover, not by text beside the points: labels of
+    providers with similar n and rate overprinted each other and the limit lines."""
     fig = go.Figure()
     target = rows["area_rate"].dropna()
     shown = rows.dropna(subset=["risk_adjusted_rate" if adjusted else "rate"])
@@ -187,23 +228,29 @@ def funnel_chart(
     fig.add_hline(y=target_rate * 100, line={"color": AREA_COLOUR, "width": 2})
     value = "risk_adjusted_rate" if adjusted else "rate"
     palette = colours(list(labels.values()))
-    for _, row in shown.iterrows():
+    low, high = (
+        ("risk_adjusted_rate_low", "risk_adjusted_rate_high") if adjusted else ("rate_low", "rate_high")
+    )
+    for _, row in shown.sort_values("provider_id").iterrows():
         label = labels.get(str(row["provider_id"]), str(row["provider_id"]))
         fig.add_trace(
             go.Scatter(
                 x=[row["n"]],
                 y=[row[value] * 100],
-                mode="markers+text",
+                mode="markers",
                 name=label,
-                text=[label],
-                textposition="top center",
-                marker={"size": 12, "color": palette.get(label)},
-                hovertext=[rate_hover(label, row[value], row["n"], rule)],
+                marker={
+                    "size": 12,
+                    "color": _colour_of(row["provider_id"], label, colour_map, palette),
+                    "line": {"color": "#ffffff", "width": 1},
+                },
+                hovertext=[rate_hover(label, row[value], row["n"], rule, row.get(low), row.get(high))],
                 hovertemplate="%{hovertext}<extra></extra>",
             )
         )
     danish_layout(fig, title, "Andel (risikojusteret)" if adjusted else "Andel", percent=True)
     fig.update_xaxes(title_text="Antal forløb i grundlaget (n)", rangemode="tozero")
+    fig.update_layout(legend={"orientation": "v", "y": 1, "x": 1.02, "yanchor": "top"}, margin={"r": 170})
     return fig
 
 
@@ -216,6 +263,18 @@ def applied_phi(rows: pd.DataFrame) -> float:
     return float(phi.iloc[0]) if len(phi) and float(phi.iloc[0]) > 1 else 1.0
 
 
+# Grouped bars: the width of one provider's group on the category axis, shared by its bars.
+GROUP_WIDTH = 0.8
+
+
+def bar_positions(providers: int, measures: int) -> list[list[float]]:
+    """x of each measure's bar per provider: provider i at i, its bars side by side around it.
+    positions[j][i] is the bar of measure j of provider i; a reference mark drawn at the same x
+    sits on that bar and no other."""
+    width = GROUP_WIDTH / max(measures, 1)
+    return [[i + (j - (measures - 1) / 2) * width for i in range(providers)] for j in range(measures)]
+
+
 def rate_bars(
     rows: pd.DataFrame,
     measures: Sequence[str],
@@ -225,15 +284,27 @@ def rate_bars(
     title: str,
 ) -> go.Figure:
     """Grouped bars: per provider, the rate of each measure (e.g. still in work after 3, 6 and
-    12 months), with the area's rate of each measure as a black marker.
+    12 months), with the area's rate of each measure as a black mark on that measure's bar.
+
+    The bars are placed by bar_positions on a numeric axis labelled with the providers, and each
+    area mark at its own bar's x, with a legend entry of its own ("Området: …"): drawn at the
+    category's centre, the three marks all sat on the middle bar and only one was named.
 
     rows: protected rows of one area and month, several measures."""
     fig = go.Figure()
     order = sorted(rows["provider_id"].unique(), key=lambda p: labels.get(str(p), str(p)))
     x = [labels.get(str(p), str(p)) for p in order]
+    positions = bar_positions(len(order), len(measures))
+    width = GROUP_WIDTH / max(len(measures), 1)
     for i, measure in enumerate(measures):
-        part = rows[rows["measure"] == measure].set_index("provider_id").reindex(order)
+        part = (
+            rows[rows["measure"] == measure]
+            .drop_duplicates("provider_id")
+            .set_index("provider_id")
+            .reindex(order)
+        )
         name = measure_labels.get(measure, measure)
+        colour = PALETTE[i % len(PALETTE)]
         hover = [
             rate_hover(f"{lab} – {name}", r, n, rule, lo, hi)
             for lab, r, n, lo, hi in zip(
@@ -242,31 +313,46 @@ def rate_bars(
         ]
         fig.add_trace(
             go.Bar(
-                x=x,
+                x=positions[i],
                 y=percent(part["rate"]),
+                width=width,
                 name=name,
-                marker={"color": PALETTE[i % len(PALETTE)]},
+                legendgroup=measure,
+                marker={"color": colour},
                 hovertext=hover,
                 hovertemplate="%{hovertext}<extra></extra>",
             )
         )
         area_rate = part["area_rate"].dropna()
         if not area_rate.empty:
+            area_name = f"Området: {name}"
             fig.add_trace(
                 go.Scatter(
-                    x=x,
+                    x=positions[i],
                     y=[area_rate.iloc[0] * 100] * len(x),
                     mode="markers",
-                    name=f"Området – {name}",
-                    marker={"symbol": "line-ew-open", "size": 28, "color": AREA_COLOUR},
-                    hovertext=[f"Området – {name}: {danish.format_percent(area_rate.iloc[0])}"] * len(x),
+                    name=area_name,
+                    legendgroup=measure,
+                    marker={
+                        "symbol": "line-ew-open",
+                        "size": min(36, max(8, int(600 * width / max(len(x), 1)))),
+                        "color": AREA_COLOUR,
+                        "line": {"width": 3, "color": AREA_COLOUR},
+                    },
+                    hovertext=[f"{area_name}: {danish.format_percent(area_rate.iloc[0])}"] * len(x),
                     hovertemplate="%{hovertext}<extra></extra>",
-                    showlegend=i == 0,
-                    legendgroup="area",
                 )
             )
-    fig.update_layout(barmode="group")
-    return danish_layout(fig, title, "Andel", percent=True)
+    danish_layout(fig, title, "Andel", percent=True)
+    fig.update_xaxes(
+        tickmode="array",
+        tickvals=list(range(len(x))),
+        ticktext=x,
+        range=[-0.5, len(x) - 0.5],
+        showgrid=False,
+        zeroline=False,
+    )
+    return fig
 
 
 def progression_chart(

@@ -34,7 +34,10 @@ PROVIDER_DERIVED = (
     "o_e_low",
     "o_e_high",
     "risk_adjusted_rate",
+    "risk_adjusted_rate_low",
+    "risk_adjusted_rate_high",
     "z_score",
+    "z_score_raw",
 )
 # Columns computed from the area's counts, and from the area without the provider.
 AREA_DERIVED = ("area_rate", "area_value_mean", "area_value_sum")
@@ -88,7 +91,25 @@ def protect_results(results: pd.DataFrame, rule: Disclosure) -> pd.DataFrame:
             out["area_n_excl_provider"], out.get("area_successes_excl_provider"), rule
         )
         _blank(out, out["area_excl_hidden"], AREA_EXCL_DERIVED)
+    out["area_excl_single"] = single_other(out)
+    _blank(out, out["area_excl_single"], AREA_EXCL_DERIVED)
     return out
+
+
+GROUP = ("as_of_month", "tender_area", "measure")
+
+
+def single_other(results: pd.DataFrame) -> pd.Series:
+    """Rows whose "area without the provider" is one single other provider (or none): in an
+    area with two providers that figure is the other provider's own result, so it is never
+    shown (outputs.md, "Disclosure between providers"). Providers are counted per as-of month,
+    tender area and measure, those with referrals in the base (n > 0)."""
+    if results.empty or not set(GROUP) <= set(results.columns):
+        return pd.Series(False, index=results.index)
+    has_base = pd.to_numeric(results["n"], errors="coerce").fillna(0) > 0
+    in_group = has_base.groupby([results[c] for c in GROUP], dropna=False).transform("sum")
+    others = in_group - has_base.astype(int)
+    return (others <= 1).astype(bool)
 
 
 def count_columns_text(frame: pd.DataFrame, columns: Iterable[str], rule: Disclosure) -> pd.DataFrame:
@@ -128,13 +149,15 @@ def provider_labels(
 ) -> dict[str, str]:
     """The name each provider is shown with.
 
-    providers: provider_id -> name. With anonymise, every provider but `own` becomes
-    "<prefix> A", "<prefix> B", … in provider_id order, so the same provider keeps its letter
-    across the sections of one dashboard."""
+    providers: provider_id -> name, every provider of the month. With anonymise, every provider
+    but `own` becomes "<prefix> A", "<prefix> B", … by its place in provider_id order among all
+    of them, the reader included: a letter is then one provider in every dashboard of the month
+    (and the next month's, while the providers are the same), whoever reads it. The reader's
+    own letter is simply not used in its own dashboard."""
     if not anonymise:
         return {pid: name for pid, name in providers.items()}
-    others = sorted(pid for pid in providers if pid != own)
-    labels = {pid: f"{prefix} {letter}" for pid, letter in zip(others, letters(len(others)), strict=True)}
+    every = sorted(providers)
+    labels = {pid: f"{prefix} {letter}" for pid, letter in zip(every, letters(len(every)), strict=True)}
     if own is not None and own in providers:
         labels[own] = providers[own]
     return labels
@@ -156,12 +179,39 @@ WITHHELD_REASON = (
 )
 
 
-def reason_text(decision: Mapping[str, object], rule: Disclosure) -> str:
+NOT_SHOWN_OTHERS = "ikke vist, da området kun har én anden leverandør"
+
+
+def reason_text(decision: Mapping[str, object], rule: Disclosure, single_other: bool = False) -> str:
     """The decision's Danish reason sentence, or a sentence without numbers when the one the
-    decision step wrote quotes a count too small to show (e.g. "n = 3")."""
+    decision step wrote quotes a count too small to show (e.g. "n = 3").
+
+    With `single_other` (the area has one other provider), the sentence's figures about "the
+    area without the provider" are the other provider's own result, and the hard model's bar is
+    a fixed share of it: both are replaced by words (withhold_others)."""
     if any(rule.is_small(as_number(decision.get(c))) for c in DECISION_COUNTS):
         return WITHHELD_REASON.format(state=decision.get("state_label") or "", min_count=rule.min_count)
-    return str(decision.get("reason") or danish.MISSING)
+    text = str(decision.get("reason") or danish.MISSING)
+    return withhold_others(text, decision) if single_other else text
+
+
+def withhold_others(text: str, decision: Mapping[str, object]) -> str:
+    """The reason sentence without the comparator (the area's rate without the provider) and
+    the threshold derived from it, in the places decisions/reasons.yaml puts them."""
+    comparator = as_number(decision.get("area_rate_excl_provider"))
+    threshold = as_number(decision.get("threshold"))
+    if comparator is not None:
+        shown = danish.format_percent(comparator)
+        text = text.replace(
+            f"områdets {shown} uden leverandøren", f"området uden leverandøren ({NOT_SHOWN_OTHERS})"
+        )
+        text = text.replace(f"uden leverandøren {shown}", f"uden leverandøren {NOT_SHOWN_OTHERS}")
+    if threshold is not None:
+        shown = danish.format_percent(threshold)
+        text = text.replace(f"grænse {shown}", "grænse ikke vist").replace(
+            f"mindst {shown}", "mindst grænsen"
+        )
+    return text
 
 
 def as_number(value: object) -> float | None:

@@ -3,8 +3,14 @@ with every provider's measures, and one sheet of the booking decisions.
 
 Numbers stay numbers (an analyst sorts and sums them; Excel shows them with the reader's
 decimal comma), formatted as percent, whole numbers or kroner. Disclosure control is the same as
-in the HTML reports: a small count is the text "<5", and the rates, intervals and means computed
-from it are left empty."""
+in the HTML reports, but a number column holds only numbers: a small count is an empty cell and
+the row's flag column says "<5" for it, so a column sorts and sums; the rates, intervals and
+means computed from it are left empty too.
+
+Every text that comes from data (provider and area names, reasons, override notes) is written
+as a string, never parsed: xlsxwriter's write() would turn "=HYPERLINK(…)" in a provider name
+into a live formula and "http://…" into a link. The text format carries Excel's quote prefix,
+so a cell keeps its text even when a user edits it."""
 
 from __future__ import annotations
 
@@ -21,7 +27,8 @@ from pipeline import danish
 from pipeline.decisions.rules import Model, Rules
 from pipeline.reports.config import ReportConfig
 from pipeline.reports.data import ReportData
-from pipeline.reports.disclosure import protect_results, reason_text
+from pipeline.reports.disclosure import as_number, protect_results, reason_text
+from pipeline.reports.views import measure_applies
 
 # Excel forbids these in sheet names and allows 31 characters.
 _SHEET_FORBIDDEN = str.maketrans({c: " " for c in "[]:*?/\\"})
@@ -46,11 +53,16 @@ AREA_COLUMNS = (
     Column("Områdets andel", "area_rate", "percent"),
     Column("Områdets andel uden leverandøren", "area_rate_excl_provider", "percent", 18),
     Column("Risikojusteret andel", "risk_adjusted_rate", "percent"),
+    Column("Risikojusteret, 95 %-interval, nedre", "risk_adjusted_rate_low", "percent"),
+    Column("Risikojusteret, 95 %-interval, øvre", "risk_adjusted_rate_high", "percent"),
     Column("Gennemsnit", "value_mean", "number"),
     Column("Median", "value_median", "number"),
     Column("Områdets gennemsnit", "area_value_mean", "number"),
     Column("Under mindste antal", "below_min_n_text", "text", 12),
+    Column("Skjult (under 5)", "suppressed_text", "text", 24),
 )
+# The flag column's name for each count column that is left empty when small.
+COUNT_NAMES = {"n": "forløb", "successes": "resultater"}
 DECISION_COLUMNS = (
     Column("Udbudsområde", "area_name", "text", 30),
     Column("Leverandør", "provider_label", "text", 30),
@@ -77,7 +89,7 @@ class _Formats:
         self.header = book.add_format(
             {"bold": True, "bg_color": "#DCE6F0", "border": 1, "text_wrap": True, "valign": "top"}
         )
-        self.text = book.add_format({"valign": "top", "text_wrap": True})
+        self.text = book.add_format({"valign": "top", "text_wrap": True, "quote_prefix": True})
         self.count = book.add_format({"num_format": "#,##0", "align": "right", "valign": "top"})
         self.integer = book.add_format({"num_format": "#,##0", "valign": "top"})
         self.percent = book.add_format({"num_format": "0.0 %", "valign": "top"})
@@ -89,9 +101,10 @@ class _Formats:
 
 
 def _cell_value(value: object, column: Column, rule_small: str, is_small: bool) -> object:
-    """What goes in a cell: "<5" for a small count, None for a blanked or missing number."""
+    """What goes in a cell: None for a small count (the flag column says "<5"), a blanked or a
+    missing number; text for a text column. rule_small is kept for callers of the old form."""
     if column.kind == "count" and is_small:
-        return rule_small
+        return None
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     if column.kind == "text":
@@ -105,14 +118,14 @@ def _write_table(
 ) -> None:
     rule = config.disclosure
     for c, column in enumerate(columns):
-        sheet.write(top, c, column.header, formats.header)
+        sheet.write_string(top, c, column.header, formats.header)
         sheet.set_column(c, c, column.width)
     for r, row in enumerate(frame.to_dict("records"), start=top + 1):
         for c, column in enumerate(columns):
             value = row.get(column.source)
             small = column.kind == "count" and rule.is_small(value if value is None else float(value))
             cell = _cell_value(value, column, rule.small_label, small)
-            kind = "text" if isinstance(cell, str) else column.kind
+            kind = column.kind
             fmt = (
                 formats.kroner
                 if (column.kind == "number" and row.get("measure") == config.measures.cost)
@@ -120,8 +133,10 @@ def _write_table(
             )
             if cell is None:
                 sheet.write_blank(r, c, None, fmt)
+            elif isinstance(cell, str):
+                sheet.write_string(r, c, cell, formats.text)
             else:
-                sheet.write(r, c, cell, fmt)
+                sheet.write_number(r, c, cell, fmt)
     sheet.freeze_panes(top + 1, 2)
     sheet.autofilter(top, 0, top + max(len(frame), 1), len(columns) - 1)
 
@@ -132,15 +147,43 @@ def area_frame(data: ReportData, area: int, rules: Rules, config: ReportConfig) 
         (data.results["tender_area"] == area) & (data.results["as_of_month"] == pd.Timestamp(data.month))
     ]
     rows = protect_results(rows, config.disclosure)
+    area_n = pd.to_numeric(rows["area_n"], errors="coerce").fillna(0)
+    base = set(rows.loc[area_n > 0, "measure"])
+    rows = rows[[m in base and measure_applies(config, m, area) for m in rows["measure"]]]
     order = data.measures.set_index("measure")["sort_order"]
     names = data.provider_names()
     rows = rows.assign(
         measure_label=[data.measure_label(m) for m in rows["measure"]],
         provider_label=[names.get(str(p), str(p)) for p in rows["provider_id"]],
         below_min_n_text=["ja" if b else "nej" for b in rows["below_min_n"]],
+        suppressed_text=suppressed_flags(rows, config),
         _order=[order.get(m, 999) for m in rows["measure"]],
     )
     return rows.sort_values(["_order", "provider_label"]).reset_index(drop=True)
+
+
+def suppressed_flags(rows: pd.DataFrame, config: ReportConfig) -> list[str]:
+    """Per row, which counts are left empty because they are small: "forløb <5; resultater <5"."""
+    rule = config.disclosure
+    out = []
+    for record in rows.to_dict("records"):
+        hidden = [
+            f"{name} {rule.small_label}"
+            for column, name in COUNT_NAMES.items()
+            if rule.is_small(as_number(record.get(column)))
+        ]
+        out.append("; ".join(hidden))
+    return out
+
+
+def _single_other(data: ReportData, rules: Rules, config: ReportConfig) -> set[tuple[str, int]]:
+    """(provider, area) pairs of the month whose area without the provider is one provider."""
+    rows = protect_results(
+        data.results[data.results["as_of_month"] == pd.Timestamp(data.month)], config.disclosure
+    )
+    primary = [rules.area(int(a)).primary_measure for a in rows["tender_area"]]
+    rows = rows[(rows["measure"] == pd.Series(primary, index=rows.index)) & rows["area_excl_single"]]
+    return {(str(p), int(a)) for p, a in zip(rows["provider_id"], rows["tender_area"], strict=True)}
 
 
 def decisions_frame(data: ReportData, rules: Rules, config: ReportConfig) -> pd.DataFrame:
@@ -163,7 +206,11 @@ def decisions_frame(data: ReportData, rules: Rules, config: ReportConfig) -> pd.
         rules.area(a).label(Model(m), str(s))
         for a, m, s in zip(rows["tender_area"], rows["model"], rows["proposed_state"], strict=True)
     ]
-    rows["reason_shown"] = [reason_text(r, config.disclosure) for r in rows.to_dict("records")]
+    single = _single_other(data, rules, config)
+    rows["reason_shown"] = [
+        reason_text(r, config.disclosure, (str(r["provider_id"]), int(r["tender_area"])) in single)
+        for r in rows.to_dict("records")
+    ]
     rows["override_text"] = [
         f"{s}: {why}" if isinstance(s, str) and s else ""
         for s, why in zip(
@@ -185,26 +232,27 @@ def write_scorecard(data: ReportData, rules: Rules, config: ReportConfig, path: 
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.xlsx")
     month = danish.format_month(data.month)
     note = (
-        f"Tal under {config.disclosure.min_count} vises som {config.disclosure.small_label}; andele, "
-        "intervaller og gennemsnit beregnet på dem er udeladt. Grundlag: de seneste 12 måneder."
+        f"Tal under {config.disclosure.min_count} er udeladt (tom celle, markeret "
+        f"{config.disclosure.small_label} i kolonnen Skjult); andele, intervaller og gennemsnit "
+        "beregnet på dem er også udeladt. Grundlag: de seneste 12 måneder."
     )
     try:
         book = xlsxwriter.Workbook(str(tmp))
         formats = _Formats(book)
         for area in data.areas():
             sheet = book.add_worksheet(sheet_name(f"Område {area} {rules.area(area).name}"))
-            sheet.write(
+            sheet.write_string(
                 0, 0, f"Resultater {month}: udbudsområde {area}, {rules.area(area).name}", formats.title
             )
-            sheet.write(1, 0, note, formats.note)
+            sheet.write_string(1, 0, note, formats.note)
             _write_table(sheet, formats, 3, area_frame(data, area, rules, config), AREA_COLUMNS, config)
         sheet = book.add_worksheet("Beslutninger")
-        sheet.write(0, 0, f"Bookingforslag {month}", formats.title)
+        sheet.write_string(0, 0, f"Bookingforslag {month}", formats.title)
         decisions = decisions_frame(data, rules, config)
         if decisions.empty:
-            sheet.write(1, 0, "Ingen bookingforslag for måneden: kør provmon decide.", formats.note)
+            sheet.write_string(1, 0, "Ingen bookingforslag for måneden: kør provmon decide.", formats.note)
         else:
-            sheet.write(1, 0, "Forslagene er pipelinens; opfølgningsmødet beslutter.", formats.note)
+            sheet.write_string(1, 0, "Forslagene er pipelinens; opfølgningsmødet beslutter.", formats.note)
             _write_table(sheet, formats, 3, decisions, DECISION_COLUMNS, config)
         book.close()
         os.replace(tmp, path)

@@ -17,7 +17,7 @@ from pipeline.decisions.rules import SOFT_ORDER, Model, Rules, load_rules
 from pipeline.reports import charts, quality
 from pipeline.reports.config import ReportConfig, load_config
 from pipeline.reports.data import ReportData, ReportInputError, load_report_data
-from pipeline.reports.disclosure import as_number, count_text, provider_labels, reason_text
+from pipeline.reports.disclosure import as_number, count_text, provider_labels
 from pipeline.reports.views import AreaView, rate_text, row_rate_text
 
 
@@ -127,13 +127,11 @@ class DialoguePage:
     def own_results(self, view: AreaView) -> pd.DataFrame:
         """The provider's measures against its area, with and without the provider."""
         config = view.config
-        measures = [
-            view.primary,
-            *[m for m in config.measures.overview if m != view.primary],
-            *config.measures.sustainability,
-        ]
+        measures = view.measures_shown(
+            [view.primary, *config.measures.overview, *config.measures.sustainability]
+        )
         out = []
-        for measure in dict.fromkeys(measures):
+        for measure in measures:
             rows = view.month_rows(measure).set_index("provider_id")
             if self.provider_id not in rows.index:
                 continue
@@ -158,7 +156,9 @@ class DialoguePage:
                 lines.append(f"{name}: intet forslag for måneden (kør provmon decide).")
                 continue
             row = found.to_dict()
-            lines.append(f"{name}: {row['state_label']}. {reason_text(row, view.rule)}")
+            lines.append(
+                f"{name}: {row['state_label']}. {view.reason({**row, 'provider_id': self.provider_id})}"
+            )
             if isinstance(row.get("override_state"), str) and row["override_state"]:
                 lines.append(
                     f"Opfølgningsmødet har besluttet {row['state_label']}: {row.get('override_reason')}"
@@ -223,7 +223,7 @@ def next_step_soft(view: AreaView, provider_id: str) -> str:
     recover = area.soft.recover_months
     if state == SOFT_ORDER[0].value:
         head = f"Blid overgang: leverandøren er i den bedste tilstand ({row['state_label']})."
-        return head + " " + _keep_within(view, row, area.evidence.warning_level)
+        return _joined(head, _keep_within(view, row, area.evidence.warning_level))
     better = SOFT_ORDER[SOFT_ORDER.index(state) - 1]
     ok_streak = int(as_number(row.get("ok_streak")) or 0)
     left = max(recover - ok_streak, 1)
@@ -232,24 +232,67 @@ def next_step_soft(view: AreaView, provider_id: str) -> str:
         f"resultaterne ligge inden for 95 %-grænsen {left} måned{'er' if left != 1 else ''} mere i træk "
         f"({ok_streak} af {recover} er opfyldt)."
     )
-    return text + " " + _keep_within(view, row, area.evidence.warning_level)
+    return _joined(text, _keep_within(view, row, area.evidence.warning_level))
+
+
+def _joined(*parts: str) -> str:
+    return " ".join(p for p in parts if p)
+
+
+def _expected(view: AreaView, row: pd.Series) -> float | None:
+    """The expected successes the decision compared with: the risk model's where the decision
+    was risk-adjusted (mart_provider_results.expected), else n x the area's rate. row: the
+    decision row, indexed by provider_id (AreaView.decision_of)."""
+    n, area_rate = as_number(row.get("n")), as_number(row.get("area_rate"))
+    if str(row.get("evidence_basis")) != "adjusted":
+        return None if n is None or area_rate is None else n * area_rate
+    rows = view.month_rows(view.primary).set_index("provider_id")
+    return (
+        as_number(rows.loc[row.name, "expected"]) if row.name in rows.index and "expected" in rows else None
+    )
+
+
+def needed_for_limit(successes: int, expected: float, z: float, level: float) -> int | None:
+    """Additional successes among the same referrals that lift the decision's own z-score to
+    the `level` limit. z = (O - E) / s with the decision's s (binomial, or the risk model's
+    variance with any overdispersion factor), so s = (O - E) / z; None when z cannot give s."""
+    if z == 0 or not math.isfinite(z):
+        return None
+    scale = (successes - expected) / z
+    if scale <= 0:
+        return None
+    bar = expected - z_limit(level) * scale
+    return max(0, math.ceil(bar - 1e-9) - successes)
 
 
 def _keep_within(view: AreaView, row: pd.Series, level: float) -> str:
-    """How many more results among the same referrals would put the provider within the limit
-    (unadjusted comparison; with the risk model the expected number decides)."""
-    n, successes, area_rate = (as_number(row.get(c)) for c in ("n", "successes", "area_rate"))
+    """What the month's evidence says about the 95 % limit, on the basis the decision used:
+    the risk-adjusted z-score where the decision read it, else the unadjusted comparison. A
+    provider the decision found within the limits is told so, never a number of results."""
     rule = view.rule
-    if n is None or successes is None or area_rate is None or rule.is_small(n) or rule.is_small(successes):
+    n, successes = as_number(row.get("n")), as_number(row.get("successes"))
+    if n is None or successes is None or rule.is_small(n) or rule.is_small(successes):
         return ""
-    if not 0 < area_rate < 1:
+    evidence = str(row.get("evidence"))
+    adjusted = str(row.get("evidence_basis")) == "adjusted"
+    basis = "risikojusteret" if adjusted else "uden risikojustering"
+    if evidence == "ok":
+        return f"Med det nuværende grundlag ligger resultaterne inden for 95 %-grænsen ({basis})."
+    if evidence not in ("warning", "alarm"):
         return ""
-    needed = successes_needed(int(n), int(successes), area_rate, level)
-    if needed == 0:
-        return "Med det nuværende grundlag ligger resultaterne inden for 95 %-grænsen."
+    z, expected = as_number(row.get("z_score")), _expected(view, row)
+    needed = None
+    if adjusted and z is not None and expected is not None:
+        needed = needed_for_limit(int(successes), expected, z, level)
+    elif not adjusted:
+        area_rate = as_number(row.get("area_rate"))
+        if area_rate is not None and 0 < area_rate < 1:
+            needed = successes_needed(int(n), int(successes), area_rate, level)
+    if not needed:
+        return ""
     return (
         f"Med det nuværende grundlag på {count_text(n, rule)} forløb skulle {danish.format_int(needed)} "
-        "flere have haft resultat for at ligge inden for 95 %-grænsen (uden risikojustering)."
+        f"flere have haft resultat for at ligge inden for 95 %-grænsen ({basis})."
     )
 
 
@@ -258,8 +301,9 @@ def next_step_hard(view: AreaView, provider_id: str) -> str:
     if row is None:
         return "Bookingstop-model: ingen vurdering for måneden."
     area = view.rules.area(view.area)
+    single = view.single_other(provider_id)
     if str(row["state"]) != "STOP":
-        threshold = as_number(row.get("threshold"))
+        threshold = None if single else as_number(row.get("threshold"))
         bar = f" (grænse {danish.format_percent(threshold)})" if threshold is not None else ""
         ratio = danish.format_percent(area.hard.stop_ratio, trim=True)
         return (
@@ -269,8 +313,12 @@ def next_step_hard(view: AreaView, provider_id: str) -> str:
     rule = view.rule
     threshold = as_number(row.get("threshold"))
     closed = as_number(row.get("cohort_closed"))
+    bar = (
+        f"{danish.format_percent(area.hard.stop_ratio, trim=True)} af områdets andel uden leverandøren"
+        if single
+        else danish.format_percent(threshold)
+    )
     return (
         f"Bookingstop-model: stoppet ophæves, når mindst {area.hard.min_lift_n} af de forløb, der var i gang "
-        f"ved stoppet, er afsluttet (nu {count_text(closed, rule)}), og deres resultatandel er mindst "
-        f"{danish.format_percent(threshold)}."
+        f"ved stoppet, er afsluttet (nu {count_text(closed, rule)}), og deres resultatandel er mindst {bar}."
     )

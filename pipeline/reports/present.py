@@ -1,13 +1,18 @@
 """How a notebook shows things: HTML outputs that survive the export to one self-contained
 file (nbconvert, code hidden) and open with no network.
 
-plotly.js is put into the notebook once, inline, by `setup()`; every figure after it is a div
-and a call to the already-loaded Plotly (include_plotlyjs=False). That keeps a dashboard at one
-copy of plotly.js however many charts it has, and needs no CDN."""
+plotly.js is loaded once per page by `setup()`; every figure after it is a div and a call to
+the already-loaded Plotly (include_plotlyjs=False). `provmon report` passes the name of the one
+copy of plotly.js it writes into the month's folder (PLOTLY_FILE), so a month's many reports
+share it instead of carrying 5 MB each, and still open offline (a relative <script src> from
+file://). Run by hand in Jupyter, the notebook has no such file beside it and setup() puts
+plotly.js inline instead."""
 
 from __future__ import annotations
 
 import html
+import os
+from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -31,9 +36,29 @@ STYLE = """
 PLOT_CONFIG = {"displayModeBar": False, "responsive": True}
 
 
-def setup() -> HTML:
-    """The one output that carries plotly.js and the table style: the first cell's output."""
+PLOTLY_FILE = "plotly.min.js"
+
+
+def setup(plotly_src: str = "") -> HTML:
+    """The one output that loads plotly.js and the table style: the first cell's output.
+
+    plotly_src: a path relative to the exported page (PLOTLY_FILE beside it), or empty to put
+    plotly.js inline (a notebook run by hand)."""
+    if plotly_src:
+        return HTML(f'{STYLE}<script type="text/javascript" src="{html.escape(plotly_src)}"></script>')
     return HTML(f'{STYLE}<script type="text/javascript">{get_plotlyjs()}</script>')
+
+
+def write_plotly(folder: Path) -> Path:
+    """Write plotly.js into `folder` as PLOTLY_FILE (to a temporary name, then renamed)."""
+    path = Path(folder) / PLOTLY_FILE
+    tmp = path.with_name(f".{PLOTLY_FILE}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(get_plotlyjs(), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def figure(fig: go.Figure) -> HTML:

@@ -1,8 +1,9 @@
 """`provmon report`: everything a month's meetings need, in reports/<YYYY-MM>/.
 
 One follow-up report per tender area and one dashboard per provider (the notebooks in
-notebooks/, executed with papermill and exported to self-contained HTML), the scorecard
-workbook, a manifest, and reports/index.html linking every month. The warehouse is touched once,
+notebooks/, executed with papermill and exported to HTML that opens offline), the one copy of
+plotly.js they all load (plotly.min.js), the scorecard workbook, a manifest, and
+reports/index.html linking every month. The warehouse is touched once,
 read-only, for a snapshot of the run log (quality.py); everything else comes from the Parquet
 marts, so a build running meanwhile does not matter."""
 
@@ -25,6 +26,7 @@ from pipeline.reports.data import ReportData, load_report_data
 from pipeline.reports.excel import write_scorecard
 from pipeline.reports.execute import Job, run_jobs
 from pipeline.reports.index import MANIFEST, Manifest, write_index
+from pipeline.reports.present import PLOTLY_FILE, write_plotly
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,7 @@ def plan_jobs(
         "marts_dir": str(settings.marts_dir.resolve()),
         "warehouse": str(settings.warehouse.resolve()),
         "quality_file": str(quality_file),
+        "plotly_js": PLOTLY_FILE,
     }
     jobs = [
         Job(
@@ -136,6 +139,7 @@ def report(settings: Settings, month: dt.date | None = None, name_providers: boo
         data = load_report_data(settings.marts_dir, month, config, quality.read_snapshot(quality_file, None))
         folder = settings.out_dir / f"{data.month:%Y-%m}"
         folder.mkdir(parents=True, exist_ok=True)
+        plotly_js = write_plotly(folder)  # the month's one copy, which every report loads
         jobs = plan_jobs(data, settings, folder.resolve(), quality_file, name_providers)
         log.info("report: %d notebooks for %s", len(jobs), danish.format_month(data.month))
         with tqdm(total=len(jobs), desc="report", unit="rapport", disable=None) as bar:
@@ -158,5 +162,5 @@ def report(settings: Settings, month: dt.date | None = None, name_providers: boo
         scorecard=scorecard,
         index=index,
         seconds=time.monotonic() - started,
-        files=(*(j.html for j in jobs), scorecard, folder / MANIFEST, index),
+        files=(*(j.html for j in jobs), scorecard, plotly_js, folder / MANIFEST, index),
     )

@@ -25,11 +25,44 @@ from pipeline.reports.disclosure import as_number, count_text, protect_counts, p
 AREA = "Området i alt"
 
 
+def measure_applies(config: ReportConfig, measure: str, area: int) -> bool:
+    """Does the measure belong in the area's reports? The raskmelding measures only where
+    sections.fit_areas says so, the rehabilitation measures only in sections.rehab_areas: a
+    sickness measure in an area of unemployed has (almost) no population, and its 0,0 % would
+    read as a result."""
+    if measure in config.measures.fit:
+        return area in config.sections.fit_areas
+    if measure in config.measures.rehab:
+        return area in config.sections.rehab_areas
+    return True
+
+
+def in_measure_order(data: ReportData, measures: list[str]) -> list[str]:
+    """The measures once each, in dim_measures' sort_order (sustainability after 3, 6 and 12
+    months together), the one order of every table and workbook."""
+    order = data.measures.set_index("measure")["sort_order"].to_dict()
+    unique = list(dict.fromkeys(measures))
+    return sorted(unique, key=lambda m: (order.get(m, 10_000), unique.index(m)))
+
+
 def row_rate_text(row: pd.Series | None) -> str:
     """A mart row's rate with its Wilson interval, as rate_text shows it."""
     if row is None:
         return danish.MISSING
     return rate_text(*(as_number(row.get(c)) for c in ("rate", "rate_low", "rate_high")))
+
+
+def adjusted_rate_text(row: pd.Series | None) -> str:
+    """The risk-adjusted rate with its 95 % interval (O/E interval × area rate), as the soft
+    model's evidence is read: '23,4 % (12,1–26,4 %)'."""
+    if row is None:
+        return danish.MISSING
+    return rate_text(
+        *(
+            as_number(row.get(c))
+            for c in ("risk_adjusted_rate", "risk_adjusted_rate_low", "risk_adjusted_rate_high")
+        )
+    )
 
 
 def rate_text(rate: float | None, low: float | None = None, high: float | None = None) -> str:
@@ -88,6 +121,34 @@ class AreaView:
     def providers(self) -> list[str]:
         return self.data.providers_in(self.area)
 
+    @cached_property
+    def colour_map(self) -> dict[str, str]:
+        """provider_id -> colour, from every area of the month: the same in every document."""
+        return charts.provider_colours({a: self.data.providers_in(a) for a in self.data.areas()})
+
+    def applies(self, measure: str) -> bool:
+        """Is the measure shown for this area (measure_applies, and the area has a base)?"""
+        if not measure_applies(self.config, measure, self.area):
+            return False
+        rows = self.month_rows(measure)
+        return not rows.empty and bool((pd.to_numeric(rows["area_n"], errors="coerce").fillna(0) > 0).any())
+
+    def measures_shown(self, measures: list[str]) -> list[str]:
+        """The given measures that apply to the area, in the fixed measure order."""
+        return [m for m in in_measure_order(self.data, measures) if self.applies(m)]
+
+    def single_other(self, provider_id: str, month: pd.Timestamp | None = None) -> bool:
+        """Is the area without this provider a single other provider (its primary measure)?"""
+        rows = self.month_rows(self.primary, month)
+        found = rows.loc[rows["provider_id"] == provider_id, "area_excl_single"]
+        return bool(found.any()) if len(found) else False
+
+    def reason(self, decision: dict) -> str:
+        """A decision's reason as shown: disclosure-controlled, with figures about the others
+        withheld where they are one other provider's."""
+        month = pd.Timestamp(decision["month"]) if decision.get("month") is not None else None
+        return reason_text(decision, self.rule, self.single_other(str(decision["provider_id"]), month))
+
     def label(self, provider_id: str) -> str:
         return self.labels.get(provider_id, provider_id)
 
@@ -134,7 +195,7 @@ class AreaView:
         proposals: the first table of the follow-up meeting."""
         primary = self.month_rows(self.primary).set_index("provider_id")
         soft, hard = self.decisions_of(Model.SOFT), self.decisions_of(Model.HARD)
-        others = [m for m in self.config.measures.overview if m != self.primary]
+        others = [m for m in self.measures_shown(self.config.measures.overview) if m != self.primary]
         out = []
         for pid in self.providers:
             row = primary.loc[pid] if pid in primary.index else None
@@ -145,9 +206,7 @@ class AreaView:
                 "Områdets andel uden leverandøren": rate_text(
                     as_number(row["area_rate_excl_provider"]) if row is not None else None
                 ),
-                "Risikojusteret andel": rate_text(
-                    as_number(row.get("risk_adjusted_rate")) if row is not None else None
-                ),
+                "Risikojusteret andel": adjusted_rate_text(row),
             }
             for measure in others:
                 rows = self.month_rows(measure).set_index("provider_id")
@@ -200,7 +259,7 @@ class AreaView:
                     "Leverandør": self.label(pid),
                     "Forslag": self.rules.area(self.area).label(model, str(row["proposed_state"])),
                     "Gældende": str(row["state_label"]),
-                    "Begrundelse": reason_text(row.to_dict(), self.rule),
+                    "Begrundelse": self.reason({**row.to_dict(), "provider_id": pid}),
                     "Ændret af mødet": (
                         f"{label(model, str(override))}: {row.get('override_reason')}"
                         if isinstance(override, str) and override
@@ -246,21 +305,23 @@ class AreaView:
     def rates_table(self, measures: list[str]) -> pd.DataFrame:
         """Per provider and measure: n and rate with interval, and the area's rate."""
         out = []
-        for measure in measures:
+        for measure in self.measures_shown(measures):
             rows = self.month_rows(measure).set_index("provider_id")
+            adjusted = self.adjusted(measure)
             for pid in self.providers:
                 if pid not in rows.index:
                     continue
                 r = rows.loc[pid]
-                out.append(
-                    {
-                        "Mål": self.data.measure_label(measure),
-                        "Leverandør": self.label(pid),
-                        "Forløb i grundlaget": count_text(as_number(r["n"]), self.rule),
-                        "Andel": row_rate_text(r),
-                        "Området": rate_text(as_number(r["area_rate"])),
-                    }
-                )
+                record = {
+                    "Mål": self.data.measure_label(measure),
+                    "Leverandør": self.label(pid),
+                    "Forløb i grundlaget": count_text(as_number(r["n"]), self.rule),
+                    "Andel": row_rate_text(r),
+                }
+                if adjusted:
+                    record["Risikojusteret andel"] = adjusted_rate_text(r)
+                record["Området"] = rate_text(as_number(r["area_rate"]))
+                out.append(record)
         return pd.DataFrame(out)
 
     def cost_table(self) -> pd.DataFrame:
@@ -313,7 +374,7 @@ class AreaView:
         return rows[rows["tender_area"] == self.area]
 
     def reasons(self, decisions: pd.DataFrame) -> list[str]:
-        return [reason_text(r, self.rule) for r in decisions.to_dict("records")]
+        return [self.reason(r) for r in decisions.to_dict("records")]
 
     # --- charts ------------------------------------------------------------------------------
 
@@ -324,7 +385,7 @@ class AreaView:
         measure = measure or self.primary
         label = self.data.measure_label(measure)
         return charts.trend_chart(
-            self.trend_rows(measure), self.labels, self.rule, f"Udvikling: {label}", label
+            self.trend_rows(measure), self.labels, self.rule, f"Udvikling: {label}", "Andel", self.colour_map
         )
 
     def funnel(self, measure: str | None = None) -> go.Figure:
@@ -334,7 +395,9 @@ class AreaView:
         title = (
             f"Tragtplot, {danish.format_month(self.data.month)}: {self.data.measure_label(measure)} ({kind})"
         )
-        return charts.funnel_chart(self.month_rows(measure), self.labels, self.rule, title, adjusted)
+        return charts.funnel_chart(
+            self.month_rows(measure), self.labels, self.rule, title, adjusted, self.colour_map
+        )
 
     def funnel_note(self, measure: str | None = None) -> str:
         """Whether the funnel is risk-adjusted and whether overdispersion was corrected."""
@@ -361,6 +424,7 @@ class AreaView:
         return self._rate_bars(self.config.measures.rehab, "Bevillinger fra rehabiliteringsteamet")
 
     def _rate_bars(self, measures: list[str], title: str) -> go.Figure:
+        measures = self.measures_shown(measures)
         rows = self.results[
             (self.results["as_of_month"] == pd.Timestamp(self.data.month))
             & self.results["measure"].isin(measures)

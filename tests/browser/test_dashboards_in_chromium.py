@@ -141,3 +141,147 @@ def test_the_check_sees_a_request_and_an_error(browser, tmp_path: Path) -> None:
     assert (divs, rendered) == (1, 1)
     assert requests == ["http://example.invalid/x.png"]
     assert any("kaput" in e for e in errors)
+
+
+# --- what the charts look like once drawn (issue 14, items 1 and 2) -----------------------------
+
+# Per chart: its title, the boxes of its title and y-axis title, of every text label drawn in a
+# scatter trace, of every bar (per bar trace) and every marker (per scatter trace), the traces'
+# names and types in drawing order, and the legend's texts. Boxes are [left, top, right, bottom]
+# in page pixels, null when the element is not drawn (an empty bar).
+LAYOUT = """
+const box = el => {
+  if (!el) return null;
+  const r = el.getBoundingClientRect();
+  // a line-shaped mark has no height, an empty bar neither width nor height
+  return r.width > 0 || r.height > 0 ? [r.left, r.top, r.right, r.bottom] : null;
+};
+return [...document.querySelectorAll('.js-plotly-plot')].map(gd => ({
+  title: (gd.layout.title && gd.layout.title.text) || '',
+  titleBox: box(gd.querySelector('.g-gtitle text')),
+  ytitleBox: box(gd.querySelector('.g-ytitle text')),
+  texts: [...gd.querySelectorAll('.scatterlayer .textpoint text')].map(box).filter(Boolean),
+  bars: [...gd.querySelectorAll('.barlayer .trace')]
+    .map(t => [...t.querySelectorAll('.point path')].map(box)),
+  marks: [...gd.querySelectorAll('.scatterlayer .trace')]
+    .map(t => [...t.querySelectorAll('.points path')].map(box)),
+  traces: gd._fullData.map(t => ({type: t.type, name: t.name})),
+  legend: [...gd.querySelectorAll('.legend .traces .legendtext')].map(e => e.textContent),
+}));
+"""
+
+
+def _charts(driver, path: Path) -> list[dict]:
+    _open(driver, path)
+    return driver.execute_script(LAYOUT)
+
+
+def _overlap(a: list[float], b: list[float], slack: float = 1.0) -> bool:
+    return a[0] < b[2] - slack and b[0] < a[2] - slack and a[1] < b[3] - slack and b[1] < a[3] - slack
+
+
+def collisions(charts: list[dict]) -> list[str]:
+    """Chart titles run into by their y-axis title, and text labels drawn over each other."""
+    found = []
+    for chart in charts:
+        if chart["titleBox"] and chart["ytitleBox"] and _overlap(chart["titleBox"], chart["ytitleBox"]):
+            found.append(f"{chart['title']}: the y-axis title runs into the title")
+        texts = chart["texts"]
+        for i, a in enumerate(texts):
+            if any(_overlap(a, b) for b in texts[i + 1 :]):
+                found.append(f"{chart['title']}: text labels overlap")
+                break
+    return found
+
+
+def misplaced_area_marks(chart: dict) -> list[str]:
+    """Each area mark must be drawn on a bar of its own measure (never on another measure's
+    bar), and named in the legend."""
+    bar_names = [t["name"] for t in chart["traces"] if t["type"] == "bar"]
+    mark_names = [t["name"] for t in chart["traces"] if t["type"] == "scatter"]
+    problems = []
+    on_own = 0
+    for name, marks in zip(mark_names, chart["marks"], strict=True):
+        measure = next((b for b in bar_names if name.endswith(b)), None)
+        if measure is None:
+            problems.append(f"{chart['title']}: area mark '{name}' names no measure")
+            continue
+        for mark in filter(None, marks):
+            centre = (mark[0] + mark[2]) / 2
+            under = {
+                bar_names[j]
+                for j, bars in enumerate(chart["bars"])
+                for b in bars
+                if b and b[0] <= centre <= b[2]
+            }
+            if under - {measure}:
+                problems.append(f"{chart['title']}: '{name}' is drawn on the bar of {sorted(under)}")
+            on_own += under == {measure}
+        if name not in chart["legend"]:
+            problems.append(f"{chart['title']}: '{name}' has no legend entry")
+    if not on_own:
+        problems.append(f"{chart['title']}: no area mark sits on a bar")
+    return problems
+
+
+def test_area_marks_sit_on_their_own_bars(browser, small_reports: SmallReports) -> None:
+    pages = [
+        small_reports.folder / "opfoelgning-omraade-2.html",
+        small_reports.files("leverandoer-*.html")[0],
+    ]
+    checked = 0
+    for page in pages:
+        for chart in _charts(browser, page):
+            if chart["title"].startswith(("Bæredygtighed", "Raskmeldinger")):
+                assert len([t for t in chart["traces"] if t["type"] == "bar"]) >= 2, chart["title"]
+                assert misplaced_area_marks(chart) == [], page.name
+                checked += 1
+    assert checked >= 3  # sustainability in both, raskmeldinger in area 2
+
+
+def test_titles_and_labels_do_not_collide(browser, small_reports: SmallReports) -> None:
+    pages = [
+        *small_reports.files("opfoelgning-omraade-*.html")[:2],
+        *small_reports.files("leverandoer-*.html")[:2],
+    ]
+    for page in pages:
+        charts = _charts(browser, page)
+        assert any(c["title"].startswith("Udvikling") for c in charts) and any(
+            c["title"].startswith("Tragtplot") for c in charts
+        )
+        assert collisions(charts) == [], page.name
+
+
+def test_the_layout_checks_see_a_collision_and_a_misplaced_mark(browser, tmp_path: Path) -> None:
+    """The control: a chart with a long y-axis title, overlapping labels and an area mark at
+    the category's centre is caught."""
+    from plotly.offline import get_plotlyjs
+
+    long_title = "Registreret resultat (afsluttede forløb) inden for 30 dage efter afslutning"
+    script = f"""
+    Plotly.newPlot('a', [{{type: 'scatter', x: [0, 50, 50.5, 100], y: [0, 50, 50.5, 100],
+        mode: 'markers+text', text: ['', 'Leverandør A', 'Leverandør B', '']}}],
+      {{title: {{text: 'Udvikling', x: 0}}, height: 420, margin: {{t: 60}},
+        yaxis: {{title: {{text: '{long_title}'}}}}}});
+    Plotly.newPlot('b', [
+      {{type: 'bar', x: ['P', 'Q'], y: [50, 60], name: '3 mdr.'}},
+      {{type: 'bar', x: ['P', 'Q'], y: [40, 50], name: '6 mdr.'}},
+      {{type: 'bar', x: ['P', 'Q'], y: [30, 40], name: '12 mdr.'}},
+      {{type: 'scatter', mode: 'markers', x: ['P', 'Q'], y: [55, 55], name: 'Området: 3 mdr.',
+        showlegend: false}},
+      {{type: 'scatter', mode: 'markers', x: ['P', 'Q'], y: [45, 45], name: 'Området: 6 mdr.'}}],
+      {{title: {{text: 'Bæredygtighed'}}, barmode: 'group', height: 420}});
+    """
+    page = tmp_path / "bad.html"
+    page.write_text(
+        '<html><head><meta charset="utf-8"></head><body><div id="a"></div><div id="b"></div>'
+        f"<script>{get_plotlyjs()}</script>"
+        f"<script>{script}</script></body></html>",
+        encoding="utf-8",
+    )
+    charts = _charts(browser, page)
+    found = collisions(charts)
+    assert any("y-axis title" in f for f in found) and any("overlap" in f for f in found)
+    misplaced = misplaced_area_marks(charts[1])
+    assert any("3 mdr." in p and "bar of" in p for p in misplaced)
+    assert any("no legend entry" in p for p in misplaced)

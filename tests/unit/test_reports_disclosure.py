@@ -96,11 +96,85 @@ def test_letters_continue_after_z() -> None:
     assert letters(28)[25:] == ["Z", "AA", "AB"]
 
 
-def test_other_providers_are_anonymised_in_id_order() -> None:
+def test_other_providers_are_anonymised_by_their_place_among_all() -> None:
     names = {"P2": "Beta ApS", "P1": "Alfa A/S", "P3": "Gamma I/S"}
     labels = provider_labels(names, own="P2", anonymise=True, prefix="Leverandør")
-    assert labels == {"P1": "Leverandør A", "P3": "Leverandør B", "P2": "Beta ApS"}
+    assert labels == {"P1": "Leverandør A", "P3": "Leverandør C", "P2": "Beta ApS"}
     assert provider_labels(names, own="P2", anonymise=False, prefix="Leverandør") == names
+
+
+def test_a_letter_is_one_provider_whoever_reads() -> None:
+    """Every reader's dashboard gives a provider the same letter (outputs.md)."""
+    names = {f"P{i:02d}": f"Leverandør nr. {i}" for i in range(1, 8)}
+    seen: dict[str, set[str]] = {}
+    for reader in names:
+        for pid, label in provider_labels(names, reader, True, "Leverandør").items():
+            if pid != reader:
+                seen.setdefault(label, set()).add(pid)
+    assert seen and all(len(pids) == 1 for pids in seen.values()), seen
+    assert len(seen) == len(names)
+
+
+def _two_provider_area() -> pd.DataFrame:
+    """Area 3 with P10 and P11, area 4 with three providers; the mart's own excl figures."""
+    rows = []
+    for area, members in (
+        (3, {"P10": (56, 22), "P11": (28, 6)}),
+        (4, {"P10": (51, 18), "P12": (50, 24), "P13": (40, 20)}),
+    ):
+        area_n, area_s = sum(n for n, _ in members.values()), sum(s for _, s in members.values())
+        for pid, (n, s) in members.items():
+            rows.append(
+                {
+                    "as_of_month": pd.Timestamp("2024-12-01"),
+                    "tender_area": area,
+                    "measure": "has_result",
+                    "provider_id": pid,
+                    "n": n,
+                    "successes": float(s),
+                    "rate": s / n,
+                    "area_n": area_n,
+                    "area_successes": float(area_s),
+                    "area_rate": area_s / area_n,
+                    "area_n_excl_provider": area_n - n,
+                    "area_successes_excl_provider": float(area_s - s),
+                    "area_rate_excl_provider": (area_s - s) / (area_n - n),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_the_area_without_the_provider_is_not_shown_when_it_is_one_provider() -> None:
+    rows = _two_provider_area()
+    out = protect_results(rows, RULE).set_index(["tender_area", "provider_id"])
+    # in area 3 "without P10" is P11's own 6 of 28: never shown
+    assert math.isnan(out.loc[(3, "P10"), "area_rate_excl_provider"])
+    assert math.isnan(out.loc[(3, "P11"), "area_rate_excl_provider"])
+    assert out.loc[(4, "P10"), "area_rate_excl_provider"] == pytest.approx(44 / 90)
+
+
+def test_a_reason_hides_the_figures_of_a_single_other_provider() -> None:
+    decision = {
+        "n": 56,
+        "successes": 22,
+        "area_rate_excl_provider": 6 / 28,
+        "threshold": 0.8 * 6 / 28,
+        "reason": "Resultatandel 39,3 % (95 %-interval 27,6–52,4 %) mod områdets 21,4 % uden "
+        "leverandøren, n = 56: mindst 80 % af områdets niveau (grænse 17,1 %) – åben.",
+    }
+    text = reason_text(decision, RULE, single_other=True)
+    assert "21,4 %" not in text and "17,1 %" not in text
+    assert "39,3 %" in text and "n = 56" in text
+    assert reason_text(decision, RULE) == decision["reason"]
+
+
+def test_the_risk_adjusted_interval_of_a_small_count_is_blanked() -> None:
+    rows = _mart_rows().assign(risk_adjusted_rate_low=0.1, risk_adjusted_rate_high=0.5)
+    out = protect_results(rows, RULE).set_index("provider_id")
+    assert math.isnan(out.loc["P3", "risk_adjusted_rate_low"]) and math.isnan(
+        out.loc["P3", "risk_adjusted_rate_high"]
+    )
+    assert out.loc["P5", "risk_adjusted_rate_low"] == pytest.approx(0.1)
 
 
 def test_a_reason_quoting_a_small_count_is_replaced() -> None:

@@ -215,7 +215,7 @@ def test_charts_speak_danish(view: AreaView) -> None:
 def test_funnel_points_are_the_shown_rates(view: AreaView) -> None:
     fig = view.funnel()
     rows = _has_result_rows(_outcomes(), MONTH).set_index("provider_id")
-    points = {t.name: (t.x[0], t.y[0]) for t in fig.data if t.mode == "markers+text"}
+    points = {t.name: (t.x[0], t.y[0]) for t in fig.data if t.mode == "markers"}
     assert "Gamma Mini I/S" not in points  # blanked, not drawn
     for pid in ("P1", "P2"):
         n, rate = rows.loc[pid, "n"], rows.loc[pid, "rate"]
@@ -237,7 +237,8 @@ def test_workbook_has_a_sheet_per_area_and_suppresses(view: AreaView, tmp_path: 
     rows = {r[1]: dict(zip(header, r, strict=True)) for r in sheet.iter_rows(min_row=5, values_only=True)}
     expected = _has_result_rows(_outcomes(), MONTH).set_index("provider_id")
     gamma = rows["Gamma Mini I/S"]
-    assert gamma["Forløb i grundlaget"] == "<5" and gamma["Andel"] is None
+    assert gamma["Forløb i grundlaget"] is None and gamma["Andel"] is None
+    assert gamma["Skjult (under 5)"] == "forløb <5"
     alfa = rows["Alfa Job ApS"]
     assert alfa["Forløb i grundlaget"] == expected.loc["P1", "n"]
     assert alfa["Andel"] == pytest.approx(expected.loc["P1", "rate"], abs=1e-6)
