@@ -265,7 +265,9 @@ def problems_rows(snap: dict[str, Any], exclusions: pd.DataFrame, labels: Labels
                 [
                     "Udeladt af opgørelsen",
                     _named(f"{labels.extract(r['extract'])}: {reason}", f"{r['extract']} · {r['reason']}"),
-                    html.escape(f"{_count(r['excluded_rows'])} rækker"),
+                    html.escape(
+                        f"{_count(r['excluded_rows'])} {'række' if r['excluded_rows'] == 1 else 'rækker'}"
+                    ),
                     danish.MISSING,
                 ]
             )
