@@ -6,7 +6,7 @@ extracts, the script an analyst would otherwise write.
 It answers "would a plain script be just as good?" twice: the benchmark times it against the
 pipeline's build at city and national scale, and tests/integration/test_bench_pandas.py checks
 that it gives the same per-referral flags as the dbt models on the small data set. It follows
-../shared/spec/metrics.md line by line, reads every delivery with pandas (pandas_read.py), uses
+docs/measures.md line by line, reads every delivery with pandas (pandas_read.py), uses
 the CPR as the person id in memory, and writes nothing: the summary it prints has counts only."""
 
 from __future__ import annotations

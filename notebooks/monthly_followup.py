@@ -105,10 +105,8 @@ display(present.note(view.allocation_note()), present.table(view.allocation()))
 # %% [markdown]
 # ## Datakvalitet
 
+# Hvad der er indlæst, hvad der er sat i karantæne, og hvilke kontroller der gav brud. Antallene er
+# rækker i leverancerne, ikke borgere, og vises præcist.
+
 # %%
-display(
-    present.box("Indlæsning og kontrol", page.quality_lines()),
-    present.table(page.problems(), "Ingen afviste filer, fejlede kontroller eller udeladte rækker."),
-    present.table(page.loads(), "Ingen indlæsninger registreret."),
-    present.table(page.quarantine(), "Ingen rækker i karantæne."),
-)
+display(page.quality_section())

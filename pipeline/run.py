@@ -89,5 +89,9 @@ def demo(root: Path = DEMO_DIR, scale: str = "city", seed: int = 1) -> RunSummar
     log.info("demo: generating %s-scale synthetic data into %s …", scale, settings.raw_dir)
     log.info("%s", generate(scale=scale, seed=seed, out=settings.raw_dir))
     summary = run(settings)
-    log.info("demo: open %s in a browser", (settings.out_dir / "index.html").resolve())
+    log.info(
+        "demo: open %s in a browser; the data-quality checks are in %s",
+        (settings.out_dir / "index.html").resolve(),
+        (settings.out_dir / "quality" / "index.html").resolve(),
+    )
     return summary

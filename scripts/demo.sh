@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/provmon demo "$@"
+.venv/bin/provmon demo "$@"
+echo "demo: the reports are in demo/reports/index.html, the data-quality checks in demo/reports/quality/index.html (both open offline)"

@@ -3,8 +3,8 @@
 `validate(settings)` runs before the build (`provmon validate`, and `provmon run` between
 ingest and build); `validate_marts(settings)` after it. A `critical` breach raises
 CriticalQualityError, naming the table, the check and the numbers; a `warning` is reported
-and the run goes on. Results go to meta.quality_results per run, Data Docs to
-<out_dir>/quality/data_docs/index.html.
+and the run goes on. Results go to meta.quality_results per run; the data-quality page, in
+Danish and readable offline, to <out_dir>/quality/index.html (page.py).
 
 How it scales (GX 1.24 has no DuckDB data source, and its SQL path through duckdb-engine
 returns empty results): Great Expectations never sees landing rows. DuckDB reduces each

@@ -321,7 +321,7 @@ def _bounds(table: LandingTable, column: str, profile: DeliveryProfile, delivere
 
 
 def shown_value(value: str) -> str:
-    """A code value as results and Data Docs may show it: CPR-like digits masked, long text cut."""
+    """A code value as results and the quality page show it: CPR-like digits masked, long text cut."""
     text = scrub(value)
     return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
 

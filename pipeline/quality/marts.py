@@ -4,7 +4,7 @@ build on the Parquet marts or, where none were exported, on the warehouse opened
 As for landing, DuckDB reduces a mart to one profile row (row count, duplicate keys, nulls,
 bounds, rows where a <= b fails, values that are not pseudonyms) and to value counts of its
 code columns, and Great Expectations judges those. That keeps person-level values (a
-person_key, a referral id) out of the results and the Data Docs, and it scales with the mart."""
+person_key, a referral id) out of the results and the data-quality page, and it scales with the mart."""
 
 from __future__ import annotations
 

@@ -3,7 +3,11 @@
 A GX result says which rows of a frame broke an expectation; a row of a deliveries frame is a
 delivery, so every check becomes one result per delivery (pass or fail, with the observed
 value), and a breach becomes a message that names the table, the check, the delivery and the
-numbers. Results go to meta.quality_results, one set per run."""
+numbers. Results go to meta.quality_results, one set per run.
+
+Each result carries two wordings: the English message of the command line, and for the
+data-quality page and the reports the check's Danish description, observed value and threshold
+(pipeline/quality/wording.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import pandas as pd
 
 from pipeline.cpr import scrub
 from pipeline.errors import ProvmonError
+from pipeline.quality import wording
 
 RESULTS = "meta.quality_results"
 RESULTS_DDL = f"""CREATE TABLE IF NOT EXISTS {RESULTS} (
@@ -32,8 +37,13 @@ RESULTS_DDL = f"""CREATE TABLE IF NOT EXISTS {RESULTS} (
     success BOOLEAN NOT NULL,
     observed_value VARCHAR,
     message VARCHAR,
-    checked_at TIMESTAMP NOT NULL
+    checked_at TIMESTAMP NOT NULL,
+    description_da VARCHAR,
+    observed_da VARCHAR,
+    threshold_da VARCHAR
 )"""
+# Columns added after the first release: a warehouse made before them gets them on the next run.
+_ADDED_COLUMNS = ("description_da", "observed_da", "threshold_da")
 # Breaches quoted in full in an error message, and breached rows in one result; the rest are counted.
 _SHOWN_BREACHES = 5
 _SHOWN_ROWS = 5
@@ -53,6 +63,9 @@ class CheckResult:
     file: str | None = None
     observed_value: str | None = None
     message: str | None = None
+    description_da: str | None = None
+    observed_da: str | None = None
+    threshold_da: str | None = None
 
 
 def _fmt(value: Any) -> str:
@@ -73,15 +86,9 @@ def _missing(value: Any) -> bool:
 
 def _expected(kwargs: dict) -> str:
     """The bound of an expectation in words."""
-    if "column_A" in kwargs:
-        return f"{kwargs['column_A']} = {kwargs['column_B']}"
-    low, high = kwargs.get("min_value"), kwargs.get("max_value")
-    if low is not None and high is not None:
-        return f"between {_fmt(low)} and {_fmt(high)}"
-    if low is not None:
-        return f"{'>' if kwargs.get('strict_min') else '>='} {_fmt(low)}"
-    if high is not None:
-        return f"<= {_fmt(high)}"
+    said = wording.bound(kwargs, wording.ENGLISH, _fmt)
+    if said is not None:
+        return said
     allowed = kwargs.get("value_set") or []
     if len(allowed) <= 12:
         return f"one of {', '.join(str(v) for v in allowed)}"
@@ -125,8 +132,9 @@ class _Judged:
     def make(self, success: bool, extract: str | None = None, **fields: Any) -> CheckResult:
         """The result; its texts are CPR-scrubbed, the last line of defence for what it quotes."""
         message = fields.pop("message", None)
-        if fields.get("observed_value") is not None:
-            fields["observed_value"] = scrub(fields["observed_value"])
+        for name in ("observed_value", "observed_da"):
+            if fields.get(name) is not None:
+                fields[name] = scrub(fields[name])
         table = self.table(extract)
         return CheckResult(
             suite=self.suite,
@@ -136,8 +144,14 @@ class _Judged:
             severity=self.severity,
             success=success,
             message=None if success or message is None else scrub(f"{table} {self.check}: {message}"),
+            description_da=self.config.description,
+            threshold_da=wording.threshold(self.config.type, self.config.kwargs),
             **fields,
         )
+
+    @property
+    def context_columns(self) -> list[str]:
+        return list(self.config.meta.get("context", []))
 
     def context(self, row: Mapping[str, Any]) -> str:
         parts = [
@@ -178,7 +192,13 @@ def interpret(suite: str, meta: dict, frame: pd.DataFrame, validation: Any) -> l
         judged = _Judged(suite, meta, frame, result)
         problem = _exception(result)
         if problem is not None:
-            out.append(judged.make(False, message=f"could not be evaluated: {problem}"))
+            out.append(
+                judged.make(
+                    False,
+                    message=f"could not be evaluated: {problem}",
+                    observed_da=wording.not_evaluated(problem),
+                )
+            )
         elif judged.config.type == "expect_column_distinct_values_to_contain_set":
             out += list(_missing_values(judged))
         elif _columns(judged.config.kwargs) and len(frame.columns.intersection(["extract", "load_id"])):
@@ -221,11 +241,15 @@ def _row_results(judged: _Judged) -> Iterator[CheckResult]:
         load_id = values.get("load_id")
         bad = breaches.get(key, [])
         if bad or sizes[key] == 1:
-            observed = "; ".join(_observed(judged, r, columns) for r in (bad or [first])[:_SHOWN_ROWS])
+            shown = (bad or [first])[:_SHOWN_ROWS]
+            observed = "; ".join(_observed(judged, r, columns) for r in shown)
+            observed_da = "; ".join(wording.observed(r, columns, judged.context_columns) for r in shown)
             if len(bad) > _SHOWN_ROWS:
                 observed += f"; and {len(bad) - _SHOWN_ROWS} more"
+                observed_da += f"; {wording.more(len(bad) - _SHOWN_ROWS)}"
         else:
             observed = f"{sizes[key]} rows as expected"
+            observed_da = wording.as_expected(sizes[key])
         file = first.get("file")
         where = f"{file} (load {int(load_id)}): " if load_id is not None else ""
         yield judged.make(
@@ -234,6 +258,7 @@ def _row_results(judged: _Judged) -> Iterator[CheckResult]:
             load_id=None if load_id is None else int(load_id),
             file=file,
             observed_value=observed,
+            observed_da=observed_da,
             message=f"{where}{observed}; expected {_expected(kwargs)}",
         )
 
@@ -259,7 +284,13 @@ def _missing_values(judged: _Judged) -> Iterator[CheckResult]:
     for extract, missing in by_extract.items():
         what = "no delivery loaded" if column == "extract" else f"missing columns: {', '.join(missing)}"
         observed = ", ".join(missing) if missing else "all present"
-        yield judged.make(not missing, extract, observed_value=observed, message=what)
+        yield judged.make(
+            not missing,
+            extract,
+            observed_value=observed,
+            observed_da=wording.missing_values(missing),
+            message=what,
+        )
 
 
 def _table_result(judged: _Judged) -> CheckResult:
@@ -268,19 +299,26 @@ def _table_result(judged: _Judged) -> CheckResult:
     if "value_set" in kwargs:
         rows = judged.judged_rows()
         bad = rows[rows["_breached"]]
-        observed = (
-            "; ".join(_observed(judged, r, [kwargs["column"]]) for r in bad.to_dict("records")) or "none"
+        records = bad.to_dict("records")
+        observed = "; ".join(_observed(judged, r, [kwargs["column"]]) for r in records) or "none"
+        observed_da = (
+            "; ".join(wording.observed(r, [kwargs["column"]], judged.context_columns) for r in records)
+            or wording.NONE
         )
         message = f"unexpected values: {observed}"
     elif "column" in kwargs and len(judged.frame) == 1:
         row = judged.frame.iloc[0]
         value = row[kwargs["column"]]
         observed = _fmt(None if _missing(value) else value)
+        observed_da = wording.observed(row.to_dict(), [kwargs["column"]], judged.context_columns)
         message = f"{kwargs['column']} = {observed}{judged.context(row)}; expected {_expected(kwargs)}"
     else:
         observed = _fmt(details.get("observed_value"))
+        observed_da = wording.value(details.get("observed_value"), kwargs.get("column"))
         message = f"observed {observed}; expected {_expected(kwargs)}"
-    return judged.make(judged.result.success, observed_value=observed, message=message)
+    return judged.make(
+        judged.result.success, observed_value=observed, observed_da=observed_da, message=message
+    )
 
 
 @dataclass
@@ -293,7 +331,7 @@ class QualitySummary:
     deliveries: int = 0
     profiled: int = 0
     reference_date: str | None = None
-    data_docs: Path | None = None
+    page: Path | None = None
     seconds: float = 0.0
     verb: str = "validate"
 
@@ -328,7 +366,7 @@ class QualitySummary:
         if self.deliveries:
             scope += f" on {self.deliveries:,} deliveries ({self.profiled:,} profiled now)"
         as_of = f" as of {self.reference_date}" if self.reference_date else ""
-        docs = f"; Data Docs {self.data_docs}" if self.data_docs else ""
+        docs = f"; quality page {self.page}" if self.page else ""
         return f"{self.verb}: {scope}{as_of}: {counts}{docs}; {self.seconds:.1f} s"
 
 
@@ -341,8 +379,8 @@ class CriticalQualityError(ProvmonError):
         shown = "; ".join(r.message or r.expectation for r in breaches[:_SHOWN_BREACHES])
         more = f"; and {len(breaches) - _SHOWN_BREACHES} more" if len(breaches) > _SHOWN_BREACHES else ""
         where = f"meta.quality_results run {summary.run_id}"
-        if summary.data_docs:
-            where += f", Data Docs {summary.data_docs}"
+        if summary.page:
+            where += f", quality page {summary.page}"
         super().__init__(
             f"{len(breaches)} critical data-quality breach{'es' if len(breaches) != 1 else ''}, "
             f"the data must be corrected before a build: {shown}{more} (all results: {where})"
@@ -351,18 +389,25 @@ class CriticalQualityError(ProvmonError):
 
 def store_results(con: duckdb.DuckDBPyConnection, run_id: int, results: list[CheckResult]) -> None:
     """Append the run's results to meta.quality_results."""
-    con.execute(RESULTS_DDL)
+    ensure_results_table(con)
     if not results:
         return
     frame = pd.DataFrame([asdict(r) for r in results])
     frame.insert(0, "run_id", run_id)
     frame["load_id"] = frame["load_id"].astype("Int64")
+    columns = list(frame.columns)
     con.register("quality_results_frame", frame)
     try:
         con.execute(
-            f"INSERT INTO {RESULTS} SELECT run_id, suite, expectation, expectation_type, table_name, "
-            "load_id, file, severity, success, observed_value, message, current_localtimestamp() "
-            "FROM quality_results_frame"
+            f"INSERT INTO {RESULTS} ({', '.join(columns)}, checked_at) "
+            f"SELECT {', '.join(columns)}, current_localtimestamp() FROM quality_results_frame"
         )
     finally:
         con.unregister("quality_results_frame")
+
+
+def ensure_results_table(con: duckdb.DuckDBPyConnection) -> None:
+    """meta.quality_results with every column, also in a warehouse made by an older version."""
+    con.execute(RESULTS_DDL)
+    for column in _ADDED_COLUMNS:
+        con.execute(f"ALTER TABLE {RESULTS} ADD COLUMN IF NOT EXISTS {column} VARCHAR")

@@ -1,7 +1,7 @@
 """The Great Expectations suites, generated from the input contract and quality.yaml.
 
 Each suite judges one kind of frame (pipeline/quality/frames.py, marts.py). Every expectation
-carries its severity (GX's own `severity`), a Danish description for Data Docs, and in `meta`
+carries its severity (GX's own `severity`), a Danish description for the data-quality page, and in `meta`
 the stable name of the check, the table it is about and the frame columns a message quotes.
 Those are all the runtime needs to turn a GX result into a message: it reads the committed
 suites, not this module."""

@@ -28,6 +28,7 @@ from pipeline.quality.frames import (
 from pipeline.quality.gx_context import GxRun, ensure_current
 from pipeline.quality.layout import LandingTable, landing_tables
 from pipeline.quality.marts import WAREHOUSE_SCHEMA, MartFrames, parquet_source
+from pipeline.quality.page import write_page
 from pipeline.quality.profile import (
     PROFILES_DDL,
     DeliveryProfile,
@@ -37,7 +38,6 @@ from pipeline.quality.profile import (
     store_profiles,
 )
 from pipeline.quality.results import (
-    RESULTS_DDL,
     CriticalQualityError,
     QualitySummary,
     interpret,
@@ -53,7 +53,7 @@ Frames = dict[tuple[str, str], pd.DataFrame]  # (suite table, frame kind) -> fra
 
 
 def quality_dir(settings: Settings) -> Path:
-    """Where a run's GX validation results and Data Docs go. Absolute, because Great
+    """Where a run's GX validation results and the data-quality page go. Absolute, because Great
     Expectations resolves a relative path against its own context folder (expectations/)."""
     return (settings.out_dir / "quality").resolve()
 
@@ -173,7 +173,7 @@ def _landing_frames(
 
 def validate(settings: Settings, reference_date: date | None = None) -> QualitySummary:
     """Check every landing table and delivery; raise CriticalQualityError (after storing the
-    results and writing the Data Docs) when a critical check fails, so that `provmon run`
+    results and writing the data-quality page) when a critical check fails, so that `provmon run`
     stops before the build. Warnings are in the summary."""
     started = time.perf_counter()
     config = load_config()
@@ -201,14 +201,14 @@ def _finish(
     frames: Frames,
     started: float,
 ) -> None:
-    """Judge, write the Data Docs, store the results."""
-    gx_run = GxRun(quality_dir(settings), f"{summary.verb}-{run_id}")
+    """Judge, store the results, write the data-quality page."""
+    folder = quality_dir(settings)
+    gx_run = GxRun(folder, f"{summary.verb}-{run_id}")
     summary.results = _judge(gx_run, suites, frames)
     summary.suites = len(suites)
-    summary.data_docs = gx_run.build_docs()
     with connect(settings.warehouse) as con:
-        con.execute(RESULTS_DDL)
         store_results(con, run_id, summary.results)
+        summary.page = write_page(con, folder)
     summary.seconds = time.perf_counter() - started
 
 

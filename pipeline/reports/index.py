@@ -16,6 +16,8 @@ from pipeline import danish
 
 MANIFEST = "manifest.json"
 INDEX = "index.html"
+# The data-quality page `provmon validate` writes (pipeline/quality/page.py), linked when present.
+QUALITY_PAGE = "quality/index.html"
 
 PAGE = """<!DOCTYPE html>
 <html lang="da">
@@ -33,7 +35,7 @@ li {{ margin: 0.15em 0; }}
 <body>
 <h1>Leverandøropfølgning: rapporter</h1>
 <p class="meta">Alle måneders rapporter, nyeste først. Rapporterne åbner uden netværk.</p>
-{months}
+{quality}{months}
 </body>
 </html>
 """
@@ -95,7 +97,13 @@ def write_index(out_dir: Path) -> Path:
     path = out_dir / INDEX
     tmp = out_dir / f".{INDEX}.tmp-{os.getpid()}"
     try:
-        tmp.write_text(PAGE.format(months=body), encoding="utf-8")
+        quality = (
+            f'<p><a href="{QUALITY_PAGE}">Datakvalitet: alle kontroller af leverancerne og de beregnede '
+            "tabeller</a></p>\n"
+            if (out_dir / QUALITY_PAGE).is_file()
+            else ""
+        )
+        tmp.write_text(PAGE.format(quality=quality, months=body), encoding="utf-8")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

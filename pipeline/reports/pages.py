@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go
+from IPython.display import HTML
 
 from pipeline import danish
 from pipeline.decisions.evidence import z_limit
@@ -51,20 +52,9 @@ class FollowupPage:
             f"tal under {self.view.rule.min_count} vises som {self.view.rule.small_label}."
         )
 
-    def quality_lines(self) -> list[str]:
-        snap = self.data.quality
-        if not snap.get("available"):
-            return [snap.get("note") or quality.MISSING]
-        return [quality.runs_text(snap)]
-
-    def loads(self) -> pd.DataFrame:
-        return quality.loads_table(self.data.quality, self.view.rule)
-
-    def quarantine(self) -> pd.DataFrame:
-        return quality.quarantine_table(self.data.quality, self.view.rule)
-
-    def problems(self) -> pd.DataFrame:
-        return quality.problems_table(self.data.quality, self.data.exclusions, self.view.rule)
+    def quality_section(self) -> HTML:
+        """The "Datakvalitet" section (pipeline/reports/quality.py)."""
+        return quality.section(self.data.quality, self.data.exclusions)
 
     @property
     def shows_fit(self) -> bool:

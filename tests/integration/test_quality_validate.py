@@ -130,7 +130,8 @@ def clean(ingested: Settings, tmp_path_factory: pytest.TempPathFactory) -> Clean
 
 def test_the_clean_small_data_set_passes(clean: Clean) -> None:
     assert clean.first.critical == []
-    assert (clean.settings.out_dir / "quality" / "data_docs" / "index.html").is_file()
+    assert (clean.settings.out_dir / "quality" / "index.html").is_file()
+    assert not (clean.settings.out_dir / "quality" / "data_docs").exists()
     assert clean.expectations_untouched, "a run must not write into expectations/"
 
 
@@ -345,7 +346,9 @@ def test_the_error_names_table_check_delivery_and_numbers_and_the_run_is_logged_
         f"{len(critical)} critical data-quality breaches, the data must be corrected"
     )
     assert critical[0].message in damaged.message
-    assert f"(all results: meta.quality_results run {damaged.summary.run_id}, Data Docs " in damaged.message
+    assert (
+        f"(all results: meta.quality_results run {damaged.summary.run_id}, quality page " in damaged.message
+    )
     (status,) = sql(damaged.settings, "SELECT status FROM meta.runs ORDER BY run_id DESC LIMIT 1")[0]
     assert status == "failed"
 
