@@ -1,13 +1,15 @@
 # ---
 # jupyter:
 #   jupytext:
+#     cell_metadata_filter: tags,-all
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python (provmon)
 #     language: python
-#     name: python3
+#     name: provmon
 # ---
 
 # %% [markdown] tags=["remove-cell"]
@@ -18,20 +20,25 @@
 # `pipeline/reports/`; the cells below only call it and show the result. `provmon report`
 # runs this notebook for every tender area; an analyst can run it by hand with other values.
 
+# %% tags=["parameters"]
+# `provmon report` passes its own values. Opened in JupyterLab, month and tender area come from
+# PROVMON_MONTH and PROVMON_AREA (see the README), and the paths are relative to notebooks/,
+# where JupyterLab starts the kernel.
+import os
+
+month = os.environ.get("PROVMON_MONTH", "")  # YYYY-MM, empty for the newest month in the marts
+tender_area = int(os.environ.get("PROVMON_AREA", "1"))
+marts_dir = "../data/marts"
+warehouse = "../data/warehouse.duckdb"
+quality_file = ""  # run-log snapshot written by provmon report, empty to read the warehouse
+plotly_js = ""  # plotly.js beside the exported page (provmon report), empty to put it inline
+
 # %%
 from IPython.display import display
 
 from pipeline.decisions.rules import Model
 from pipeline.reports import present
 from pipeline.reports.pages import followup_page
-
-# %% tags=["parameters"]
-month = ""  # YYYY-MM, empty for the newest month in the marts
-tender_area = 1
-marts_dir = "data/marts"
-warehouse = "data/warehouse.duckdb"
-quality_file = ""  # run-log snapshot written by provmon report, empty to read the warehouse
-plotly_js = ""  # plotly.js beside the exported page (provmon report), empty to put it inline
 
 # %%
 page = followup_page(marts_dir, month, tender_area, quality_file, warehouse)

@@ -1,13 +1,15 @@
 # ---
 # jupyter:
 #   jupytext:
+#     cell_metadata_filter: tags,-all
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python (provmon)
 #     language: python
-#     name: python3
+#     name: provmon
 # ---
 
 # %% [markdown] tags=["remove-cell"]
@@ -19,20 +21,22 @@
 # The other providers are anonymised unless `name_providers` is true. Logic in
 # `pipeline/reports/`; `provmon report` runs this notebook for every provider.
 
+# %% tags=["parameters"]
+# `provmon report` passes its own values; opened in JupyterLab the paths are relative to
+# notebooks/, where JupyterLab starts the kernel.
+month = ""  # YYYY-MM, empty for the newest month in the marts
+provider = "P01"
+name_providers = False
+marts_dir = "../data/marts"
+warehouse = "../data/warehouse.duckdb"
+quality_file = ""
+plotly_js = ""  # plotly.js beside the exported page (provmon report), empty to put it inline
+
 # %%
 from IPython.display import display
 
 from pipeline.reports import present
 from pipeline.reports.pages import dialogue_page
-
-# %% tags=["parameters"]
-month = ""  # YYYY-MM, empty for the newest month in the marts
-provider = "P01"
-name_providers = False
-marts_dir = "data/marts"
-warehouse = "data/warehouse.duckdb"
-quality_file = ""
-plotly_js = ""  # plotly.js beside the exported page (provmon report), empty to put it inline
 
 # %%
 page = dialogue_page(marts_dir, month, provider, name_providers, quality_file, warehouse)

@@ -149,6 +149,12 @@ def cmd_backtest(args: argparse.Namespace) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> str:
+    if args.year is not None:
+        if args.month is not None:
+            raise ProvmonError("report takes --month or --year, not both")
+        from pipeline.reports.annual import annual_report
+
+        return str(annual_report(_settings(args), args.year))
     from pipeline.reports.report import report
     from pipeline.warehouse import record_run
 
@@ -314,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("report", help="execute the notebooks: HTML reports, dashboards and Excel")
     p.add_argument("--month", type=_month, help="YYYY-MM (default: the newest month of the marts)")
     p.add_argument("--name-providers", action="store_true", help="name the other providers in dashboards")
+    p.add_argument(
+        "--year", help="YYYY: the annual experience report (erfaringsopsamling) of that year instead"
+    )
     _common(p)
     p.set_defaults(func=cmd_report)
 

@@ -18,5 +18,13 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[dev]"
   echo "$want" > "$stamp"
 fi
+# JupyterLab for the analysts (README, "Notebooks"): a kernel named `provmon` that runs this
+# .venv (so the notebooks import the project), and notebooks/*.py opening as notebooks
+# (jupytext's viewer as the default for Python files; "Open With > Editor" still edits as text).
+if [ ! -f .venv/share/jupyter/kernels/provmon/kernel.json ]; then
+  .venv/bin/python -m ipykernel install --sys-prefix --name provmon --display-name "Python (provmon)" >/dev/null
+fi
+mkdir -p .venv/share/jupyter/lab/settings
+cp scripts/jupyterlab-overrides.json .venv/share/jupyter/lab/settings/overrides.json
 # No telemetry from a municipality's machine.
 export GX_ANALYTICS_ENABLED=false

@@ -89,11 +89,31 @@ def manifests(out_dir: Path) -> list[Manifest]:
     return sorted((m for m in found if m is not None), key=lambda m: m.month, reverse=True)
 
 
+# `provmon report --year` (annual.py) leaves this beside its reports in out_dir/<YYYY>/.
+ANNUAL_MANIFEST = "annual.json"
+
+
+def _annual_sections(out_dir: Path) -> list[str]:
+    """The annual experience reports, newest year first (a foreign or broken file is skipped)."""
+    sections = []
+    for path in sorted(out_dir.glob(f"*/{ANNUAL_MANIFEST}"), reverse=True):
+        try:
+            m = json.loads(path.read_text(encoding="utf-8"))
+            folder = html.escape(path.parent.name)
+            links = _links(path.parent.name, m["areas"])
+            book = f'<p><a href="{folder}/{html.escape(m["workbook"])}">Tal og tilstande (Excel)</a></p>'
+            sections.append(f"<h2>{html.escape(m['title'])}</h2><ul>{links}</ul>{book}")
+        except (OSError, ValueError, TypeError, KeyError):
+            continue
+    return sections
+
+
 def write_index(out_dir: Path) -> Path:
-    """Rebuild out_dir/index.html from every month's manifest."""
+    """Rebuild out_dir/index.html from every month's (and year's) manifest."""
     out_dir = Path(out_dir)
     months = manifests(out_dir)
-    body = "\n".join(_month_section(m) for m in months) or "<p>Ingen rapporter endnu.</p>"
+    parts = _annual_sections(out_dir) + [_month_section(m) for m in months]
+    body = "\n".join(parts) or "<p>Ingen rapporter endnu.</p>"
     path = out_dir / INDEX
     tmp = out_dir / f".{INDEX}.tmp-{os.getpid()}"
     try:
