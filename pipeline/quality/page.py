@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import duckdb
 import pandas as pd
 
 from pipeline import danish
+from pipeline.files import atomic_write_text
 from pipeline.quality.labels import Labels, load_labels
 from pipeline.quality.results import RESULTS
 
@@ -189,12 +189,4 @@ Siden åbner uden netværk.</p>
 def write_page(con: duckdb.DuckDBPyConnection, quality_dir: Path) -> Path:
     """Write <quality_dir>/index.html from the newest stored results (atomically: a browser
     never sees half a page)."""
-    quality_dir.mkdir(parents=True, exist_ok=True)
-    path = quality_dir / PAGE_NAME
-    tmp = quality_dir / f".{PAGE_NAME}.tmp-{os.getpid()}"
-    try:
-        tmp.write_text(render(sections(con)), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write_text(quality_dir / PAGE_NAME, render(sections(con)))

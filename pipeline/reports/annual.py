@@ -29,10 +29,10 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 import xlsxwriter
-from plotly.offline import get_plotlyjs
 
 from pipeline import danish
 from pipeline.decisions.rules import Model, Rules, load_rules
+from pipeline.files import atomic_write_text
 from pipeline.reports import charts, present
 from pipeline.reports.config import Disclosure, ReportConfig, load_config
 from pipeline.reports.data import (
@@ -53,7 +53,6 @@ from pipeline.reports.index import ANNUAL_MANIFEST, write_index
 from pipeline.reports.views import rate_text
 from pipeline.settings import Settings
 
-PLOTLY_FILE = "plotly.min.js"
 # Risk-adjusted interval bounds come from the provider's own counts like the rate itself; the
 # shared list in disclosure.py (PROVIDER_DERIVED) does not name them, so they are blanked here.
 EXTRA_DERIVED = ("risk_adjusted_rate_low", "risk_adjusted_rate_high")
@@ -581,7 +580,7 @@ def area_page(
             _table(overrides_table(mine), "Mødet ændrede ingen forslag i året."),
         ]
     return PAGE.format(
-        title=html.escape(title), plotly=PLOTLY_FILE, style=present.STYLE, body="\n".join(parts)
+        title=html.escape(title), plotly=present.PLOTLY_FILE, style=present.STYLE, body="\n".join(parts)
     )
 
 
@@ -786,15 +785,6 @@ class AnnualSummary:
         )
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def parse_year(year: int | str) -> int:
     try:
         value = int(str(year).strip())
@@ -816,11 +806,11 @@ def annual_report(settings: Settings, year: int | str) -> AnnualSummary:
     results = results_frame(data)
     decisions = decisions_frame(data, rules, config.disclosure)
     volume = volume_frame(data, config.disclosure)
-    _write_text(folder / PLOTLY_FILE, get_plotlyjs())
+    present.write_plotly(folder)
     pages = []
     for area in data.areas():
         path = folder / area_file(area)
-        _write_text(path, area_page(data, area, rules, config, results, decisions, volume))
+        atomic_write_text(path, area_page(data, area, rules, config, results, decisions, volume))
         pages.append(path)
     workbook = write_workbook(data, results, decisions, volume, config, folder / workbook_file(data.year))
     manifest = {
@@ -832,7 +822,7 @@ def annual_report(settings: Settings, year: int | str) -> AnnualSummary:
         ],
         "workbook": workbook.name,
     }
-    _write_text(folder / ANNUAL_MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1))
+    atomic_write_text(folder / ANNUAL_MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1))
     index = write_index(settings.out_dir)
     return AnnualSummary(
         year=data.year,

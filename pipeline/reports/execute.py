@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -26,6 +25,7 @@ from typing import Any
 
 from pipeline.cpr import scrub
 from pipeline.errors import ProvmonError
+from pipeline.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -76,17 +76,6 @@ def exporter():
     # Notes for whoever edits the notebook (tagged remove-cell) stay out of the report.
     html.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={REMOVE_TAG}), enabled=True)
     return html
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Write next to the target and rename, so an open index never links half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _failure(job: Job, exc: Exception) -> NotebookError:
@@ -174,7 +163,7 @@ def run_job(job: Job, kernel: str = "python3", timeout: int = 600) -> Path:
         result = _without_reset(nbformat.read(executed, as_version=4))
     result.metadata["title"] = job.title
     body, _ = exporter().from_notebook_node(result)
-    _atomic_write(job.html, body)
+    atomic_write_text(job.html, body)
     return job.html
 
 

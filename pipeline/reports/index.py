@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pipeline import danish
+from pipeline.files import atomic_write_text
 
 MANIFEST = "manifest.json"
 INDEX = "index.html"
@@ -114,17 +114,10 @@ def write_index(out_dir: Path) -> Path:
     months = manifests(out_dir)
     parts = _annual_sections(out_dir) + [_month_section(m) for m in months]
     body = "\n".join(parts) or "<p>Ingen rapporter endnu.</p>"
-    path = out_dir / INDEX
-    tmp = out_dir / f".{INDEX}.tmp-{os.getpid()}"
-    try:
-        quality = (
-            f'<p><a href="{QUALITY_PAGE}">Datakvalitet: alle kontroller af leverancerne og de beregnede '
-            "tabeller</a></p>\n"
-            if (out_dir / QUALITY_PAGE).is_file()
-            else ""
-        )
-        tmp.write_text(PAGE.format(quality=quality, months=body), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    quality = (
+        f'<p><a href="{QUALITY_PAGE}">Datakvalitet: alle kontroller af leverancerne og de beregnede '
+        "tabeller</a></p>\n"
+        if (out_dir / QUALITY_PAGE).is_file()
+        else ""
+    )
+    return atomic_write_text(out_dir / INDEX, PAGE.format(quality=quality, months=body))

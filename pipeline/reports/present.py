@@ -11,7 +11,6 @@ plotly.js inline instead."""
 from __future__ import annotations
 
 import html
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +19,7 @@ from IPython.display import HTML
 from plotly.offline import get_plotlyjs
 
 from pipeline import danish
+from pipeline.files import atomic_write_text
 
 STYLE = """
 <style>
@@ -51,14 +51,7 @@ def setup(plotly_src: str = "") -> HTML:
 
 def write_plotly(folder: Path) -> Path:
     """Write plotly.js into `folder` as PLOTLY_FILE (to a temporary name, then renamed)."""
-    path = Path(folder) / PLOTLY_FILE
-    tmp = path.with_name(f".{PLOTLY_FILE}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(get_plotlyjs(), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write_text(Path(folder) / PLOTLY_FILE, get_plotlyjs())
 
 
 def figure(fig: go.Figure) -> HTML:

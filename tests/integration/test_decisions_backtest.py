@@ -243,14 +243,16 @@ CUT_END = "DATE '2024-03-31'"
 def later_data_changed(settings: Settings, provider: str) -> None:
     """Change, in every input the decisions read, only what is dated after CUT: the provider's
     later results collapse, later referral outcomes flip and end later, half the later bookings
-    vanish and agreements starting later get three times the capacity."""
+    vanish and agreements starting later get three times the capacity. The public marts are
+    views of the published build's tables, so the tables are changed."""
+    built = query(settings, "SELECT build_schema FROM meta.published_build")["build_schema"].iloc[0]
     execute(
         settings,
-        "UPDATE main.mart_provider_results SET successes = 0, rate = 0, rate_low = 0, rate_high = 0.05 "
+        f"UPDATE {built}.mart_provider_results SET successes = 0, rate = 0, rate_low = 0, rate_high = 0.05 "
         f"WHERE provider_id = '{provider}' AND as_of_month > DATE '{CUT}'",
-        "UPDATE main.fct_referral_outcomes SET has_result = NOT has_result "
+        f"UPDATE {built}.fct_referral_outcomes SET has_result = NOT has_result "
         f"WHERE result_window_end > {CUT_END}",
-        f"UPDATE main.fct_referral_outcomes SET end_date = end_date + 10 WHERE end_date > {CUT_END}",
+        f"UPDATE {built}.fct_referral_outcomes SET end_date = end_date + 10 WHERE end_date > {CUT_END}",
         f"DELETE FROM landing.referrals WHERE booked_on > {CUT_END} AND hash(referral_id) % 2 = 0",
         "UPDATE landing.agreements SET capacity_per_month = capacity_per_month * 3 "
         f"WHERE valid_from > {CUT_END}",
