@@ -1,9 +1,9 @@
 {#-
     The catalogue of provider measures (metrics.md, "Provider measures"): for each measure of
-    mart_provider_results, which fct_referral_outcomes columns give a referral's membership of
-    the base, its success or value, and the end of its window (the day the value became final).
-    fct_referral_measures unpivots by it and dim_measures publishes it: add a measure here and
-    both follow.
+    mart_provider_results, which fct_referral_outcomes columns (int_referrals_outcomes_combined)
+    give a referral's membership of the base, its success or value, and the end of its window
+    (the day the value became final). int_referral_measures_unpivoted unpivots by it and
+    dim_measures publishes it: add a measure here and both follow.
 
     kind:
       binary      n = referrals in the base, successes = those with success; rate, Wilson interval

@@ -14,6 +14,7 @@ import yaml
 
 from pipeline.build import PROJECT_DIR, BuildSummary, dbt_args, failure_message, one_line
 from pipeline.contract import load_contract
+from pipeline.equivalence import GRAIN_TESTS, declared_grain
 
 MODELS = PROJECT_DIR / "models"
 
@@ -74,18 +75,83 @@ def test_staging_code_lists_equal_the_contract() -> None:
     assert checked == 9  # offer, price model, 3 referral codes, result, benefit, case end, outcome
 
 
+def model_files() -> list[Path]:
+    """Every dbt model of the project: the SQL models and the Python ones."""
+    return sorted([*MODELS.rglob("*.sql"), *MODELS.rglob("*.py")])
+
+
+def declared_model(path: Path) -> dict:
+    """The model's entry in the one yml of its folder (asserted to exist)."""
+    ymls = list(path.parent.glob("_*__models.yml"))
+    assert len(ymls) == 1, f"{path.parent} needs exactly one _<folder>__models.yml"
+    models = {m["name"]: m for m in load_yaml(ymls[0])["models"]}
+    model = models.get(path.stem)
+    assert model is not None, f"{path.stem} is not in {ymls[0].name}"
+    return model
+
+
 def test_every_model_is_documented_in_its_own_folder() -> None:
     """One yml per folder; every model has a description and described columns there."""
-    for sql in MODELS.rglob("*.sql"):
-        ymls = list(sql.parent.glob("_*__models.yml"))
-        assert len(ymls) == 1, f"{sql.parent} needs exactly one _<folder>__models.yml"
-        models = {m["name"]: m for m in load_yaml(ymls[0])["models"]}
-        model = models.get(sql.stem)
-        assert model is not None, f"{sql.stem} is not in {ymls[0].name}"
-        assert model.get("description"), f"{sql.stem} has no description"
-        assert model.get("columns"), f"{sql.stem} has no columns"
+    for path in model_files():
+        model = declared_model(path)
+        assert model.get("description"), f"{path.stem} has no description"
+        assert model.get("columns"), f"{path.stem} has no columns"
         for column in model["columns"]:
-            assert column.get("description"), f"{sql.stem}.{column['name']} has no description"
+            assert column.get("description"), f"{path.stem}.{column['name']} has no description"
+
+
+# The layers in the order data flows through them (models/<layer>/...).
+LAYERS = ("staging", "intermediate", "marts")
+# ref('x') in SQL and dbt.ref("x") in a Python model.
+REF = re.compile(r"""\bref\(\s*['"](\w+)['"]\s*\)""")
+
+
+def layer(path: Path, root: Path = MODELS) -> str:
+    return path.relative_to(root).parts[0]
+
+
+def upstream_layer_errors(files: list[Path], root: Path = MODELS) -> list[str]:
+    """Each ref that points against the flow staging -> intermediate -> marts (a staging model
+    reading an intermediate one, anything but a mart reading a mart), or at no model at all."""
+    layers = {path.stem: layer(path, root) for path in files}
+    errors = []
+    for path in files:
+        for upstream in sorted(set(REF.findall(strip_comments(path.read_text(encoding="utf-8"))))):
+            if upstream not in layers:
+                errors.append(f"{path.stem} refs {upstream}, which is not a model")
+            elif LAYERS.index(layers[upstream]) > LAYERS.index(layers[path.stem]):
+                errors.append(f"{layers[path.stem]} {path.stem} refs {layers[upstream]} {upstream}")
+    return errors
+
+
+def test_the_dag_runs_from_staging_to_intermediate_to_marts() -> None:
+    """No staging or intermediate model reads a mart, no staging model an intermediate one: a
+    mart is an end of the flow, so what it publishes is never also an input upstream of it."""
+    files = model_files()
+    assert {layer(path) for path in files} == set(LAYERS)
+    assert not upstream_layer_errors(files)
+
+
+def test_a_ref_against_the_flow_is_found(tmp_path: Path) -> None:
+    """The check above can fail: an intermediate model reading a mart is reported."""
+    (tmp_path / "marts").mkdir()
+    (tmp_path / "intermediate").mkdir()
+    (tmp_path / "marts/fct_a.sql").write_text("select 1 as a", encoding="utf-8")
+    reader = tmp_path / "intermediate/int_b.sql"
+    reader.write_text("select * from {{ ref( 'fct_a' ) }} -- ref('int_c')", encoding="utf-8")
+    files = [tmp_path / "marts/fct_a.sql", reader]
+    assert upstream_layer_errors(files, tmp_path) == ["intermediate int_b refs marts fct_a"]
+
+
+@pytest.mark.parametrize("path", model_files(), ids=lambda p: p.stem)
+def test_every_model_has_a_grain_test_on_its_declared_columns(path: Path) -> None:
+    """Beside the model, a unique, unique_combination or exactly_one_row test, over columns the
+    model declares: a join that fans out rows fails the build where it happens."""
+    model = declared_model(path)
+    columns = declared_grain(model)
+    assert columns is not None, f"{path.stem} has no grain test ({', '.join(GRAIN_TESTS)})"
+    declared = {column["name"] for column in model["columns"]}
+    assert set(columns) <= declared, f"{path.stem}: grain {set(columns) - declared} not declared"
 
 
 def test_vars_have_the_spec_defaults() -> None:

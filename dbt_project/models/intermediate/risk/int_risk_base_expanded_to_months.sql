@@ -9,7 +9,7 @@ with
 
 measures as (
 
-    select * from {{ ref('fct_referral_measures') }}
+    select * from {{ ref('int_referral_measures_unpivoted') }}
 
 ),
 

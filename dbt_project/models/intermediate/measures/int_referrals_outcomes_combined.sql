@@ -1,7 +1,9 @@
 {#-
     One row per referral in scope at as_of: every per-referral measure of metrics.md, the end of
     each measure's window (the day it matures), and the case-mix covariates. An immature measure
-    or a referral outside a measure's population is NULL, never FALSE.
+    or a referral outside a measure's population is NULL, never FALSE. The measure models joined
+    here, in intermediate so that int_referral_measures_unpivoted reads no mart; the public
+    fct_referral_outcomes is this model as it stands.
 -#}
 {%- set sustain_months = int_list_var('sustain_months') -%}
 

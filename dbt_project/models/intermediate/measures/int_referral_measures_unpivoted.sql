@@ -5,13 +5,14 @@
     from which as-of month on the row counts: by event-date discipline a value that matured by
     month m is the same at m as at as_of, so one table serves every as-of month of the mart.
     It is also the input of the risk model (one logistic fit per tender area, binary measure
-    and as-of month over the rows whose window_end_month lies in that month's base).
+    and as-of month over the rows whose window_end_month lies in that month's base). The public
+    fct_referral_measures is this model as it stands.
 -#}
 with
 
 outcomes as (
 
-    select * from {{ ref('fct_referral_outcomes') }}
+    select * from {{ ref('int_referrals_outcomes_combined') }}
 
 ),
 
