@@ -7,8 +7,9 @@ A tree is whatever folder holds a run's outputs (the warehouse's folder with `ma
 of each mart's grain, as its grain test in the dbt project states it, so that two builds that
 write the same rows in another order are equal; a table without a declared grain is ordered by
 all its columns. What differs between two honest runs of the same data is not compared: the
-warehouse file itself and dbt's logs, and in text the run number, the time of the run and the
-day a report was made, and the two trees' own paths."""
+warehouse file itself, dbt's logs and Great Expectations' result store, and in text the run
+number, the time and day of each step, the day a report was made, the ids plotly gives its
+charts, and the two trees' own paths."""
 
 from __future__ import annotations
 
@@ -27,10 +28,12 @@ from pipeline.errors import ProvmonError
 
 # Data tests that state a model's grain: one row per key, per combination of columns, or one row.
 GRAIN_TESTS = ("unique", "unique_combination", "exactly_one_row")
-# Files of a run that are not its outputs: the warehouse (its tables are exported as Parquet) and
-# logs. Hidden files and folders (locks, a killed build's staging folder) are left out too.
+# Files of a run that are not its outputs: the warehouse (its tables are exported as Parquet),
+# logs, and Great Expectations' own result store (filed by the time of the run; the quality page
+# shows the same results). Hidden files and folders (locks, a killed build's staging folder) are
+# left out too.
 SKIPPED_SUFFIXES = (".duckdb", ".wal", ".log")
-SKIPPED_FOLDERS = ("logs",)
+SKIPPED_FOLDERS = ("logs", "validations")
 TEXT_SUFFIXES = (".html", ".json", ".js", ".css", ".csv", ".txt", ".md", ".svg", ".yaml", ".yml")
 # Text that differs between two runs of the same data: (pattern, what stands in its place).
 VOLATILE = (
@@ -38,6 +41,10 @@ VOLATILE = (
     (re.compile(r"Kørsel \d+( \d{2}\.\d{2}\.\d{4} kl\. \d{2}\.\d{2})?"), "Kørsel <kørsel>"),
     # the index: "Dannet 5. december 2026"
     (re.compile(r"Dannet \d{1,2}\. [a-zæøå]+ \d{4}"), "Dannet <dato>"),
+    # the run log in a report: "<td>gennemført</td><td>05.12.2026</td>"
+    (re.compile(r"(gennemført|fejlede|i gang)</td><td>\d{2}\.\d{2}\.\d{4}"), r"\1</td><td><dato>"),
+    # the ids plotly gives each chart's element (uuid4)
+    (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "<id>"),
     # timestamps in manifests and metadata
     (re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}:?\d{2}|Z)?"), "<tidspunkt>"),
 )
