@@ -9,7 +9,7 @@ write the same rows in another order are equal; a table without a declared grain
 all its columns. What differs between two honest runs of the same data is not compared: the
 warehouse file itself, dbt's logs and Great Expectations' result store, and in text the run
 number, the time and day of each step, the day a report was made, the ids plotly gives its
-charts, and the two trees' own paths."""
+charts, and the two trees' own paths; in tables the time a decision was computed."""
 
 from __future__ import annotations
 
@@ -48,6 +48,9 @@ VOLATILE = (
     # timestamps in manifests and metadata
     (re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}:?\d{2}|Z)?"), "<tidspunkt>"),
 )
+# Columns that hold the time a step ran (the decision tables' computed_at): their type is
+# compared, their values are not.
+VOLATILE_COLUMNS = ("computed_at",)
 # How many differing rows, cells or lines one file reports before "and N more".
 MAX_SHOWN = 5
 
@@ -183,7 +186,10 @@ def compare_parquet(a: Path, b: Path, grain: list[str]) -> list[str]:
             or schema_a.field(name).type != schema_b.field(name).type
         ]
         return [f"columns differ: {', '.join(changed) or 'the order'}"]
-    left, right = (in_grain_order(pd.read_parquet(p), grain) for p in (a, b))
+    left, right = (
+        in_grain_order(pd.read_parquet(p).drop(columns=list(VOLATILE_COLUMNS), errors="ignore"), grain)
+        for p in (a, b)
+    )
     if len(left) != len(right):
         return [f"{len(left)} rows -> {len(right)} rows"]
     found = []

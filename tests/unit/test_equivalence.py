@@ -4,6 +4,7 @@ tests/integration/test_compare_outputs.py."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pyarrow as pa
@@ -50,6 +51,13 @@ def test_the_same_rows_in_another_order_are_equal(tmp_path: Path) -> None:
     after = tree(tmp_path / "b", RATES.take([2, 0, 1]), page="<p>Kørsel 17: 12 kontroller</p>")
     (after / "warehouse.duckdb").write_bytes(b"another warehouse")
     assert differences(before, after) == []
+
+
+def test_the_time_a_decision_was_computed_is_not_a_difference(tmp_path: Path) -> None:
+    def stamped(hour: int) -> pa.Table:
+        return RATES.append_column("computed_at", pa.array([dt.datetime(2024, 6, 1, hour)] * 3))
+
+    assert differences(tree(tmp_path / "a", stamped(7)), tree(tmp_path / "b", stamped(9))) == []
 
 
 @pytest.mark.parametrize(
