@@ -7,9 +7,9 @@ A tree is whatever folder holds a run's outputs (the warehouse's folder with `ma
 of each mart's grain, as its grain test in the dbt project states it, so that two builds that
 write the same rows in another order are equal; a table without a declared grain is ordered by
 all its columns. What differs between two honest runs of the same data is not compared: the
-warehouse file itself, dbt's logs and Great Expectations' result store, and in text the run
-number, the time and day of each step, the day a report was made, the ids plotly gives its
-charts, and the two trees' own paths; in tables the time a decision was computed."""
+warehouse file itself, dbt's logs and Great Expectations' result store; in text the run number,
+the time and day of each step, the day a report was made, the ids a notebook gives its cells and
+plotly its charts, and the two trees' own paths; in tables the time a decision was computed."""
 
 from __future__ import annotations
 
@@ -43,6 +43,8 @@ VOLATILE = (
     (re.compile(r"Dannet \d{1,2}\. [a-zæøå]+ \d{4}"), "Dannet <dato>"),
     # the run log in a report: "<td>gennemført</td><td>05.12.2026</td>"
     (re.compile(r"(gennemført|fejlede|i gang)</td><td>\d{2}\.\d{2}\.\d{4}"), r"\1</td><td><dato>"),
+    # the ids of a notebook's cells in its HTML export (random per run)
+    (re.compile(r'id="cell-id=[0-9a-f]+"'), 'id="cell-id=<id>"'),
     # the ids plotly gives each chart's element (uuid4)
     (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "<id>"),
     # timestamps in manifests and metadata
