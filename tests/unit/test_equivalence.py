@@ -25,7 +25,10 @@ RATES = pa.table(
 GRAIN = {"rates": ["provider_id", "measure"]}
 
 
-def tree(root: Path, table: pa.Table = RATES, page: str = "<p>Kørsel 3: 12 kontroller</p>") -> Path:
+PAGE = '<div id="cell-id=0b1c2d3e"><p>Kørsel 3: 12 kontroller</p>'
+
+
+def tree(root: Path, table: pa.Table = RATES, page: str = PAGE) -> Path:
     (root / "marts").mkdir(parents=True)
     (root / "reports").mkdir()
     pq.write_table(table, root / "marts" / "rates.parquet")
@@ -48,7 +51,8 @@ def with_rate(values: list[float]) -> pa.Table:
 
 def test_the_same_rows_in_another_order_are_equal(tmp_path: Path) -> None:
     before = tree(tmp_path / "a")
-    after = tree(tmp_path / "b", RATES.take([2, 0, 1]), page="<p>Kørsel 17: 12 kontroller</p>")
+    page = '<div id="cell-id=9f3a0c1e"><p>Kørsel 17: 12 kontroller</p>'
+    after = tree(tmp_path / "b", RATES.take([2, 0, 1]), page=page)
     (after / "warehouse.duckdb").write_bytes(b"another warehouse")
     assert differences(before, after) == []
 
@@ -82,7 +86,7 @@ def test_a_changed_column_type_row_count_text_and_cell_are_found(tmp_path: Path)
     after = tree(
         tmp_path / "b",
         RATES.set_column(2, "rate", pa.array([0.25, None, 0.0], pa.float32())).slice(0, 2),
-        page="<p>Kørsel 3: 13 kontroller</p>",
+        page='<div id="cell-id=0b1c2d3e"><p>Kørsel 3: 13 kontroller</p>',
     )
     book = Workbook()
     book.active["A1"] = "Andel med resultat"
@@ -93,8 +97,8 @@ def test_a_changed_column_type_row_count_text_and_cell_are_found(tmp_path: Path)
     assert found == [
         f"reports/extra.html: only in {after}",
         "marts/rates.parquet: columns differ: rate double -> float",
-        "reports/index.html: - <p>Kørsel <kørsel>: 12 kontroller</p>",
-        "reports/index.html: + <p>Kørsel <kørsel>: 13 kontroller</p>",
+        'reports/index.html: - <div id="cell-id=<id>"><p>Kørsel <kørsel>: 12 kontroller</p>',
+        'reports/index.html: + <div id="cell-id=<id>"><p>Kørsel <kørsel>: 13 kontroller</p>',
         "reports/scorecard.xlsx: Sheet!B1: '0.25' -> '0.5'",
     ]
 
