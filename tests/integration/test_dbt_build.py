@@ -310,6 +310,19 @@ def test_docs_generate_and_every_built_column_is_described(built: Built) -> None
         undocumented += [f"{unique_id}.{c}" for c in node["columns"] if c.lower() not in described]
     assert len(catalog) >= 30
     assert not undocumented
+    # The lineage docs show runs one way: no staging or intermediate model has a mart parent,
+    # and mart_provider_results reaches the landing referrals through the per-referral models.
+    manifest_all = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    parents, nodes = manifest_all["parent_map"], manifest_all["nodes"]
+    layer = {uid: node["fqn"][1] for uid, node in nodes.items() if node["resource_type"] == "model"}
+    against = [(u, p) for u in layer for p in parents[u] if layer[u] != "marts" and layer.get(p) == "marts"]
+    assert not against
+    upstream, todo = set(), ["model.provmon.mart_provider_results"]
+    while todo:
+        new = set(parents.get(todo.pop(), [])) - upstream
+        upstream |= new
+        todo += new
+    assert {"source.provmon.landing.referrals", "model.provmon.int_referral_measures_unpivoted"} <= upstream
 
 
 def test_case_mix_covariates_equal_an_independent_computation(built: Built) -> None:
