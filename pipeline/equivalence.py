@@ -13,8 +13,10 @@ plotly its charts, and the two trees' own paths; in tables the time a decision w
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import yaml
 
+from pipeline.build import PROJECT_DIR
 from pipeline.errors import ProvmonError
 
 # Data tests that state a model's grain: one row per key, per combination of columns, or one row.
@@ -258,3 +261,30 @@ def compare_workbooks(a: Path, b: Path, roots: tuple[Path, Path]) -> list[str]:
     if len(differing) > MAX_SHOWN:
         found.append(f"and {len(differing) - MAX_SHOWN} more cells")
     return found
+
+
+# --- the command (scripts/compare_outputs.py) ---------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print every difference and a summary line; 0 when equal, 1 when not, 2 on a bad folder."""
+    parser = argparse.ArgumentParser(
+        prog="compare_outputs", description="Compare the outputs of two `provmon run`s."
+    )
+    parser.add_argument("before", type=Path, help="folder of the first run's outputs")
+    parser.add_argument("after", type=Path, help="folder of the second run's outputs")
+    args = parser.parse_args(argv)
+    try:
+        differences = list(compare_trees(args.before, args.after, model_grains(PROJECT_DIR)))
+    except CompareError as error:
+        print(f"compare_outputs: error: {error}", file=sys.stderr)
+        return 2
+    for difference in differences:
+        print(difference)
+    files = len(output_files(args.before) | output_files(args.after))
+    if differences:
+        changed = len({d.path for d in differences})
+        print(f"compare_outputs: {len(differences)} differences in {changed} of {files} files")
+        return 1
+    print(f"compare_outputs: equal ({files} files)")
+    return 0

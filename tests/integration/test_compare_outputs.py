@@ -1,12 +1,11 @@
-"""scripts/compare_outputs.py on two real runs of the small data set: the reported copy of the
-session (build, decide, report) against a second build, decision and report of the same
-warehouse. They are equal (a new run number, new build schema and new times are not a
-difference); one value changed in its last bit, or a changed sentence, is found."""
+"""scripts/compare_outputs.py (pipeline.equivalence.main) on two real runs of the small data
+set: the session's reported copy (build, decide, report) against a second build, decision and
+report of the same warehouse. They are equal (a new run number, build schema and times are not
+a difference); one value changed in its last bit, or a changed sentence, is found."""
 
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,13 +16,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.build import build
+from pipeline.equivalence import main
 from pipeline.settings import Settings
 from tests.conftest import SmallReports
 
 pytestmark = pytest.mark.integration
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from compare_outputs import main  # noqa: E402
 
 
 @pytest.fixture(scope="module")
