@@ -94,7 +94,7 @@ def measure_parameters(values: Mapping[str, Any] | str | None = None) -> Measure
     try:
         return MeasureParameters.model_validate(unflatten(values))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"invalid measure parameters (dbt vars of {PROJECT_FILE.name}): {problems}") from None
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise ConfigError(
+            f"invalid measure parameters (dbt vars of {PROJECT_FILE.name}): {problems}"
+        ) from None

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import re
-from functools import cache
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
