@@ -58,7 +58,7 @@ def pm(
         "wilson_high": high,
     }
     values |= kw
-    if "z_score" not in values and n:
+    if "z_score" not in values and n and area_rate is not None:
         values["z_score"] = (successes - n * area_rate) / math.sqrt(n * area_rate * (1 - area_rate))
     if "evidence" not in values:  # as the statistics step classifies it, upstream of the decisions
         z = values.get("z_score")
