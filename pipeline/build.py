@@ -23,13 +23,14 @@ import atexit
 import datetime as dt
 import fcntl
 import hashlib
+import json
 import logging
 import os
 import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,9 +88,12 @@ class BuildSummary:
         )
 
 
-def build(settings: Settings, as_of: dt.date | None = None) -> BuildSummary:
+def build(
+    settings: Settings, as_of: dt.date | None = None, variables: Mapping[str, Any] | None = None
+) -> BuildSummary:
     """Build every model of the dbt project for `as_of` (default: the month end before the
     newest referrals delivery) and publish the public marts and their Parquet exports together.
+    `variables`: other dbt vars for this build (e.g. {'min_n': 30}), as `dbt --vars` takes them.
 
     Until the very end everything is written beside the public marts (a build schema, a
     temporary export folder), so a failure anywhere leaves the previous build in place."""
@@ -99,10 +103,12 @@ def build(settings: Settings, as_of: dt.date | None = None) -> BuildSummary:
     # The lock before the landing checks: a second build is told so, not that the file is in use.
     with build_lock(warehouse):
         check_landing(warehouse, need_referrals=as_of is None, as_of=as_of)
-        return _build(settings, warehouse, as_of, started)
+        return _build(settings, warehouse, as_of, started, variables or {})
 
 
-def _build(settings: Settings, warehouse: Path, as_of: dt.date | None, started: float) -> BuildSummary:
+def _build(
+    settings: Settings, warehouse: Path, as_of: dt.date | None, started: float, variables: Mapping[str, Any]
+) -> BuildSummary:
     with record_run(warehouse, "build", create=False) as run:
         drop_unpublished(warehouse)
         for left in settings.marts_dir.glob(f".{BUILD_SCHEMA_PREFIX}*"):  # of a killed build
@@ -110,7 +116,7 @@ def _build(settings: Settings, warehouse: Path, as_of: dt.date | None, started: 
         schema = f"{BUILD_SCHEMA_PREFIX}{run.run_id}"
         staging = settings.marts_dir / f".{schema}"
         try:
-            results = run_dbt(warehouse, dbt_args(as_of), schema=schema)
+            results = run_dbt(warehouse, dbt_args(as_of, variables=variables), schema=schema)
             resolved = built_as_of(warehouse, schema)
             staged = stage_exports(warehouse, results.exports, staging)
             publish(warehouse, schema, results.public, resolved, run.run_id)
@@ -133,8 +139,10 @@ def _build(settings: Settings, warehouse: Path, as_of: dt.date | None, started: 
     return summary
 
 
-def dbt_args(as_of: dt.date | None, command: Sequence[str] = ("build",)) -> list[str]:
-    """The dbt command line for this project; as_of becomes the dbt var of the same name."""
+def dbt_args(
+    as_of: dt.date | None, command: Sequence[str] = ("build",), variables: Mapping[str, Any] | None = None
+) -> list[str]:
+    """The dbt command line for this project; as_of and `variables` become dbt vars."""
     args = [
         *command,
         "--project-dir",
@@ -142,8 +150,9 @@ def dbt_args(as_of: dt.date | None, command: Sequence[str] = ("build",)) -> list
         "--profiles-dir",
         str(PROJECT_DIR),
     ]
-    if as_of is not None:
-        args += ["--vars", f"{{as_of: '{as_of.isoformat()}'}}"]
+    given = dict(variables or {}) | ({"as_of": as_of.isoformat()} if as_of is not None else {})
+    if given:
+        args += ["--vars", json.dumps(given)]
     return args
 
 

@@ -65,6 +65,35 @@ class NoCohorts:
         return LiftCohort()
 
 
+class CountedCohorts:
+    """The lift cohorts fct_decision_inputs counted for one as-of month (its lift_cohorts list:
+    one entry per stop month with ongoing referrals), looked up by the decision's stop month."""
+
+    def __init__(self, counted: dict[tuple[str, int], dict[date, LiftCohort]]) -> None:
+        self._counted = counted
+
+    @classmethod
+    def from_rows(cls, rows: pd.DataFrame) -> CountedCohorts:
+        """From the month's fct_decision_inputs rows (provider_id, tender_area, lift_cohorts)."""
+        counted: dict[tuple[str, int], dict[date, LiftCohort]] = {}
+        for provider_id, tender_area, cohorts in rows[
+            ["provider_id", "tender_area", "lift_cohorts"]
+        ].itertuples(index=False):
+            counted[(str(provider_id), int(tender_area))] = {
+                month_start(pd.Timestamp(c["stop_month"]).date()): LiftCohort(
+                    ongoing_at_stop=int(c["ongoing_at_stop"]),
+                    closed=int(c["closed"]),
+                    with_result=int(c["with_result"]),
+                )
+                for c in (cohorts if cohorts is not None else [])
+            }
+        return cls(counted)
+
+    def cohort(self, provider_id: str, tender_area: int, stop_month: date, measure: str) -> LiftCohort:
+        by_stop = self._counted.get((provider_id, int(tender_area)), {})
+        return by_stop.get(month_start(stop_month), LiftCohort())
+
+
 def _dates(series: pd.Series) -> pd.Series:
     return pd.to_datetime(series).dt.normalize()
 

@@ -1,10 +1,12 @@
 """The month's evidence about a provider, as each model sees it.
 
-Model B reads the funnel plot: the provider's z-score against the 95 % and 99.8 % limits. Where
-the area's risk model fitted (and the rules ask for it) that is the mart's risk-adjusted z-score;
-otherwise it is the unadjusted binomial z-score against the area's rate, the funnel plot's
-target. Model A reads the raw rate against stop_ratio x the area's rate without the provider,
-as today's practice does."""
+Model B reads the funnel plot's evidence class as the statistics step classified it
+(mart_provider_results.evidence, via fct_decision_inputs): the provider's z-score, risk-adjusted
+where the area's model fitted and corrected for overdispersion where that applies, against the
+limits of the build's dbt vars funnel_warning_level and funnel_alarm_level, with n < min_n
+insufficient. It is classified once, there; this module only says why an insufficient month is
+insufficient. Model A reads the raw rate against stop_ratio x the area's rate without the
+provider, as today's practice does."""
 
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ class Evidence(StrEnum):
 
 
 class Basis(StrEnum):
-    ADJUSTED = "adjusted"  # risk-adjusted z-score from the mart
-    UNADJUSTED = "unadjusted"  # binomial z-score against the area rate, computed here
+    ADJUSTED = "adjusted"  # risk-adjusted z-score of the statistics step
+    UNADJUSTED = "unadjusted"  # the statistics step's z-score against the area rate (no model)
 
 
 class Gap(StrEnum):
@@ -74,30 +76,20 @@ def _gap(row: ProviderMonth, area: AreaRules, comparator: float | None) -> Gap |
     return Gap.NO_COMPARATOR if comparator is None else None
 
 
-def _funnel_z(row: ProviderMonth, area: AreaRules) -> tuple[float | None, Basis]:
-    if area.use_risk_adjusted and row.is_adjusted:
-        return float(row.z_score), Basis.ADJUSTED  # type: ignore[arg-type]
-    return binomial_z(row.successes, row.n, row.area_rate), Basis.UNADJUSTED  # type: ignore[arg-type]
-
-
 def soft_evidence(row: ProviderMonth, area: AreaRules) -> Judgement:
-    """Model B's evidence class from the funnel plot of the primary measure.
+    """Model B's evidence: the statistics step's class of the row, with its z-score.
 
-    A provider alone in its area (no rate without it) has nothing to be compared with, and a
-    z-score that is not a finite number (no variance) judges nothing: both are insufficient,
-    as in the statistics' own evidence class (pipeline.stats)."""
+    A provider alone in its area (no rate without it) has nothing to be compared with, and a row
+    the statistics could not judge (no z-score, no variance) judges nothing: both are
+    insufficient, with the reason."""
     gap = _gap(row, area, row.area_rate_excl_provider if row.area_rate is not None else None)
     if gap is not None:
         return Judgement(Evidence.INSUFFICIENT, gap=gap)
-    z, basis = _funnel_z(row, area)
-    if z is None or not math.isfinite(z):
+    basis = Basis.ADJUSTED if row.is_adjusted else Basis.UNADJUSTED
+    evidence = Evidence(row.evidence) if row.evidence else Evidence.INSUFFICIENT
+    z = row.z_score if row.z_score is not None and math.isfinite(row.z_score) else None
+    if evidence == Evidence.INSUFFICIENT or z is None:
         return Judgement(Evidence.INSUFFICIENT, gap=Gap.NO_COMPARATOR, basis=basis)
-    if z < -z_limit(area.evidence.alarm_level):
-        evidence = Evidence.ALARM
-    elif z < -z_limit(area.evidence.warning_level):
-        evidence = Evidence.WARNING
-    else:
-        evidence = Evidence.OK
     return Judgement(evidence, z=z, basis=basis)
 
 

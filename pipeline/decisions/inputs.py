@@ -1,5 +1,6 @@
-"""What the decision step reads: the provider row of mart_provider_results for the primary
-measure of its tender area in one as-of month.
+"""What the decision step reads: the row of fct_decision_inputs (the provider's row of
+mart_provider_results for the primary measure of its tender area, with the statistics step's
+evidence class) in one as-of month.
 
 The step works on plain records rather than on the warehouse, so that the state machine can be
 tested on hand-made months and replayed in a back-test without a database."""
@@ -45,6 +46,7 @@ OPTIONAL_COLUMNS = (
     "risk_adjusted_rate_high",
     "z_score",
     "adjustment_status",
+    "evidence",
 )
 # Other names the mart may give the Wilson interval (the dbt project calls it rate_low/high).
 ALIASES = {"rate_low": "wilson_low", "rate_high": "wilson_high"}
@@ -91,6 +93,8 @@ class ProviderMonth:
     adjustment_status: str | None = None
     risk_adjusted_rate_low: float | None = None  # its 95 % interval, shown with it in the reason
     risk_adjusted_rate_high: float | None = None
+    # The statistics step's evidence class (alarm, warning, ok, insufficient): Model B's evidence.
+    evidence: str | None = None
 
     @property
     def key(self) -> tuple[str, int]:

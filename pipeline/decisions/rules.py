@@ -1,9 +1,15 @@
 """The decision rules (rules.yaml) as validated, immutable models.
 
-Every parameter of decisions.md is data in a versioned file, so a threshold changes without a
-code change and every decision can name the exact rules that produced it (`rule_version`, a
-short hash of the file's bytes). A bad file must stop `provmon decide` before any decision is
-written, with one line that names the file, the key path and the problem."""
+The state machines of decisions.md (steps, shares, recover months, stop ratio, lift, labels)
+are data in a versioned file, so a threshold changes without a code change and every decision
+can name the exact rules that produced it (`rule_version`, a short hash of the file's bytes).
+A bad file must stop `provmon decide` before any decision is written, with one line that names
+the file, the key path and the problem.
+
+The measure and evidence parameters (min_n, funnel levels, primary measure per area, booking
+volume months) are not here: they are dbt vars (pipeline/parameters.py), and load_rules lays
+the values of the build being decided (its dim_parameters) over every area's rules, so the
+decision's reasons quote the same min_n and levels that classified the evidence."""
 
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pipeline.contract import load_contract
 from pipeline.errors import ConfigError
+from pipeline.parameters import MeasureParameters, measure_parameters
 
 RULES_FILE = Path(__file__).with_name("rules.yaml")
 VERSION_DIGITS = 12
@@ -119,17 +126,28 @@ class AllocationRule(_Strict):
     volume_months: Count
 
 
-class AreaRules(_Strict):
-    """Every parameter for one tender area (udbudsområde), defaults merged in."""
+class _AreaSection(_Strict):
+    """What rules.yaml says about one tender area, defaults merged in."""
 
     name: Label
-    primary_measure: Label
-    use_risk_adjusted: bool
-    min_n: Count
-    evidence: EvidenceRule
     soft: SoftRule
     hard: HardRule
+
+
+class AreaRules(_AreaSection):
+    """Every parameter for one tender area: its rules.yaml section with the measure parameters
+    of the build (dbt vars) laid over it."""
+
+    primary_measure: Label
+    min_n: Count
+    evidence: EvidenceRule
     allocation: AllocationRule
+
+    @property
+    def use_risk_adjusted(self) -> bool:
+        """The evidence is the statistics step's, risk-adjusted wherever the area's model
+        fitted: always true (the readers that still ask get the answer that holds)."""
+        return True
 
     def label(self, model: Model, state: str) -> str:
         return self.states(model)[state].label
@@ -139,6 +157,18 @@ class AreaRules(_Strict):
 
     def states(self, model: Model) -> SoftStates | HardStates:
         return self.soft.states if model == Model.SOFT else self.hard.states
+
+
+def _area_parameters(parameters: MeasureParameters, area: int) -> dict[str, Any]:
+    """The measure parameters of one tender area as AreaRules fields."""
+    return {
+        "primary_measure": parameters.primary_measures.get(area, ""),
+        "min_n": parameters.min_n,
+        "evidence": EvidenceRule(
+            warning_level=parameters.funnel_warning_level, alarm_level=parameters.funnel_alarm_level
+        ),
+        "allocation": AllocationRule(volume_months=parameters.booking_volume_months),
+    }
 
 
 class _RulesFile(_Strict):
@@ -222,17 +252,25 @@ def _contract_areas() -> set[int]:
     return set(range(int(column.min or 1), int(column.max or 1) + 1))
 
 
-def load_rules(file: Path = RULES_FILE) -> Rules:
-    """Read and validate a rule file; raise ConfigError with one clear line if it is bad."""
+def load_rules(file: Path = RULES_FILE, parameters: MeasureParameters | None = None) -> Rules:
+    """Read and validate a rule file; raise ConfigError with one clear line if it is bad.
+
+    parameters: the measure parameters of the build being decided (dim_parameters); default
+    the dbt vars of dbt_project.yml."""
     file = Path(file)
+    parameters = parameters or measure_parameters()
     raw, data = read_yaml(file)
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: expected a mapping with version, defaults, areas and measures")
     parsed: _RulesFile = validated(_RulesFile, data, file)
-    validated(AreaRules, {"name": "defaults", **parsed.defaults}, file, ("defaults",))
-    areas = {
-        area: validated(AreaRules, _merged(parsed.defaults, section), file, ("areas", area))
+    validated(_AreaSection, {"name": "defaults", **parsed.defaults}, file, ("defaults",))
+    sections = {
+        area: validated(_AreaSection, _merged(parsed.defaults, section), file, ("areas", area))
         for area, section in parsed.areas.items()
+    }
+    areas = {
+        area: AreaRules(**dict(section), **_area_parameters(parameters, area))
+        for area, section in sections.items()
     }
     expected = _contract_areas()
     if set(areas) != expected:
@@ -242,8 +280,8 @@ def load_rules(file: Path = RULES_FILE) -> Rules:
     for area, rules in areas.items():
         if rules.primary_measure not in parsed.measures:
             raise ConfigError(
-                f"{file}: areas.{area}.primary_measure: {rules.primary_measure!r} has no Danish name "
-                f"under measures (known: {', '.join(parsed.measures)})"
+                f"primary_measures.{area} (dbt var): {rules.primary_measure or 'missing'!r} has no "
+                f"Danish name under measures in {file} (known: {', '.join(parsed.measures)})"
             )
     return Rules(
         file=file,

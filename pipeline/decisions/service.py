@@ -23,10 +23,10 @@ import pandas as pd
 from pipeline import danish
 from pipeline.build import export_marts
 from pipeline.decisions import store
-from pipeline.decisions.allocation import allocate, area_volumes, capacity_from_agreements
+from pipeline.decisions.allocation import allocate
 from pipeline.decisions.backtest import BacktestResult, backtest
 from pipeline.decisions.backtest_report import BacktestReport, GroundTruth, build_report, write_report
-from pipeline.decisions.cohort import OutcomeCohorts
+from pipeline.decisions.cohort import CountedCohorts
 from pipeline.decisions.engine import Key, MonthInput, ProviderMemory, memory_from_frame
 from pipeline.decisions.errors import DecisionInputError, OverrideError
 from pipeline.decisions.inputs import ProviderMonth, month_end, month_start, next_month, primary_rows_by_month
@@ -74,21 +74,25 @@ def month_range(first: date, last: date) -> list[date]:
 
 
 class MonthInputs:
-    """Each month's decision input from one build: the month's provider rows, the lift cohorts
-    cut at the month's last day, the area volumes from bookings up to that day, and the
-    capacity of the agreements valid in the month. Nothing dated after the month is used."""
+    """Each month's decision input from one build's fct_decision_inputs: the month's provider
+    rows with their evidence, the lift cohorts cut at the month's evaluation date, the area
+    volumes from bookings up to that month and the capacity of the agreements valid in it.
+    Nothing dated after the month is used (the dbt models cut every month at its own date)."""
 
     def __init__(self, sources: store.DecisionSources, rules: Rules) -> None:
         self.sources = sources
         self.rules = rules
-        self.rows = primary_rows_by_month(sources.results, rules)
+        self.rows = primary_rows_by_month(sources.inputs, rules)
         self.months = [m for m in sources.complete_months if m in self.rows]
         if not self.months:
             raise DecisionInputError(
-                "mart_provider_results has no complete month to decide: build for a month end "
+                "fct_decision_inputs has no complete month to decide: build for a month end "
                 "(provmon build --as-of YYYY-MM-DD)"
             )
-        self._cohorts = OutcomeCohorts(sources.outcomes, sources.as_of)
+        frame = sources.inputs
+        self._by_month = {
+            month_start(pd.Timestamp(m).date()): rows for m, rows in frame.groupby("as_of_month", sort=False)
+        }
 
     @property
     def latest(self) -> date:
@@ -114,14 +118,28 @@ class MonthInputs:
 
     def month(self, month: date, overrides: tuple[Override, ...] = ()) -> MonthInput:
         month = month_start(month)
+        rows = self._by_month[month]
+        keys = zip(rows["provider_id"].astype(str), rows["tender_area"].astype(int), strict=True)
         return MonthInput(
             month=month,
             rows=self.provider_rows(month),
-            cohorts=self._cohorts.at(month_end(month)),
+            cohorts=CountedCohorts.from_rows(rows),
             overrides=overrides,
-            volumes=area_volumes(self.sources.bookings, month, self.rules),
-            capacity=capacity_from_agreements(self.sources.agreements, month),
+            volumes=dict(
+                zip(rows["tender_area"].astype(int), rows["area_booking_volume"].astype(float), strict=True)
+            ),
+            capacity={
+                key: (None if pd.isna(c) else float(c))
+                for key, c in zip(keys, rows["capacity_per_month"], strict=True)
+            },
         )
+
+
+def _month_inputs(con: duckdb.DuckDBPyConnection) -> MonthInputs:
+    """The build's decision inputs with the rules laid over its own measure parameters
+    (dim_parameters), so the reasons quote the min_n and levels that classified the evidence."""
+    sources = store.read_sources(con)
+    return MonthInputs(sources, load_rules(parameters=sources.parameters))
 
 
 def allocation_frame(decisions: pd.DataFrame, month_input: MonthInput) -> pd.DataFrame:
@@ -292,12 +310,13 @@ def decide(settings: Settings, month: date | None = None, model: str = "soft") -
     Months before it that are not stored yet are decided too (a month continues from the one
     before), and so are the stored months after it."""
     shown_model = parse_model(model)
-    rules, templates = load_rules(), load_templates()
+    templates = load_templates()
     with record_run(settings.warehouse, "decide") as run:
         with connect(settings.warehouse) as con:
             schema = store.marts_schema(con)
             store.ensure_tables(con, schema)
-            inputs = MonthInputs(store.read_sources(con, rules), rules)
+            inputs = _month_inputs(con)
+            rules = inputs.rules
             target = month_start(month) if month else inputs.latest
             stored = store.stored_months(con, schema)
             plan = _plan(con, schema, inputs, target, stored)
@@ -374,7 +393,7 @@ def record_override(
             schema = store.marts_schema(con)
             store.ensure_tables(con, schema)
             _check_decided(con, schema, override)
-            inputs = MonthInputs(store.read_sources(con, rules), rules)
+            inputs = _month_inputs(con)
             stored = store.stored_months(con, schema)
             plan = _plan(con, schema, inputs, override.month, stored)
             shown = {m: parse_model(s or DEFAULT_MODEL) for m, s in stored.items()}
@@ -382,7 +401,7 @@ def record_override(
             decided = _decide_months(inputs, plan, overrides, shown, templates)
             with store.transaction(con):
                 store.append_override(con, override)
-                _write(con, schema, rules, decided)
+                _write(con, schema, inputs.rules, decided)
         _export(settings, schema)
         row = _row_of(decided.decisions, override)
         summary = (
@@ -465,12 +484,12 @@ def run_backtest(
         raise ProvmonError(
             f"--to {month_start(to_month):%Y-%m} is before --from {month_start(from_month):%Y-%m}"
         )
-    rules, templates = load_rules(), load_templates()
+    templates = load_templates()
     truth = _ground_truth(settings, ground_truth)
     with record_run(settings.warehouse, "backtest") as run:
         with connect(settings.warehouse, read_only=True) as con:
-            sources = store.read_sources(con, rules)
-        inputs = MonthInputs(sources, rules)
+            inputs = _month_inputs(con)
+        rules = inputs.rules
         first = month_start(from_month) if from_month else inputs.months[0]
         last = month_start(to_month) if to_month else inputs.latest
         months = month_range(first, last)

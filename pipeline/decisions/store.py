@@ -1,11 +1,13 @@
 """The decisions' side of the warehouse: what `provmon decide` and `provmon backtest` read from
 the dbt marts, and the tables they write (docs/warehouse.md, outputs.md).
 
-Reads (all from one build, so every month is cut at its own as-of date by the dbt project):
-mart_provider_results (each area's primary measure), fct_referral_outcomes (the lift cohorts of
-Model A), dbt's staging views of referrals (booked_on, for the expected volume) and agreements
-(capacity_per_month). Writes: mart_booking_decisions and mart_booking_allocation beside the
-dbt marts (same schema), meta.decision_overrides and meta.rule_versions.
+Reads (from one build, so every month is cut at its own as-of date by the dbt project):
+fct_decision_inputs, one row per as-of month x provider x tender area with everything the
+decisions judge on (the primary measure's row and evidence, the area's booking volume, the
+provider's capacity, Model A's lift cohorts), and dim_parameters (the build's measure
+parameters: min_n, funnel levels, primary measures). Writes: mart_booking_decisions and
+mart_booking_allocation beside the dbt marts (same schema), meta.decision_overrides and
+meta.rule_versions.
 
 The relations are found by name in the warehouse's catalog rather than by a schema fixed here,
 so that the dbt profile's schema can change without breaking the decision step."""
@@ -21,19 +23,16 @@ import duckdb
 import pandas as pd
 
 from pipeline.decisions.allocation import PROVIDER_COLUMNS
-from pipeline.decisions.cohort import OUTCOME_COLUMNS, window_end_column
 from pipeline.decisions.engine import DECISION_COLUMNS
 from pipeline.decisions.errors import DecisionInputError
-from pipeline.decisions.inputs import ALIASES, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, month_end, month_start
+from pipeline.decisions.inputs import month_end, month_start
 from pipeline.decisions.overrides import OVERRIDE_COLUMNS, Override, overrides_frame
 from pipeline.decisions.rules import Rules
+from pipeline.parameters import MeasureParameters, measure_parameters
 from pipeline.warehouse import next_id, qualified
 
-RESULTS = "mart_provider_results"
-OUTCOMES = "fct_referral_outcomes"
-# dbt staging views (dbt_project/models/staging/landing): newest delivered row per key.
-REFERRALS = "stg_landing__referrals"
-AGREEMENTS = "stg_landing__agreements"
+INPUTS = "fct_decision_inputs"
+PARAMETERS = "dim_parameters"
 
 DECISIONS = "mart_booking_decisions"
 ALLOCATION = "mart_booking_allocation"
@@ -107,17 +106,15 @@ def _ddl(columns: Sequence[str]) -> str:
 class DecisionSources:
     """Everything the decisions of any month read, from one build of the warehouse."""
 
-    results: pd.DataFrame  # mart_provider_results, rows of the areas' primary measures
-    outcomes: pd.DataFrame  # fct_referral_outcomes, the columns the lift cohorts need
-    bookings: pd.DataFrame  # tender_area, booked_on of every delivered referral
-    agreements: pd.DataFrame  # provider_id, tender_area, capacity_per_month, valid_from, valid_to
+    inputs: pd.DataFrame  # fct_decision_inputs: one row per as-of month x provider x tender area
+    parameters: MeasureParameters  # dim_parameters: the build's min_n, levels, primary measures
     as_of: date  # the build's as_of: no month after it can be decided
 
     @property
     def complete_months(self) -> list[date]:
         """The as-of months the build evaluated at their last day: a month whose as_of_date is
         earlier (a build with a mid-month as_of) is not yet known in full and cannot be decided."""
-        months = self.results[["as_of_month", "as_of_date"]].drop_duplicates()
+        months = self.inputs[["as_of_month", "as_of_date"]].drop_duplicates()
         whole = [
             month_start(pd.Timestamp(m).date())
             for m, d in months.itertuples(index=False)
@@ -140,44 +137,22 @@ def relation(con: duckdb.DuckDBPyConnection, name: str) -> str:
 
 def marts_schema(con: duckdb.DuckDBPyConnection) -> str:
     """The schema of the dbt marts, where the decision marts go too."""
-    return relation(con, RESULTS).split(".")[0].strip('"')
+    return relation(con, INPUTS).split(".")[0].strip('"')
 
 
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    return [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+def read_parameters(con: duckdb.DuckDBPyConnection) -> MeasureParameters:
+    """The measure parameters the build was made with (dim_parameters)."""
+    rows = con.execute(f"SELECT parameter, value FROM {relation(con, PARAMETERS)}").fetchall()
+    return measure_parameters(dict(rows))
 
 
-def _select(
-    con: duckdb.DuckDBPyConnection, table: str, wanted: Iterable[str], where: str = ""
-) -> pd.DataFrame:
-    """The wanted columns that exist (the caller's own checks name the missing ones)."""
-    present = set(_columns(con, table))
-    cols = ", ".join(f'"{c}"' for c in dict.fromkeys(wanted) if c in present)
-    return con.execute(f"SELECT {cols} FROM {table} {where}").df()
-
-
-def read_sources(con: duckdb.DuckDBPyConnection, rules: Rules) -> DecisionSources:
+def read_sources(con: duckdb.DuckDBPyConnection) -> DecisionSources:
     """Read the decision inputs of every month the build holds."""
-    measures = sorted({a.primary_measure for a in rules.areas.values()})
-    wanted = [*REQUIRED_COLUMNS, *ALIASES, *OPTIONAL_COLUMNS, "as_of_date"]
-    in_list = ", ".join(f"'{m}'" for m in measures)
-    results = _select(con, relation(con, RESULTS), wanted, f"WHERE measure IN ({in_list})")
-    if "as_of_date" not in results:
-        raise DecisionInputError(f"{RESULTS} lacks the column as_of_date: rebuild the marts (provmon build)")
-    outcome_columns = [*OUTCOME_COLUMNS, *measures, *(window_end_column(m) for m in measures)]
-    outcomes = _select(con, relation(con, OUTCOMES), outcome_columns)
-    bookings = con.execute(
-        f"SELECT a.tender_area, r.booked_on FROM {relation(con, REFERRALS)} r "
-        f"JOIN {relation(con, AGREEMENTS)} a USING (agreement_id)"
-    ).df()
-    agreements = con.execute(
-        "SELECT provider_id, tender_area, capacity_per_month, valid_from, valid_to "
-        f"FROM {relation(con, AGREEMENTS)}"
-    ).df()
-    as_of = pd.to_datetime(results["as_of_date"]).max()
+    inputs = con.execute(f"SELECT * FROM {relation(con, INPUTS)}").df()
+    as_of = pd.to_datetime(inputs["as_of_date"]).max()
     if pd.isna(as_of):
-        raise DecisionInputError(f"{RESULTS} is empty: are referrals loaded and built (provmon build)?")
-    return DecisionSources(results, outcomes, bookings, agreements, as_of.date())
+        raise DecisionInputError(f"{INPUTS} is empty: are referrals loaded and built (provmon build)?")
+    return DecisionSources(inputs, read_parameters(con), as_of.date())
 
 
 # --- the tables the decisions write -------------------------------------------------------------

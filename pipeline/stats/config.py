@@ -1,21 +1,26 @@
-"""Configuration of the risk adjustment and funnel plots, read from stats.yaml and validated.
+"""Configuration of the risk adjustment and funnel plots, validated.
 
-The thresholds here decide whether a provider is flagged, so they are data an analyst can read
-and change in one reviewed file, never numbers buried in code."""
+The model-fitting settings (covariates, minimum events, separation) are read from stats.yaml;
+the thresholds that decide whether a provider is flagged (min_n, funnel levels and limit
+method, overdispersion rule, interval level) are dbt vars (pipeline/parameters.py), so that a
+build's --vars reach the risk model, the marts and the decisions alike. Both are data an analyst
+can read and change in one reviewed place, never numbers buried in code."""
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from scipy.stats import norm
 
 from pipeline.errors import ConfigError
+from pipeline.parameters import MeasureParameters, measure_parameters
 
 STATS_CONFIG_FILE = Path(__file__).with_name("stats.yaml")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -93,6 +98,21 @@ class StatsConfig(_Strict):
     funnel: FunnelConfig = FunnelConfig()
     overdispersion: OverdispersionConfig = OverdispersionConfig()
 
+    def with_parameters(self, parameters: MeasureParameters) -> StatsConfig:
+        """This configuration judged by the measure parameters (the build's dbt vars)."""
+        return self.model_copy(
+            update={
+                "comparison": ComparisonConfig(interval_level=parameters.comparison_interval_level),
+                "funnel": FunnelConfig(
+                    warning_level=parameters.funnel_warning_level,
+                    alarm_level=parameters.funnel_alarm_level,
+                    min_n=parameters.min_n,
+                    limits=parameters.funnel_limits,
+                ),
+                "overdispersion": OverdispersionConfig(**parameters.overdispersion.model_dump()),
+            }
+        )
+
     @field_validator("covariates")
     @classmethod
     def _sql_safe_names(cls, covariates: dict[str, Covariate]) -> dict[str, Covariate]:
@@ -116,18 +136,22 @@ def two_sided_z(level: float) -> float:
     return float(norm.ppf(0.5 + level / 2)) if 0 < level < 1 else math.nan
 
 
-def load_stats_config(path: Path | str | None = None) -> StatsConfig:
-    """The stats configuration from `path` (default: stats.yaml beside this module).
+def load_stats_config(
+    path: Path | str | None = None, parameters: Mapping[str, Any] | str | None = None
+) -> StatsConfig:
+    """The stats configuration: the model settings of `path` (default: stats.yaml beside this
+    module) with the measure parameters `parameters` (dbt vars; default: dbt_project.yml's).
 
     A malformed file raises ConfigError naming the file and the offending field."""
-    if path is None:
+    if path is None and parameters is None:
         return _default_config()
-    return _read(Path(path))
+    config = _read(Path(path)) if path is not None else _read(STATS_CONFIG_FILE)
+    return config.with_parameters(measure_parameters(parameters))
 
 
 @cache
 def _default_config() -> StatsConfig:
-    return _read(STATS_CONFIG_FILE)
+    return _read(STATS_CONFIG_FILE).with_parameters(measure_parameters())
 
 
 def _read(path: Path) -> StatsConfig:

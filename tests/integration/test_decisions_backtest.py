@@ -241,21 +241,20 @@ CUT_END = "DATE '2024-03-31'"
 
 
 def later_data_changed(settings: Settings, provider: str) -> None:
-    """Change, in every input the decisions read, only what is dated after CUT: the provider's
-    later results collapse, later referral outcomes flip and end later, half the later bookings
-    vanish and agreements starting later get three times the capacity. The public marts are
-    views of the published build's tables, so the tables are changed."""
+    """Change, in the one relation the decisions read (fct_decision_inputs), only what is dated
+    after CUT: the provider's later results collapse (an alarm of the statistics step), later lift
+    cohorts empty, half the later booking volume vanishes and later capacities triple. The public
+    marts are views of the published build's tables, so the table is changed. (Through dbt, the
+    same discipline is checked by the rebuild test below.)"""
     built = query(settings, "SELECT build_schema FROM meta.published_build")["build_schema"].iloc[0]
+    later = f"as_of_month > DATE '{CUT}'"
     execute(
         settings,
-        f"UPDATE {built}.mart_provider_results SET successes = 0, rate = 0, rate_low = 0, rate_high = 0.05 "
-        f"WHERE provider_id = '{provider}' AND as_of_month > DATE '{CUT}'",
-        f"UPDATE {built}.fct_referral_outcomes SET has_result = NOT has_result "
-        f"WHERE result_window_end > {CUT_END}",
-        f"UPDATE {built}.fct_referral_outcomes SET end_date = end_date + 10 WHERE end_date > {CUT_END}",
-        f"DELETE FROM landing.referrals WHERE booked_on > {CUT_END} AND hash(referral_id) % 2 = 0",
-        "UPDATE landing.agreements SET capacity_per_month = capacity_per_month * 3 "
-        f"WHERE valid_from > {CUT_END}",
+        f"UPDATE {built}.fct_decision_inputs SET successes = 0, rate = 0, rate_low = 0, rate_high = 0.05, "
+        f"z_score = -5, evidence = 'alarm' WHERE provider_id = '{provider}' AND {later} AND NOT below_min_n",
+        f"UPDATE {built}.fct_decision_inputs SET lift_cohorts = [] WHERE {later}",
+        f"UPDATE {built}.fct_decision_inputs SET area_booking_volume = area_booking_volume / 2, "
+        f"capacity_per_month = capacity_per_month * 3 WHERE {later}",
     )
 
 

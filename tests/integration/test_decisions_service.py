@@ -47,13 +47,11 @@ def stored(settings: Settings) -> pd.DataFrame:
 
 
 def primary_results(settings: Settings) -> pd.DataFrame:
-    """The mart rows of each area's primary measure, from the rule file read with plain YAML."""
-    import yaml
-
-    raw = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
+    """The mart rows of each area's primary measure, from the build's dim_parameters."""
+    params = query(settings, "SELECT parameter, value FROM main.dim_parameters")
+    prefix = "primary_measures."
     measure = {
-        int(a): (s.get("primary_measure") or raw["defaults"]["primary_measure"])
-        for a, s in raw["areas"].items()
+        int(p.removeprefix(prefix)): v for p, v in params.itertuples(index=False) if p.startswith(prefix)
     }
     frame = query(settings, "SELECT * FROM main.mart_provider_results")
     frame = frame[frame["measure"] == frame["tender_area"].map(measure)]
@@ -132,10 +130,11 @@ def test_each_month_continues_from_the_stored_month_before(decided: Decided) -> 
 def test_evidence_falls_back_to_the_unadjusted_binomial_comparison(decided: Decided) -> None:
     """Where the risk model did not fit (adjustment_status not 'adjusted': every row while the
     risk columns are NULL) the soft model judges the binomial z against the area rate; where it
-    fitted, the mart's z-score. Either way against the funnel limits of scipy's normal."""
+    fitted, the mart's z-score. Either way against the funnel limits of scipy's normal, and the
+    class is the statistics step's own (mart_provider_results.evidence), not classified again."""
     results = primary_results(decided.settings)
     soft = decided.rows[decided.rows["model"] == "soft"].merge(
-        results[["month", "provider_id", "tender_area", "adjustment_status", "z_score"]],
+        results[["month", "provider_id", "tender_area", "adjustment_status", "z_score", "evidence"]],
         on=["month", "provider_id", "tender_area"],
         suffixes=("", "_mart"),
     )
@@ -154,6 +153,7 @@ def test_evidence_falls_back_to_the_unadjusted_binomial_comparison(decided: Deci
     z_all = judged["z_score"]
     expected = ["alarm" if v < -alarm else "warning" if v < -warning else "ok" for v in z_all]
     assert judged["evidence"].tolist() == expected
+    assert judged["evidence"].tolist() == judged["evidence_mart"].tolist()
 
 
 def test_hard_model_stops_below_the_ratio_of_the_area_rate(decided: Decided) -> None:

@@ -1,6 +1,7 @@
 """A month of decisions end to end (both models, reason sentences, overrides, carried memory),
 the mart rows the decision reads, and the back-test driver's as-of discipline and metrics."""
 
+import math
 from collections import Counter
 from dataclasses import replace
 from datetime import date, datetime
@@ -37,9 +38,11 @@ from pipeline.decisions import (
 )
 from pipeline.decisions.evidence import Evidence
 from pipeline.errors import ConfigError
+from pipeline.stats import classify_evidence, load_stats_config
 
 RULES = load_rules()
 TEMPLATES = load_templates()
+FUNNEL = load_stats_config().funnel
 JAN, FEB, MAR, APR = (date(2024, m, 1) for m in (1, 2, 3, 4))
 
 
@@ -55,6 +58,11 @@ def pm(
         "wilson_high": high,
     }
     values |= kw
+    if "z_score" not in values and n and area_rate is not None:
+        values["z_score"] = (successes - n * area_rate) / math.sqrt(n * area_rate * (1 - area_rate))
+    if "evidence" not in values:  # as the statistics step classifies it, upstream of the decisions
+        z = values.get("z_score")
+        values["evidence"] = str(classify_evidence([math.nan if z is None else z], [n], FUNNEL)[0])
     return ProviderMonth(
         month, provider, 1, "has_result", n, successes, successes / n if n else None, **values
     )  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 lift, the evidence classes against scipy's normal quantiles and an independently computed
 funnel limit, and the lift cohort against a plain-Python count."""
 
+import math
 import random
 from datetime import date, timedelta
 
@@ -24,9 +25,11 @@ from pipeline.decisions.hard import HardMemory, HardMove, LiftCohort, hard_decid
 from pipeline.decisions.inputs import ProviderMonth
 from pipeline.decisions.rules import HardState, SoftState, load_rules
 from pipeline.decisions.soft import SoftMemory, SoftMove, soft_decided, soft_step
+from pipeline.stats import classify_evidence, load_stats_config
 
 RULES = load_rules()
 AREA = RULES.area(1)
+FUNNEL = load_stats_config().funnel  # the statistics step's classification, upstream of the decisions
 # Evidence and states in one or two letters, so a sequence reads as a line of a table.
 A, W, OK, NA = Evidence.ALARM, Evidence.WARNING, Evidence.OK, Evidence.INSUFFICIENT
 G, Y, OR, R = SoftState.GREEN, SoftState.YELLOW, SoftState.ORANGE, SoftState.RED
@@ -147,12 +150,26 @@ ALONE = object()  # marks a provider with no rate without it: alone in its area
 def row(
     n: int, successes: int, area_rate: float | None, excl: object = None, **extra: object
 ) -> ProviderMonth:
-    """A provider row; the area rate without the provider is the area rate unless given."""
+    """A provider row as fct_decision_inputs gives it: the area rate without the provider is the
+    area rate unless given; z-score and evidence as the statistics step classifies them (its
+    classify_evidence on the binomial z) unless given."""
     rate = successes / n if n else None
     without = None if excl is ALONE else area_rate if excl is None else excl
+    if "z_score" not in extra and area_rate is not None and 0 < area_rate < 1:
+        extra["z_score"] = (successes - n * area_rate) / (n * area_rate * (1 - area_rate)) ** 0.5
+    if "evidence" not in extra:
+        z = extra.get("z_score")
+        extra["evidence"] = str(classify_evidence([math.nan if z is None else z], [n], FUNNEL)[0])
     return ProviderMonth(
         date(2024, 5, 1), "P01", 1, "has_result", n, successes, rate, None, None, area_rate, without, **extra
     )  # type: ignore[arg-type]
+
+
+def test_the_evidence_is_the_statistics_steps_class() -> None:
+    """Model B does not classify again: whatever the row's z, its evidence is the mart's."""
+    for evidence in (A, W, OK):
+        judged = soft_evidence(row(100, 15, 0.31, z_score=-1.0, evidence=evidence.value), AREA)
+        assert (judged.evidence, judged.z) == (evidence, -1.0)
 
 
 def test_unadjusted_evidence_matches_the_funnel_limits() -> None:
@@ -175,14 +192,13 @@ def test_binomial_z_at_the_edges() -> None:
     assert binomial_z(9, 10, 1.0) is None
 
 
-def test_risk_adjusted_z_is_used_only_when_the_model_fitted_and_the_rules_ask() -> None:
+def test_the_basis_says_whether_the_risk_model_fitted() -> None:
     adjusted = row(100, 15, 0.31, z_score=-1.0, adjustment_status="adjusted")
     assert soft_evidence(adjusted, AREA).evidence == OK  # raw would be an alarm
     assert soft_evidence(adjusted, AREA).basis == Basis.ADJUSTED
-    fallback = row(100, 15, 0.31, z_score=-1.0, adjustment_status="too_few_events")
+    fallback = row(100, 15, 0.31, adjustment_status="too_few_events")
     assert soft_evidence(fallback, AREA).evidence == A
-    unadjusted_rules = AREA.model_copy(update={"use_risk_adjusted": False})
-    assert soft_evidence(adjusted, unadjusted_rules).evidence == A
+    assert soft_evidence(fallback, AREA).basis == Basis.UNADJUSTED
 
 
 def test_insufficient_says_why() -> None:

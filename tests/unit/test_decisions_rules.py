@@ -11,6 +11,7 @@ import yaml
 from pipeline.decisions.reasons import TEMPLATES_FILE, load_templates
 from pipeline.decisions.rules import RULES_FILE, Model, load_rules
 from pipeline.errors import ConfigError
+from pipeline.parameters import dbt_var_defaults, measure_parameters
 
 
 def test_shipped_rules_carry_the_defaults_of_decisions_md() -> None:
@@ -61,10 +62,8 @@ def _write(tmp_path: Path, data: dict[str, Any]) -> Path:
 
 def test_an_area_section_overrides_only_what_it_names(tmp_path: Path) -> None:
     data = _shipped()
-    data["areas"][3]["min_n"] = 30
     data["areas"][3]["soft"] = {"states": {"ORANGE": {"share": 0.25}}}
     rules = load_rules(_write(tmp_path, data))
-    assert rules.area(3).min_n == 30
     assert rules.area(3).share(Model.SOFT, "ORANGE") == 0.25
     assert rules.area(3).label(Model.SOFT, "ORANGE") == "Reduceret booking"  # merged, not replaced
     assert rules.area(3).soft.recover_months == 2
@@ -94,17 +93,12 @@ def _set(data: dict[str, Any], path: str, value: Any) -> None:
             -0.1,
             r"areas\.4\.soft\.states\.RED\.share: .*greater than or equal to 0",
         ),
-        ("defaults.min_n", "20", r"defaults\.min_n: .*valid integer.*'20'"),
-        ("areas.1.min_n", 20.5, r"areas\.1\.min_n: .*valid integer"),
-        ("defaults.use_risk_adjusted", "yes please", r"defaults\.use_risk_adjusted: .*valid boolean"),
+        # The measure parameters are dbt vars (dbt_project.yml), no longer rule-file keys.
+        ("defaults.min_n", 20, r"defaults\.min_n: unknown key"),
+        ("areas.1.primary_measure", "has_result", r"areas\.1\.primary_measure: unknown key"),
+        ("defaults.evidence.alarm_level", 0.998, r"defaults\.evidence: unknown key"),
         ("defaults.hard.stop_ratio", "0.8", r"defaults\.hard\.stop_ratio: .*valid number"),
-        ("defaults.evidence.alarm_level", 0.9, r"defaults\.evidence: alarm_level \(0\.9\) must be above"),
         ("defaults.soft.states.RED.share", 0.7, r"defaults\.soft\.states: shares must not rise"),
-        (
-            "areas.2.primary_measure",
-            "fit_in_6m",
-            r"areas\.2\.primary_measure: 'fit_in_6m' has no Danish name",
-        ),
     ],
 )
 def test_a_bad_rule_file_names_the_file_and_the_key(
@@ -170,3 +164,17 @@ def test_templates_with_an_unknown_placeholder_or_a_missing_sentence_fail(tmp_pa
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     with pytest.raises(ConfigError, match="measure: unknown placeholder"):
         load_templates(path)
+
+
+def test_the_measure_parameters_come_from_the_dbt_vars() -> None:
+    """min_n, the levels and the primary measures are dbt vars; a build's values (dim_parameters,
+    text) lay over every area, and a bad one fails with one line naming the var."""
+    values = {**dbt_var_defaults(), "min_n": "30", "funnel_warning_level": "0.9"}
+    rules = load_rules(parameters=measure_parameters(values))
+    assert {a.min_n for a in rules.areas.values()} == {30}
+    assert {a.evidence.warning_level for a in rules.areas.values()} == {0.9}
+    wrong = {**dbt_var_defaults(), "primary_measures": {1: "has_result", 2: "fit_in_6m", 3: "x", 4: "x"}}
+    with pytest.raises(ConfigError, match=r"primary_measures\.2 \(dbt var\): 'fit_in_6m' has no Danish name"):
+        load_rules(parameters=measure_parameters(wrong))
+    with pytest.raises(ConfigError, match=r"funnel_alarm_level \(0\.9\) must be above"):
+        measure_parameters({**dbt_var_defaults(), "funnel_alarm_level": 0.9})

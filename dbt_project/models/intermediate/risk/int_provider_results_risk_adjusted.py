@@ -4,11 +4,16 @@ A dbt Python model so the lineage stays visible in dbt (int_referral_measures_un
 int_risk_base_expanded_to_months -> this -> mart_provider_results). The statistics themselves
 live in pipeline/stats (grouped logistic case-mix model per area × measure × month, O/E with
 interval, funnel limits, overdispersion; see pipeline/stats/README.md), so they are tested as a
-library and the same code serves the benchmark."""
+library and the same code serves the benchmark.
+
+The measure and evidence parameters (min_n, funnel levels and limit method, overdispersion,
+interval level) are dbt vars: a Python model cannot call var(), so _risk__models.yml renders them
+into this model's config as `measure_parameters` (JSON), read here with dbt.config.get."""
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    from pipeline.stats import risk_adjust
+    from pipeline.stats import load_stats_config, risk_adjust
 
-    return risk_adjust(dbt.ref("int_risk_base_expanded_to_months"))
+    config = load_stats_config(parameters=dbt.config.get("measure_parameters"))
+    return risk_adjust(dbt.ref("int_risk_base_expanded_to_months"), config)

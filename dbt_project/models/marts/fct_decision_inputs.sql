@@ -1,0 +1,114 @@
+{#-
+    Everything the booking decisions of a month read, one row per as-of month × provider ×
+    tender area: the mart_provider_results row of the area's primary measure (var
+    primary_measures) with its evidence class and z-score as the statistics step classified
+    them, the area's rates, the area's expected booking volume, the provider's capacity, and the
+    lift cohorts of every stop month the provider could be stopped in (a list, one entry per
+    stop month with ongoing referrals). The decision engine (pipeline/decisions) reads this
+    relation only, so every fact it judges on is defined once, here or upstream.
+-#}
+{%- set primary = var('primary_measures') -%}
+with
+
+results as (
+
+    select * from {{ ref('mart_provider_results') }}
+
+),
+
+volumes as (
+
+    select * from {{ ref('int_area_bookings_averaged_to_months') }}
+
+),
+
+capacity as (
+
+    select * from {{ ref('int_agreements_capacity_summed_to_months') }}
+
+),
+
+cohorts as (
+
+    select * from {{ ref('int_lift_cohorts_counted_to_months') }}
+
+),
+
+primary_results as (
+
+    select *
+    from results
+    where
+        {%- for area, name in primary.items() %}
+        (tender_area = {{ area }} and measure = '{{ name }}'){% if not loop.last %} or{% endif %}
+        {%- endfor %}
+
+),
+
+cohort_lists as (
+
+    select
+        as_of_month,
+        provider_id,
+        tender_area,
+        list(
+            {'stop_month': stop_month, 'ongoing_at_stop': ongoing_at_stop,
+             'closed': closed, 'with_result': with_result}
+            order by stop_month
+        ) as lift_cohorts
+    from cohorts
+    group by as_of_month, provider_id, tender_area
+
+),
+
+final as (
+
+    select
+        ---------- keys
+        primary_results.as_of_month,
+        primary_results.as_of_date,
+        primary_results.provider_id,
+        primary_results.tender_area,
+        primary_results.measure,
+
+        ---------- the primary measure
+        primary_results.n,
+        primary_results.successes,
+        primary_results.rate,
+        primary_results.rate_low,
+        primary_results.rate_high,
+        primary_results.below_min_n,
+        primary_results.area_rate,
+        primary_results.area_rate_excl_provider,
+
+        ---------- risk adjustment and evidence (the statistics step's)
+        primary_results.expected,
+        primary_results.risk_adjusted_rate,
+        primary_results.risk_adjusted_rate_low,
+        primary_results.risk_adjusted_rate_high,
+        primary_results.z_score,
+        primary_results.adjustment_status,
+        primary_results.evidence,
+
+        ---------- allocation
+        coalesce(volumes.area_booking_volume, 0) as area_booking_volume,
+        capacity.capacity_per_month,
+
+        ---------- Model A's lift cohorts
+        coalesce(cohort_lists.lift_cohorts, []) as lift_cohorts
+    from primary_results
+    left join volumes
+        on primary_results.as_of_month = volumes.as_of_month
+        and primary_results.tender_area = volumes.tender_area
+    left join capacity
+        on primary_results.as_of_month = capacity.as_of_month
+        and primary_results.provider_id = capacity.provider_id
+        and primary_results.tender_area = capacity.tender_area
+    left join cohort_lists
+        on primary_results.as_of_month = cohort_lists.as_of_month
+        and primary_results.provider_id = cohort_lists.provider_id
+        and primary_results.tender_area = cohort_lists.tender_area
+
+)
+
+select * from final
