@@ -5,6 +5,7 @@ in macros. Plus the pure helpers of pipeline/build.py."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -223,7 +224,7 @@ def test_summary_is_one_line() -> None:
 def test_dbt_args_pass_as_of_as_a_var() -> None:
     args = dbt_args(dt.date(2024, 5, 31))
     assert args[0] == "build"
-    assert args[args.index("--vars") + 1] == "{as_of: '2024-05-31'}"
+    assert json.loads(args[args.index("--vars") + 1]) == {"as_of": "2024-05-31"}
     assert "--vars" not in dbt_args(None)
 
 

@@ -17,7 +17,7 @@ with
 
 outcomes as (
 
-    select * from {{ ref('fct_referral_outcomes') }}
+    select * from {{ ref('int_referrals_outcomes_combined') }}
 
 ),
 
