@@ -3,9 +3,19 @@
     provider × tender area × band (var progression_bands) with the referrals of the measure's
     rolling base whose value falls in the band. The base is the one of paid_hours_progression
     in mart_provider_results (fct_referral_measures, in_rolling_base), so a provider's bands
-    add up to its n there. Bands without referrals have no row.
+    add up to its n there. Every band has a row (0 included) wherever the provider has a base.
 -#}
 {%- set bands = var('progression_bands') -%}
+{%- set bounds = [] -%}
+{%- for band in bands[:-1] -%}
+    {%- if band.below is not defined -%}
+        {{ exceptions.raise_compiler_error("var progression_bands: every band but the last needs `below`") }}
+    {%- endif -%}
+    {%- do bounds.append(band.below | float) -%}
+{%- endfor -%}
+{%- if bands | length < 2 or bands[-1].below is defined or bounds != (bounds | sort | unique | list) -%}
+    {{ exceptions.raise_compiler_error("var progression_bands: give at least two bands with increasing `below` bounds and none on the last, got " ~ bands) }}
+{%- endif -%}
 
 with
 
@@ -65,7 +75,7 @@ labels as (
 
 ),
 
-final as (
+in_base as (
 
     select
         months.as_of_month,
@@ -73,15 +83,44 @@ final as (
         monthly.tender_area,
         monthly.measure,
         monthly.band,
-        labels.band_label,
-        labels.band_below,
-        cast(sum(monthly.referrals) as {{ dbt.type_bigint() }}) as referrals
+        sum(monthly.referrals) as referrals
     from monthly
     inner join months
         on {{ in_rolling_base('monthly.window_end_month', 'months.as_of_month') }}
-    inner join labels
-        on monthly.band = labels.band
-    group by all
+    group by months.as_of_month, monthly.provider_id, monthly.tender_area, monthly.measure, monthly.band
+
+),
+
+bases as (
+
+    select distinct
+        as_of_month,
+        provider_id,
+        tender_area,
+        measure
+    from in_base
+
+),
+
+final as (
+
+    select
+        bases.as_of_month,
+        bases.provider_id,
+        bases.tender_area,
+        bases.measure,
+        labels.band,
+        labels.band_label,
+        labels.band_below,
+        cast(coalesce(in_base.referrals, 0) as {{ dbt.type_bigint() }}) as referrals
+    from bases
+    cross join labels
+    left join in_base
+        on bases.as_of_month = in_base.as_of_month
+       and bases.provider_id = in_base.provider_id
+       and bases.tender_area = in_base.tender_area
+       and bases.measure = in_base.measure
+       and labels.band = in_base.band
 
 )
 
