@@ -4,11 +4,18 @@ months up to and including it), and dim_parameters against the dbt vars."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import duckdb
 import pandas as pd
 import pytest
 import yaml
 
-from pipeline.build import PROJECT_DIR
+from pipeline.build import PROJECT_DIR, dbt_args, run_dbt
+from pipeline.decisions.rules import load_rules
+from pipeline.reports.config import load_config
+from pipeline.reports.data import load_report_data
+from pipeline.reports.views import AreaView
 from pipeline.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -72,3 +79,44 @@ def test_the_parameters_are_the_builds(small_warehouse: Settings) -> None:
         assert values[name] == str(dbt_vars[name]), name
     results = _read(small_warehouse, "mart_provider_results")
     assert pd.Timestamp(values["as_of"]) == pd.to_datetime(results["as_of_date"]).max()
+
+
+def test_a_build_with_other_vars_changes_the_reports_numbers_and_text(
+    warehouse_copy: Callable[[str], Settings], small_warehouse: Settings
+) -> None:
+    """dbt build --vars '{rolling_months: 6, funnel_warning_level: 0.9}': the report's flow
+    counts a 6-month base and its texts name 6 months and the 90 % limit."""
+    settings = warehouse_copy("vars")
+    schema = "rolling_six"
+    select = ["--select", "+mart_referral_flow", "+mart_progression_bands", "+dim_parameters"]
+    changed = "{rolling_months: 6, funnel_warning_level: 0.9}"
+    run_dbt(settings.warehouse, [*dbt_args(None, ("run", *select)), "--vars", changed], schema=schema)
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        for name in ("mart_referral_flow", "mart_progression_bands", "dim_parameters"):
+            path = str(settings.marts_dir / f"{name}.parquet").replace("'", "''")
+            con.execute(f"copy {schema}.{name} to '{path}' (format parquet)")
+    finally:
+        con.close()
+
+    config = load_config()
+    data = load_report_data(settings.marts_dir, None, config)
+    outcomes = _read(settings, "fct_referral_outcomes")
+    stop = pd.to_datetime(outcomes["end_date"])
+    month = pd.Timestamp(data.month)
+    six = (
+        (stop.notna() & _in_base(stop, month, 6))
+        .groupby([outcomes["provider_id"], outcomes["tender_area"]])
+        .sum()
+    )
+    now = data.flow[data.flow["month"] == month].set_index(["provider_id", "tender_area"])
+    assert now["ended_base"].to_dict() == six.reindex(now.index).to_dict()
+    published = _read(small_warehouse, "mart_referral_flow")
+    twelve = published[published["as_of_month"] == month].set_index(["provider_id", "tender_area"])
+    assert (twelve["ended_base"].reindex(now.index) > now["ended_base"]).any()
+
+    area = data.areas()[0]
+    view = AreaView(data, area, config, load_rules(), data.provider_names())
+    assert "Afsluttet i de seneste 6 måneder" in {trace.name for trace in view.flow().data}
+    assert "Grænserne er 90 % og 99,8 %." in view.funnel_note()
+    assert "90 %-grænse" in {trace.name for trace in view.funnel().data}
