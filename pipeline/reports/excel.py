@@ -235,7 +235,7 @@ def write_scorecard(data: ReportData, rules: Rules, config: ReportConfig, path: 
     note = (
         f"Tal under {config.disclosure.min_count} er udeladt (tom celle, markeret "
         f"{config.disclosure.small_label} i kolonnen Skjult); andele, intervaller og gennemsnit "
-        "beregnet på dem er også udeladt. Grundlag: de seneste 12 måneder."
+        f"beregnet på dem er også udeladt. Grundlag: de seneste {data.parameters.rolling_months} måneder."
     )
     try:
         book = xlsxwriter.Workbook(str(tmp))
