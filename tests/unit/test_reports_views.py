@@ -191,6 +191,7 @@ def _report_marts(outcomes: pd.DataFrame, folder: Path, months: list[dt.date]) -
 def marts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("marts")
     outcomes = _outcomes()
+    outcomes.to_parquet(folder / "fct_referral_outcomes.parquet")  # exported, read by no report
     _report_marts(
         outcomes,
         folder,
