@@ -63,9 +63,9 @@ display(present.table(view.changes()))
 
 # %%
 display(
-    present.heading("Blid overgang", 3),
+    present.heading(view.model_name(Model.SOFT), 3),
     present.table(view.decisions_table(Model.SOFT), "Ingen bookingforslag for måneden: kør provmon decide."),
-    present.heading("Bookingstop (nuværende praksis)", 3),
+    present.heading(view.model_name(Model.HARD), 3),
     present.table(view.decisions_table(Model.HARD), "Ingen bookingforslag for måneden: kør provmon decide."),
     present.figure(view.states(Model.SOFT)),
 )

@@ -318,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_backtest)
 
     p = verbs.add_parser("report", help="execute the notebooks: HTML reports, dashboards and Excel")
-    p.add_argument("--month", type=_month, help="YYYY-MM (default: the newest month of the marts)")
+    p.add_argument("--month", type=_month, help="YYYY-MM (default: the month of the build's as_of)")
     p.add_argument("--name-providers", action="store_true", help="name the other providers in dashboards")
     p.add_argument(
         "--year", help="YYYY: the annual experience report (erfaringsopsamling) of that year instead"

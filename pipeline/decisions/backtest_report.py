@@ -29,18 +29,13 @@ from pipeline.decisions.evidence import Evidence
 from pipeline.decisions.inputs import month_start
 from pipeline.decisions.rules import HardState, Model, Rules, SoftState
 from pipeline.errors import ProvmonError
+from pipeline.reports.config import load_config as load_report_config
 
-MODEL_LABELS = {Model.SOFT: "Blid overgang", Model.HARD: "Bookingstop (i dag)"}
+# The models' names and the states' colours are the reports' (reports.yaml), one home each.
+MODEL_LABELS = {model: load_report_config().model_names.of(model.value) for model in Model}
 STATES: dict[Model, tuple[str, ...]] = {Model.SOFT: tuple(SoftState), Model.HARD: tuple(HardState)}
 NORMAL = {Model.SOFT: SoftState.GREEN.value, Model.HARD: HardState.OPEN.value}
-COLOURS = {
-    "GREEN": "#2e7d32",
-    "YELLOW": "#f9a825",
-    "ORANGE": "#ef6c00",
-    "RED": "#c62828",
-    "OPEN": "#2e7d32",
-    "STOP": "#c62828",
-}
+COLOURS = load_report_config().state_colours
 # The two models' lines in the line panels: one colour and dash per model.
 LINES = {Model.SOFT: {"color": "#1565c0", "dash": "solid"}, Model.HARD: {"color": "#6d4c41", "dash": "dash"}}
 TABLE_COLUMNS = ["metric", "label", *(m.value for m in Model)]

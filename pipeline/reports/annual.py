@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import plotly.graph_objects as go
 import xlsxwriter
@@ -38,14 +39,13 @@ from pipeline.reports.config import Disclosure, ReportConfig, load_config
 from pipeline.reports.data import (
     DECISIONS,
     MEASURES,
-    OUTCOMES,
     PROVIDERS,
     RESULTS,
     ReportInputError,
-    _aggregate,
     _months,
     _read,
     check_marts,
+    mart_path,
 )
 from pipeline.reports.disclosure import as_number, count_text, protect_results, reason_text
 from pipeline.reports.excel import MODEL_NAMES, Column, _Formats, sheet_name
@@ -179,6 +179,21 @@ def year_decisions(marts_dir: Path, year: int, last: pd.Timestamp) -> pd.DataFra
         return pd.DataFrame(columns=["month", "provider_id", "tender_area", "model", "state"])
     frame = _months(frame, "month", "stop_month")
     return frame[(frame["month"].dt.year == year) & (frame["month"] <= last)].reset_index(drop=True)
+
+
+OUTCOMES = "fct_referral_outcomes"
+
+
+def _aggregate(marts_dir: Path, sql: str, params: list[object]) -> pd.DataFrame:
+    """Run an aggregating query over fct_referral_outcomes (the view `outcomes`): only counts
+    and sums leave DuckDB, never a row about a person."""
+    con = duckdb.connect()
+    try:
+        path = str(mart_path(marts_dir, OUTCOMES)).replace("'", "''")
+        con.execute(f"create view outcomes as select * from read_parquet('{path}')")
+        return con.execute(sql, params).df()
+    finally:
+        con.close()
 
 
 def volume_and_cost(marts_dir: Path, year: int) -> pd.DataFrame:

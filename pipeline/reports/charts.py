@@ -11,14 +11,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
 from pipeline import danish
 from pipeline.reports.config import Disclosure
 from pipeline.reports.disclosure import count_text
-from pipeline.stats.funnel import funnel_limits
+from pipeline.stats import compare
+from pipeline.stats.config import FunnelConfig, load_stats_config
 
 PALETTE = (
     "#1f77b4",
@@ -36,8 +36,10 @@ AREA_COLOUR = "#222222"
 HEIGHT = 420
 # Above this many months, only every k-th month gets a tick label, so the labels stay readable.
 MAX_MONTH_TICKS = 8
-# Funnel limits drawn (label, level, line style); the levels of decisions.md.
-FUNNEL_LEVELS = (("95", 0.95, "dash"), ("998", 0.998, "dot"))
+# Line styles of the funnel's warning and alarm limits (the levels are the build's).
+FUNNEL_DASHES = ("dash", "dot")
+# Points of n a drawn funnel is evaluated at.
+FUNNEL_POINTS = 200
 
 
 def colours(labels: Sequence[str]) -> dict[str, str]:
@@ -175,13 +177,27 @@ def trend_chart(
     return month_ticks(fig, rows["as_of_month"])
 
 
-def funnel_curves(target: float, max_n: float, phi: float = 1.0) -> pd.DataFrame:
-    """The funnel around the area's rate for n = 1 … max_n (exact binomial limits, or normal
-    limits widened by the overdispersion factor when one was applied: pipeline.stats)."""
-    n = np.unique(np.linspace(1, max(max_n * 1.15, 10), 200).round())
-    method = "exact" if phi == 1.0 else "normal"
-    levels = {label: level for label, level, _ in FUNNEL_LEVELS}
-    return funnel_limits(target, n, levels=levels, method=method, phi=phi)
+def funnel_curves(rows: pd.DataFrame, target: float, funnel: FunnelConfig) -> pd.DataFrame:
+    """The funnel around the area's rate, drawn by pipeline.stats.compare.funnel_curves with the
+    build's levels and limit method (normal limits widened by φ where overdispersion was
+    applied), so the drawn limits are the ones the evidence was classified against.
+
+    rows: one area, measure and month (n, overdispersion_phi, overdispersion_corrected)."""
+    phi = applied_phi(rows)
+    top = pd.to_numeric(rows["n"], errors="coerce").max()
+    one = pd.DataFrame(
+        {
+            "tender_area": [0],
+            "measure": [""],
+            "as_of_month": [0],
+            "n": [float(top) if pd.notna(top) and top > 0 else 10.0],
+            "area_rate": [target],
+            "overdispersion_phi": [phi],
+            "overdispersion": ["applied" if phi != 1.0 else "not_needed"],
+        }
+    )
+    config = load_stats_config().model_copy(update={"funnel": funnel})
+    return compare.funnel_curves(one, config, points=FUNNEL_POINTS)
 
 
 def funnel_chart(
@@ -190,11 +206,13 @@ def funnel_chart(
     rule: Disclosure,
     title: str,
     adjusted: bool,
+    funnel: FunnelConfig,
     colour_map: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """Funnel plot (tragtplot): each provider's rate against its n, with the area's rate and the
-    95 % and 99.8 % limits around it. With `adjusted`, the providers' risk-adjusted rates are
-    drawn (O/E × area rate), which is what the soft model judges where the risk model fitted.
+    build's warning and alarm limits (funnel) around it. With `adjusted`, the providers'
+    risk-adjusted rates are drawn (O/E × area rate), which is what the soft model judges where
+    the risk model fitted.
 
     rows: protected rows of one area, measure and month (area_rate, n, rate or
     risk_adjusted_rate, overdispersion_phi, overdispersion_corrected).
@@ -208,9 +226,8 @@ def funnel_chart(
         danish_layout(fig, title, "Andel", percent=True)
         return fig
     target_rate = float(target.iloc[0])
-    phi = applied_phi(rows)
-    curves = funnel_curves(target_rate, float(rows["n"].max() or 10), phi)
-    for label, level, dash in FUNNEL_LEVELS:
+    curves = funnel_curves(rows, target_rate, funnel)
+    for (label, level), dash in zip(funnel.levels.items(), FUNNEL_DASHES, strict=True):
         name = f"{danish.format_percent(level, trim=True)}-grænse"
         for side in ("low", "high"):
             fig.add_trace(
@@ -397,8 +414,11 @@ def _band_colour(i: int, count: int) -> str:
     return scale[min(i, len(scale) - 1)] if count <= len(scale) else PALETTE[i % len(PALETTE)]
 
 
-def flow_chart(flow: pd.DataFrame, labels: Mapping[str, str], rule: Disclosure, title: str) -> go.Figure:
-    """Referrals ongoing at the month's end and ended in the base months, per provider.
+def flow_chart(
+    flow: pd.DataFrame, labels: Mapping[str, str], rule: Disclosure, title: str, rolling_months: int
+) -> go.Figure:
+    """Referrals ongoing at the month's end and ended in the base months (the build's
+    rolling_months), per provider.
 
     flow: protected rows of one area and month (provider_id, ongoing, ended_base); a count
     below min_count is NaN and not drawn."""
@@ -408,7 +428,7 @@ def flow_chart(flow: pd.DataFrame, labels: Mapping[str, str], rule: Disclosure, 
     x = [labels.get(str(p), str(p)) for p in order]
     for column, name, colour in (
         ("ongoing", "I gang ved månedens udgang", "#1f77b4"),
-        ("ended_base", "Afsluttet i de seneste 12 måneder", "#aec7e8"),
+        ("ended_base", f"Afsluttet i de seneste {rolling_months} måneder", "#aec7e8"),
     ):
         fig.add_trace(
             go.Bar(

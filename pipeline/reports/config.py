@@ -10,7 +10,7 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.decisions.rules import read_yaml, validated
 from pipeline.errors import ConfigError
@@ -66,9 +66,16 @@ class Sections(_Strict):
     rehab_areas: list[int]
 
 
-class Band(_Strict):
-    label: Annotated[str, Field(min_length=1)]
-    below: float | None = None
+class ModelNames(_Strict):
+    """The Danish name of each booking model, the one name every report, workbook and
+    back-test uses (soft = Model B, hard = Model A)."""
+
+    soft: Annotated[str, Field(min_length=1)]
+    hard: Annotated[str, Field(min_length=1)]
+
+    def of(self, model: str) -> str:
+        """The name of a model given by its code (soft or hard)."""
+        return str(getattr(self, str(model)))
 
 
 class Execution(_Strict):
@@ -84,19 +91,9 @@ class ReportConfig(_Strict):
     months: Months
     measures: Measures
     sections: Sections
-    progression_bands: list[Band]
+    model_names: ModelNames
     state_colours: dict[str, str]
     execution: Execution
-
-    @model_validator(mode="after")
-    def _bands_increase_and_end_open(self) -> ReportConfig:
-        bounds = [b.below for b in self.progression_bands]
-        if len(bounds) < 2 or bounds[-1] is not None or any(b is None for b in bounds[:-1]):
-            raise ValueError("progression_bands: every band but the last needs `below`; the last none")
-        inner = [float(b) for b in bounds[:-1] if b is not None]
-        if inner != sorted(set(inner)):
-            raise ValueError(f"progression_bands: the `below` bounds must increase, got {inner}")
-        return self
 
 
 @cache

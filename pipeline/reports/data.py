@@ -2,46 +2,89 @@
 data and never the warehouse file itself, so that a running build can neither block a report
 nor be blocked by one (the build replaces each Parquet file atomically).
 
-fct_referral_outcomes is the one referral-level mart. It is read here only through DuckDB
-aggregations (counts per provider, area, month and band), so a notebook never holds a row about
-a person: what reaches a notebook is already a count."""
+Every number a report shows is a mart column: the referral flow, the progression bands and the
+rehabilitation grant types are counted by dbt over the same rolling base as the provider
+results (mart_referral_flow, mart_progression_bands, mart_rehab_grant_types), and the
+parameters the build ran with (min_n, rolling months, funnel levels, as_of) come from
+dim_parameters. No report reads a referral-level mart, so a notebook never holds a row about a
+person: what reaches a notebook is already a count."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 
-import duckdb
 import pandas as pd
-import yaml
 
-from pipeline.build import PROJECT_DIR
 from pipeline.decisions.inputs import month_end, month_start
 from pipeline.errors import ProvmonError
-from pipeline.reports.config import Band, ReportConfig
+from pipeline.reports.config import ReportConfig
+from pipeline.stats.config import FunnelConfig, level_label
 
 RESULTS = "mart_provider_results"
 MEASURES = "dim_measures"
 PROVIDERS = "dim_providers"
-OUTCOMES = "fct_referral_outcomes"
+PARAMETERS = "dim_parameters"
+FLOW = "mart_referral_flow"
+PROGRESSION = "mart_progression_bands"
+REHAB_TYPES = "mart_rehab_grant_types"
 DECISIONS = "mart_booking_decisions"
 ALLOCATION = "mart_booking_allocation"
 EXCLUSIONS = "mart_data_exclusions"
-REQUIRED = (RESULTS, MEASURES, PROVIDERS, OUTCOMES)
+REQUIRED = (RESULTS, MEASURES, PROVIDERS, PARAMETERS, FLOW, PROGRESSION, REHAB_TYPES)
 
 
 class ReportInputError(ProvmonError):
     """The marts a report needs are missing, or the month asked for is not in them."""
 
 
-@cache
-def base_months() -> int:
-    """Months in a measure's rolling base: the dbt var rolling_months, so the distributions the
-    reports count agree with the rates of mart_provider_results."""
-    project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
-    return int(project["vars"]["rolling_months"])
+@dataclass(frozen=True)
+class BuildParameters:
+    """The parameters the marts were built with (dim_parameters): what a report's texts state
+    and its funnel draws, so that a build with other values cannot be described wrongly."""
+
+    min_n: int
+    rolling_months: int
+    warning_level: float
+    alarm_level: float
+    limits: str
+    interval_level: float
+    as_of: dt.date
+
+    @property
+    def funnel(self) -> FunnelConfig:
+        """The funnel settings of the build, in the form pipeline.stats draws limits with."""
+        return FunnelConfig(
+            warning_level=self.warning_level,
+            alarm_level=self.alarm_level,
+            min_n=self.min_n,
+            limits=self.limits,  # type: ignore[arg-type]
+        )
+
+    def funnel_levels(self) -> dict[str, float]:
+        """Funnel level by the label of its limit columns: {'95': 0.95, '998': 0.998}."""
+        return {level_label(level): level for level in (self.warning_level, self.alarm_level)}
+
+
+def read_parameters(marts_dir: Path) -> BuildParameters:
+    """The build's parameters from dim_parameters, refusing a file that lacks one."""
+    frame = _read(marts_dir, PARAMETERS)
+    values = dict(zip(frame["parameter"], frame["value"], strict=True))  # type: ignore[index]
+    try:
+        return BuildParameters(
+            min_n=int(values["min_n"]),
+            rolling_months=int(values["rolling_months"]),
+            warning_level=float(values["funnel_warning_level"]),
+            alarm_level=float(values["funnel_alarm_level"]),
+            limits=str(values["funnel_limits"]),
+            interval_level=float(values["comparison_interval_level"]),
+            as_of=dt.date.fromisoformat(str(values["as_of"])[:10]),
+        )
+    except (KeyError, ValueError) as exc:
+        raise ReportInputError(
+            f"{mart_path(marts_dir, PARAMETERS)} lacks or garbles the parameter {exc}; run provmon build"
+        ) from None
 
 
 def mart_path(marts_dir: Path, name: str) -> Path:
@@ -86,18 +129,11 @@ def _months(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
     return frame
 
 
-def latest_month(marts_dir: Path) -> dt.date:
-    """The newest as-of month of mart_provider_results: the month a report defaults to."""
+def built_month(marts_dir: Path) -> dt.date:
+    """The month of the build's as_of (dim_parameters): the month a report defaults to, the
+    same month the build and the decisions were made for."""
     check_marts(marts_dir)
-    con = duckdb.connect()
-    try:
-        path = str(mart_path(marts_dir, RESULTS))
-        (latest,) = con.execute("select max(as_of_month) from read_parquet(?)", [path]).fetchone()  # type: ignore[misc]
-    finally:
-        con.close()
-    if latest is None:
-        raise ReportInputError(f"{marts_dir}: mart_provider_results has no rows; run provmon build")
-    return month_start(pd.Timestamp(latest).date())
+    return month_start(read_parameters(marts_dir).as_of)
 
 
 @dataclass(frozen=True)
@@ -111,9 +147,10 @@ class ReportData:
     decisions: pd.DataFrame  # mart_booking_decisions up to the report month (may be empty)
     allocation: pd.DataFrame  # mart_booking_allocation of the report month (may be empty)
     exclusions: pd.DataFrame  # mart_data_exclusions (may be empty)
-    flow: pd.DataFrame  # month x provider x area: started, ended, ongoing, ended_base
-    progression: pd.DataFrame  # provider x area x band: referrals
-    rehab_types: pd.DataFrame  # provider x area x grant type: referrals
+    parameters: BuildParameters  # dim_parameters: min_n, rolling months, funnel levels, as_of
+    flow: pd.DataFrame  # mart_referral_flow: month x provider x area, the trend months
+    progression: pd.DataFrame  # mart_progression_bands of the month: provider x area x band
+    rehab_types: pd.DataFrame  # mart_rehab_grant_types of the month: provider x area x grant type
     quality: dict = field(default_factory=dict)  # the run-log snapshot (quality.py)
 
     @property
@@ -154,16 +191,17 @@ class ReportData:
 def load_report_data(
     marts_dir: Path, month: dt.date | str | None, config: ReportConfig, quality: dict | None = None
 ) -> ReportData:
-    """The month's report data from the marts in marts_dir (month None = the newest)."""
+    """The month's report data from the marts in marts_dir (month None = the built month)."""
     marts_dir = Path(marts_dir)
     check_marts(marts_dir)
-    newest = latest_month(marts_dir)
-    chosen = parse_month(month) or newest
+    parameters = read_parameters(marts_dir)
+    built = month_start(parameters.as_of)
+    chosen = parse_month(month) or built
     results = _months(_read(marts_dir, RESULTS), "as_of_month", "as_of_date")  # type: ignore[arg-type]
-    if chosen > newest or pd.Timestamp(chosen) not in set(results["as_of_month"]):
+    if chosen > built or pd.Timestamp(chosen) not in set(results["as_of_month"]):
         raise ReportInputError(
             f"no results for {chosen:%Y-%m} in {marts_dir} (the marts cover "
-            f"{results['as_of_month'].min():%Y-%m} to {newest:%Y-%m}); choose one of those months "
+            f"{results['as_of_month'].min():%Y-%m} to {built:%Y-%m}); choose one of those months "
             "or build for a later as-of date"
         )
     cut = pd.Timestamp(chosen)
@@ -175,11 +213,10 @@ def load_report_data(
         decisions=_decisions(marts_dir, cut),
         allocation=_allocation(marts_dir, cut),
         exclusions=_optional(marts_dir, EXCLUSIONS),
-        flow=referral_flow(marts_dir, chosen, config.months.trend),
-        progression=progression_bands(
-            marts_dir, chosen, config.measures.progression, config.progression_bands
-        ),
-        rehab_types=rehab_grant_types(marts_dir, chosen),
+        parameters=parameters,
+        flow=_flow(marts_dir, cut, config.months.trend),
+        progression=_of_month(marts_dir, PROGRESSION, cut).query("measure == @config.measures.progression"),
+        rehab_types=_of_month(marts_dir, REHAB_TYPES, cut),
         quality=quality or {},
     )
 
@@ -205,80 +242,15 @@ def _allocation(marts_dir: Path, cut: pd.Timestamp) -> pd.DataFrame:
     return frame[frame["month"] == cut].reset_index(drop=True)
 
 
-# --- aggregations over fct_referral_outcomes ---------------------------------------------------
+def _of_month(marts_dir: Path, name: str, cut: pd.Timestamp) -> pd.DataFrame:
+    """The rows of a report mart for one as-of month."""
+    frame = _months(_read(marts_dir, name), "as_of_month")  # type: ignore[arg-type]
+    return frame[frame["as_of_month"] == cut].reset_index(drop=True)
 
 
-def _aggregate(marts_dir: Path, sql: str, params: list[object]) -> pd.DataFrame:
-    """Run an aggregating query over fct_referral_outcomes (the view `outcomes`)."""
-    con = duckdb.connect()
-    try:
-        path = str(mart_path(marts_dir, OUTCOMES)).replace("'", "''")
-        con.execute(f"create view outcomes as select * from read_parquet('{path}')")
-        return con.execute(sql, params).df()
-    finally:
-        con.close()
-
-
-def referral_flow(marts_dir: Path, month: dt.date, months: int) -> pd.DataFrame:
-    """Per month of the last `months` up to `month`, provider and area: referrals started and
-    ended in the month, ongoing at its end, and ended in the rolling base up to it."""
-    first = month_start(pd.Timestamp(month) - pd.DateOffset(months=months - 1))
-    sql = """
-        with months as (
-            select cast(m as date) as month, last_day(cast(m as date)) as month_end
-            from range(cast(? as date), cast(? as date) + interval 1 month, interval 1 month) t(m)
-        ), referrals as (
-            select provider_id, tender_area, start_date, end_date from outcomes
-        )
-        select m.month, r.provider_id, r.tender_area,
-            count(*) filter (where r.start_date between m.month and m.month_end) as started,
-            count(*) filter (where r.end_date between m.month and m.month_end) as ended,
-            count(*) filter (
-                where r.start_date <= m.month_end and (r.end_date is null or r.end_date > m.month_end)
-            ) as ongoing,
-            count(*) filter (
-                where r.end_date <= m.month_end and r.end_date > m.month_end - to_months(?)
-            ) as ended_base
-        from months m cross join referrals r
-        group by all
-        order by 1, 3, 2
-    """
-    frame = _aggregate(marts_dir, sql, [first, month_start(month), base_months()])
-    return _months(frame, "month")
-
-
-def band_case(column: str, bands: list[Band]) -> str:
-    """An SQL CASE giving the index of the band a value falls in (bands from reports.yaml)."""
-    whens = " ".join(f"when {column} < {float(b.below)!r} then {i}" for i, b in enumerate(bands[:-1]))
-    return f"case {whens} else {len(bands) - 1} end"
-
-
-def progression_bands(marts_dir: Path, month: dt.date, measure: str, bands: list[Band]) -> pd.DataFrame:
-    """Referrals per provider, area and band of paid-hours progression, over the rolling base of
-    `month` (the measure's window ended in the base months up to it, as in the mart)."""
-    sql = f"""
-        select provider_id, tender_area, {band_case(measure, bands)} as band, count(*) as referrals
-        from outcomes
-        where {measure} is not null
-          and paid_hours_window_end <= ? and paid_hours_window_end > cast(? as date) - to_months(?)
-        group by all
-        order by 2, 1, 3
-    """
-    end = month_end(month)
-    frame = _aggregate(marts_dir, sql, [end, end, base_months()])
-    frame["band_label"] = [bands[int(i)].label for i in frame["band"]]
-    return frame
-
-
-def rehab_grant_types(marts_dir: Path, month: dt.date) -> pd.DataFrame:
-    """Rehabilitation-team grants per provider, area and grant type over the rolling base."""
-    sql = """
-        select provider_id, tender_area, rehab_grant_type, count(*) as referrals
-        from outcomes
-        where rehab_grant_within_12m
-          and rehab_window_end <= ? and rehab_window_end > cast(? as date) - to_months(?)
-        group by all
-        order by 2, 1, 3
-    """
-    end = month_end(month)
-    return _aggregate(marts_dir, sql, [end, end, base_months()])
+def _flow(marts_dir: Path, cut: pd.Timestamp, months: int) -> pd.DataFrame:
+    """mart_referral_flow over the trend's `months` months up to the report month, with the
+    month in the column `month` as the charts draw it."""
+    frame = _months(_read(marts_dir, FLOW), "as_of_month").rename(columns={"as_of_month": "month"})  # type: ignore[union-attr]
+    first = cut - pd.DateOffset(months=months - 1)
+    return frame[(frame["month"] >= first) & (frame["month"] <= cut)].reset_index(drop=True)

@@ -25,7 +25,7 @@ import xlsxwriter
 
 from pipeline import danish
 from pipeline.decisions.rules import Model, Rules
-from pipeline.reports.config import ReportConfig
+from pipeline.reports.config import ReportConfig, load_config
 from pipeline.reports.data import ReportData
 from pipeline.reports.disclosure import as_number, protect_results, reason_text
 from pipeline.reports.views import measure_applies
@@ -75,7 +75,8 @@ DECISION_COLUMNS = (
     Column("Henvisninger pr. måned (forslag)", "referrals_per_month", "integer", 14),
     Column("Regelversion", "rule_version", "text", 14),
 )
-MODEL_NAMES = {Model.SOFT.value: "Blid overgang", Model.HARD.value: "Bookingstop (i dag)"}
+# The models' one Danish name each (reports.yaml model_names).
+MODEL_NAMES = {model.value: load_config().model_names.of(model.value) for model in Model}
 
 
 def sheet_name(text: str) -> str:
@@ -234,7 +235,7 @@ def write_scorecard(data: ReportData, rules: Rules, config: ReportConfig, path: 
     note = (
         f"Tal under {config.disclosure.min_count} er udeladt (tom celle, markeret "
         f"{config.disclosure.small_label} i kolonnen Skjult); andele, intervaller og gennemsnit "
-        "beregnet på dem er også udeladt. Grundlag: de seneste 12 måneder."
+        f"beregnet på dem er også udeladt. Grundlag: de seneste {data.parameters.rolling_months} måneder."
     )
     try:
         book = xlsxwriter.Workbook(str(tmp))

@@ -13,13 +13,13 @@ import plotly.graph_objects as go
 from IPython.display import HTML
 
 from pipeline import danish
-from pipeline.decisions.evidence import z_limit
 from pipeline.decisions.rules import SOFT_ORDER, Model, Rules, load_rules
 from pipeline.reports import charts, quality
 from pipeline.reports.config import ReportConfig, load_config
 from pipeline.reports.data import ReportData, ReportInputError, load_report_data
 from pipeline.reports.disclosure import as_number, count_text, provider_labels
 from pipeline.reports.views import AreaView, rate_text, row_rate_text
+from pipeline.stats.config import two_sided_z
 
 
 def _load(
@@ -48,7 +48,8 @@ class FollowupPage:
     @property
     def subtitle(self) -> str:
         return (
-            f"{self.view.title}. Resultatmål over de seneste 12 måneders grundlag; "
+            f"{self.view.title}. Resultatmål over de seneste {self.data.parameters.rolling_months} "
+            "måneders grundlag; "
             f"tal under {self.view.rule.min_count} vises som {self.view.rule.small_label}."
         )
 
@@ -140,7 +141,8 @@ class DialoguePage:
     def state_lines(self, view: AreaView) -> list[str]:
         """The proposed state of both models with the reason sentence, and an override."""
         lines = []
-        for model, name in ((Model.SOFT, "Blid overgang"), (Model.HARD, "Bookingstop-model")):
+        for model in (Model.SOFT, Model.HARD):
+            name = view.model_name(model)
             found = view.decision_of(model, self.provider_id)
             if found is None:
                 lines.append(f"{name}: intet forslag for måneden (kør provmon decide).")
@@ -200,46 +202,40 @@ def successes_needed(n: int, successes: int, area_rate: float, level: float) -> 
     to the `level` limit: the smallest s with (s - n p) / sqrt(n p (1 - p)) >= -z, as the soft
     model judges (pipeline.decisions.evidence.binomial_z)."""
     p = area_rate
-    bar = n * p - z_limit(level) * math.sqrt(n * p * (1 - p))
+    bar = n * p - two_sided_z(level) * math.sqrt(n * p * (1 - p))
     return max(0, math.ceil(bar - 1e-9) - successes)
 
 
 def next_step_soft(view: AreaView, provider_id: str) -> str:
+    name = view.model_name(Model.SOFT)
     row = view.decision_of(Model.SOFT, provider_id)
     if row is None:
-        return "Blid overgang: ingen vurdering for måneden."
+        return f"{name}: ingen vurdering for måneden."
     area = view.rules.area(view.area)
     state = str(row["state"])
     recover = area.soft.recover_months
+    level = view.data.parameters.warning_level
     if state == SOFT_ORDER[0].value:
-        head = f"Blid overgang: leverandøren er i den bedste tilstand ({row['state_label']})."
-        return _joined(head, _keep_within(view, row, area.evidence.warning_level))
+        head = f"{name}: leverandøren er i den bedste tilstand ({row['state_label']})."
+        return _joined(head, _keep_within(view, provider_id, level))
     better = SOFT_ORDER[SOFT_ORDER.index(state) - 1]
     ok_streak = int(as_number(row.get("ok_streak")) or 0)
     left = max(recover - ok_streak, 1)
     text = (
-        f"Blid overgang: for at komme fra {row['state_label']} til {area.label(Model.SOFT, better)} skal "
-        f"resultaterne ligge inden for 95 %-grænsen {left} måned{'er' if left != 1 else ''} mere i træk "
+        f"{name}: for at komme fra {row['state_label']} til {area.label(Model.SOFT, better)} skal "
+        f"resultaterne ligge inden for {_limit(level)} {left} måned{'er' if left != 1 else ''} mere i træk "
         f"({ok_streak} af {recover} er opfyldt)."
     )
-    return _joined(text, _keep_within(view, row, area.evidence.warning_level))
+    return _joined(text, _keep_within(view, provider_id, level))
+
+
+def _limit(level: float) -> str:
+    """'95 %-grænsen': the funnel limit of a level, as the texts name it."""
+    return f"{danish.format_percent(level, trim=True)}-grænsen"
 
 
 def _joined(*parts: str) -> str:
     return " ".join(p for p in parts if p)
-
-
-def _expected(view: AreaView, row: pd.Series) -> float | None:
-    """The expected successes the decision compared with: the risk model's where the decision
-    was risk-adjusted (mart_provider_results.expected), else n x the area's rate. row: the
-    decision row, indexed by provider_id (AreaView.decision_of)."""
-    n, area_rate = as_number(row.get("n")), as_number(row.get("area_rate"))
-    if str(row.get("evidence_basis")) != "adjusted":
-        return None if n is None or area_rate is None else n * area_rate
-    rows = view.month_rows(view.primary).set_index("provider_id")
-    return (
-        as_number(rows.loc[row.name, "expected"]) if row.name in rows.index and "expected" in rows else None
-    )
 
 
 def needed_for_limit(successes: int, expected: float, z: float, level: float) -> int | None:
@@ -251,45 +247,45 @@ def needed_for_limit(successes: int, expected: float, z: float, level: float) ->
     scale = (successes - expected) / z
     if scale <= 0:
         return None
-    bar = expected - z_limit(level) * scale
+    bar = expected - two_sided_z(level) * scale
     return max(0, math.ceil(bar - 1e-9) - successes)
 
 
-def _keep_within(view: AreaView, row: pd.Series, level: float) -> str:
-    """What the month's evidence says about the 95 % limit, on the basis the decision used:
-    the risk-adjusted z-score where the decision read it, else the unadjusted comparison. A
-    provider the decision found within the limits is told so, never a number of results."""
+def _keep_within(view: AreaView, provider_id: str, level: float) -> str:
+    """What the month's evidence says about the warning limit, read from the one evidence
+    class of the statistics step (mart_provider_results.evidence of the primary measure) with
+    its z-score and expected count: a provider within the limits is told so, never a number of
+    results; a count is given only where it is not small."""
     rule = view.rule
+    rows = view.month_rows(view.primary).set_index("provider_id")
+    if provider_id not in rows.index:
+        return ""
+    row = rows.loc[provider_id]
     n, successes = as_number(row.get("n")), as_number(row.get("successes"))
     if n is None or successes is None or rule.is_small(n) or rule.is_small(successes):
         return ""
     evidence = str(row.get("evidence"))
-    adjusted = str(row.get("evidence_basis")) == "adjusted"
+    adjusted = str(row.get("adjustment")) == "risk_adjusted"
     basis = "risikojusteret" if adjusted else "uden risikojustering"
     if evidence == "ok":
-        return f"Med det nuværende grundlag ligger resultaterne inden for 95 %-grænsen ({basis})."
+        return f"Med det nuværende grundlag ligger resultaterne inden for {_limit(level)} ({basis})."
     if evidence not in ("warning", "alarm"):
         return ""
-    z, expected = as_number(row.get("z_score")), _expected(view, row)
-    needed = None
-    if adjusted and z is not None and expected is not None:
-        needed = needed_for_limit(int(successes), expected, z, level)
-    elif not adjusted:
-        area_rate = as_number(row.get("area_rate"))
-        if area_rate is not None and 0 < area_rate < 1:
-            needed = successes_needed(int(n), int(successes), area_rate, level)
+    z, expected = as_number(row.get("z_score")), as_number(row.get("expected"))
+    needed = None if z is None or expected is None else needed_for_limit(int(successes), expected, z, level)
     if not needed:
         return ""
     return (
         f"Med det nuværende grundlag på {count_text(n, rule)} forløb skulle {danish.format_int(needed)} "
-        f"flere have haft resultat for at ligge inden for 95 %-grænsen ({basis})."
+        f"flere have haft resultat for at ligge inden for {_limit(level)} ({basis})."
     )
 
 
 def next_step_hard(view: AreaView, provider_id: str) -> str:
+    name = view.model_name(Model.HARD)
     row = view.decision_of(Model.HARD, provider_id)
     if row is None:
-        return "Bookingstop-model: ingen vurdering for måneden."
+        return f"{name}: ingen vurdering for måneden."
     area = view.rules.area(view.area)
     single = view.single_other(provider_id)
     if str(row["state"]) != "STOP":
@@ -297,7 +293,7 @@ def next_step_hard(view: AreaView, provider_id: str) -> str:
         bar = f" (grænse {danish.format_percent(threshold)})" if threshold is not None else ""
         ratio = danish.format_percent(area.hard.stop_ratio, trim=True)
         return (
-            f"Bookingstop-model: {row['state_label']}; resultatandelen skal fortsat være mindst {ratio} "
+            f"{name}: {row['state_label']}; resultatandelen skal fortsat være mindst {ratio} "
             f"af områdets andel uden leverandøren{bar}."
         )
     rule = view.rule
@@ -309,6 +305,6 @@ def next_step_hard(view: AreaView, provider_id: str) -> str:
         else danish.format_percent(threshold)
     )
     return (
-        f"Bookingstop-model: stoppet ophæves, når mindst {area.hard.min_lift_n} af de forløb, der var i gang "
+        f"{name}: stoppet ophæves, når mindst {area.hard.min_lift_n} af de forløb, der var i gang "
         f"ved stoppet, er afsluttet (nu {count_text(closed, rule)}), og deres resultatandel er mindst {bar}."
     )

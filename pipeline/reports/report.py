@@ -128,7 +128,7 @@ def _manifest(folder: Path, data: ReportData, jobs: list[Job]) -> Manifest:
 
 
 def report(settings: Settings, month: dt.date | None = None, name_providers: bool = False) -> ReportSummary:
-    """Write the month's reports (month None = the newest month of the marts) to
+    """Write the month's reports (month None = the built month: dim_parameters.as_of) to
     settings.out_dir/<YYYY-MM>/ and rebuild settings.out_dir/index.html."""
     started = time.monotonic()
     config: ReportConfig = load_config()

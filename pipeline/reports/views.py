@@ -152,6 +152,10 @@ class AreaView:
     def label(self, provider_id: str) -> str:
         return self.labels.get(provider_id, provider_id)
 
+    def model_name(self, model: Model) -> str:
+        """The model's one Danish name (reports.yaml model_names)."""
+        return self.config.model_names.of(model.value)
+
     @cached_property
     def decisions(self) -> pd.DataFrame:
         rows = self.data.decisions
@@ -213,8 +217,8 @@ class AreaView:
                 record[self.data.measure_label(measure)] = (
                     rate_text(as_number(rows.loc[pid, "rate"])) if pid in rows.index else danish.MISSING
                 )
-            record["Forslag, blid overgang"] = self._state(soft, pid)
-            record["Forslag, bookingstop-model"] = self._state(hard, pid)
+            record[f"Forslag, {self.model_name(Model.SOFT).lower()}"] = self._state(soft, pid)
+            record[f"Forslag, {self.model_name(Model.HARD).lower()}"] = self._state(hard, pid)
             out.append(record)
         return pd.DataFrame(out)
 
@@ -396,7 +400,13 @@ class AreaView:
             f"Tragtplot, {danish.format_month(self.data.month)}: {self.data.measure_label(measure)} ({kind})"
         )
         return charts.funnel_chart(
-            self.month_rows(measure), self.labels, self.rule, title, adjusted, self.colour_map
+            self.month_rows(measure),
+            self.labels,
+            self.rule,
+            title,
+            adjusted,
+            self.data.parameters.funnel,
+            self.colour_map,
         )
 
     def funnel_note(self, measure: str | None = None) -> str:
@@ -409,7 +419,11 @@ class AreaView:
         )
         corrected = charts.applied_phi(rows) != 1.0
         phi = "korrigeret for overspredning" if corrected else "ikke korrigeret for overspredning"
-        return f"Tragtplottet er {adjusted} og {phi}. Grænserne er 95 % og 99,8 %."
+        warning, alarm = (
+            danish.format_percent(level, trim=True)
+            for level in (self.data.parameters.warning_level, self.data.parameters.alarm_level)
+        )
+        return f"Tragtplottet er {adjusted} og {phi}. Grænserne er {warning} og {alarm}."
 
     def sustainability(self) -> go.Figure:
         return self._rate_bars(self.config.measures.sustainability, "Bæredygtighed: fortsat i arbejde")
@@ -433,7 +447,8 @@ class AreaView:
         return charts.rate_bars(rows, measures, self.measure_labels(), self.labels, self.rule, title)
 
     def progression(self) -> go.Figure:
-        bands = [b.label for b in self.config.progression_bands]
+        rows = self.data.progression.drop_duplicates("band").sort_values("band")
+        bands = [str(label) for label in rows["band_label"]]
         title = f"Progression i lønnede timer pr. måned, {danish.format_month(self.data.month)}"
         return charts.progression_chart(self.progression_rows(), bands, self.labels, self.rule, title)
 
@@ -444,7 +459,9 @@ class AreaView:
 
     def flow(self) -> go.Figure:
         title = f"Forløb i gang og afsluttede, {danish.format_month(self.data.month)}"
-        return charts.flow_chart(self.flow_month(), self.labels, self.rule, title)
+        return charts.flow_chart(
+            self.flow_month(), self.labels, self.rule, title, self.data.parameters.rolling_months
+        )
 
     def states(self, model: Model = Model.SOFT) -> go.Figure:
         rows = self.decisions
@@ -454,9 +471,7 @@ class AreaView:
         area = self.rules.area(self.area)
         order = list(type(area.states(model)).model_fields)
         names = {s: area.label(model, s) for s in order}
-        title = (
-            "Bookingtilstande over tid (" + ("blid overgang" if model == Model.SOFT else "bookingstop") + ")"
-        )
+        title = f"Bookingtilstande over tid ({self.model_name(model).lower()})"
         return charts.states_chart(
             rows, self.labels, order, names, self.config.state_colours, self.reasons(rows), title
         )

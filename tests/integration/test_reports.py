@@ -255,11 +255,18 @@ def _add_tiny_provider(marts_dir: Path, target: Path) -> None:
     mine["provider_id"], mine["n"], mine["successes"] = "P99", 3, 1
     mine["reason"] = "For få forløb i grundlaget til en vurdering af resultatandel (n = 3, mindst 20)."
     pd.concat([decisions, mine]).to_parquet(target / "mart_booking_decisions.parquet")
-    fct = pd.read_parquet(target / "fct_referral_outcomes.parquet")
-    three = fct[fct["provider_id"] == donor].head(3).copy()
-    three["provider_id"] = "P99"
-    three["referral_id"] = [f"X{i}" for i in range(3)]
-    pd.concat([fct, three]).to_parquet(target / "fct_referral_outcomes.parquet")
+    # its three referrals in the report marts: every count at most 3
+    for name, counts in (
+        ("mart_referral_flow", ("started", "ended", "ongoing", "ended_base")),
+        ("mart_progression_bands", ("referrals",)),
+        ("mart_rehab_grant_types", ("referrals",)),
+    ):
+        frame = pd.read_parquet(target / f"{name}.parquet")
+        tiny = frame[(frame["provider_id"] == donor) & (frame["tender_area"] == 1)].copy()
+        tiny["provider_id"] = "P99"
+        for column in counts:
+            tiny[column] = tiny[column].clip(upper=3)
+        pd.concat([frame, tiny]).to_parquet(target / f"{name}.parquet")
 
 
 def test_a_provider_with_three_referrals_shows_no_number(small_reports: SmallReports, tmp_path: Path) -> None:

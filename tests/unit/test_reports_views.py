@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -106,11 +107,97 @@ def _has_result_rows(outcomes: pd.DataFrame, month: dt.date) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+BANDS = [("Fald", -1.0), ("Uændret", 1.0), ("Mere", None)]
+PARAMETERS = {
+    "min_n": "20",
+    "rolling_months": "12",
+    "funnel_warning_level": "0.95",
+    "funnel_alarm_level": "0.998",
+    "funnel_limits": "exact",
+    "comparison_interval_level": "0.95",
+    "as_of": AS_OF.isoformat(),
+}
+
+
+def write_parameters(folder: Path, **changes: str) -> None:
+    """dim_parameters as the build writes it, with `changes` to the defaults above."""
+    values = {**PARAMETERS, **changes}
+    pd.DataFrame(
+        {"parameter": list(values), "value": list(values.values()), "description": [""] * len(values)}
+    ).to_parquet(folder / "dim_parameters.parquet")
+
+
+def _report_marts(outcomes: pd.DataFrame, folder: Path, months: list[dt.date]) -> None:
+    """mart_referral_flow, mart_progression_bands and mart_rehab_grant_types as plain pandas
+    counts of the referral rows (metrics.md), for the months given."""
+    start, stop = pd.to_datetime(outcomes["start_date"]), pd.to_datetime(outcomes["end_date"])
+    flow, bands, grants = [], [], []
+    for month in months:
+        first, end = pd.Timestamp(month), pd.Timestamp(month) + pd.offsets.MonthEnd(0)
+        base_start = end - pd.DateOffset(months=12)
+        for pid in SIZES:
+            mine = outcomes["provider_id"] == pid
+            flow.append(
+                {
+                    "as_of_month": first,
+                    "provider_id": pid,
+                    "tender_area": 1,
+                    "started": int((mine & (start >= first) & (start <= end)).sum()),
+                    "ended": int((mine & (stop >= first) & (stop <= end)).sum()),
+                    "ongoing": int((mine & (start <= end) & (stop.isna() | (stop > end))).sum()),
+                    "ended_base": int((mine & (stop <= end) & (stop > base_start)).sum()),
+                }
+            )
+            window = pd.to_datetime(outcomes["paid_hours_window_end"])
+            values = outcomes.loc[
+                mine & outcomes["paid_hours_progression"].notna() & (window <= end) & (window > base_start),
+                "paid_hours_progression",
+            ]
+            edges = np.array([below for _, below in BANDS[:-1]])
+            index = np.searchsorted(edges, values.to_numpy(), side="right")
+            for i, (label, below) in enumerate(BANDS):
+                bands.append(
+                    {
+                        "as_of_month": first,
+                        "provider_id": pid,
+                        "tender_area": 1,
+                        "measure": "paid_hours_progression",
+                        "band": i,
+                        "band_label": label,
+                        "band_below": below,
+                        "referrals": int((index == i).sum()),
+                    }
+                )
+            rehab = pd.to_datetime(outcomes["rehab_window_end"])
+            granted = mine & outcomes["rehab_grant_within_12m"] & (rehab <= end) & (rehab > base_start)
+            for grant, count in outcomes[granted].groupby("rehab_grant_type").size().items():
+                grants.append(
+                    {
+                        "as_of_month": first,
+                        "provider_id": pid,
+                        "tender_area": 1,
+                        "rehab_grant_type": grant,
+                        "referrals": int(count),
+                    }
+                )
+    pd.DataFrame(flow).to_parquet(folder / "mart_referral_flow.parquet")
+    pd.DataFrame(bands).to_parquet(folder / "mart_progression_bands.parquet")
+    pd.DataFrame(
+        grants, columns=["as_of_month", "provider_id", "tender_area", "rehab_grant_type", "referrals"]
+    ).to_parquet(folder / "mart_rehab_grant_types.parquet")
+
+
 @pytest.fixture(scope="module")
 def marts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("marts")
     outcomes = _outcomes()
-    outcomes.to_parquet(folder / "fct_referral_outcomes.parquet")
+    outcomes.to_parquet(folder / "fct_referral_outcomes.parquet")  # exported, read by no report
+    _report_marts(
+        outcomes,
+        folder,
+        [dt.date(y, m, 1) for y in (2023, 2024) for m in range(1, 13) if dt.date(y, m, 1) <= MONTH],
+    )
+    write_parameters(folder)
     months = [dt.date(2024, m, 1) for m in range(1, 7)]
     pd.concat([_has_result_rows(outcomes, m) for m in months]).to_parquet(
         folder / "mart_provider_results.parquet"
@@ -174,32 +261,25 @@ def test_the_three_referral_provider_shows_no_rate(view: AreaView) -> None:
     assert "n = 60" in decisions.loc["Alfa Job ApS", "Begrundelse"]
 
 
-def test_flow_counts_match_pandas(view: AreaView) -> None:
-    outcomes = _outcomes()
-    end = pd.Timestamp(AS_OF)
-    start, stop = pd.to_datetime(outcomes["start_date"]), pd.to_datetime(outcomes["end_date"])
-    ongoing = outcomes[(start <= end) & (stop.isna() | (stop > end))].groupby("provider_id").size()
-    flow = view.data.flow
-    now = flow[flow["month"] == pd.Timestamp(MONTH)].set_index("provider_id")
-    for pid in NAMES:
-        assert now.loc[pid, "ongoing"] == ongoing.get(pid, 0), pid
-    started = outcomes[(start >= "2024-06-01") & (start <= end)].groupby("provider_id").size()
-    assert now["started"].to_dict() == {p: started.get(p, 0) for p in now.index}
+def test_the_built_month_is_the_default_not_the_newest_in_the_marts(marts: Path, tmp_path: Path) -> None:
+    # a build for as_of in May whose marts (as in a run with --as-of) also hold June
+    folder = tmp_path / "m"
+    shutil.copytree(marts, folder)
+    write_parameters(folder, as_of="2024-05-31")
+    assert load_report_data(folder, None, load_config()).month == dt.date(2024, 5, 1)
 
 
-def test_progression_bands_match_pandas(view: AreaView) -> None:
-    outcomes = _outcomes()
-    window = pd.to_datetime(outcomes["paid_hours_window_end"])
-    base = outcomes[
-        outcomes["paid_hours_progression"].notna()
-        & (window <= pd.Timestamp(AS_OF))
-        & (window > pd.Timestamp(AS_OF) - pd.DateOffset(months=12))
-    ]
-    edges = [b.below for b in view.config.progression_bands[:-1]]
-    band = np.searchsorted(np.array(edges), base["paid_hours_progression"].to_numpy(), side="right")
-    expected = pd.Series(band).groupby([base["provider_id"].to_numpy(), band]).size()
-    got = view.data.progression.set_index(["provider_id", "band"])["referrals"]
-    assert got.to_dict() == {k: v for k, v in expected.items()}
+def test_the_texts_state_the_builds_levels_and_rolling_months(marts: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    shutil.copytree(marts, folder)
+    write_parameters(folder, funnel_warning_level="0.9", funnel_alarm_level="0.99", rolling_months="6")
+    config = load_config()
+    data = load_report_data(folder, "2024-06", config)
+    view = AreaView(data, 1, config, load_rules(), data.provider_names())
+    assert view.funnel_note().endswith("Grænserne er 90 % og 99 %.")
+    names = {trace.name for trace in view.funnel().data}
+    assert {"90 %-grænse", "99 %-grænse"} <= names
+    assert "Afsluttet i de seneste 6 måneder" in {trace.name for trace in view.flow().data}
 
 
 def test_charts_speak_danish(view: AreaView) -> None:
