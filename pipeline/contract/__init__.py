@@ -100,7 +100,9 @@ def _check_continues(extract: Extract, column: Column) -> None:
     if len(extract.key) != 1 or column.type != "text":
         raise ValueError(f"{extract.name}.{column.name}: continues needs a text column and a one-column key")
     if target is None or rule.code not in (target.codes or []):
-        raise ValueError(f"{extract.name}.{column.name}: continues names {rule.column} = {rule.code}, not a code there")
+        raise ValueError(
+            f"{extract.name}.{column.name}: continues names {rule.column} = {rule.code}, not a code there"
+        )
 
 
 @cache

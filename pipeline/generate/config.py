@@ -420,7 +420,9 @@ class World(_Model):
         results = set(contract.extracts["referral_results"].columns["result_type"].codes or [])
         _within(set(after.result_types), results, "aftercare.result_types")
         if any(after.offer in area.offers for area in self.tender_areas.values()):
-            raise ValueError(f"the aftercare offer {after.offer} is booked only after a course, not as a tender area offer")
+            raise ValueError(
+                f"the aftercare offer {after.offer} is booked only after a course, not as a tender area offer"
+            )
         _within({p.role for p in self.providers.values()}, set(self.roles), "provider roles")
         _within(set(self.employability.benefit_at_start), benefits, "employability.benefit_at_start")
         _within(set(self.employability.offer), set(self.offers), "employability.offer")

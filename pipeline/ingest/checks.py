@@ -247,6 +247,8 @@ def continuations(extract: Extract) -> list[Continuation]:
         for col in extract.columns.values()
         if col.continues
     ]
+
+
 def free_text(extract: Extract, col: Column) -> bool:
     """Text that is not an id: masked for CPR-like numbers before it is stored, since a
     caseworker may type anything into a free-text field. Ids are stored as delivered."""

@@ -54,12 +54,16 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_delivery_without_the_optional_column_loads_it_as_null(loaded: Path) -> None:
-    rows = query(loaded, f"SELECT count(*), count({COLUMN}) FROM landing.referrals WHERE _file LIKE '%20240131%'")
+    rows = query(
+        loaded, f"SELECT count(*), count({COLUMN}) FROM landing.referrals WHERE _file LIKE '%20240131%'"
+    )
     assert rows == [(len(plain_table("referrals")[1]), 0)]
 
 
 def test_rebooked_is_an_end_reason_and_continuations_load(loaded: Path) -> None:
-    rows = query(loaded, f"SELECT referral_id, end_reason, {COLUMN} FROM landing.referrals WHERE referral_id LIKE 'K%'")
+    rows = query(
+        loaded, f"SELECT referral_id, end_reason, {COLUMN} FROM landing.referrals WHERE referral_id LIKE 'K%'"
+    )
     assert sorted(rows, key=str) == sorted(
         [("K1", "rebooked", None), ("K2", "rebooked", "K1"), ("K3", "completed", None), ("K4", None, "K2")],
         key=str,
@@ -72,7 +76,9 @@ def test_bad_continuations_are_quarantined_with_a_reason(loaded: Path) -> None:
         "SELECT row_number, column_name, reason FROM quarantine.rows WHERE file = ? ORDER BY row_number",
         [f"referrals_{LATER}.csv"],
     )
-    not_rebooked = "names a row whose end_reason is {}, not rebooked (only a row ended rebooked is continued by another)"
+    not_rebooked = (
+        "names a row whose end_reason is {}, not rebooked (only a row ended rebooked is continued by another)"
+    )
     missing = "is not a referral_id of this or an earlier delivery"
     assert [(r, c) for r, c, _ in rows] == [(2, COLUMN), (3, COLUMN), (4, COLUMN), (5, COLUMN), (6, COLUMN)]
     reasons = [reason for *_, reason in rows]
