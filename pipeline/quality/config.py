@@ -206,7 +206,8 @@ class QualityConfig(_Strict):
         if young.extract not in extracts or not {young.birth_column, young.date_column} <= set(
             name for name, _ in landing_columns(extracts[young.extract])
         ):
-            raise ValueError(f"landing.min_age: {young.extract}.{young.birth_column}/{young.date_column} unknown")
+            columns = f"{young.extract}.{young.birth_column}/{young.date_column}"
+            raise ValueError(f"landing.min_age: {columns} is not a landing column")
         rule = self.landing.end_reason_missing
         if rule.extract not in extracts:
             raise ValueError(f"landing.end_reason_missing.extract: unknown extract {rule.extract!r}")
