@@ -125,7 +125,8 @@ def referral_rows(
 ) -> Rows:
     n = len(f["ref"])
     # booked that month; the start is never after the delivery's date (simulate._allocate)
-    d0 = np.maximum(timeline.delivery_of_day(f["booked_on"]), delivery_carrying(timeline, f["start_date"]))
+    booked = timeline.delivery_of_day(f["booked_on"])  # -1: booked after the period, not delivered
+    d0 = np.where(booked >= 0, np.maximum(booked, delivery_carrying(timeline, f["start_date"])), -1)
     cday = f["correction_day"]
     dc = np.where(
         (cday >= 0) & (cday <= timeline.end_day), delivery_carrying(timeline, np.maximum(cday, 0)), -1

@@ -224,7 +224,8 @@ def _versions(
         end_month = version_starts[v + 1] if v + 1 < len(version_starts) else None
         if (end_month is not None and begin >= end_month) or begin >= ends_month:
             continue
-        price = week_price * index**v
+        years = sum(m % 12 == 0 for m in version_starts[1 : v + 1])  # Januaries: the price index
+        price = week_price * index**years
         # a day price is per calendar day (cost = price × course days): a seventh of the week's
         price = round(price / 7 * 2) / 2 if by_day else float(round(price))
         valid_from = first_year_day if begin == 0 else int(first_day(np.array([begin]))[0])

@@ -145,6 +145,7 @@ def _providers(world: World, market: Market, intake: IntakeTally) -> dict:
             "name": cfg.name,
             "areas": cfg.areas,
             "role": cfg.role,
+            "period": cfg.period,
             "effects": _measure_effects(market.effects[p, :, 0]),
             "drop_month": drop,
             "effects_from_drop_month": _measure_effects(market.effects[p, :, 1]) if drop else None,
