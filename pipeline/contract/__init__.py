@@ -16,6 +16,16 @@ ColumnType = Literal["text", "int", "decimal", "date", "month", "week", "cpr", "
 CONTRACT_FILE = Path(__file__).with_name("extracts.yaml")
 
 
+class Continues(BaseModel):
+    """The rule of a column naming another row of its own extract: that row exists (in the
+    same or an earlier delivery) and `column` of its newest version is `code`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    column: str
+    code: str
+
+
 class Column(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -31,6 +41,7 @@ class Column(BaseModel):
     not_above: str | None = None
     required_if_set: str | None = None
     weekday: Literal["monday"] | None = None
+    continues: Continues | None = None
 
     @model_validator(mode="after")
     def _codes_for_code_columns(self) -> Column:
@@ -75,7 +86,23 @@ class Contract(BaseModel):
             for col in extract.key:
                 if col not in extract.columns:
                     raise ValueError(f"{ename}: key column {col} is not a column")
+            for column in extract.columns.values():
+                if column.continues:
+                    _check_continues(extract, column)
         return self
+
+
+def _check_continues(extract: Extract, column: Column) -> None:
+    """A `continues` rule needs a single-column key and a code column that has the code."""
+    rule = column.continues
+    assert rule is not None
+    target = extract.columns.get(rule.column)
+    if len(extract.key) != 1 or column.type != "text":
+        raise ValueError(f"{extract.name}.{column.name}: continues needs a text column and a one-column key")
+    if target is None or rule.code not in (target.codes or []):
+        raise ValueError(
+            f"{extract.name}.{column.name}: continues names {rule.column} = {rule.code}, not a code there"
+        )
 
 
 @cache

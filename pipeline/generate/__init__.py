@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from pipeline.contract import load_contract
 from pipeline.errors import ProvmonError
+from pipeline.generate.chains import LinkTally, with_links
 from pipeline.generate.config import Scale, World, load_world
 from pipeline.generate.dirt import DirtSpec, plant
 from pipeline.generate.extracts import IdCounters, Vocabs, chunk_rows
@@ -128,8 +129,9 @@ def generate(
             if len(cohort.person) == 0:
                 break
             result = simulate(world, timeline, market, cohort, np.random.default_rng([seed, 2, chunk]))
+            result = with_links(world, market, result, np.random.default_rng([seed, 5, chunk]))
             run.intake.add(result.referrals["provider"], result.referrals["area"], result.referrals["score"])
-            for rows in chunk_rows(timeline, cohort, result, run.ids, run.vocabs):
+            for rows in chunk_rows(timeline, cohort, result, run.ids, run.vocabs, run.links):
                 run.write(rows, force_dirt=chunk == 0)
             done += len(cohort.person)
             chunk += 1
@@ -139,7 +141,7 @@ def generate(
     if any(f.dialect.site for f in files):  # so that ingestion reads them with no extra step
         shutil.copyfile(run.site.path, out / SITE_MAPPING_FILE)
     write_marker(out, skip=(GROUND_TRUTH_FILE,))
-    truth = ground_truth(world, scale, cfg, seed, rate, timeline, market, run.intake, files)
+    truth = ground_truth(world, scale, cfg, seed, rate, timeline, market, run.intake, files, run.links)
     (out / GROUND_TRUTH_FILE).write_text(
         json.dumps(truth, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
     )
@@ -188,6 +190,7 @@ class _Run:
         self.ids = IdCounters()
         self.vocabs = Vocabs.of(world, market)
         self.intake = IntakeTally()
+        self.links = LinkTally()
 
     def write(self, rows: Rows, force_dirt: bool) -> None:
         """Append a batch to its delivery files, planting dirt; with force_dirt (the first chunk)

@@ -94,6 +94,8 @@ class Provider(_Model):
     role: Literal["normal", "worse", "better", "hard_intake", "drops"]
     capacity: float = Field(gt=0)
     intake_tilt: float = 0.0
+    # the tender periods it has agreements in: `old` leaves at the tender change, `new` enters
+    period: Literal["both", "old", "new"] = "both"
 
 
 class Role(_Model):
@@ -138,8 +140,58 @@ class Agreements(_Model):
     offer_added: list[OfferAdded] = []
 
 
+class Tender(_Model):
+    """The tender change (udbud): the old period's agreements end the day before `change`;
+    from then on, new agreements with hour spans and no rebookings."""
+
+    change: str
+
+    @field_validator("change")
+    @classmethod
+    def _month(cls, v: str) -> str:
+        if not _MONTH.match(v):
+            raise ValueError(f"tender.change {v!r} is not YYYY-MM")
+        return v
+
+
+class Rebooking(_Model):
+    """Ombooking before the tender change: a change of weekly hours ends the referral
+    (end_reason rebooked) and a new referral continues the course."""
+
+    course_share: Share = Field(ge=0, le=1)
+    again_share: Share = Field(ge=0, le=1)
+    gap_days: tuple[int, int]
+    min_days_in: int = Field(ge=1)
+    named_share: Share = Field(ge=0, le=1)
+    hours_change: list[float] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _gap(self) -> Rebooking:
+        if not 0 <= self.gap_days[0] <= self.gap_days[1] <= 7:
+            raise ValueError("rebooking.gap_days must lie within 0 .. 7 (the chain rule of metrics.md)")
+        return self
+
+
+class Aftercare(_Model):
+    """Efterværn: a referral to the aftercare offer after a course that ended in a job or
+    education."""
+
+    offer: str
+    areas: list[int] = Field(min_length=1)
+    share: Share = Field(ge=0, le=1)
+    after_reasons: list[str] = Field(min_length=1)
+    start_days: tuple[int, int]
+    purpose: str
+    result_share: Share = Field(ge=0, le=1)
+    result_types: dict[str, Share]
+    capacity_share: Share = Field(gt=0, le=1)
+
+
 class Citizens(_Model):
     age_at_first_start: tuple[int, int]
+    # a few citizens younger than the target groups (over 30), which validation warns about
+    under_30_share: Share = Field(default=0.0, ge=0, le=0.1)
+    under_30_age: tuple[int, int] = (25, 30)
     max_age_at_start: int
     referrals_per_citizen: dict[int, Share]
     days_between_starts: tuple[int, int]
@@ -334,6 +386,9 @@ class World(_Model):
     roles: dict[str, Role]
     provider_updates: list[ProviderUpdate]
     agreements: Agreements
+    tender: Tender
+    rebooking: Rebooking
+    aftercare: Aftercare
     citizens: Citizens
     intake: Intake
     employability: Employability
@@ -357,6 +412,17 @@ class World(_Model):
                 raise ValueError(f"tender area {number} has no provider")
         for pid, provider in self.providers.items():
             _within(set(provider.areas), set(self.tender_areas), f"{pid} areas")
+        after = self.aftercare
+        _within({after.offer}, set(self.offers), "aftercare.offer")
+        _within(set(after.areas), set(self.tender_areas), "aftercare.areas")
+        _within({after.purpose}, codes["purpose"], "aftercare.purpose")
+        _within(set(after.after_reasons), codes["end_reason"], "aftercare.after_reasons")
+        results = set(contract.extracts["referral_results"].columns["result_type"].codes or [])
+        _within(set(after.result_types), results, "aftercare.result_types")
+        if any(after.offer in area.offers for area in self.tender_areas.values()):
+            raise ValueError(
+                f"the aftercare offer {after.offer} is booked only after a course, not as a tender area offer"
+            )
         _within({p.role for p in self.providers.values()}, set(self.roles), "provider roles")
         _within(set(self.employability.benefit_at_start), benefits, "employability.benefit_at_start")
         _within(set(self.employability.offer), set(self.offers), "employability.offer")

@@ -73,8 +73,11 @@ def plant(
     drawn = list(rng.choice(kinds, rng.binomial(n, spec.rate))) if spec.rate > 0 else []
     if force:
         drawn += kinds
-    in_place = [k for k in drawn if k != "duplicate"][:n]
-    targets = rng.choice(n, len(in_place), replace=False)
+    # a row ending a course's link (end_reason rebooked) is left intact: its continuation names
+    # it, and would be quarantined too if it were lost
+    allowed = np.flatnonzero(~_rebooked(rows))
+    in_place = [k for k in drawn if k != "duplicate"][: len(allowed)]
+    targets = rng.choice(allowed, len(in_place), replace=False)
     columns = dict(rows.columns)
     counts: Counter = Counter()
     for kind in sorted(set(in_place)):
@@ -91,6 +94,14 @@ def plant(
         rows = rows.take(np.concatenate([np.arange(n), sources])[order])
         counts["duplicate"] += n_dup
     return rows, counts
+
+
+def _rebooked(rows: Rows) -> np.ndarray:
+    """Rows whose end_reason is `rebooked`."""
+    reason = rows.columns.get("end_reason")
+    if rows.extract != "referrals" or not isinstance(reason, Labels):
+        return np.zeros(len(rows), dtype=bool)
+    return reason.texts() == "rebooked"
 
 
 def _fits(kind: str, rows: Rows, textual: Callable[[str], bool]) -> bool:

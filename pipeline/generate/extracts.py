@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.generate.chains import LinkTally
 from pipeline.generate.config import World
 from pipeline.generate.market import Market
 from pipeline.generate.population import Cohort
@@ -76,12 +77,24 @@ def delivery_carrying(timeline: Timeline, days: np.ndarray) -> np.ndarray:
 
 
 def chunk_rows(
-    timeline: Timeline, cohort: Cohort, result: ChunkResult, ids: IdCounters, vocabs: Vocabs
+    timeline: Timeline,
+    cohort: Cohort,
+    result: ChunkResult,
+    ids: IdCounters,
+    vocabs: Vocabs,
+    links: LinkTally | None = None,
 ) -> list[Rows]:
+    """The chunk's rows of every extract; the chains and aftercare referrals delivered are
+    recorded in `links` (for the ground truth)."""
     cpr = Vocab(cohort.cpr)
     ref_label, ref_vocab = _referral_ids(cohort, result, ids)
+    referrals = referral_rows(timeline, result.referrals, ref_label, ref_vocab, cpr, vocabs)
+    if links is not None:
+        labels_of = ref_label[result.referrals["ref"]]
+        written = np.isin(labels_of, referrals.columns["referral_id"].idx)  # type: ignore[union-attr]
+        links.add(result.referrals, ref_vocab.texts[labels_of], written)
     return [
-        referral_rows(timeline, result.referrals, ref_label, ref_vocab, cpr, vocabs),
+        referrals,
         result_rows(timeline, result.results, ref_label, ref_vocab, vocabs),
         paid_hours_rows(timeline, cohort, result.hours, cpr),
         benefit_rows(timeline, cohort, result.benefit, cpr, vocabs),
@@ -95,7 +108,7 @@ def _referral_ids(cohort: Cohort, result: ChunkResult, ids: IdCounters) -> tuple
     """Referral ids numbered in booking order; label of each cohort referral."""
     ref = result.referrals["ref"]
     order = np.lexsort((ref, result.referrals["booked_on"]))
-    label = np.empty(len(cohort.person), dtype=np.int64)
+    label = np.full(int(ref.max()) + 1 if len(ref) else 0, -1, dtype=np.int64)
     label[ref[order]] = np.arange(len(ref))
     vocab = Vocab([f"HEN{n:07d}" for n in range(ids.referral + 1, ids.referral + len(ref) + 1)])
     ids.referral += len(ref)
@@ -112,7 +125,8 @@ def referral_rows(
 ) -> Rows:
     n = len(f["ref"])
     # booked that month; the start is never after the delivery's date (simulate._allocate)
-    d0 = np.maximum(timeline.delivery_of_day(f["booked_on"]), delivery_carrying(timeline, f["start_date"]))
+    booked = timeline.delivery_of_day(f["booked_on"])  # -1: booked after the period, not delivered
+    d0 = np.where(booked >= 0, np.maximum(booked, delivery_carrying(timeline, f["start_date"])), -1)
     cday = f["correction_day"]
     dc = np.where(
         (cday >= 0) & (cday <= timeline.end_day), delivery_carrying(timeline, np.maximum(cday, 0)), -1
@@ -146,8 +160,19 @@ def referral_rows(
             "hours_min": pick("hours_min"),
             "hours_max": pick("hours_max"),
             "jobcenter_unit": labels(f["unit"][row], vocabs.units),
+            "previous_referral_id": labels(_previous_label(f, row, ref_label), ref_vocab),
         },
     )
+
+
+def _previous_label(f: dict[str, np.ndarray], row: np.ndarray, ref_label: np.ndarray) -> np.ndarray:
+    """The id of the referral a continuation names (previous_referral_id), where its delivery
+    names it; empty (-1) otherwise."""
+    previous = f.get("previous")
+    if previous is None:
+        return np.full(len(row), -1, dtype=np.int64)
+    named = f["named"][row] & (previous[row] >= 0)
+    return np.where(named, ref_label[np.maximum(previous[row], 0)], -1)
 
 
 def result_rows(

@@ -14,7 +14,7 @@ import numpy as np
 
 from pipeline.generate.config import DRIVERS, Scale, World
 from pipeline.generate.rows import Rows, Vocab, labels
-from pipeline.generate.timeline import NULL, Timeline, day_of, first_day, month_text
+from pipeline.generate.timeline import NULL, Timeline, day_of, first_day, month_number, month_text
 
 NEVER = np.iinfo(np.int64).max // 2  # a month that never comes
 _CVR_WEIGHTS = np.array([2, 7, 6, 5, 4, 3, 2, 1])
@@ -45,6 +45,8 @@ class Market:
     # (month number) the agreement can be booked
     capacity: np.ndarray
     open_from: np.ndarray
+    open_to: np.ndarray  # [area, offer, provider] the first month it can no longer be booked
+    change_month: int  # the tender change (month number): old agreements end the day before
     # [provider, area, offer, version] -> agreement index, -1 = none
     agreement_index: np.ndarray
     index_months: np.ndarray  # the Januaries that start a new agreement version
@@ -53,8 +55,10 @@ class Market:
     drop_month: np.ndarray  # [provider] month number from which `dropped` applies
     cvr: list[str]
 
-    def version_of(self, booked_months: np.ndarray) -> np.ndarray:
-        return np.searchsorted(self.index_months, booked_months, side="right")
+    def version_of(self, start_months: np.ndarray) -> np.ndarray:
+        """The agreement version in force in a course's start month: a new price every January
+        and new agreements from the tender change."""
+        return np.searchsorted(self.index_months, start_months, side="right")
 
     @property
     def agreement_vocab(self) -> Vocab:
@@ -69,30 +73,47 @@ def fictitious_cvr(rng: np.random.Generator) -> str:
             return "".join(map(str, digits))
 
 
+def area_offers(world: World, area: int) -> dict[str, float]:
+    """The offers of a tender area with their share of its bookings: the area's own, and the
+    aftercare offer where the area has efterværn."""
+    offers = dict(world.tender_areas[area].offers)
+    total = sum(offers.values())
+    shares = {o: v / total for o, v in offers.items()}
+    if area in world.aftercare.areas:
+        shares[world.aftercare.offer] = world.aftercare.capacity_share
+    return shares
+
+
 def build_market(world: World, scale: Scale, timeline: Timeline, rng: np.random.Generator) -> Market:
     provider_ids = list(world.providers)
     offers = list(world.offers)
     n_areas = max(world.tender_areas) + 1
     n_p, n_o = len(provider_ids), len(offers)
+    change = month_number(world.tender.change)
     capacity = np.zeros((n_areas, n_o, n_p))
     open_from = np.full((n_areas, n_o, n_p), NEVER, dtype=np.int64)
+    open_to = np.full((n_areas, n_o, n_p), NEVER, dtype=np.int64)
     for p, pid in enumerate(provider_ids):
+        period = world.providers[pid].period
         for area in world.providers[pid].areas:
-            for offer in world.tender_areas[area].offers:
+            for offer in area_offers(world, area):
                 capacity[area, offers.index(offer), p] = world.providers[pid].capacity
-                open_from[area, offers.index(offer), p] = 0
+                open_from[area, offers.index(offer), p] = change if period == "new" else 0
+                open_to[area, offers.index(offer), p] = change if period == "old" else NEVER
     added = {(a.provider, a.area, a.offer): timeline.month_at(a.at) for a in world.agreements.offer_added}
     for (pid, area, offer), month in added.items():
         p, o = provider_ids.index(pid), offers.index(offer)
         capacity[area, o, p] = capacity[area, o, p] or world.providers[pid].capacity
-        open_from[area, o, p] = month
+        known = int(open_from[area, o, p])
+        open_from[area, o, p] = month if known == NEVER else max(month, known)
 
     last_month = timeline.first_month + timeline.n_months - 1
     index_months = np.array(
-        [m for m in range(timeline.first_month + 1, last_month + 1) if m % 12 == 0], dtype=np.int64
+        [m for m in range(timeline.first_month + 1, last_month + 1) if m % 12 == 0 or m == change],
+        dtype=np.int64,
     )
     agreements = _agreements(
-        world, scale, timeline, rng, provider_ids, offers, capacity, open_from, index_months
+        world, scale, timeline, rng, provider_ids, offers, capacity, (open_from, open_to), index_months
     )
     agreement_index = np.full((n_p, n_areas, n_o, len(index_months) + 1), -1, dtype=np.int64)
     for i, a in enumerate(agreements):
@@ -114,6 +135,8 @@ def build_market(world: World, scale: Scale, timeline: Timeline, rng: np.random.
         agreements,
         capacity,
         open_from,
+        open_to,
+        change,
         agreement_index,
         index_months,
         tilt,
@@ -131,29 +154,35 @@ def _agreements(
     provider_ids: list[str],
     offers: list[str],
     capacity: np.ndarray,
-    open_from: np.ndarray,
+    bookable: tuple[np.ndarray, np.ndarray],
     index_months: np.ndarray,
 ) -> list[Agreement]:
     """One agreement per provider × area × offer and price version; a new version every
-    January of the period (indexed price), the old one closed the day before."""
+    January of the period (indexed price) and at the tender change, the old one closed the day
+    before; none for a provider outside its tender period (`bookable`: open from, open to)."""
+    open_from, open_to = bookable
     cfg = world.agreements
     first_year = 1970 + timeline.first_month // 12 - cfg.valid_from_years_before
     first_year_day = day_of(dt.date(first_year, 1, 1))
     monthly = scale.referrals / timeline.n_months
     out: list[Agreement] = []
     for area, area_cfg in world.tender_areas.items():
+        shares = area_offers(world, area)
         for o, offer in enumerate(offers):
-            if offer not in area_cfg.offers:
+            if offer not in shares:
                 continue
-            offer_share = area_cfg.offers[offer] / sum(area_cfg.offers.values())
+            offer_share = shares[offer]
             weights = capacity[area, o]
             for p in np.flatnonzero(weights):
-                share = weights[p] / weights.sum()
+                # the share among the providers of the same tender period
+                same_period = (open_from[area, o] < open_to[area, o, p]) & (
+                    open_to[area, o] > open_from[area, o, p]
+                )
+                share = weights[p] / weights[same_period].sum()
                 cap = max(1, round(monthly * area_cfg.share * offer_share * share * cfg.capacity_margin))
                 lo, hi = world.offers[offer].week_price
                 week_price = float(round(rng.uniform(lo, hi)))
                 by_day = rng.random() < cfg.day_price_share
-                starts_month = int(open_from[area, o, p])
                 out += _versions(
                     provider_ids[p],
                     int(p),
@@ -163,7 +192,7 @@ def _agreements(
                     week_price,
                     by_day,
                     cap,
-                    starts_month,
+                    (int(open_from[area, o, p]), int(open_to[area, o, p])),
                     first_year_day,
                     index_months,
                     timeline,
@@ -181,21 +210,24 @@ def _versions(
     week_price: float,
     by_day: bool,
     cap: int,
-    starts_month: int,
+    months: tuple[int, int],
     first_year_day: int,
     index_months: np.ndarray,
     timeline: Timeline,
     index: float,
 ) -> list[Agreement]:
     out: list[Agreement] = []
+    starts_month, ends_month = months
     version_starts = [0, *index_months.tolist()]
     for v, start_month in enumerate(version_starts):
         begin = max(start_month, starts_month)
         end_month = version_starts[v + 1] if v + 1 < len(version_starts) else None
-        if end_month is not None and begin >= end_month:
+        if (end_month is not None and begin >= end_month) or begin >= ends_month:
             continue
-        price = week_price * index**v
-        price = round(price / 5 * 2) / 2 if by_day else float(round(price))
+        years = sum(m % 12 == 0 for m in version_starts[1 : v + 1])  # Januaries: the price index
+        price = week_price * index**years
+        # a day price is per calendar day (cost = price × course days): a seventh of the week's
+        price = round(price / 7 * 2) / 2 if by_day else float(round(price))
         valid_from = first_year_day if begin == 0 else int(first_day(np.array([begin]))[0])
         valid_to = int(first_day(np.array([end_month]))[0]) - 1 if end_month is not None else NULL
         out.append(

@@ -49,7 +49,10 @@ def make_cohort(
     counts = _referral_counts(rng, cfg.referrals_per_citizen, n_persons)
     first = _first_starts(world, timeline, rng, n_persons)
     lo, hi = cfg.age_at_first_start
-    birth = first - np.floor(rng.uniform(lo, hi, n_persons) * 365.25).astype(np.int64)
+    age = rng.uniform(lo, hi, n_persons)
+    young = rng.random(n_persons) < cfg.under_30_share  # outside the target groups
+    age = np.where(young, rng.uniform(*cfg.under_30_age, n_persons), age)
+    birth = first - np.floor(age * 365.25).astype(np.int64)
     person = np.repeat(np.arange(n_persons), counts)
     order = np.arange(len(person)) - np.repeat(np.cumsum(counts) - counts, counts)
     gaps = rng.integers(*cfg.days_between_starts, size=len(person), endpoint=True) * (order > 0)

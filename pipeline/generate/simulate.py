@@ -127,7 +127,7 @@ def simulate(
         _covariates(world, timeline, cohort, rnd, k)
         _allocate(world, timeline, market, rnd, rng)
         _draw_outcomes(world, market, rnd, rng)
-        _course(world, rnd, rng)
+        _course(world, rnd, rng, int(first_day(np.array([market.change_month]))[0]))
         _job_and_health(world, rnd, rng)
         _course_end(world, rnd, rng)
         parts["results"].append(_results(world, rnd, rng))
@@ -337,19 +337,23 @@ def _allocate(world: World, timeline: Timeline, market: Market, rnd: Round, rng:
     late_start = day_of_month > world.calendar.delivery_day
     lag = np.where(late_start, np.minimum(lag, day_of_month - 1), lag)
     f["booked_on"] = rnd.start - lag
-    booked_month = month_of(f["booked_on"])
+    start_month = month_of(rnd.start)
 
     centre = np.zeros(n)
     for area in np.unique(rnd.area):
         sel = rnd.area == area
         centre[sel] = f["score"][sel].mean()
     cap = market.capacity[rnd.area, f["offer"]]
-    open_ = market.open_from[rnd.area, f["offer"]] <= booked_month[:, None]
+    # the agreements in force when the course starts: a start from the tender change on is
+    # booked on a new agreement, whenever it was booked
+    open_ = (market.open_from[rnd.area, f["offer"]] <= start_month[:, None]) & (
+        start_month[:, None] < market.open_to[rnd.area, f["offer"]]
+    )
     tilt = np.exp(-market.tilt[None, :] * (f["score"] - centre)[:, None])
     weights = np.cumsum(cap * open_ * tilt, axis=1)
     draw = rng.random(n) * weights[:, -1]
     f["provider"] = (weights < draw[:, None]).sum(axis=1)
-    version = market.version_of(booked_month)
+    version = market.version_of(start_month)
     f["agreement"] = market.agreement_index[f["provider"], rnd.area, f["offer"], version]
     if (f["agreement"] < 0).any():
         raise AssertionError("a booking found no agreement: check world.yaml offers and providers")
@@ -381,9 +385,9 @@ def _offer_table(world: World, attribute: str) -> np.ndarray:
     return np.array([getattr(o, attribute) for o in world.offers.values()], dtype=float)
 
 
-def _course(world: World, rnd: Round, rng: np.random.Generator) -> None:
-    """Planned length and weekly hours span; a few are corrected later (extended, or the
-    hours span changed), which a later delivery re-sends."""
+def _course(world: World, rnd: Round, rng: np.random.Generator, change_day: int) -> None:
+    """Planned length and weekly hours span; a few are corrected later (extended, or, from
+    the tender change on, the hours span changed), which a later delivery re-sends."""
     f, n, out = rnd.f, len(rnd), world.outcomes
     weeks = _offer_table(world, "weeks")[f["offer"]]
     f["planned_weeks"] = uniform_int(rng, weeks[:, 0], weeks[:, 1], n)
@@ -391,12 +395,16 @@ def _course(world: World, rnd: Round, rng: np.random.Generator) -> None:
     lo = _offer_table(world, "hours_min")[f["offer"]]
     extra = _offer_table(world, "hours_extra")[f["offer"]]
     f["hours_min_0"] = np.round(rng.uniform(lo[:, 0], lo[:, 1]) * 2) / 2
-    f["hours_max_0"] = f["hours_min_0"] + np.round(rng.uniform(extra[:, 0], extra[:, 1]) * 2) / 2
+    # before the tender change a fixed number of weekly hours (a change means a rebooking,
+    # chains.py); the new agreements book a span
+    old = rnd.start < change_day
+    span = np.round(rng.uniform(extra[:, 0], extra[:, 1]) * 2) / 2
+    f["hours_max_0"] = f["hours_min_0"] + np.where(old, 0.0, span)
     corrected = rng.random(n) < out.correction_share
     f["correction_day"] = np.where(
         corrected, rnd.start + uniform_int(rng, 14, np.maximum(7 * f["planned_weeks"] - 7, 14), n), -1
     )
-    extend = corrected & (rng.random(n) < 0.5)
+    extend = corrected & ((rng.random(n) < 0.5) | old)
     f["planned_end_1"] = f["planned_end_0"] + 7 * uniform_int(rng, 4, 8, n) * extend
     delta = rng.choice(np.array([-2.0, 2.0, 3.0, 5.0]), n) * (corrected & ~extend)
     f["hours_min_1"] = np.maximum(f["hours_min_0"] + delta, 0.0)

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline.generate.chains import LinkTally
 from pipeline.generate.config import DRIVERS, Scale, World
 from pipeline.generate.dirt import BREAKING
 from pipeline.generate.market import Market, drop_month_text
-from pipeline.generate.timeline import Timeline, date_of, month_text
+from pipeline.generate.timeline import Timeline, date_of, first_day, month_text
 from pipeline.generate.writers import FileReport
 
 # Each measure of metrics.md and the outcome driver that produces it.
@@ -76,6 +77,7 @@ def ground_truth(
     market: Market,
     intake: IntakeTally,
     files: list[FileReport],
+    links: LinkTally | None = None,
 ) -> dict:
     planted_total: Counter = Counter()
     for f in files:
@@ -101,9 +103,32 @@ def ground_truth(
             }
             for a, cfg in world.tender_areas.items()
         },
+        "tender": _tender(world, market),
+        "chains": _chains(links or LinkTally()),
         "dirt_kinds_breaking_contract": list(BREAKING),
         "planted_total": dict(sorted(planted_total.items())),
         "files": {f.path: _file(f) for f in files},
+    }
+
+
+def _tender(world: World, market: Market) -> dict:
+    """The tender change: its date, who left and who entered, and each agreement's period."""
+    change = first_day(np.array([market.change_month]))[0]
+    return {
+        "change_date": date_of(int(change)).isoformat(),
+        "leaving": [pid for pid, p in world.providers.items() if p.period == "old"],
+        "entering": [pid for pid, p in world.providers.items() if p.period == "new"],
+        "new_period_agreements": sorted(a.agreement_id for a in market.agreements if a.valid_from >= change),
+    }
+
+
+def _chains(links: LinkTally) -> dict:
+    """The planted course chains (rebookings: course id = its first referral -> the links in
+    order), the links delivered with previous_referral_id, and the aftercare referrals."""
+    return {
+        "courses": dict(sorted(links.chains.items())),
+        "named_links": sorted(links.named),
+        "aftercare": sorted(links.aftercare),
     }
 
 
@@ -120,6 +145,7 @@ def _providers(world: World, market: Market, intake: IntakeTally) -> dict:
             "name": cfg.name,
             "areas": cfg.areas,
             "role": cfg.role,
+            "period": cfg.period,
             "effects": _measure_effects(market.effects[p, :, 0]),
             "drop_month": drop,
             "effects_from_drop_month": _measure_effects(market.effects[p, :, 1]) if drop else None,

@@ -199,7 +199,54 @@ def all_checks(extract: Extract) -> list[Check]:
 def identifier(extract: Extract, col: Column) -> bool:
     """Text that is a key or a reference: stored as delivered, so a row whose id holds a CPR
     number is quarantined instead."""
-    return col.type == "text" and (col.name in extract.key or col.name in extract.references)
+    refers = col.name in extract.references or col.continues is not None
+    return col.type == "text" and (col.name in extract.key or refers)
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """A column naming another row of its extract (contract `continues`) and the SQL of the
+    reasons a named row is not acceptable, over `named` (the delivered value) and `prev_code`
+    (the named row's code in its newest version)."""
+
+    column: str
+    key: str
+    code_column: Column
+    code: str
+
+    @property
+    def missing(self) -> str:
+        return say(
+            f"{self.column} ",
+            shown("named"),
+            f" is not a {self.key} of this or an earlier delivery (a continuation must name the "
+            "row it continues, delivered no later than itself)",
+        )
+
+    @property
+    def wrong(self) -> str:
+        return say(
+            f"{self.column} ",
+            shown("named"),
+            f" names a row whose {self.code_column.name} is ",
+            Sql("coalesce(chr(39) || prev_code || chr(39), 'empty')"),
+            f", not {self.code} (only a row ended {self.code} is continued by another)",
+        )
+
+    @property
+    def itself(self) -> str:
+        return say(f"{self.column} ", shown("named"), f" is the row's own {self.key}")
+
+
+def continuations(extract: Extract) -> list[Continuation]:
+    """The columns of an extract that name another of its rows. They compare rows with each
+    other and with landing, so they are checked after the row checks, on the good rows
+    (BatchQueries.continuation_problems)."""
+    return [
+        Continuation(col.name, extract.key[0], extract.column(col.continues.column), col.continues.code)
+        for col in extract.columns.values()
+        if col.continues
+    ]
 
 
 def free_text(extract: Extract, col: Column) -> bool:

@@ -279,6 +279,9 @@ class IngestSession:
         self.con.execute(
             queries.create_duplicates(self._scalar(f"SELECT count(*) FROM {queries.repeated}") > 0)
         )
+        landing = qualified(WH, "landing", queries.extract.name)
+        for statement in queries.continuation_problems(landing):
+            self.con.execute(statement)
         counts = {
             n: (rows, failed + repeated)
             for n, rows, failed, repeated in self.con.execute(queries.file_counts()).fetchall()

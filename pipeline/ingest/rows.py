@@ -15,6 +15,7 @@ from pipeline.contract import Extract
 from pipeline.cpr import scrub
 from pipeline.ingest.checks import (
     all_checks,
+    continuations,
     free_text,
     loaded_value,
     parse_expr,
@@ -215,6 +216,47 @@ class BatchQueries:
                 WHERE hash({keys}) IN (SELECT key_hash FROM {self.repeated})
             )
             WHERE {ROW_NUMBER} > first_of_key"""
+
+    def continuation_problems(self, landing: str) -> list[str]:
+        """INSERTs adding to the `duplicates` table (the rows quarantined for a problem found
+        across rows) the good rows whose continuation column (contract `continues`) names no
+        row of this batch or of landing, names a row whose newest version lacks the code
+        (a referral continuing one that did not end `rebooked`), or names the row itself. The
+        named row's newest version is the batch's last (files are in delivery order), else the
+        newest in landing: it may have arrived in an earlier delivery."""
+        statements = []
+        key = self.extract.key[0] if self.extract.key else ""
+        for rule in continuations(self.extract):
+            code = loaded_value(rule.code_column)
+            good = (
+                f"SELECT * FROM {self.typed} ANTI JOIN {self.duplicates} USING ({ROW}) WHERE failed IS NULL"
+            )
+            statements.append(f"""INSERT INTO {self.duplicates}
+            WITH named_rows AS (
+                SELECT {ROW}, {value_col(rule.column)} AS named, {value_col(key)} AS own
+                FROM ({good}) WHERE {value_col(rule.column)} IS NOT NULL
+            ),
+            versions AS (
+                SELECT {value_col(key)} AS k, {code} AS code, 1 AS in_batch, NULL::DATE AS delivered,
+                    NULL::BIGINT AS load_id, {ROW}
+                FROM ({good}) WHERE {value_col(key)} IN (SELECT named FROM named_rows)
+                UNION ALL
+                SELECT {ident(key)}, {ident(rule.code_column.name)}, 0, _delivery_date, _load_id,
+                    0, {ROW_NUMBER}
+                FROM {landing} WHERE {ident(key)} IN (SELECT named FROM named_rows)
+            ),
+            newest AS (
+                SELECT k, code AS prev_code FROM versions
+                QUALIFY row_number() OVER (PARTITION BY k ORDER BY in_batch DESC, delivered DESC NULLS LAST,
+                    load_id DESC NULLS LAST, {FILE} DESC, {ROW_NUMBER} DESC) = 1
+            )
+            SELECT {ROW}, {literal(rule.column)},
+                CASE WHEN named = own THEN {rule.itself}
+                     WHEN k IS NULL THEN {rule.missing}
+                     ELSE {rule.wrong} END
+            FROM named_rows LEFT JOIN newest ON k = named
+            WHERE named = own OR k IS NULL OR prev_code IS DISTINCT FROM {literal(rule.code)}""")
+        return statements
 
     def _key_text(self, column: str) -> str:
         """A key value as a reason shows it: a CPR masked, a month as YYYY-MM."""

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pipeline.contract import Column, load_contract
 from pipeline.errors import ConfigError
 from pipeline.ingest.config import DuckDbResources
+from pipeline.warehouse import landing_columns
 
 CONFIG_FILE = Path(__file__).with_name("quality.yaml")
 
@@ -80,6 +81,8 @@ class Volume(_Strict):
 
 class ColumnFill(Band):
     min_previous_share: Share = 0.05
+    # `extract.column` keys of optional columns whose fill may fall legitimately (not judged)
+    exempt: list[str] = []
 
 
 class Freshness(_Strict):
@@ -127,6 +130,18 @@ class EndReasonMissing(Band):
     grace_days: Days = 0
 
 
+class MinAge(_Strict):
+    """Referrals of citizens younger than `min_years` at `date_column` (from `birth_column`,
+    derived from the CPR number): outside the tender areas' target groups (over 30), worth a
+    look but not wrong."""
+
+    severity: Severity = Severity.WARNING
+    extract: str
+    birth_column: str
+    date_column: str
+    min_years: int = Field(ge=0, le=120)
+
+
 class Orphans(Band):
     """The orphan share of a delivery; the critical bound counts only from critical_min_rows
     orphan rows up. A small delivery (a new provider's first month, a month of 20 results)
@@ -150,6 +165,7 @@ class Landing(_Strict):
     freshness: Freshness
     dates: Dates
     end_reason_missing: EndReasonMissing
+    min_age: MinAge
     orphans: Orphans
 
 
@@ -186,6 +202,12 @@ class QualityConfig(_Strict):
             extract, _, column = key.rpartition(".")
             if extract and (extract not in extracts or column not in extracts[extract].columns):
                 raise ValueError(f"landing.dates.columns: {key!r} is not a contract column")
+        young = self.landing.min_age
+        if young.extract not in extracts or not {young.birth_column, young.date_column} <= set(
+            name for name, _ in landing_columns(extracts[young.extract])
+        ):
+            columns = f"{young.extract}.{young.birth_column}/{young.date_column}"
+            raise ValueError(f"landing.min_age: {columns} is not a landing column")
         rule = self.landing.end_reason_missing
         if rule.extract not in extracts:
             raise ValueError(f"landing.end_reason_missing.extract: unknown extract {rule.extract!r}")

@@ -89,6 +89,7 @@ def delivery_frame_columns(reference_columns: list[str]) -> list[str]:
         "duplicate_key_rows",
         "ended",
         "end_reason_missing_share",
+        "under_min_age_rows",
         *[
             name
             for c in reference_columns
@@ -246,6 +247,7 @@ class TableFacts:
                 record["duplicate_key_rows"] = profile.duplicate_key_rows
                 record["ended"] = profile.ended
                 record["end_reason_missing_share"] = _ratio(profile.ended_without_reason, profile.ended)
+                record["under_min_age_rows"] = profile.under_min_age
             for column, counts in self.orphans.items():
                 orphans = counts.get(d.load_id, 0)
                 share = _ratio(orphans, d.rows)
@@ -277,7 +279,10 @@ class TableFacts:
     def _fill(self) -> dict[str, tuple[list, list, list]]:
         """Per optional column: fill shares, their median over the previous deliveries, the ratio."""
         out = {}
+        exempt = set(self.config.column_fill.exempt)
         for column in self.table.optional:
+            if column_key(self.table.name, column) in exempt:
+                continue
             shares = []
             for d in self.deliveries:
                 profile = self.profiles.get(d.load_id)

@@ -34,7 +34,7 @@ import pandas as pd
 
 from pipeline.contract import CONTRACT_FILE
 from pipeline.ingest.sql import ident, literal
-from pipeline.quality.config import EndReasonMissing
+from pipeline.quality.config import EndReasonMissing, MinAge
 from pipeline.quality.layout import LandingTable
 
 # Bump when the profile's content or SQL changes meaning.
@@ -62,6 +62,7 @@ class DeliveryProfile:
     codes: dict[str, dict[str, int]] = field(default_factory=dict)
     ended: int | None = None
     ended_without_reason: int | None = None
+    under_min_age: int | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, default=_iso)
@@ -77,9 +78,10 @@ def _iso(value: object) -> str:
     raise TypeError(f"cannot store {type(value).__name__} in a profile")
 
 
-def profile_version(rule: EndReasonMissing) -> str:
+def profile_version(rule: EndReasonMissing, young: MinAge | None = None) -> str:
     """Changes when anything a cached profile depends on changes."""
     parts = [str(PROFILE_FORMAT), CONTRACT_FILE.read_text(encoding="utf-8"), rule.model_dump_json()]
+    parts += [young.model_dump_json()] if young else []
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
 
@@ -91,10 +93,13 @@ class Profiler:
     to profile; duplicate keys from one query per delivery, whose hash table is then bounded
     by the largest delivery instead of the whole table."""
 
-    def __init__(self, table: LandingTable, present: set[str], rule: EndReasonMissing) -> None:
+    def __init__(
+        self, table: LandingTable, present: set[str], rule: EndReasonMissing, young: MinAge | None = None
+    ) -> None:
         self.table = table
         self.present = present
         self.rule = rule if rule.extract == table.name else None
+        self.young = young if young and young.extract == table.name else None
         self.source = f"landing.{ident(table.name)}"
 
     def _has(self, *columns: str) -> bool:
@@ -115,6 +120,7 @@ class Profiler:
                 parts.append(f"min({ident(col)}) AS {ident('min:' + col)}")
                 parts.append(f"max({ident(col)}) AS {ident('max:' + col)}")
         parts += self._end_reason_parts()
+        parts += self._min_age_parts()
         return f"SELECT {', '.join(parts)} FROM {self.source} WHERE {self._loads(load_ids)} GROUP BY _load_id"
 
     def _end_reason_parts(self) -> list[str]:
@@ -128,6 +134,14 @@ class Profiler:
             f"count(*) FILTER (WHERE {ended}) AS ended",
             f"count(*) FILTER (WHERE {ended} AND {reason} IS NULL) AS ended_without_reason",
         ]
+
+    def _min_age_parts(self) -> list[str]:
+        """Rows of citizens younger than the target groups' minimum age at the date column."""
+        young = self.young
+        if young is None or not self._has(young.birth_column, young.date_column):
+            return []
+        birthday = f"{ident(young.birth_column)} + INTERVAL ({int(young.min_years)}) YEAR"
+        return [f"count(*) FILTER (WHERE {birthday} > {ident(young.date_column)}) AS under_min_age"]
 
     def duplicates_sql(self) -> str | None:
         """Rows beyond the first of each business key within the delivery `$load_id` (exact)."""
@@ -164,6 +178,7 @@ class Profiler:
                 row.pop("ended", None),
                 row.pop("ended_without_reason", None),
             )
+            result.under_min_age = row.pop("under_min_age", None)
             for name, value in row.items():
                 kind, _, col = name.partition(":")
                 {"null": result.nulls, "min": result.minimum, "max": result.maximum}[kind][col] = value

@@ -205,6 +205,7 @@ def landing_deliveries_suite(tables: list[LandingTable], config: QualityConfig) 
             max_value=0,
         ),
         *_end_reason_expectations(config),
+        _min_age_expectation(config),
         *_orphan_expectations(tables, config),
     ]
     return SuiteSpec("landing_deliveries", "landing", "deliveries", ["load_id"], expectations)
@@ -256,6 +257,20 @@ def _end_reason_expectations(config: QualityConfig) -> Iterator[gxe.Expectation]
             f"Højst {_pct(high)} af de rækker i {rule.extract}, hvis slutdato ({ends}) ligger mere end "
             f"{rule.grace_days} dage før leverancedatoen, mangler {rule.reason_column}."
         ),
+    )
+
+
+def _min_age_expectation(config: QualityConfig) -> gxe.Expectation:
+    young = config.landing.min_age
+    return _between(
+        "min_age",
+        "under_min_age_rows",
+        young.severity,
+        f"Ingen henvisning i {young.extract} er af en borger under {young.min_years} år ved start "
+        f"({young.date_column}); målgrupperne er over {young.min_years}.",
+        ("rows",),
+        rows=("extract", [young.extract]),
+        max_value=0,
     )
 
 

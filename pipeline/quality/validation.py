@@ -99,14 +99,14 @@ def _profiles(
 ) -> tuple[dict[int, DeliveryProfile], int]:
     """Profiles of every delivery, from the cache or computed now (and then cached, when the
     table has its full layout: a profile of an incomplete table is not the delivery's profile)."""
-    rule = config.landing.end_reason_missing
-    version = profile_version(rule)
+    rule, young = config.landing.end_reason_missing, config.landing.min_age
+    version = profile_version(rule, young)
     complete = {name for name, _ in table.columns} <= present
     cached = cached_profiles(con, table.name, version) if complete else {}
     keys = {d.load_id: (d.load_id, d.file_hash, d.rows) for d in items}
     out = {load_id: cached[key] for load_id, key in keys.items() if key in cached}
     todo = [load_id for load_id in keys if load_id not in out]
-    computed = Profiler(table, present, rule).profile(con, todo)
+    computed = Profiler(table, present, rule, young).profile(con, todo)
     if complete:
         store_profiles(con, table.name, version, {keys[i]: p for i, p in computed.items()})
     return {**out, **computed}, len(todo)

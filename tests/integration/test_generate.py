@@ -311,14 +311,15 @@ def test_dirt_rate_zero_writes_plain_clean_files(clean: Path) -> None:
         assert not found.to_numpy().any(), path
 
 
-def test_every_cpr_is_a_valid_fictitious_number_of_a_30_to_64_year_old(clean: Path) -> None:
+def test_every_cpr_is_a_valid_fictitious_number_of_a_30_to_64_year_old_but_a_few(clean: Path) -> None:
     refs = latest_rows(clean, "referrals")
     info = refs["cpr"].map(cpr.parse)
     assert info.notna().all()
     born = info.map(lambda i: i.birth_date)
     start = refs["start_date"].map(parse_date)
     age = [s.year - b.year - ((s.month, s.day) < (b.month, b.day)) for s, b in zip(start, born, strict=True)]
-    assert min(age) >= 30 and max(age) <= 64
+    assert min(age) >= 25 and max(age) <= 64
+    assert 0 < np.mean(np.array(age) < 30) < 0.05  # a few under 30, which validation warns about
     for extract in ("paid_hours", "benefit_weeks", "sickness_cases", "rehab_decisions"):
         numbers = pd.concat(read_delivery(p)["cpr"] for _, p in deliveries(clean, extract)).unique()
         assert all(cpr.parse(n) is not None for n in numbers), extract
@@ -404,16 +405,20 @@ def test_providers_agreements_and_roles(clean: Path) -> None:
     for area in (1, 2):
         roles = {p["role"] for p in t["providers"].values() if area in p["areas"]}
         assert {"worse", "better", "hard_intake", "drops"} <= roles, area
-    counts = {a: sum(a in p["areas"] for p in t["providers"].values()) for a in (1, 2, 3, 4)}
-    assert 4 <= counts[1] <= 5 and 3 <= counts[2] <= 4 and counts[3] == counts[4] == 2
+    # the tender of July 2024: five providers in area 1, then four; four in area 2, then three
+    for period, expected in (("old", {1: 5, 2: 4, 3: 2, 4: 2}), ("new", {1: 4, 2: 3, 3: 2, 4: 2})):
+        serving = [p for p in t["providers"].values() if p["period"] in (period, "both")]
+        assert {a: sum(a in p["areas"] for p in serving) for a in (1, 2, 3, 4)} == expected, period
     drops = [p for p in t["providers"].values() if p["role"] == "drops"]
     assert all(p["drop_month"] and p["effects_from_drop_month"]["has_result"] < 0 for p in drops)
     agreements = latest_rows(clean, "agreements")
     price = agreements["price_dkk"].astype(float)
-    week = np.where(agreements["price_model"] == "day", price * 5, price)
-    efterværn = agreements["offer_code"].str.lower() == "eftv"
-    assert ((week >= 1850) & (week <= 2150 * 1.03))[~efterværn].all()
-    assert ((week >= 575) & (week <= 700 * 1.03))[efterværn].all()
+    week = np.where(agreements["price_model"] == "day", price * 7, price)  # a day price per calendar day
+    offer = agreements["offer_code"].str.lower()
+    index = 1.025 * 1.001  # one yearly index within the small period, and rounding
+    assert ((week >= 1850 - 4) & (week <= 2150 * index))[offer == "helh"].all()
+    assert (week < 1850)[offer != "helh"].all()
+    assert ((week >= 575 - 4) & (week <= 700 * index))[offer == "eftv"].all()
     assert (agreements["price_model"] == "day").any()
     assert set(agreements["provider_id"]) <= set(providers.index)
 
@@ -478,17 +483,23 @@ def test_planted_roles_show_in_the_raw_results(clean: Path, referrals: pd.DataFr
     as_of = dt.date.fromisoformat(t["as_of"])
     role = {pid: p["role"] for pid, p in t["providers"].items()}
     results = latest_rows(clean, "referral_results").assign(d=lambda r: r["result_date"].map(parse_date))
-    closed = referrals[referrals["e"].notna() & (referrals["e"] <= as_of - dt.timedelta(days=30))]
-    merged = closed.merge(results[["referral_id", "d"]], on="referral_id", how="left")
+    courses = course_frame(t, referrals)
+    closed = courses[courses["e"].notna() & (courses["e"] <= as_of - dt.timedelta(days=30))]
+    results = results.assign(course=results["referral_id"].map(course_of(t)).fillna(results["referral_id"]))
+    merged = closed.merge(results[["course", "d"]], on="course", how="left")
     ok = (
         merged["d"].notna()
         & (merged["d"] >= merged["s"])
         & (merged["d"] <= merged["e"] + dt.timedelta(days=30))
     )
-    has_result = ok.groupby(merged["referral_id"]).any()
-    rate = closed.assign(r=closed["referral_id"].map(has_result)).groupby("provider")["r"].mean()
+    has_result = ok.groupby(merged["course"]).any()
+    rate = closed.assign(r=closed["course"].map(has_result)).groupby("provider")["r"].mean()
     area1 = {role[p]: rate[p] for p in rate.index if 1 in t["providers"][p]["areas"]}
-    assert area1["worse"] + 0.1 < area1["normal"] < area1["better"] - 0.1
+    # about 130 closed courses per provider: a rate's standard error is about 0.04, so only the
+    # larger gap to the better provider is asked to exceed 0.1 (the planted effects themselves are
+    # checked on city-scale data by test_risk_adjustment_city)
+    assert area1["worse"] < area1["normal"] < area1["better"] - 0.1
+    assert area1["worse"] + 0.2 < area1["better"]
 
     cases = latest_rows(clean, "sickness_cases")
     cases = cases.assign(
@@ -496,13 +507,13 @@ def test_planted_roles_show_in_the_raw_results(clean: Path, referrals: pd.DataFr
         end=cases["case_end_date"].map(lambda v: parse_date(v) if v else None),
         why=cases["end_reason"],
     )
-    mature = referrals[referrals["s"] <= as_of - dt.timedelta(days=182)]
+    mature = courses[courses["s"] <= as_of - dt.timedelta(days=182)]
     m = mature.merge(cases[["cpr", "first", "end", "why"]], on="cpr")
     open_at_start = (m["first"] <= m["s"]) & (m["end"].isna() | (m["end"] >= m["s"]))
     fit = m["why"].isin(["fit", "partially_fit"]) & (m["end"] <= m["s"] + dt.timedelta(days=182))
     m = m[open_at_start].assign(fit=fit[open_at_start])
     fit_rate = (
-        m.groupby("referral_id")
+        m.groupby("course")
         .agg(provider=("provider", "first"), fit=("fit", "any"))
         .groupby("provider")["fit"]
         .mean()
@@ -511,8 +522,28 @@ def test_planted_roles_show_in_the_raw_results(clean: Path, referrals: pd.DataFr
     assert area2["worse"] + 0.1 < area2["better"]
 
 
+def course_of(t: dict) -> dict[str, str]:
+    """Referral id -> the id of its course (the chain's first referral), for the links of the
+    planted chains (metrics.md: course chains)."""
+    return {link: first for first, links in t["chains"]["courses"].items() for link in links}
+
+
+def course_frame(t: dict, referrals: pd.DataFrame) -> pd.DataFrame:
+    """One row per course (not efterværn): the first link's row with s = the chain's first
+    start and e = its last end (NULL while the last link is ongoing)."""
+    refs = referrals[~referrals["referral_id"].isin(t["chains"]["aftercare"])]
+    refs = refs.assign(course=refs["referral_id"].map(course_of(t)).fillna(refs["referral_id"]))
+    refs = refs.sort_values(["course", "s"])
+    last_end = refs.groupby("course")["e"].last()
+    first = refs.drop_duplicates("course", keep="first").set_index("course")
+    return first.assign(e=last_end).reset_index()
+
+
 def test_the_data_look_like_register_data(clean: Path, referrals: pd.DataFrame) -> None:
-    planned_weeks = (referrals["planned_end_date"].map(parse_date) - referrals["s"]).map(lambda d: d.days) / 7
+    t = truth(clean)
+    continuations = {link for links in t["chains"]["courses"].values() for link in links[1:]}
+    firsts = referrals[~referrals["referral_id"].isin(continuations)]  # a course's plan is from its start
+    planned_weeks = (firsts["planned_end_date"].map(parse_date) - firsts["s"]).map(lambda d: d.days) / 7
     assert planned_weeks.min() >= 7 and planned_weeks.max() <= 26 + 8  # 8-26 weeks, some extended
     at_start = referrals.groupby("area")["benefit_at_start"].agg(lambda b: b.value_counts().idxmax())
     assert at_start[1] == "cash_assistance" and at_start[2] == "sickness_benefit"

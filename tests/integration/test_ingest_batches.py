@@ -66,8 +66,8 @@ def test_quarantined_rows_name_their_own_file_row_and_columns(
     )
     assert [r[:5] for r in rows] == [
         ("referrals_20240229.csv", 2, 3, "end_reason",
-         "unknown end_reason 'fired' (allowed: completed, job, education, dropout, sick, moved, other; "
-         "or map it under extracts.referrals.codes.end_reason in the site mapping)"),
+         "unknown end_reason 'fired' (allowed: completed, job, education, dropout, sick, moved, rebooked, "
+         "other; or map it under extracts.referrals.codes.end_reason in the site mapping)"),
         ("referrals_20240229.csv", 6, 7, "referral_id", "exact duplicate of row 1"),
         ("referrals_20240331.csv", 3, 4, "cpr", "invalid CPR 320150-****: day 32 is not a date"),
     ]  # fmt: skip

@@ -33,7 +33,8 @@ EXPECTED = [
     ("referrals", 3, "end_date", "end_date 2023-01-04 is before start_date 2023-02-01"),
     (
         "referrals", 4, "end_reason",
-        "unknown end_reason 'fired' (allowed: completed, job, education, dropout, sick, moved, other"
+        "unknown end_reason 'fired' (allowed: completed, job, education, dropout, sick, moved, rebooked, "
+        "other"
         + SITE.format("referrals", "end_reason") + ")",
     ),
     ("referrals", 5, "agreement_id", "agreement_id is missing (required)"),

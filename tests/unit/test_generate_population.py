@@ -46,10 +46,13 @@ def test_replacement_numbers_are_valid_too() -> None:
     assert all(cpr.parse(n).birth_date == date_of(b) for n, b in zip(c.cpr, c.birth, strict=True))
 
 
-def test_every_start_is_in_the_period_at_age_30_to_64() -> None:
+def test_every_start_is_in_the_period_at_age_30_to_64_but_a_few_younger() -> None:
     c = cohort(0)
     ages = age_in_years(c.birth[c.person], c.start)
-    assert ages.min() >= 30 and ages.max() <= WORLD.citizens.max_age_at_start
+    young_share, (youngest, _) = WORLD.citizens.under_30_share, WORLD.citizens.under_30_age
+    assert ages.min() >= youngest and ages.max() <= WORLD.citizens.max_age_at_start
+    first = ages[np.r_[True, np.diff(c.person) != 0]]  # each citizen's first start
+    assert 0 < (first < 30).mean() < 3 * young_share
     assert c.start.min() >= TIMELINE.start_day and c.start.max() <= TIMELINE.end_day
     # starts move to a weekday (at most 6 days): a later course still starts long after the
     # previous one ended (26 weeks + an extension of 8 at most)

@@ -198,6 +198,7 @@ def test_config_reaches_ingest_and_run_and_a_mistake_is_one_line_of_the_cli(
     assert capsys.readouterr().err.strip().splitlines() == [
         f"provmon ingest: error: site mapping {bad}: extracts.referrals.columns.strat_date: 'strat_date' "
         "is not a column of referrals (columns: referral_id, cpr, agreement_id, booked_on, start_date, "
-        "planned_end_date, end_date, end_reason, purpose, benefit_at_start, hours_min, hours_max, "
+        "planned_end_date, end_date, end_reason, previous_referral_id, purpose, benefit_at_start, hours_min, "
+        "hours_max, "
         "jobcenter_unit)"
     ]
