@@ -56,6 +56,14 @@ class Params(BaseModel):
     rehab_window_days: int
     rehab_grant_outcomes: list[str]
     result_grace_days: int
+    rebooking_max_gap_days: int
+    aftercare_offers: list[str]
+    retention_months: int
+    purpose_result_types: dict[str, list[str]]
+    purposes_achieved_by_fit: list[str]
+    stable_attendance_min_weeks: int
+    stable_attendance_week_share: float
+    stable_attendance_min_rate: float
 
 
 def load_params(path: Path = PARAMS_FILE, **overrides: object) -> Params:
@@ -119,6 +127,8 @@ def as_known_at(raw: dict[str, pd.DataFrame], as_of: pd.Timestamp, p: Params) ->
                                     "price_model", "price_dkk"]]  # fmt: skip
     providers = raw["providers"][["provider_id", "provider_name"]]
     scope = referrals[referrals["start_date"] <= as_of]
+    if "previous_referral_id" not in scope:  # an optional column of the contract
+        scope = scope.assign(previous_referral_id=pd.Series(pd.NA, index=scope.index, dtype="object"))
     scope = scope.merge(agreements, on="agreement_id").merge(providers, on="provider_id")
     ended = scope["end_date"] <= as_of
     scope = scope.assign(end_date=scope["end_date"].where(ended), end_reason=scope["end_reason"].where(ended))
@@ -171,19 +181,25 @@ def paid_hours_measures(x: Extracts, as_of: pd.Timestamp, p: Params) -> pd.DataF
     out["followup"] = hours_in(last - p.paid_hours_followup_months + 1, last).reindex(
         out.index, fill_value=0.0
     )
-    job = around["offset"].where(around["offset"].between(0, last)).groupby(around["referral_id"]).min()
+    out["paid_hours_baseline"] = out["baseline"] / p.paid_hours_baseline_months
+    in_window = around["offset"].between(0, last)
+    paid_in_window = pd.Series(out.index.isin(around.loc[in_window, "referral_id"]), index=out.index)
+    # a new job: hours at least the baseline + progression_min_hours (not a småjob held before)
+    level = around["referral_id"].map(out["paid_hours_baseline"]) + p.progression_min_hours
+    job = around["offset"].where(in_window & (around["hours"] >= level)).groupby(around["referral_id"]).min()
     out["job_offset"] = job.reindex(out.index)
     window_end = month_end(out["start_month"] + last)
     mature = window_end <= as_of
-    out["any_paid_hours_6m"] = flag(only_when(mature, out["job_offset"].notna()))
-    out["paid_hours_baseline"] = out["baseline"] / p.paid_hours_baseline_months
+    out["any_paid_hours_6m"] = flag(only_when(mature, paid_in_window))
     followup = out["followup"] / p.paid_hours_followup_months
     out["paid_hours_followup"] = only_when(mature, followup)
     out["paid_hours_progression"] = only_when(mature, followup - out["paid_hours_baseline"])
     out["progressed"] = flag(only_when(mature, out["paid_hours_progression"] >= p.progression_min_hours))
     job_month = out["start_month"] + out["job_offset"]
     out["job_start_month"] = month_start(job_month)
-    worked = around[["referral_id", "paid_month"]]
+    # still working above the level before the course
+    worked = around.loc[around["hours"] > around["referral_id"].map(out["paid_hours_baseline"]),
+                        ["referral_id", "paid_month"]]  # fmt: skip
     for months_after in p.sustain_months:
         later = (job_month + months_after).dropna().astype("int64")
         target = pd.DataFrame({"referral_id": later.index, "paid_month": later.to_numpy()})
@@ -301,7 +317,7 @@ def attendance_measures(x: Extracts, p: Params) -> pd.DataFrame:
     return pd.DataFrame({"attendance_rate": rate.reindex(x.in_scope["referral_id"])})
 
 
-def case_mix(x: Extracts, p: Params) -> pd.DataFrame:
+def case_mix(x: Extracts, p: Params, later_links: pd.Index) -> pd.DataFrame:
     """The covariates of the risk model known on the start day, beside paid_hours_baseline,
     tender_area and offer_code (computed with the paid hours and the referral)."""
     refs = x.in_scope.set_index("referral_id")
@@ -312,7 +328,7 @@ def case_mix(x: Extracts, p: Params) -> pd.DataFrame:
     out["sex"] = refs["sex"]
     out["benefit_at_start"] = refs["benefit_at_start"]
     out["benefit_weeks_52"] = benefit_history(x, p).reindex(refs.index, fill_value=0).astype("Int64")
-    out["prior_referrals"] = prior_referrals(x).reindex(refs.index, fill_value=0).astype("Int64")
+    out["prior_referrals"] = prior_referrals(x, later_links).reindex(refs.index, fill_value=0).astype("Int64")
     out["purpose"] = refs["purpose"]
     quarter_month = (start.dt.month - 1) // 3 * 3
     out["start_quarter"] = month_start(start.dt.year * 12 + quarter_month)
@@ -330,12 +346,158 @@ def benefit_history(x: Extracts, p: Params) -> pd.Series:
     return weeks[inside].groupby("referral_id").size()
 
 
-def prior_referrals(x: Extracts) -> pd.Series:
-    """The person's delivered referrals that started before this one (any agreement)."""
+def prior_referrals(x: Extracts, later_links: pd.Index) -> pd.Series:
+    """The person's delivered courses that started before this one (any agreement): every
+    delivered referral but the later links of a rebooking chain."""
     refs = x.in_scope[["referral_id", PERSON, "start_date"]]
-    others = x.referrals[[PERSON, "start_date"]].rename(columns={"start_date": "other_start"})
+    courses = x.referrals[~x.referrals["referral_id"].isin(later_links)]
+    others = courses[[PERSON, "start_date"]].rename(columns={"start_date": "other_start"})
     pairs = refs.merge(others, on=PERSON)
     return pairs[pairs["other_start"] < pairs["start_date"]].groupby("referral_id").size()
+
+
+# --- courses: rebooked referrals chained (metrics.md "Course chains") ---------------------------
+
+
+def course_links(scope: pd.DataFrame, p: Params) -> pd.Series:
+    """predecessor by successor referral_id: the referral a continuation names, when that one
+    ended rebooked before it; else, for a rebooked referral no one names, the person's next
+    referral to the same provider and tender area starting 0..rebooking_max_gap_days days
+    after its end (one that names no predecessor itself)."""
+    rebooked = scope[scope["end_reason"] == "rebooked"]
+    named = scope[["referral_id", "previous_referral_id", "start_date"]].merge(
+        rebooked[["referral_id", "start_date"]].rename(columns={"referral_id": "previous_referral_id",
+                                                                "start_date": "previous_start"}),
+        on="previous_referral_id",
+    )  # fmt: skip
+    named = named[_after(named, "previous_start", "previous_referral_id")]
+    named = named.sort_values("referral_id").drop_duplicates("previous_referral_id")
+    keys = [PERSON, "provider_id", "tender_area"]
+    open_ends = rebooked[~rebooked["referral_id"].isin(named["previous_referral_id"])]
+    pairs = open_ends[[*keys, "referral_id", "start_date", "end_date"]].merge(
+        scope.loc[scope["previous_referral_id"].isna(), [*keys, "referral_id", "start_date"]],
+        on=keys,
+        suffixes=("_before", ""),
+    )
+    gap = (pairs["start_date"] - pairs["end_date"]).dt.days
+    other = pairs["referral_id"] != pairs["referral_id_before"]
+    pairs = pairs[gap.between(0, p.rebooking_max_gap_days) & other].rename(
+        columns={"referral_id_before": "previous_referral_id", "start_date_before": "previous_start"}
+    )
+    pairs = pairs[_after(pairs, "previous_start", "previous_referral_id")]
+    first = pairs.sort_values(["start_date", "referral_id"]).drop_duplicates("previous_referral_id")
+    latest_end = first.sort_values(["end_date", "previous_referral_id"], ascending=False)
+    inferred = latest_end.drop_duplicates("referral_id")
+    links = pd.concat([named[["referral_id", "previous_referral_id"]],
+                       inferred[["referral_id", "previous_referral_id"]]])  # fmt: skip
+    return links.set_index("referral_id")["previous_referral_id"]
+
+
+def _after(pairs: pd.DataFrame, previous_start: str, previous_id: str) -> pd.Series:
+    """The continuation comes after its predecessor in (start_date, referral_id): no loops."""
+    return (pairs[previous_start] < pairs["start_date"]) | (
+        (pairs[previous_start] == pairs["start_date"]) & (pairs[previous_id] < pairs["referral_id"])
+    )
+
+
+def course_chains(scope: pd.DataFrame, p: Params) -> pd.DataFrame:
+    """Per referral in scope: course_id (the first link), link_number and last_referral_id."""
+    previous = course_links(scope, p).to_dict()
+    following = {before: after for after, before in previous.items()}
+    rows = []
+    for referral in scope["referral_id"]:
+        first, number = referral, 1
+        while first in previous:
+            first, number = previous[first], number + 1
+        last = referral
+        while last in following:
+            last = following[last]
+        rows.append((referral, first, number, last))
+    columns = ["referral_id", "course_id", "link_number", "last_referral_id"]
+    return pd.DataFrame(rows, columns=columns).set_index("referral_id")
+
+
+def as_courses(x: Extracts, chains: pd.DataFrame) -> Extracts:
+    """The extracts with one in-scope row per course, on its last link: start, start month and
+    benefit at start of the first link, the rest of the last; results and attendance of every
+    link moved to the last link."""
+    scope = x.in_scope.set_index("referral_id")
+    last = chains["last_referral_id"]
+    courses = scope.loc[last[last.index == last.to_numpy()].index].copy()
+    first = scope.loc[chains.loc[courses.index, "course_id"]]
+    courses["start_date"] = first["start_date"].to_numpy()
+    courses["benefit_at_start"] = first["benefit_at_start"].to_numpy()
+    results = x.referral_results[x.referral_results["referral_id"].isin(last.index)]
+    attendance = x.attendance[x.attendance["referral_id"].isin(last.index)]
+    return Extracts(
+        referrals=x.referrals,
+        in_scope=courses.reset_index(),
+        paid_hours=x.paid_hours,
+        benefit_weeks=x.benefit_weeks,
+        sickness_cases=x.sickness_cases,
+        rehab_decisions=x.rehab_decisions,
+        referral_results=results.assign(referral_id=results["referral_id"].map(last)),
+        attendance=attendance.assign(referral_id=attendance["referral_id"].map(last)),
+    )
+
+
+def is_aftercare(frame: pd.DataFrame, p: Params) -> pd.Series:
+    return frame["offer_code"].str.lower().isin([o.lower() for o in p.aftercare_offers])
+
+
+def purpose_measures(x: Extracts, as_of: pd.Timestamp, p: Params) -> pd.DataFrame:
+    """purpose_achieved: a closed course, not efterværn, with a counted result of a type its
+    purpose accepts; for return_to_work also a sickness case ending fit in [s, e + grace]."""
+    refs = x.in_scope.set_index("referral_id")
+    grace_end = refs["end_date"] + p.result_grace_days * DAY
+    population = (grace_end <= as_of).fillna(False) & ~is_aftercare(refs, p)
+    accepted = pd.DataFrame(
+        [(purpose, kind) for purpose, kinds in p.purpose_result_types.items() for kind in kinds],
+        columns=["purpose", "result_type"],
+    )
+    windows = refs.assign(grace_end=grace_end)[["purpose", PERSON, "start_date", "grace_end"]].reset_index()
+    results = windows.merge(x.referral_results, on="referral_id")
+    results = results.merge(accepted, on=["purpose", "result_type"])
+    by_result = results[results["result_date"].between(results["start_date"], results["grace_end"])]
+    cases = windows[windows["purpose"].isin(p.purposes_achieved_by_fit)].merge(x.sickness_cases, on=PERSON)
+    by_fit = cases[cases["end_reason"].isin(p.fit_end_reasons)
+                   & cases["case_end_date"].between(cases["start_date"], cases["grace_end"])]  # fmt: skip
+    achieved = refs.index.isin(by_result["referral_id"]) | refs.index.isin(by_fit["referral_id"])
+    achieved = pd.Series(achieved, index=refs.index)
+    return pd.DataFrame({"purpose_achieved": flag(only_when(population, achieved))})
+
+
+def retention_measures(x: Extracts, as_of: pd.Timestamp, p: Params) -> pd.DataFrame:
+    """retained_6m (efterværn only): paid hours in M(s) + 6, or self-supporting in at least
+    three of the four weeks from the first Monday on or after its 1st."""
+    refs = x.in_scope.set_index("referral_id")
+    aftercare = refs[is_aftercare(refs, p)]
+    month = month_number(aftercare["start_date"]) + p.retention_months
+    first_day = month_start(month)
+    first_monday = first_day + pd.to_timedelta((7 - first_day.dt.day_of_week) % 7, unit="D")
+    paid = x.paid_hours.assign(paid_month=month_number(x.paid_hours["month"]))
+    wanted = pd.DataFrame({"referral_id": aftercare.index, PERSON: aftercare[PERSON].to_numpy(),
+                           "paid_month": month.to_numpy()})  # fmt: skip
+    worked = aftercare.index.isin(wanted.merge(paid[[PERSON, "paid_month"]])["referral_id"])
+    on_benefit = weeks_on_benefit(x, aftercare[PERSON], first_monday, p.self_supporting_weeks)
+    free = p.self_supporting_weeks - on_benefit >= p.self_supporting_min_weeks
+    window_end = np.maximum(month_end(month), first_monday + (7 * p.self_supporting_weeks - 1) * DAY)
+    retained = pd.Series(worked, index=aftercare.index) | free
+    out = pd.DataFrame(index=refs.index)
+    out["retained_6m"] = flag(only_when(window_end <= as_of, retained)).reindex(refs.index)
+    return out
+
+
+def stable_attendance(x: Extracts, p: Params) -> pd.DataFrame:
+    """stable_attendance: with at least 8 weeks, attended >= 0.75 x planned in >= 0.8 of them
+    (a week on two links of a course counts once, its hours summed)."""
+    weeks = x.attendance.groupby(["referral_id", "week_start"])[["planned_hours", "attended_hours"]].sum()
+    weeks = weeks.round(p.sum_decimals)
+    good = weeks["attended_hours"] >= p.stable_attendance_min_rate * weeks["planned_hours"]
+    counts = good.groupby(level="referral_id").agg(["size", "sum"])
+    stable = counts["sum"] >= np.round(p.stable_attendance_week_share * counts["size"], 9)
+    stable = only_when(counts["size"] >= p.stable_attendance_min_weeks, stable)
+    return pd.DataFrame({"stable_attendance": flag(stable.reindex(x.in_scope["referral_id"]))})
 
 
 def referral_outcomes(raw_dir: Path, params: Params | None = None) -> pd.DataFrame:
@@ -352,21 +514,40 @@ def referral_outcomes(raw_dir: Path, params: Params | None = None) -> pd.DataFra
     ids["is_ended"] = flag(ids["end_date"].notna())
     ids["cohort_month"] = month_start(month_number(ids["start_date"]))
     ids["as_of"] = as_of
+    log.info("chaining rebooked referrals to courses")
+    chains = course_chains(x.in_scope, p)
+    ids["course_id"] = chains["course_id"]
+    ids["is_aftercare"] = flag(is_aftercare(refs, p))
+    # every measure once per course, on its last link (s = first start, e = last end)
+    courses = as_courses(x, chains)
+    later_links = chains.index[chains["link_number"] > 1]
     log.info("measuring paid hours")
-    paid = paid_hours_measures(x, as_of, p)
-    parts = [ids, paid]
+    paid = paid_hours_measures(courses, as_of, p)
+    parts = [paid]
     for name, measured in (
-        ("self-support", lambda: self_support_measures(x, paid["job_start_month"], as_of, p)),
-        ("sickness", lambda: sickness_measures(x, as_of, p)),
-        ("rehabilitation", lambda: rehab_measures(x, as_of, p)),
-        ("results", lambda: result_measures(x, as_of, p)),
-        ("cost", lambda: cost_measures(x, as_of)),
-        ("attendance", lambda: attendance_measures(x, p)),
-        ("case mix", lambda: case_mix(x, p)),
+        ("self-support", lambda: self_support_measures(courses, paid["job_start_month"], as_of, p)),
+        ("sickness", lambda: sickness_measures(courses, as_of, p)),
+        ("rehabilitation", lambda: rehab_measures(courses, as_of, p)),
+        ("results", lambda: without_aftercare(result_measures(courses, as_of, p), courses, p)),
+        ("cost", lambda: cost_measures(x, as_of).groupby(chains["last_referral_id"]).sum()),
+        ("attendance", lambda: attendance_measures(courses, p)),
+        ("stable attendance", lambda: stable_attendance(courses, p)),
+        ("purpose", lambda: purpose_measures(courses, as_of, p)),
+        ("retention", lambda: retention_measures(courses, as_of, p)),
+        ("case mix", lambda: case_mix(courses, p, later_links)),
     ):
         log.info("measuring %s", name)
         parts.append(measured())
-    return pd.concat(parts, axis=1)
+    return pd.concat([ids, pd.concat(parts, axis=1).reindex(ids.index)], axis=1)
+
+
+def without_aftercare(results: pd.DataFrame, x: Extracts, p: Params) -> pd.DataFrame:
+    """has_result and the first result type are NULL for efterværn (outside the population)."""
+    aftercare = is_aftercare(x.in_scope.set_index("referral_id"), p).reindex(results.index).to_numpy()
+    return results.assign(
+        has_result=results["has_result"].mask(aftercare),
+        result_type_first=results["result_type_first"].mask(aftercare),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

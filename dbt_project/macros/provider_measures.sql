@@ -43,6 +43,13 @@
          'Flex job, disability pension or resource course granted within ' ~ rehab_days ~ ' days.'),
     ]) -%}
 
+    {%- do flags.extend([
+        ('purpose_achieved', 'result_window_end', 'Resultatmål opnået (afsluttede forløb)',
+         'Closed courses with a registered result that fits the purpose set at booking (or, for return to work, declared fit).'),
+        ('retained_6m', 'retained_6m_window_end', 'Fastholdt ' ~ var('retention_months') ~ ' mdr. efter start på efterværn',
+         'Aftercare (efterværn) referrals with paid hours or self-support ' ~ var('retention_months') ~ ' months after the start.'),
+    ]) -%}
+
     {%- set measures = [{
         'name': 'has_result', 'kind': 'binary', 'in_base': 'is_closed', 'success': 'has_result',
         'value': 'null', 'window_end': 'result_window_end',
@@ -65,7 +72,27 @@
         'name': 'cost_per_result', 'kind': 'ratio', 'in_base': 'is_closed',
         'success': 'has_result', 'value': 'cost_dkk', 'window_end': 'result_window_end',
         'label_da': 'Pris pr. resultat (kr.)',
-        'description': 'Cost of closed referrals divided by their registered results.'}]) -%}
+        'description': 'Cost of closed referrals divided by their registered results.'}, {
+        'name': 'stable_attendance', 'kind': 'binary', 'in_base': 'is_ended and stable_attendance is not null',
+        'success': 'stable_attendance', 'value': 'null', 'window_end': 'end_date',
+        'label_da': 'Stabilt fremmøde (afsluttede forløb)',
+        'description': 'Ended courses with at least ' ~ var('stable_attendance_min_weeks') ~ ' attendance weeks that attended at least '
+            ~ var('stable_attendance_min_rate') ~ ' of the planned hours in at least ' ~ var('stable_attendance_week_share') ~ ' of them.'}, {
+        'name': 'mentor_attendance_rate', 'kind': 'continuous',
+        'in_base': 'is_ended and attendance_rate is not null and offer_code in ' ~ quoted_list(var('mentor_offers') | map('lower') | list),
+        'success': 'null', 'value': 'attendance_rate', 'window_end': 'end_date',
+        'label_da': 'Gennemsnitligt fremmøde i mentorforløb (afsluttede forløb)',
+        'description': 'Attended over planned hours of ended mentor courses (' ~ var('mentor_offers') | join(', ') ~ ').'}]) -%}
+    {#- Efterværn (aftercare) is in no base but its own (metrics.md); earlier links of a course
+        are NULL in every measure, so a base that tests a status column also needs the value. -#}
+    {%- for measure in measures -%}
+        {%- if measure.name != 'retained_6m' -%}
+            {%- do measure.update({'in_base': 'not coalesce(is_aftercare, false) and ' ~ measure.in_base}) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- for measure in measures if measure.name == 'course_days' -%}
+        {%- do measure.update({'in_base': measure.in_base ~ ' and course_days is not null'}) -%}
+    {%- endfor -%}
     {{ return(measures) }}
 {% endmacro %}
 

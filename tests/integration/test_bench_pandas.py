@@ -31,16 +31,18 @@ MEASURES = (
     "progressed", "job_start_month", "sustained_3m", "sustained_6m", "sustained_12m",
     "self_supporting_3m", "self_supporting_6m", "self_supporting_12m", "fit_within_6m",
     "fully_fit_within_6m", "rehab_grant_within_12m", "rehab_grant_type", "has_result", "is_closed",
-    "result_type_first", "course_days", "cost_dkk", "attendance_rate",
+    "result_type_first", "course_days", "cost_dkk", "attendance_rate", "stable_attendance",
+    "purpose_achieved", "retained_6m",
 )  # fmt: skip
 CASE_MIX = ("age_at_start", "sex", "benefit_at_start", "benefit_weeks_52", "prior_referrals", "tender_area",
             "offer_code", "purpose", "start_quarter")  # fmt: skip
 REFERRAL = ("provider_id", "provider_name", "start_date", "end_date", "end_reason", "is_ended",
-            "cohort_month", "as_of", "sick_listed_at_start")  # fmt: skip
+            "cohort_month", "as_of", "sick_listed_at_start", "course_id", "is_aftercare")  # fmt: skip
 EXACT = [c for c in (*MEASURES, *CASE_MIX, *REFERRAL) if c not in CONTINUOUS]
 # Flags a data set must show both ways for their equality to mean something.
 FLAGS = [c for c in MEASURES if c.startswith(("any_", "progressed", "sustained", "self_", "fit", "fully",
-                                              "rehab_grant_within", "has_", "is_"))]  # fmt: skip
+                                              "rehab_grant_within", "has_", "is_", "stable_",
+                                              "purpose_", "retained_"))]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,19 @@ GRACE_DAYS = 30
 FIT_DAYS = 182
 WINDOW_MONTHS = 6
 ROLLING_MONTHS = 12
+MIN_HOURS = 1.0  # progression_min_hours
+AFTERCARE = {"eftv"}
+RETENTION_MONTHS = 6
+FIT_REASONS = ("fit", "partially_fit")
+# metrics.md's default purpose_result_types, and the purpose a raskmelding achieves too
+ACHIEVES = {
+    "job": {"ordinary_job", "flex_job"},
+    "paid_hours": {"paid_hours", "ordinary_job", "flex_job"},
+    "education": {"education"},
+    "clarification": {"clarified", "flex_job"},
+    "return_to_work": {"ordinary_job", "paid_hours", "flex_job"},
+    "retention": {"ordinary_job", "paid_hours"},
+}
 
 
 @dataclass(frozen=True)
@@ -104,6 +117,8 @@ class Reference:
                 "person_key": r.person_key,
                 "provider_id": agreements.provider_id[r.agreement_id],
                 "tender_area": int(agreements.tender_area[r.agreement_id]),
+                "aftercare": agreements.offer_code[r.agreement_id].lower() in AFTERCARE,
+                "purpose": r.purpose.lower(),
                 "s": as_date(r.start_date),
                 "e": e if (e := as_date(r.end_date)) is not None and e <= as_of else None,
             }
@@ -111,16 +126,19 @@ class Reference:
         ]
         hours = newest(settings, "paid_hours")
         hours = hours[hours.hours > 0]
-        self.paid_months: dict[str, set[int]] = {}
-        for person, month in zip(hours.person_key, hours.month, strict=True):
-            self.paid_months.setdefault(person, set()).add(month_index(as_date(month)))
+        self.paid_months: dict[str, dict[int, float]] = {}
+        for person, month, amount in zip(hours.person_key, hours.month, hours.hours, strict=True):
+            if last_day(month_index(as_date(month))) <= as_of:
+                self.paid_months.setdefault(person, {})[month_index(as_date(month))] = float(amount)
         weeks = newest(settings, "benefit_weeks")
         weeks = weeks[weeks.benefit != "student_grant"]
         self.benefit_weeks = set(zip(weeks.person_key, weeks.week_start.dt.date, strict=True))
-        self.results: dict[str, list[dt.date]] = {}
+        self.results: dict[str, list[tuple[dt.date, str]]] = {}
         results = newest(settings, "referral_results")
-        for referral, day in zip(results.referral_id, results.result_date, strict=True):
-            self.results.setdefault(referral, []).append(as_date(day))
+        for referral, day, kind in zip(
+            results.referral_id, results.result_date, results.result_type, strict=True
+        ):
+            self.results.setdefault(referral, []).append((as_date(day), kind.lower()))
         self.cases: dict[str, list[tuple[dt.date, dt.date | None, str | None]]] = {}
         for c in newest(settings, "sickness_cases").itertuples():
             first = as_date(c.first_sick_day)
@@ -133,45 +151,78 @@ class Reference:
             )
 
     def has_result(self, r: dict) -> tuple[dt.date, bool] | None:
-        """(window end, success) of a closed referral; None when not closed."""
-        if r["e"] is None or r["e"] + dt.timedelta(days=GRACE_DAYS) > self.as_of:
+        """(window end, success) of a closed referral; None when not closed or efterværn."""
+        if r["aftercare"] or r["e"] is None or r["e"] + dt.timedelta(days=GRACE_DAYS) > self.as_of:
             return None
         end = r["e"] + dt.timedelta(days=GRACE_DAYS)
-        return end, any(r["s"] <= d <= end for d in self.results.get(r["referral_id"], []))
+        return end, any(r["s"] <= d <= end for d, _ in self.results.get(r["referral_id"], []))
+
+    def purpose_achieved(self, r: dict) -> tuple[dt.date, bool] | None:
+        closed = self.has_result(r)
+        if closed is None:
+            return None
+        end = closed[0]
+        accepted = ACHIEVES[r["purpose"]]
+        by_result = any(
+            r["s"] <= d <= end and kind in accepted for d, kind in self.results.get(r["referral_id"], [])
+        )
+        by_fit = r["purpose"] == "return_to_work" and any(
+            c[2] in FIT_REASONS and r["s"] <= c[1] <= end for c in self.cases.get(r["person_key"], [])
+        )
+        return end, by_result or by_fit
+
+    def hours(self, r: dict, month: int) -> float:
+        return self.paid_months.get(r["person_key"], {}).get(month, 0.0)
+
+    def baseline(self, r: dict) -> float:
+        first = month_index(r["s"])
+        return round(sum(self.hours(r, first - k) for k in (1, 2, 3)), 9) / 3
 
     def any_paid_hours_6m(self, r: dict) -> tuple[dt.date, bool] | None:
         first = month_index(r["s"])
         end = last_day(first + WINDOW_MONTHS - 1)
-        if end > self.as_of:
+        if r["aftercare"] or end > self.as_of:
             return None
-        months = self.paid_months.get(r["person_key"], set())
-        return end, any(first + k in months for k in range(WINDOW_MONTHS))
+        return end, any(self.hours(r, first + k) > 0 for k in range(WINDOW_MONTHS))
 
     def job_month(self, r: dict) -> int | None:
-        first = month_index(r["s"])
-        months = self.paid_months.get(r["person_key"], set())
-        return next((first + k for k in range(WINDOW_MONTHS) if first + k in months), None)
+        """The first month of the window with hours at least the baseline + MIN_HOURS."""
+        first, level = month_index(r["s"]), self.baseline(r) + MIN_HOURS
+        return next((first + k for k in range(WINDOW_MONTHS) if 0 < self.hours(r, first + k) >= level), None)
 
     def sustained_3m(self, r: dict) -> tuple[dt.date, bool] | None:
         job = self.job_month(r)
-        if job is None or last_day(job + 3) > self.as_of:
+        if r["aftercare"] or job is None or last_day(job + 3) > self.as_of:
             return None
-        return last_day(job + 3), job + 3 in self.paid_months[r["person_key"]]
+        return last_day(job + 3), self.hours(r, job + 3) > self.baseline(r)
+
+    def free_weeks(self, r: dict, month: int) -> tuple[dt.date, int]:
+        """(Sunday of the 4th week, weeks without benefit) of the first four Mondays of a month."""
+        first_of_month = month_of(month)
+        monday = first_of_month + dt.timedelta(days=(7 - first_of_month.weekday()) % 7)
+        mondays = [monday + dt.timedelta(days=7 * k) for k in range(4)]
+        free = sum((r["person_key"], m) not in self.benefit_weeks for m in mondays)
+        return mondays[-1] + dt.timedelta(days=6), free
 
     def self_supporting_3m(self, r: dict) -> tuple[dt.date, bool] | None:
         job = self.job_month(r)
-        if job is None:
+        if r["aftercare"] or job is None:
             return None
-        first_of_month = month_of(job + 3)
-        monday = first_of_month + dt.timedelta(days=(7 - first_of_month.weekday()) % 7)
-        end = monday + dt.timedelta(days=27)
-        if end > self.as_of:
+        end, free = self.free_weeks(r, job + 3)
+        return None if end > self.as_of else (end, free >= 3)
+
+    def retained_6m(self, r: dict) -> tuple[dt.date, bool] | None:
+        """Efterværn only: paid hours in M(s) + 6 or 3 of its first 4 weeks without benefit."""
+        if not r["aftercare"]:
             return None
-        mondays = [monday + dt.timedelta(days=7 * k) for k in range(4)]
-        free = sum((r["person_key"], m) not in self.benefit_weeks for m in mondays)
-        return end, free >= 3
+        month = month_index(r["s"]) + RETENTION_MONTHS
+        sunday, free = self.free_weeks(r, month)
+        end = max(sunday, last_day(month))
+        return None if end > self.as_of else (end, self.hours(r, month) > 0 or free >= 3)
 
     def fit_within_6m(self, r: dict) -> tuple[dt.date, bool] | None:
+        if r["aftercare"]:
+            return None
         end = r["s"] + dt.timedelta(days=FIT_DAYS)
         open_at_start = [
             c
@@ -196,7 +247,8 @@ class Reference:
         return {k: (v[0], v[1]) for k, v in counts.items()}
 
 
-MEASURES = ["has_result", "any_paid_hours_6m", "sustained_3m", "self_supporting_3m", "fit_within_6m"]
+MEASURES = ["has_result", "any_paid_hours_6m", "sustained_3m", "self_supporting_3m", "fit_within_6m",
+            "purpose_achieved", "retained_6m"]  # fmt: skip
 
 
 def mart_counts(settings: Settings, measure: str, month: dt.date) -> dict[tuple[str, int], tuple[int, int]]:

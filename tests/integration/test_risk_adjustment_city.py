@@ -99,16 +99,28 @@ def month_number(dates: pd.Series | pd.Timestamp) -> Any:
     return dates.dt.year * 12 + dates.dt.month - 1
 
 
+def not_aftercare(referrals: pd.DataFrame) -> pd.Series:
+    """Efterværn is in no base but retained_6m's (metrics.md)."""
+    return ~referrals["is_aftercare"].fillna(False).astype(bool)
+
+
+def course_start(referrals: pd.DataFrame) -> pd.Series:
+    """s of a course: the start of its first referral (course_id), not of its last link."""
+    starts = pd.to_datetime(referrals.set_index("referral_id")["start_date"])
+    return referrals["course_id"].map(starts)
+
+
 def has_result_window(referrals: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """Closed referrals; the window ends at end_date + grace (metrics.md)."""
+    """Closed courses but efterværn; the window ends at end_date + grace (metrics.md)."""
     grace = pd.Timedelta(days=int(dbt_vars()["result_grace_days"]))
-    return referrals["is_closed"].fillna(False).astype(bool), pd.to_datetime(referrals["end_date"]) + grace
+    closed = referrals["is_closed"].fillna(False).astype(bool) & not_aftercare(referrals)
+    return closed, pd.to_datetime(referrals["end_date"]) + grace
 
 
 def fit_window(referrals: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """Referrals sick-listed at start with a mature flag; the window ends at start + 182 days."""
+    """Courses sick-listed at start with a mature flag; the window ends at s + 182 days."""
     days = pd.Timedelta(days=int(dbt_vars()["fit_window_days"]))
-    return referrals["fit_within_6m"].notna(), pd.to_datetime(referrals["start_date"]) + days
+    return referrals["fit_within_6m"].notna() & not_aftercare(referrals), course_start(referrals) + days
 
 
 # Population and window end of each primary measure (metrics.md), written out independently of

@@ -1,7 +1,8 @@
 {#-
     Case-mix covariates for risk adjustment (metrics.md), all known on the start day: age, sex,
     benefit at start, weeks on benefit in the benefit_history_weeks whole weeks before the week
-    of the start, baseline paid hours, the person's earlier referrals, and the start quarter.
+    of the start, baseline paid hours, the person's earlier courses (a rebooking chain counts
+    once), and the start quarter. One row per course, on its last link, with s = its first start.
 -#}
 {%- set history_weeks = var('benefit_history_weeks') | int -%}
 
@@ -9,13 +10,32 @@ with
 
 referrals as (
 
-    select * from {{ ref('int_referrals_joined_to_agreements') }}
+    select * from {{ ref('int_referrals_collapsed_to_courses') }}
 
 ),
 
 all_referrals as (
 
     select * from {{ ref('stg_landing__referrals') }}
+
+),
+
+chained as (
+
+    select * from {{ ref('int_referrals_chained') }}
+
+),
+
+course_starts as (
+
+    -- every delivered referral that starts a course: not a later link of a course chain
+    select
+        all_referrals.person_key,
+        all_referrals.start_date
+    from all_referrals
+    left join chained
+        on all_referrals.referral_id = chained.referral_id
+    where coalesce(chained.link_number, 1) = 1
 
 ),
 
@@ -74,14 +94,14 @@ benefit_history as (
 
 earlier_referrals as (
 
-    -- every delivered referral of the person that started before this one, whatever its agreement
+    -- every course of the person that started before this one, whatever its agreement
     select
         start_weeks.referral_id,
         count(*) as prior_referrals
     from start_weeks
-    inner join all_referrals
-        on all_referrals.person_key = start_weeks.person_key
-       and all_referrals.start_date < start_weeks.start_date
+    inner join course_starts
+        on course_starts.person_key = start_weeks.person_key
+       and course_starts.start_date < start_weeks.start_date
     group by start_weeks.referral_id
 
 ),

@@ -1,12 +1,20 @@
 {#-
-    Course days and cost as known at as_of (metrics.md): course_days = min(e, as_of) - s + 1;
-    a week price is paid for every started week (ceil(course_days / 7)), a day price per day.
+    Course days and cost as known at as_of (metrics.md): per referral, course_days =
+    min(e, as_of) - s + 1; a week price is paid for every started week (ceil(course_days / 7)),
+    a day price per day. A course of several links (int_referrals_chained) has the sums over
+    its links, each link at its own agreement's price, on its last link.
 -#}
 with
 
 referrals as (
 
     select * from {{ ref('int_referrals_joined_to_agreements') }}
+
+),
+
+chained as (
+
+    select * from {{ ref('int_referrals_chained') }}
 
 ),
 
@@ -21,7 +29,7 @@ days as (
 
 ),
 
-final as (
+link_costs as (
 
     select
         referral_id,
@@ -31,6 +39,19 @@ final as (
             when 'day' then price_dkk * course_days
         end as cost_dkk
     from days
+
+),
+
+final as (
+
+    select
+        chained.last_referral_id as referral_id,
+        cast(sum(link_costs.course_days) as {{ dbt.type_int() }}) as course_days,
+        sum(link_costs.cost_dkk) as cost_dkk
+    from link_costs
+    inner join chained
+        on link_costs.referral_id = chained.referral_id
+    group by chained.last_referral_id
 
 )
 

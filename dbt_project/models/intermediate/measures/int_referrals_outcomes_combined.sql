@@ -1,9 +1,10 @@
 {#-
     One row per referral in scope at as_of: every per-referral measure of metrics.md, the end of
     each measure's window (the day it matures), and the case-mix covariates. An immature measure
-    or a referral outside a measure's population is NULL, never FALSE. The measure models joined
-    here, in intermediate so that int_referral_measures_unpivoted reads no mart; the public
-    fct_referral_outcomes is this model as it stands.
+    or a referral outside a measure's population is NULL, never FALSE. A course of rebooked
+    links (course_id) is measured once, on its last link; its earlier links are NULL throughout.
+    The measure models joined here, in intermediate so that int_referral_measures_unpivoted
+    reads no mart; the public fct_referral_outcomes is this model as it stands.
 -#}
 {%- set sustain_months = int_list_var('sustain_months') -%}
 
@@ -63,6 +64,24 @@ case_mix as (
 
 ),
 
+chained as (
+
+    select * from {{ ref('int_referrals_chained') }}
+
+),
+
+purpose as (
+
+    select * from {{ ref('int_referrals_purpose_measured') }}
+
+),
+
+retention as (
+
+    select * from {{ ref('int_referrals_retention_measured') }}
+
+),
+
 final as (
 
     select
@@ -75,6 +94,8 @@ final as (
         referrals.tender_area,
         referrals.offer_code,
         referrals.jobcenter_unit,
+        chained.course_id,
+        referrals.is_aftercare,
 
         ---------- course, as known at as_of
         referrals.start_date,
@@ -112,6 +133,11 @@ final as (
         costs.course_days,
         costs.cost_dkk,
         attendance.attendance_rate,
+        attendance.stable_attendance,
+
+        ---------- purpose and efterværn
+        purpose.purpose_achieved,
+        retention.retained_6m,
 
         ---------- case mix
         case_mix.age_at_start,
@@ -132,17 +158,22 @@ final as (
         {%- endfor %}
         sickness.fit_window_end,
         rehab.rehab_window_end,
-        results.result_window_end
+        results.result_window_end,
+        retention.retained_6m_window_end
 
     from referrals
-    inner join paid_hours on referrals.referral_id = paid_hours.referral_id
-    inner join self_support on referrals.referral_id = self_support.referral_id
-    inner join sickness on referrals.referral_id = sickness.referral_id
-    inner join rehab on referrals.referral_id = rehab.referral_id
-    inner join results on referrals.referral_id = results.referral_id
-    inner join costs on referrals.referral_id = costs.referral_id
-    inner join attendance on referrals.referral_id = attendance.referral_id
-    inner join case_mix on referrals.referral_id = case_mix.referral_id
+    inner join chained on referrals.referral_id = chained.referral_id
+    -- measures are computed once per course, on its last link: earlier links get NULL
+    left join paid_hours on referrals.referral_id = paid_hours.referral_id
+    left join self_support on referrals.referral_id = self_support.referral_id
+    left join sickness on referrals.referral_id = sickness.referral_id
+    left join rehab on referrals.referral_id = rehab.referral_id
+    left join results on referrals.referral_id = results.referral_id
+    left join costs on referrals.referral_id = costs.referral_id
+    left join attendance on referrals.referral_id = attendance.referral_id
+    left join case_mix on referrals.referral_id = case_mix.referral_id
+    left join purpose on referrals.referral_id = purpose.referral_id
+    left join retention on referrals.referral_id = retention.referral_id
 
 )
 

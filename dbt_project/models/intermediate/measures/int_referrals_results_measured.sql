@@ -3,12 +3,14 @@
     min(as_of, e + result_grace_days) (for an ongoing referral: up to as_of; results after as_of
     are already gone). A referral is closed when it ended and e + grace is on or before as_of:
     only then is its result status final, so only closed referrals enter the provider base.
+    Results on any link of a course count for the course; an aftercare (efterværn) referral is
+    outside has_result's population (NULL): its results belong to the course before it.
 -#}
 with
 
 referrals as (
 
-    select * from {{ ref('int_referrals_joined_to_agreements') }}
+    select * from {{ ref('int_referrals_collapsed_to_courses') }}
 
 ),
 
@@ -18,10 +20,30 @@ results as (
 
 ),
 
+chained as (
+
+    select * from {{ ref('int_referrals_chained') }}
+
+),
+
+course_results as (
+
+    -- a result registered on any link of a course is the course's (on its last link)
+    select
+        chained.last_referral_id as referral_id,
+        results.result_date,
+        results.result_type
+    from results
+    inner join chained
+        on results.referral_id = chained.referral_id
+
+),
+
 windows as (
 
     select
         referral_id,
+        is_aftercare,
         start_date,
         end_date,
         as_of,
@@ -40,10 +62,11 @@ counted_results as (
             order by results.result_date, results.result_type
         ) as result_order
     from windows
-    inner join results
+    inner join course_results as results
         on results.referral_id = windows.referral_id
        and results.result_date >= windows.start_date
        and (windows.result_window_end is null or results.result_date <= windows.result_window_end)
+    where not windows.is_aftercare
 
 ),
 
@@ -52,7 +75,7 @@ final as (
     select
         windows.referral_id,
         windows.result_window_end,
-        counted_results.referral_id is not null as has_result,
+        case when not windows.is_aftercare then counted_results.referral_id is not null end as has_result,
         coalesce(windows.result_window_end <= windows.as_of, false) as is_closed,
         counted_results.result_type as result_type_first
     from windows

@@ -9,7 +9,7 @@ with
 
 referrals as (
 
-    select * from {{ ref('int_referrals_joined_to_agreements') }}
+    select * from {{ ref('int_referrals_collapsed_to_courses') }}
 
 ),
 

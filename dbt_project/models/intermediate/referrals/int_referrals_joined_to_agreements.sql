@@ -59,10 +59,12 @@ joined as (
         agreements.provider_id,
         providers.provider_name,
         referrals_started.jobcenter_unit,
+        referrals_started.previous_referral_id,
 
         ---------- agreement
         agreements.tender_area,
         agreements.offer_code,
+        agreements.offer_code in {{ quoted_list(var('aftercare_offers') | map('lower') | list) }} as is_aftercare,
         agreements.price_model,
         agreements.price_dkk,
 

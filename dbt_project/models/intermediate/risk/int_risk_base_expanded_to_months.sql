@@ -27,6 +27,7 @@ final as (
         measures.measure,
         measures.provider_id,
         measures.referral_id,
+        measures.window_end_month,
         measures.success = 1 as outcome,
         measures.age_at_start,
         measures.sex,

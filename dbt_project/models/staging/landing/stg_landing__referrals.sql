@@ -1,3 +1,13 @@
+{#-
+    previous_referral_id is an optional column of the contract (raw-extracts.md): a delivery
+    without it loads, and the landing table may not have it; then it is NULL here.
+-#}
+{%- set landing_columns = [] -%}
+{%- if execute -%}
+    {%- set landing_columns = adapter.get_columns_in_relation(source('landing', 'referrals'))
+        | map(attribute='name') | map('lower') | list -%}
+{%- endif %}
+
 with
 
 source as (
@@ -15,6 +25,11 @@ renamed as (
         cast(agreement_id as {{ dbt.type_string() }}) as agreement_id,
         cast(previous_referral_id as {{ dbt.type_string() }}) as previous_referral_id,
         cast(jobcenter_unit as {{ dbt.type_string() }}) as jobcenter_unit,
+        {% if 'previous_referral_id' in landing_columns -%}
+        cast(previous_referral_id as {{ dbt.type_string() }})
+        {%- else -%}
+        cast(null as {{ dbt.type_string() }})
+        {%- endif %} as previous_referral_id,
 
         ---------- person (derived from the CPR number at ingestion)
         cast(birth_date as date) as birth_date,

@@ -1,0 +1,89 @@
+"""fct_referral_expected's library (pipeline/stats/expected.py): each referral's expected
+probability from the model of the month its measure matured, checked against a logistic
+regression over single referrals (statsmodels, no patterns), against compare_providers'
+expected successes, and for the fallback to the area rate."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from pipeline.stats import risk_adjust
+from pipeline.stats.expected import EXPECTED_COLUMNS, referral_expected
+from pipeline.stats.patterns import band_labels
+from tests.unit.test_stats_compare import CONFIG, PLANTED, _base
+
+JUNE, JULY = pd.Timestamp("2024-06-01"), pd.Timestamp("2024-07-01")
+
+
+def _two_months() -> pd.DataFrame:
+    """June's base matures in June; July's base holds June's referrals again (still in the
+    rolling base) and July's own, which matured in July."""
+    june = _base(31, PLANTED, "2024-06-01").assign(window_end_month=JUNE)
+    july_own = _base(32, PLANTED, "2024-07-01").assign(window_end_month=JULY)
+    june = june.assign(referral_id=[f"J{i}" for i in range(len(june))])
+    july_own = july_own.assign(referral_id=[f"K{i}" for i in range(len(july_own))])
+    return pd.concat([june, june.assign(as_of_month=JULY), july_own], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def expected() -> tuple[pd.DataFrame, pd.DataFrame]:
+    base = _two_months()
+    return base, referral_expected(base, CONFIG)
+
+
+def test_one_row_per_referral_and_measure_from_its_matured_month(expected) -> None:
+    base, out = expected
+    assert list(out.columns) == list(EXPECTED_COLUMNS)
+    assert out["referral_id"].is_unique
+    assert len(out) == base["referral_id"].nunique()
+    months = out.set_index("referral_id")["as_of_month"].astype(str)
+    assert set(months[months.index.str.startswith("J")]) == {"2024-06-01"}
+    assert set(months[months.index.str.startswith("K")]) == {"2024-07-01"}
+    assert set(out["adjustment"]) == {"risk_adjusted"}
+
+
+def _dummies(frame: pd.DataFrame) -> pd.DataFrame:
+    """The design of a logistic regression over single referrals: banded covariates as
+    categories, the most frequent level of each as reference (as the pattern model does)."""
+    columns = {}
+    for name, covariate in CONFIG.covariates.items():
+        values = frame[name]
+        if covariate.bands is not None:
+            edges = [-np.inf, *covariate.bands, np.inf]
+            values = pd.cut(values, edges, right=False, labels=band_labels(covariate.bands))
+        values = values.astype(str)
+        reference = values.value_counts().idxmax()
+        for level in sorted(set(values) - {reference}):
+            columns[f"{name}={level}"] = (values == level).astype(float)
+    return sm.add_constant(pd.DataFrame(columns, index=frame.index))
+
+
+def test_june_probabilities_equal_a_logit_over_single_referrals(expected) -> None:
+    base, out = expected
+    june = base[base["as_of_month"] == JUNE].set_index("referral_id")
+    fit = sm.Logit(june["outcome"].astype(float), _dummies(june)).fit(disp=False)
+    got = out.set_index("referral_id").loc[june.index, "expected_p"]
+    np.testing.assert_allclose(got.to_numpy(), np.asarray(fit.predict()), rtol=1e-6)
+
+
+def test_sums_equal_the_expected_successes_of_compare_providers() -> None:
+    """With a base in which every referral is in one month only, a provider's Σ expected_p is
+    the expected successes of the same month's comparison."""
+    base = _two_months()
+    base = base[base["as_of_month"] == base["window_end_month"]]
+    out = referral_expected(base, CONFIG).merge(base[["referral_id", "provider_id"]], on="referral_id")
+    sums = out.groupby(["as_of_month", "provider_id"])["expected_p"].sum()
+    results = risk_adjust(base, CONFIG)
+    results["as_of_month"] = pd.to_datetime(results["as_of_month"]).dt.date
+    reference = results.set_index(["as_of_month", "provider_id"])["expected"]
+    sums = sums.sort_index()
+    np.testing.assert_allclose(sums.to_numpy(), reference.loc[sums.index].to_numpy())
+
+
+def test_a_month_without_a_model_gives_the_area_rate() -> None:
+    base = _base(33, {"P_ONLY": (300, 0.0, False)}).assign(window_end_month=JUNE)
+    base = base.assign(referral_id=[f"S{i}" for i in range(len(base))])
+    out = referral_expected(base, CONFIG)
+    assert set(out["adjustment"]) == {"unadjusted"}
+    np.testing.assert_allclose(out["expected_p"], base["outcome"].mean())
