@@ -31,9 +31,8 @@ def checksum(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int]:
     excluded = RUN_TIMES.get(table, ())
     columns = f"* EXCLUDE ({', '.join(excluded)})" if excluded else "*"
     schema, name = table.split(".")
-    rows, total = con.execute(
-        f'SELECT count(*), coalesce(sum(hash(t)), 0)::HUGEINT FROM (SELECT {columns} FROM "{schema}"."{name}") t'
-    ).fetchone()
+    source = f'(SELECT {columns} FROM "{schema}"."{name}") t'
+    rows, total = con.execute(f"SELECT count(*), coalesce(sum(hash(t)), 0)::HUGEINT FROM {source}").fetchone()
     return int(rows), int(total)
 
 
