@@ -82,11 +82,14 @@ def _date(t: str, formats: str = _DATE_FORMATS) -> str:
     return f"CAST(try_strptime({t}, {formats}) AS DATE)"
 
 
-def _any_date(t: str) -> str:
+def _any_date(t: str, other_forms: str | None = None) -> str:
     """A date in any accepted format. YYYY-MM-DD, by far the most common, is recognised by its
-    length and dashes and cast directly; the regular expression is for the other formats."""
+    length and dashes and cast directly; the regular expression is for the other formats.
+    `other_forms` (SQL, default the other date formats) is what a text not of that shape is
+    tried as: a week column puts its ISO-week test there, behind the cheap date test."""
     iso = f"length({t}) = 10 AND {t}[5] = '-' AND {t}[8] = '-' AND {t}[1] BETWEEN '0' AND '9'"
-    return f"CASE WHEN {iso} THEN TRY_CAST({t} AS DATE) ELSE {_if_shaped(t, _DATE_SHAPE, _date(t))} END"
+    others = other_forms or _if_shaped(t, _DATE_SHAPE, _date(t))
+    return f"CASE WHEN {iso} THEN TRY_CAST({t} AS DATE) ELSE {others} END"
 
 
 def parse_expr(col: Column) -> str:
@@ -110,8 +113,10 @@ def parse_expr(col: Column) -> str:
             first_day = _if_shaped(t, _FIRST_DAY_SHAPE, _date(t, "'%Y-%m-%d'"))
             return f"coalesce({year_month}, {first_day})"
         case "week":
+            # An ISO week (at most 8 characters) never has the 10 of YYYY-MM-DD, so testing
+            # for the common date first, before any regular expression, changes no result.
             iso_week = _if_shaped(t, _ISO_WEEK_SHAPE, _iso_week_monday(t))
-            return f"coalesce({iso_week}, {_any_date(t)})"
+            return _any_date(t, f"coalesce({iso_week}, {_if_shaped(t, _DATE_SHAPE, _date(t))})")
     raise ValueError(f"column type {col.type} has no parser")
 
 

@@ -254,7 +254,11 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, name: str, tmp_dir: Pat
     rejects = f"{name}_rejects"
     cut: list[tuple[int, str]] = []  # (row, text) of the lines whose quote ran away
     try:
-        while (runaway := _split_rows(con, source, name, rejects, skip, delimiter, len(columns))) is not None:
+        while True:
+            width = len(columns)
+            errors, runaway = _split_rows(con, source, name, rejects, skip, delimiter, width, bool(cut))
+            if runaway is None:
+                break
             row = _original_row(runaway[0] - 1 - skip, cut)
             if len(cut) == load_config().csv.max_runaway_quotes:
                 before = f" and {len(cut)} lines before it" if cut else ""
@@ -268,7 +272,7 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, name: str, tmp_dir: Pat
         if source != path:
             source.unlink()
     nul = _nul_rows(columns, delimiter) if scan.nul else None
-    objects, rejected = _number_csv_rows(con, name, columns, rejects, skip, nul, cut)
+    objects, rejected = _number_csv_rows(con, name, columns, rejects, skip, nul, cut, errors)
     dialect = f"csv '{delimiter}' {encoding}"
     if scan.foreign:
         dialect += f", {scan.foreign} line{'s' if scan.foreign > 1 else ''} in another encoding quarantined"
@@ -303,12 +307,14 @@ def _split_rows(
     skip: int,
     delimiter: str,
     width: int,
-) -> tuple[int, int] | None:
-    """DuckDB splits the file into the text table "{name}_csv" (c0, c1 …) and its rejects;
-    returns where the first quote ran away, if one did (see _runaway_quote)."""
+    again: bool = False,
+) -> tuple[int, tuple[int, int] | None]:
+    """DuckDB splits the file into the text table "{name}_csv" (c0, c1 …) and its rejects
+    (`again`: the rejects of the previous read are dropped first); returns how many errors
+    DuckDB reported and where the first quote ran away, if one did (see _runaway_quote)."""
     spec = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width))
-    con.execute(f'DROP TABLE IF EXISTS "{rejects}_errors"')
-    con.execute(f'DROP TABLE IF EXISTS "{rejects}_scans"')
+    if again:
+        con.execute(f'DROP TABLE IF EXISTS "{rejects}_errors"; DROP TABLE IF EXISTS "{rejects}_scans"')
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE "{name}_csv" AS SELECT * FROM read_csv({literal(str(source))},
         auto_detect = false, skip = {skip}, header = true, delim = {literal(delimiter)},
@@ -319,17 +325,18 @@ def _split_rows(
     return _runaway_quote(con, rejects)
 
 
-def _runaway_quote(con: duckdb.DuckDBPyConnection, rejects: str) -> tuple[int, int] | None:
-    """(DuckDB's line, byte position) of the first row that a quote opened in it ran over line
-    breaks into a row that cannot be read. DuckDB reads on to the next quote, often the end of
-    the file, so the lines in between would be neither loaded, quarantined nor counted. (A
-    quoted value with a line break that closes and leaves a proper row is a value.)"""
-    row = con.execute(
-        f"""SELECT line, line_byte_position FROM "{rejects}_errors"
-        WHERE regexp_matches(rtrim(csv_line, chr(10) || chr(13)), '[' || chr(10) || chr(13) || ']')
-        ORDER BY line_byte_position LIMIT 1"""
+def _runaway_quote(con: duckdb.DuckDBPyConnection, rejects: str) -> tuple[int, tuple[int, int] | None]:
+    """The number of DuckDB's errors, and (DuckDB's line, byte position) of the first row that
+    a quote opened in it ran over line breaks into a row that cannot be read. DuckDB reads on
+    to the next quote, often the end of the file, so the lines in between would be neither
+    loaded, quarantined nor counted. (A quoted value with a line break that closes and leaves
+    a proper row is a value.) One query: most files have no error at all."""
+    runaway = "regexp_matches(rtrim(csv_line, chr(10) || chr(13)), '[' || chr(10) || chr(13) || ']')"
+    errors, line, position = con.execute(
+        f"SELECT count(*), arg_min(line, line_byte_position) FILTER (WHERE {runaway}), "
+        f'min(line_byte_position) FILTER (WHERE {runaway}) FROM "{rejects}_errors"'
     ).fetchone()
-    return (int(row[0]), int(row[1])) if row else None
+    return int(errors), (int(line), int(position)) if position is not None else None
 
 
 def _without_line(source: Path, start: int, path: Path, tmp_dir: Path) -> tuple[Path, str]:
@@ -395,12 +402,22 @@ def _number_csv_rows(
     skip: int,
     nul: tuple[str, str, str] | None = None,
     cut: list[tuple[int, str]] | None = None,
+    errors: int | None = None,
 ) -> tuple[tuple[tuple[str, str], ...], int]:
     """Give every row its row number in the file. DuckDB keeps the order of the rows it read
     but leaves out the rejected ones, whose line numbers it reports: the good rows fill the
     gaps between them (an ASOF join on "good rows before each rejected row"). Rows with a
     NUL byte (`nul`: see _nul_rows) join the rejected ones once they are numbered; so do the
-    `cut` lines of runaway quotes, which DuckDB did not see (its row numbers skip them)."""
+    `cut` lines of runaway quotes, which DuckDB did not see (its row numbers skip them).
+    `errors` (how many DuckDB reported, when known): a file without any, cut or NUL byte, the
+    usual case, becomes a view of its rows with nothing else made."""
+    renamed = ", ".join(f"c{i} AS {ident(col)}" for i, col in enumerate(columns))
+    if errors == 0 and not cut and nul is None:
+        con.execute(
+            f'DROP TABLE "{rejects}_errors"; DROP TABLE "{rejects}_scans"; CREATE OR REPLACE TEMP VIEW '
+            f'"{name}" AS SELECT rowid + 1 AS {ROW_NUMBER}, {renamed} FROM "{name}_csv"'
+        )
+        return (("VIEW", name), ("TABLE", f"{name}_csv")), 0
     # DuckDB's row r is the r-th row of the file that is not cut: r + #{i: R_i - i < r} for
     # the cut rows R_1 < R_2 < … (i from 1)
     shifts = [row - i for i, row in enumerate(sorted(r for r, _ in cut or []), start=1)]
@@ -419,7 +436,6 @@ def _number_csv_rows(
         )
     con.execute(f'DROP TABLE "{rejects}_errors"')
     con.execute(f'DROP TABLE "{rejects}_scans"')
-    renamed = ", ".join(f"c{i} AS {ident(col)}" for i, col in enumerate(columns))
     rejected = con.execute(f'SELECT count(*) FROM "{rejects}"').fetchone()[0]
     if not rejected and nul is None:
         con.execute(f'DROP TABLE "{rejects}"')
