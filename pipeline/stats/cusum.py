@@ -76,14 +76,14 @@ VAR_PREFIX = "cusum_"
 # Simulated sequences are cut at this multiple of the target run length (in referrals); the
 # censored run lengths are completed by the hazard of the sequences' second half.
 HORIZON_FACTOR = 1.0
-# Rows x steps per block of simulated sequences: bounds memory (float32: 4 MB a block).
+# Sequences x steps per block of the simulation: bounds memory (float32: 4 MB an array).
 BLOCK_CELLS = 1_000_000
 # Bisection of h stops at this width (the simulation runs in float32: S to about 1e-3).
 H_TOLERANCE = 1e-3
 # The in-control distribution of W is drawn from this many equally likely values.
 TABLE_SIZE = 1 << 16
 # Simulated referrals are drawn in blocks of this many steps (one seed per block).
-DRAW_COLUMNS = 1024
+DRAW_STEPS = 1024
 
 
 @dataclass(frozen=True)
@@ -180,38 +180,46 @@ def w_table(p_pool: np.ndarray, odds_ratio: float) -> np.ndarray:
 
 
 def simulation_draws(rows: int, steps: int, params: CusumParams, seed_key: Sequence[int]) -> np.ndarray:
-    """Table indices for `rows` simulated sequences of `steps` referrals, seeded by params.seed
-    and seed_key (e.g. the tender area): the same random numbers for every month of an area.
-    Drawn in column blocks of their own seed, so that a longer horizon extends the sequences
-    and never changes their start (a later month with more volume leaves earlier h as they were)."""
+    """Table indices for `rows` simulated sequences of `steps` referrals (shape steps x rows),
+    seeded by params.seed and seed_key (e.g. the tender area): the same random numbers for
+    every month of an area. Drawn in blocks of steps of their own seed, so that a longer
+    horizon extends the sequences and never changes their start (a later month with more
+    volume leaves the h of earlier months as they were)."""
     blocks = []
-    for block in range(math.ceil(steps / DRAW_COLUMNS)):
+    for block in range(math.ceil(steps / DRAW_STEPS)):
         rng = np.random.default_rng([params.seed, *seed_key, block])
-        blocks.append(rng.integers(0, TABLE_SIZE, size=(rows, DRAW_COLUMNS), dtype=np.uint16))
-    return np.hstack(blocks)[:, :steps]
+        blocks.append(rng.integers(0, TABLE_SIZE, size=(DRAW_STEPS, rows), dtype=np.uint16))
+    return np.vstack(blocks)[:steps]
 
 
 def _running_max_records(table: np.ndarray, draws: np.ndarray, steps: int) -> tuple[np.ndarray, ...]:
-    """Per simulated sequence (the first `steps` referrals of each row of draws), the records
-    of the running maximum of S without signals: row, step and value of every new maximum. The
-    first signal at h is the first record >= h."""
-    rows = draws.shape[0]
-    block = max(1, BLOCK_CELLS // steps)
+    """Per simulated sequence (a column of the first `steps` rows of draws), the records of the
+    running maximum of S without signals: sequence, step and value of every new maximum, sorted
+    by sequence and step. The first signal at h is the first record >= h. Steps run down the
+    rows, so every cumulative operation works on whole rows at a time (vectorised), in blocks
+    of steps carrying C, min(0, min C) and the maximum over."""
+    rows = draws.shape[1]
+    block = min(steps, max(1, BLOCK_CELLS // rows))
+    c = np.zeros((block + 1, rows), dtype=np.float32)  # row 0: the carry from the block before
+    low, top = np.zeros_like(c), np.zeros_like(c)
+    new = np.empty((block, rows), dtype=bool)
     out: list[list[np.ndarray]] = [[], [], []]
-    for first in range(0, rows, block):
-        w = table[draws[first : first + block, :steps]]
-        np.cumsum(w, axis=1, out=w)  # C
-        low = np.minimum.accumulate(w, axis=1)
-        np.minimum(low, 0, out=low)
-        w -= low  # S without signals: C - min(0, min C)
-        np.maximum.accumulate(w, axis=1, out=w)
-        new = np.empty(w.shape, dtype=bool)
-        new[:, 0] = w[:, 0] > 0
-        np.greater(w[:, 1:], w[:, :-1], out=new[:, 1:])
-        r, c = np.nonzero(new)
-        for part, values in zip(out, (r + first, c, w[r, c].astype(np.float64)), strict=True):
+    for first in range(0, steps, block):
+        k = min(block, steps - first)
+        np.take(table, draws[first : first + k], out=c[1 : k + 1])
+        np.cumsum(c[: k + 1], axis=0, out=c[: k + 1])  # C
+        low[1 : k + 1] = c[1 : k + 1]
+        np.minimum.accumulate(low[: k + 1], axis=0, out=low[: k + 1])  # min(0, min C)
+        np.subtract(c[1 : k + 1], low[1 : k + 1], out=top[1 : k + 1])  # S without signals
+        np.maximum.accumulate(top[: k + 1], axis=0, out=top[: k + 1])  # its running maximum
+        np.greater(top[1 : k + 1], top[:k], out=new[:k])
+        step, row = np.nonzero(new[:k])
+        for part, values in zip(out, (row, step + first, top[step + 1, row].astype(np.float64)), strict=True):
             part.append(values)
-    return tuple(np.concatenate(part) for part in out)
+        c[0], low[0], top[0] = c[k], low[k], top[k]
+    row, step, value = (np.concatenate(part) for part in out)
+    order = np.lexsort((step, row))
+    return row[order], step[order], value[order]
 
 
 class _RunLengths:
@@ -259,7 +267,7 @@ def _calibrate(
     target_per_referral = 1.0 / (params.arl_months * monthly_volume)
     horizon = horizon_steps(monthly_volume, params)
     table = w_table(p_pool, params.odds_ratio)
-    runs = _RunLengths(_running_max_records(table, draws, horizon), draws.shape[0], horizon)
+    runs = _RunLengths(_running_max_records(table, draws, horizon), draws.shape[1], horizon)
     low, high = 0.0, runs.top + H_TOLERANCE  # above every record: no signal at all
     while high - low > H_TOLERANCE:
         mid = (low + high) / 2

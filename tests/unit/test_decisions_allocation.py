@@ -23,6 +23,7 @@ from pipeline.decisions import (
     load_rules,
 )
 from pipeline.decisions.rules import AllocationRule
+from tests.fixtures.allocation_reference import water_level_amounts
 
 
 def shares(*rows: tuple[str, int, float]) -> pd.DataFrame:
@@ -133,33 +134,6 @@ def test_without_a_volume_only_shares_are_given() -> None:
     assert result.providers.loc[0, "allocation_share"] == 1.0
     assert result.providers["referrals_per_month"].isna().all()
     assert "Ingen forventet volumen" in result.areas.loc[0, "note"]
-
-
-def water_level_amounts(weights: list[float], caps: list[float | None], volume: float) -> list[float]:
-    """The capped allocation another way: amount = min(cap, level x weight), with the level
-    found by bisection so that the amounts add up to what can be given out."""
-    receiving = [i for i, w in enumerate(weights) if w > 0]
-    if not receiving:
-        return [0.0] * len(weights)
-    unbounded = any(caps[i] is None for i in receiving)
-    target = volume if unbounded else min(volume, sum(caps[i] for i in receiving))  # type: ignore[misc]
-
-    def given(level: float) -> float:
-        return sum(
-            level * weights[i] if caps[i] is None else min(caps[i], level * weights[i]) for i in receiving
-        )  # type: ignore[type-var]
-
-    low, high = 0.0, 1.0
-    while given(high) < target:
-        high *= 2
-    for _ in range(80):
-        mid = (low + high) / 2
-        low, high = (mid, high) if given(mid) < target else (low, mid)
-    level = (low + high) / 2
-    return [
-        0.0 if w <= 0 else (level * w if c is None else min(c, level * w))
-        for w, c in zip(weights, caps, strict=True)
-    ]
 
 
 def random_area_rows(rng: random.Random) -> list[tuple[str, int, float]]:
