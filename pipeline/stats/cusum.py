@@ -104,6 +104,8 @@ class CusumParams:
             raise ConfigError(f"cusum_arl_months must be positive (got {self.arl_months})")
         if self.simulations < 10:
             raise ConfigError(f"cusum_simulations must be at least 10 (got {self.simulations})")
+        if self.seed < 0:
+            raise ConfigError(f"cusum_seed must not be negative (got {self.seed})")
         if self.calibration_months < 1:
             raise ConfigError(f"cusum_calibration_months must be at least 1 (got {self.calibration_months})")
         if self.volume_basis not in ("max", "mean"):
@@ -118,12 +120,23 @@ class CusumParams:
             key = VAR_PREFIX + name
             if key not in variables:
                 continue
-            raw = variables[key]
-            try:
-                values[name] = int(raw) if kind == "int" else float(raw) if kind == "float" else str(raw)  # type: ignore[arg-type]
-            except (TypeError, ValueError):
-                raise ConfigError(f"{key} must be a number (got {raw!r})") from None
+            values[name] = _var_value(key, variables[key], kind)
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _var_value(key: str, raw: object, kind: str) -> object:
+    """A dbt var as the field's type; dbt hands over YAML, so "60" and 60.0 are accepted."""
+    if kind not in ("int", "float"):
+        return str(raw)
+    try:
+        number = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a number (got {raw!r})") from None
+    if kind == "int":
+        if not number.is_integer():
+            raise ConfigError(f"{key} must be a whole number (got {raw!r})")
+        return int(number)
+    return number
 
 
 @dataclass(frozen=True)

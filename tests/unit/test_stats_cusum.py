@@ -143,6 +143,10 @@ def test_params_from_dbt_vars_and_bad_values() -> None:
         CusumParams.from_vars({"cusum_odds_ratio": 1})
     with pytest.raises(ConfigError, match="cusum_arl_months must be a number"):
         CusumParams.from_vars({"cusum_arl_months": "sixty"})
+    with pytest.raises(ConfigError, match="cusum_simulations must be a whole number"):
+        CusumParams.from_vars({"cusum_simulations": 20.5})
+    with pytest.raises(ConfigError, match="cusum_volume_basis"):
+        CusumParams.from_vars({"cusum_volume_basis": "median"})
 
 
 # --- the chart per month ------------------------------------------------------------------------
