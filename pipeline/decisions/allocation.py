@@ -156,35 +156,51 @@ def _capacities(
     return filled, caps, note
 
 
+def _amounts(
+    weights: list[float], caps: list[float | None], volume: float | None
+) -> tuple[list[float], list[float]]:
+    """Expected referrals and shares of the area's volume, capped; without a volume (or with 0)
+    there is nothing to cap, and the shares are the normalised weights."""
+    if volume is not None and volume > 0:
+        expected = capped_amounts(weights, caps, volume)
+        return expected, [e / volume for e in expected]
+    total = sum(weights)
+    shares = [w / total if total > 0 else 0.0 for w in weights]
+    return [math.nan if volume is None else s * volume for s in shares], shares
+
+
+def _whole(expected: list[float], caps: list[float | None], allocated: float) -> list[int]:
+    """Whole referrals adding up to the rounded allocated volume, none above its cap."""
+    limits = [None if c is None else c * (1 + _CAP_TOLERANCE) for c in caps]
+    total = min(round_half_up(allocated), _reachable(expected, limits))
+    return largest_remainder(expected, total, limits)
+
+
 def _area(
     area: int, frame: pd.DataFrame, volume: float | None, capacity: Mapping[Key, float | None]
 ) -> tuple[list[dict[str, object]], dict[str, object]]:
     keys = [(str(p), area) for p in frame["provider_id"]]
     weighting, caps, cap_note = _capacities(keys, capacity)
     weights = [float(s) * c for s, c in zip(frame["share"], weighting, strict=True)]
-    total_weight = sum(weights)
-    has_volume = volume is not None and not math.isnan(volume)
-    if has_volume and volume > 0:  # type: ignore[operator]
-        expected = capped_amounts(weights, caps, volume)  # type: ignore[arg-type]
-        shares = [e / volume for e in expected]  # type: ignore[operator]
-    else:  # no volume to cap: the normalised weights
-        shares = [w / total_weight if total_weight > 0 else 0.0 for w in weights]
-        expected = [s * volume if has_volume else math.nan for s in shares]  # type: ignore[operator]
-    allocated = sum(expected) if has_volume else math.nan
-    shortfall = volume - allocated if has_volume else math.nan  # type: ignore[operator]
-    shortfall = 0.0 if has_volume and shortfall <= volume * _CAP_TOLERANCE else shortfall  # type: ignore[operator]
-    limits = [None if c is None else c * (1 + _CAP_TOLERANCE) for c in caps]
-    total = min(round_half_up(allocated), _reachable(expected, limits)) if has_volume else 0
-    counts = largest_remainder(expected, total, limits) if has_volume else [None] * len(keys)
+    volume = None if volume is None or math.isnan(volume) else float(volume)
+    expected, shares = _amounts(weights, caps, volume)
+    allocated = math.nan if volume is None else sum(expected)
+    shortfall = math.nan if volume is None else volume - allocated
+    if volume is not None and shortfall <= volume * _CAP_TOLERANCE:
+        shortfall = 0.0  # rounding, not a shortfall
+    counts: list[int | None] = (
+        [None] * len(keys) if volume is None else list(_whole(expected, caps, allocated))
+    )
     capped = [
-        bool(has_volume and c is not None and w > 0 and e >= c * (1 - _CAP_TOLERANCE))
+        volume is not None and c is not None and w > 0 and e >= c * (1 - _CAP_TOLERANCE)
         for c, w, e in zip(caps, weights, expected, strict=True)
     ]
+    receiving = sum(1 for w in weights if w > 0)
     notes = [
-        NOBODY_RECEIVES if total_weight <= 0 else "",
-        _shortfall_note(shortfall, volume) if total_weight > 0 and has_volume and shortfall > 0 else "",
+        "" if receiving else NOBODY_RECEIVES,
+        _shortfall_note(shortfall, volume) if receiving and volume is not None and shortfall > 0 else "",
         cap_note,
-        "" if has_volume else NO_VOLUME,
+        "" if volume is not None else NO_VOLUME,
     ]
     providers = [
         dict(
@@ -200,10 +216,10 @@ def _area(
     ]
     summary = {
         "tender_area": area,
-        "expected_volume": volume if has_volume else math.nan,
+        "expected_volume": math.nan if volume is None else volume,
         "providers": len(keys),
-        "receiving": sum(1 for w in weights if w > 0),
-        "referrals_per_month": total if has_volume else None,
+        "receiving": receiving,
+        "referrals_per_month": None if volume is None else sum(c or 0 for c in counts),
         "note": " ".join(n for n in notes if n),
         "allocated": allocated,
         "shortfall": shortfall,
@@ -219,9 +235,9 @@ def _reachable(quotas: Sequence[float], limits: Sequence[float | None]) -> int:
     )
 
 
-def _shortfall_note(shortfall: float, volume: float | None) -> str:
+def _shortfall_note(shortfall: float, volume: float) -> str:
     return SHORTFALL.format(
-        shortfall=danish.format_number(shortfall, 1), volume=danish.format_number(float(volume or 0), 1)
+        shortfall=danish.format_number(shortfall, 1), volume=danish.format_number(volume, 1)
     )
 
 
