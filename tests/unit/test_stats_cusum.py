@@ -233,3 +233,20 @@ def test_bad_referrals_are_refused_with_a_clear_message() -> None:
         cusum_by_month(referrals.assign(p=1.5), [date(2023, 5, 1)], CusumParams())
     with pytest.raises(StatsInputError, match="known_date"):
         cusum_by_month(referrals.drop(columns="known_date"), [date(2023, 5, 1)], CusumParams())
+
+
+def test_h_is_set_for_the_busiest_provider_unless_the_mean_is_asked_for() -> None:
+    referrals = referral_frame(4)
+    frame = referrals.assign(
+        month=referrals["known_date"].dt.year * 12 + referrals["known_date"].dt.month - 1
+    )
+    month = 2023 * 12 + 11  # December 2023: the window is the 12 months of 2023
+    in_window = frame[(frame["month"] > month - 12) & (frame["month"] <= month)]
+    counts = in_window.groupby(["tender_area", "provider_id"]).size() / 12
+    busiest = area_thresholds(frame, [month], CusumParams(simulations=100)).set_index("tender_area")
+    average = area_thresholds(frame, [month], CusumParams(simulations=100, volume_basis="mean"))
+    average = average.set_index("tender_area")
+    assert busiest.loc[1, "monthly_volume"] == pytest.approx(counts.loc[1].max())
+    assert average.loc[1, "monthly_volume"] == pytest.approx(counts.loc[1].mean())
+    assert busiest.loc[1, "h"] >= average.loc[1, "h"]
+    assert busiest.loc[2, "monthly_volume"] == average.loc[2, "monthly_volume"]  # one provider
