@@ -23,6 +23,7 @@ from pipeline.decisions.errors import DecisionInputError
 from pipeline.decisions.service import BacktestSummary, decide, run_backtest
 from pipeline.errors import ProvmonError
 from pipeline.settings import GROUND_TRUTH_FILE, Settings
+from tests.fixtures.allocation_reference import water_level_amounts
 
 pytestmark = pytest.mark.integration
 
@@ -141,11 +142,12 @@ def test_backtest_replays_what_decide_proposes_and_moves_what_the_allocation_mov
     alloc = alloc.assign(month=pd.to_datetime(alloc["month"]).dt.date)
     moved = replayed.summary.result.moved.set_index(["month", "model", "tender_area"])["referrals_moved"]
     for (month, model, area), rows in alloc.groupby(["month", "model", "tender_area"]):
-        cap, volume = rows["capacity_per_month"], rows["area_expected_volume"].iloc[0]
-        weighted = rows["state_share"] * cap
-        with_model = volume * weighted / weighted.sum() if weighted.sum() > 0 else 0 * cap
-        everyone = volume * cap / cap.sum()
-        assert moved[(month, model, area)] == pytest.approx((everyone - with_model).clip(lower=0).sum())
+        cap, volume = rows["capacity_per_month"].tolist(), rows["area_expected_volume"].iloc[0]
+        weighted = (rows["state_share"] * rows["capacity_per_month"]).tolist()
+        with_model = water_level_amounts(weighted, cap, volume)  # capped by capacity
+        everyone = water_level_amounts(cap, cap, volume)
+        gap = [max(0.0, e - w) for e, w in zip(everyone, with_model, strict=True)]
+        assert moved[(month, model, area)] == pytest.approx(sum(gap), abs=1e-6)
 
 
 # --- ground truth ---------------------------------------------------------------------------------
