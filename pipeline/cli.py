@@ -149,21 +149,10 @@ def cmd_backtest(args: argparse.Namespace) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> str:
-    if args.year is not None:
-        if args.month is not None:
-            raise ProvmonError("report takes --month or --year, not both")
-        from pipeline.reports.annual import annual_report
+    from pipeline.reports.report import report_verb
 
-        return str(annual_report(_settings(args), args.year))
-    from pipeline.reports.report import report
-    from pipeline.warehouse import record_run
-
-    settings = _writable_out_dir(_settings(args))
-    if not settings.warehouse.exists():  # the reports read the Parquet marts; the log needs the file
-        return str(report(settings, month=args.month, name_providers=args.name_providers))
-    with record_run(settings.warehouse, "report", create=False) as run:
-        run.summary = str(report(settings, month=args.month, name_providers=args.name_providers))
-    return run.summary
+    settings = _settings(args) if args.year is not None else _writable_out_dir(_settings(args))
+    return str(report_verb(settings, month=args.month, year=args.year, name_providers=args.name_providers))
 
 
 def cmd_run(args: argparse.Namespace) -> str:

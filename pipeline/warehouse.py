@@ -94,7 +94,8 @@ class WarehouseError(ProvmonError):
 
 
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file; the caller closes it (use it as a context manager).
+    """Open the warehouse file; the caller closes it (use it as a context manager). The one way
+    every verb opens the file, so a locked file reads the same whoever meets it.
 
     A lock held by another process (a running `dbt build`, an open notebook kernel writing)
     becomes a message saying so, instead of DuckDB's IO error."""
@@ -114,8 +115,8 @@ def open_error(path: Path, exc: Exception) -> WarehouseError:
     text = str(exc)
     if "lock" in text.lower():
         return WarehouseError(
-            f"the warehouse {path} is in use by another process (a build or ingest still running?); "
-            "try again when it has finished"
+            f"the warehouse {path} is in use by another process (a build or an ingest still running, "
+            "or a notebook writing to it); try again when it has finished"
         )
     return WarehouseError(f"cannot open the warehouse {path}: {scrub(text.splitlines()[0])}")
 

@@ -18,8 +18,8 @@ import pandas as pd
 
 from pipeline import danish
 from pipeline.decisions.errors import DecisionInputError
-from pipeline.decisions.inputs import month_end, month_start
 from pipeline.decisions.rules import Rules
+from pipeline.months import month_end, month_start
 
 Key = tuple[str, int]
 

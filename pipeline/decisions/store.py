@@ -24,9 +24,10 @@ from pipeline.decisions.allocation import PROVIDER_COLUMNS
 from pipeline.decisions.cohort import OUTCOME_COLUMNS, window_end_column
 from pipeline.decisions.engine import DECISION_COLUMNS
 from pipeline.decisions.errors import DecisionInputError
-from pipeline.decisions.inputs import ALIASES, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, month_end, month_start
+from pipeline.decisions.inputs import ALIASES, OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 from pipeline.decisions.overrides import OVERRIDE_COLUMNS, Override, overrides_frame
 from pipeline.decisions.rules import Rules
+from pipeline.months import month_end, month_start
 from pipeline.warehouse import next_id, qualified
 
 RESULTS = "mart_provider_results"

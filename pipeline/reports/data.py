@@ -18,9 +18,10 @@ import pandas as pd
 import yaml
 
 from pipeline.build import PROJECT_DIR
-from pipeline.decisions.inputs import month_end, month_start
 from pipeline.errors import ProvmonError
+from pipeline.months import month_end, month_start
 from pipeline.reports.config import Band, ReportConfig
+from pipeline.sql import literal
 
 RESULTS = "mart_provider_results"
 MEASURES = "dim_measures"
@@ -212,8 +213,8 @@ def _aggregate(marts_dir: Path, sql: str, params: list[object]) -> pd.DataFrame:
     """Run an aggregating query over fct_referral_outcomes (the view `outcomes`)."""
     con = duckdb.connect()
     try:
-        path = str(mart_path(marts_dir, OUTCOMES)).replace("'", "''")
-        con.execute(f"create view outcomes as select * from read_parquet('{path}')")
+        path = literal(mart_path(marts_dir, OUTCOMES))
+        con.execute(f"create view outcomes as select * from read_parquet({path})")
         return con.execute(sql, params).df()
     finally:
         con.close()

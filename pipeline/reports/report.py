@@ -19,7 +19,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from pipeline import danish
+from pipeline.build import built_month
 from pipeline.decisions.rules import load_rules
+from pipeline.errors import ProvmonError
+from pipeline.months import month_start
 from pipeline.reports import quality
 from pipeline.reports.config import ReportConfig, load_config
 from pipeline.reports.data import ReportData, load_report_data
@@ -28,6 +31,7 @@ from pipeline.reports.execute import Job, run_jobs
 from pipeline.reports.index import MANIFEST, Manifest, write_index
 from pipeline.reports.present import PLOTLY_FILE, write_plotly
 from pipeline.settings import Settings
+from pipeline.warehouse import record_run
 
 log = logging.getLogger(__name__)
 
@@ -127,10 +131,39 @@ def _manifest(folder: Path, data: ReportData, jobs: list[Job]) -> Manifest:
     )
 
 
+def report_month(settings: Settings, month: dt.date | None) -> dt.date | None:
+    """The month to report: the one asked for, else the month of the published build (the
+    month `provmon decide` defaults to as well). Without a warehouse (marts copied elsewhere)
+    None: the newest month of the Parquet marts."""
+    if month is not None:
+        return month_start(month)
+    return built_month(settings.warehouse) if settings.warehouse.exists() else None
+
+
+def report_verb(
+    settings: Settings, month: dt.date | None = None, year: str | None = None, name_providers: bool = False
+) -> object:
+    """`provmon report`: a month's reports, logged in meta.runs when there is a warehouse (the
+    reports themselves read the Parquet marts), or with `year` the annual report."""
+    if year is not None:
+        if month is not None:
+            raise ProvmonError("report takes --month or --year, not both")
+        from pipeline.reports.annual import annual_report
+
+        return annual_report(settings, year)
+    if not settings.warehouse.exists():
+        return report(settings, month=month, name_providers=name_providers)
+    with record_run(settings.warehouse, "report", create=False) as run:
+        summary = report(settings, month=month, name_providers=name_providers)
+        run.summary = str(summary)
+    return summary
+
+
 def report(settings: Settings, month: dt.date | None = None, name_providers: bool = False) -> ReportSummary:
-    """Write the month's reports (month None = the newest month of the marts) to
-    settings.out_dir/<YYYY-MM>/ and rebuild settings.out_dir/index.html."""
+    """Write the month's reports (month None = the month of the published build, report_month)
+    to settings.out_dir/<YYYY-MM>/ and rebuild settings.out_dir/index.html."""
     started = time.monotonic()
+    month = report_month(settings, month)
     config: ReportConfig = load_config()
     with tempfile.TemporaryDirectory(prefix="provmon-report-") as work:
         quality_file = quality.write_snapshot(
