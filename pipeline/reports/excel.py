@@ -100,9 +100,9 @@ class _Formats:
         return getattr(self, kind)
 
 
-def _cell_value(value: object, column: Column, rule_small: str, is_small: bool) -> object:
+def _cell_value(value: object, column: Column, is_small: bool) -> object:
     """What goes in a cell: None for a small count (the flag column says "<5"), a blanked or a
-    missing number; text for a text column. rule_small is kept for callers of the old form."""
+    missing number; text for a text column."""
     if column.kind == "count" and is_small:
         return None
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -124,7 +124,7 @@ def _write_table(
         for c, column in enumerate(columns):
             value = row.get(column.source)
             small = column.kind == "count" and rule.is_small(value if value is None else float(value))
-            cell = _cell_value(value, column, rule.small_label, small)
+            cell = _cell_value(value, column, small)
             kind = column.kind
             fmt = (
                 formats.kroner

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from pipeline import danish
 from pipeline.build import built_month
-from pipeline.decisions.rules import load_rules
+from pipeline.decisions.rules import Rules, load_rules
 from pipeline.errors import ProvmonError
 from pipeline.months import month_start
 from pipeline.reports import quality
@@ -71,10 +71,9 @@ def provider_file(provider_id: str) -> str:
 
 
 def plan_jobs(
-    data: ReportData, settings: Settings, folder: Path, quality_file: Path, name_providers: bool
+    data: ReportData, settings: Settings, rules: Rules, folder: Path, quality_file: Path, name_providers: bool
 ) -> list[Job]:
     """One job per tender area and one per provider with results in the month."""
-    rules = load_rules()
     month = f"{data.month:%Y-%m}"
     common = {
         "month": month,
@@ -165,6 +164,7 @@ def report(settings: Settings, month: dt.date | None = None, name_providers: boo
     started = time.monotonic()
     month = report_month(settings, month)
     config: ReportConfig = load_config()
+    rules = load_rules()
     with tempfile.TemporaryDirectory(prefix="provmon-report-") as work:
         quality_file = quality.write_snapshot(
             quality.snapshot(settings.warehouse), Path(work) / "quality.json"
@@ -173,7 +173,7 @@ def report(settings: Settings, month: dt.date | None = None, name_providers: boo
         folder = settings.out_dir / f"{data.month:%Y-%m}"
         folder.mkdir(parents=True, exist_ok=True)
         plotly_js = write_plotly(folder)  # the month's one copy, which every report loads
-        jobs = plan_jobs(data, settings, folder.resolve(), quality_file, name_providers)
+        jobs = plan_jobs(data, settings, rules, folder.resolve(), quality_file, name_providers)
         log.info("report: %d notebooks for %s", len(jobs), danish.format_month(data.month))
         with tqdm(total=len(jobs), desc="report", unit="rapport", disable=None) as bar:
             run_jobs(
@@ -183,7 +183,7 @@ def report(settings: Settings, month: dt.date | None = None, name_providers: boo
                 config.execution.timeout_seconds,
                 progress=lambda job: bar.update(1),
             )
-    scorecard = write_scorecard(data, load_rules(), config, folder / SCORECARD)
+    scorecard = write_scorecard(data, rules, config, folder / SCORECARD)
     _remove_stale(folder.resolve(), {j.html for j in jobs})
     _manifest(folder, data, jobs).write(folder)
     index = write_index(settings.out_dir)
