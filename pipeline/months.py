@@ -22,16 +22,21 @@ def month_end(d: date | datetime | str) -> date:
     return date(first.year, first.month, calendar.monthrange(first.year, first.month)[1])
 
 
+def add_months(d: date | datetime | str, months: int) -> date:
+    """The first day of the month `months` calendar months after d's (before, when negative)."""
+    first = month_start(d)
+    index = first.year * 12 + first.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
 def next_month(d: date) -> date:
     """The first day of the month after d's."""
-    first = month_start(d)
-    return date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return add_months(d, 1)
 
 
 def previous_month(d: date) -> date:
     """The first day of the month before d's."""
-    first = month_start(d)
-    return date(first.year - (first.month == 1), (first.month - 2) % 12 + 1, 1)
+    return add_months(d, -1)
 
 
 def month_range(first: date, last: date) -> list[date]:

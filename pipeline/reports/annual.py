@@ -32,6 +32,7 @@ import xlsxwriter
 from pipeline import danish
 from pipeline.decisions.rules import Model, Rules, load_rules
 from pipeline.files import atomic_path, atomic_write_text
+from pipeline.months import add_months
 from pipeline.reports import charts, present
 from pipeline.reports.config import Disclosure, ReportConfig, load_config
 from pipeline.reports.data import (
@@ -111,7 +112,7 @@ class AnnualData:
 
     def base_text(self) -> str:
         """Which base the year's results are, in the report's words."""
-        first = (self.month - pd.DateOffset(months=11)).date()
+        first = add_months(self.month, -11)
         text = (
             f"Årets resultater er målt på grundlaget for {danish.format_month(self.month)}: de forløb, "
             f"hvis måleperiode sluttede i de 12 måneder {danish.format_month(first)}–"

@@ -19,7 +19,7 @@ import yaml
 
 from pipeline.build import PROJECT_DIR
 from pipeline.errors import ProvmonError
-from pipeline.months import month_end, month_start
+from pipeline.months import add_months, month_end, month_start, previous_month
 from pipeline.reports.config import Band, ReportConfig
 from pipeline.sql import literal
 
@@ -123,7 +123,7 @@ class ReportData:
 
     @property
     def previous_month(self) -> dt.date:
-        return month_start(self.month - dt.timedelta(days=1))
+        return previous_month(self.month)
 
     def provider_names(self) -> dict[str, str]:
         names = self.providers.set_index("provider_id")["provider_name"]
@@ -223,7 +223,7 @@ def _aggregate(marts_dir: Path, sql: str, params: list[object]) -> pd.DataFrame:
 def referral_flow(marts_dir: Path, month: dt.date, months: int) -> pd.DataFrame:
     """Per month of the last `months` up to `month`, provider and area: referrals started and
     ended in the month, ongoing at its end, and ended in the rolling base up to it."""
-    first = month_start(pd.Timestamp(month) - pd.DateOffset(months=months - 1))
+    first = add_months(month, -(months - 1))
     sql = """
         with months as (
             select cast(m as date) as month, last_day(cast(m as date)) as month_end
