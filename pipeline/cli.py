@@ -277,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("decide", help="booking states and allocation for a month (or record an override)")
     p.add_argument("action", nargs="?", choices=["override"], help="'override' records a person's decision")
-    p.add_argument("--month", type=_month, help="YYYY-MM (default: the as-of month of the latest build)")
+    p.add_argument("--month", type=_month, help="YYYY-MM (default: the month of the latest build)")
     p.add_argument(
         "--model", choices=["soft", "hard"], default="soft", help="the model shown (both are stored)"
     )
@@ -307,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_backtest)
 
     p = verbs.add_parser("report", help="execute the notebooks: HTML reports, dashboards and Excel")
-    p.add_argument("--month", type=_month, help="YYYY-MM (default: the newest month of the marts)")
+    p.add_argument("--month", type=_month, help="YYYY-MM (default: the month of the latest build)")
     p.add_argument("--name-providers", action="store_true", help="name the other providers in dashboards")
     p.add_argument(
         "--year", help="YYYY: the annual experience report (erfaringsopsamling) of that year instead"
@@ -317,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("run", help="ingest → validate → build → decide → report for the latest month")
     _as_of_option(p)
-    p.add_argument("--month", type=_month, help="month to decide and report (default: the as-of month)")
+    p.add_argument("--month", type=_month, help="month to decide and report (default: the build's month)")
     _reference_date_option(p)
     _config_option(p)
     _common(p)
