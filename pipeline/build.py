@@ -511,7 +511,7 @@ def drop_schemas(warehouse: Path, doomed: Callable[[str], bool]) -> list[str]:
             if doomed(row[0])
         ]
         for name in names:
-            con.execute(f'drop schema if exists "{name}" cascade')
+            con.execute(f"drop schema if exists {ident(name)} cascade")
         return names
     finally:
         con.close()
@@ -558,9 +558,10 @@ def publish(warehouse: Path, schema: str, public: Sequence[str], as_of: dt.date,
         con.execute("begin transaction")
         for name in public:
             kind = existing.get(name)
+            target = f"{ident(PUBLIC_SCHEMA)}.{ident(name)}"
             if kind is not None:
-                con.execute(f'drop {"view" if kind == "VIEW" else "table"} "{PUBLIC_SCHEMA}"."{name}"')
-            con.execute(f'create view "{PUBLIC_SCHEMA}"."{name}" as select * from "{schema}"."{name}"')
+                con.execute(f"drop {'view' if kind == 'VIEW' else 'table'} {target}")
+            con.execute(f"create view {target} as select * from {ident(schema)}.{ident(name)}")
         con.execute(
             f"create table if not exists meta.{PUBLISHED_TABLE} (build_schema varchar not null, "
             "as_of date not null, run_id bigint, published_at timestamp not null)"
