@@ -3,9 +3,9 @@
 One follow-up report per tender area and one dashboard per provider (the notebooks in
 notebooks/, executed with papermill and exported to HTML that opens offline), the one copy of
 plotly.js they all load (plotly.min.js), the scorecard workbook, a manifest, and
-reports/index.html linking every month. The warehouse is touched once,
-read-only, for a snapshot of the run log (quality.py); everything else comes from the Parquet
-marts, so a build running meanwhile does not matter."""
+reports/index.html linking every month. The warehouse is only read, briefly: for the month of
+the published build (the default month) and a snapshot of the run log (quality.py); everything
+else comes from the Parquet marts, so a build running meanwhile does not matter."""
 
 from __future__ import annotations
 
