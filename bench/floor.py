@@ -17,6 +17,8 @@ from pathlib import Path
 import duckdb
 from openpyxl import load_workbook
 
+from pipeline.sql import literal
+
 FORMATS = (".csv", ".parquet", ".xlsx")
 
 
@@ -26,9 +28,9 @@ def delivery_files(raw_dir: Path) -> list[Path]:
 
 def read_once(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     """Rows of one file, every value touched once by an aggregate."""
-    literal = "'" + str(path).replace("'", "''") + "'"
+    quoted = literal(path)
     if path.suffix.lower() == ".parquet":
-        source = f"read_parquet({literal})"
+        source = f"read_parquet({quoted})"
     elif path.suffix.lower() == ".xlsx":
         workbook = load_workbook(path, read_only=True, data_only=True)
         try:
@@ -36,7 +38,7 @@ def read_once(con: duckdb.DuckDBPyConnection, path: Path) -> int:
         finally:
             workbook.close()
     else:
-        source = f"read_csv({literal}, all_varchar = true, encoding = '{_encoding(path)}')"
+        source = f"read_csv({quoted}, all_varchar = true, encoding = '{_encoding(path)}')"
     (rows,) = con.execute(f"select count(*), max(columns(*)) from {source}").fetchone()[:1]
     return int(rows)
 

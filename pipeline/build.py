@@ -41,8 +41,11 @@ import duckdb
 from pipeline.contract import extract_names
 from pipeline.cpr import scrub
 from pipeline.errors import ProvmonError
+from pipeline.files import atomic_path
+from pipeline.months import complete_month, month_end, next_month
 from pipeline.settings import WAREHOUSE_ENV, Settings
-from pipeline.warehouse import process_alive, record_run
+from pipeline.sql import ident, literal
+from pipeline.warehouse import WarehouseError, connect, process_alive, record_run
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +120,7 @@ def _build(
         staging = settings.marts_dir / f".{schema}"
         try:
             results = run_dbt(warehouse, dbt_args(as_of, variables=variables), schema=schema)
-            resolved = built_as_of(warehouse, schema)
+            resolved = resolved_as_of(warehouse, schema)
             staged = stage_exports(warehouse, results.exports, staging)
             publish(warehouse, schema, results.public, resolved, run.run_id)
         except BaseException:
@@ -157,19 +160,6 @@ def dbt_args(
 
 
 # --- before dbt: is there anything to build? -----------------------------------------------
-
-
-def connect(warehouse: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse, turning DuckDB's lock error into a message a person can act on."""
-    try:
-        return duckdb.connect(str(warehouse), read_only=read_only)
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            raise BuildError(
-                f"the warehouse {warehouse} is in use by another process; wait for it to finish "
-                "(or close the notebook holding it) and run provmon build again"
-            ) from exc
-        raise BuildError(f"cannot open the warehouse {warehouse}: {exc}") from exc
 
 
 def missing_landing_tables(con: duckdb.DuckDBPyConnection, extracts: Iterable[str]) -> list[str]:
@@ -222,8 +212,7 @@ def check_landing(warehouse: Path, need_referrals: bool, as_of: dt.date | None =
 def check_as_of(as_of: dt.date, first_referral: dt.date, newest_delivery: dt.date) -> None:
     """The latest as_of worth building is the end of the month after the newest delivery (the
     default is the end of the month before it); the earliest is the first referral."""
-    following = (newest_delivery.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
-    latest = (following + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    latest = month_end(next_month(newest_delivery))
     if not first_referral <= as_of <= latest:
         raise BuildError(
             f"--as-of {as_of.isoformat()} is outside the data: give a date from "
@@ -449,16 +438,41 @@ def environment(values: dict[str, str]) -> Iterator[None]:
 # --- after dbt: as_of and the Parquet marts -----------------------------------------------------
 
 
-def built_as_of(warehouse: Path, schema: str = PUBLIC_SCHEMA) -> dt.date:
-    """The as_of the build resolved (the var, or the default from the deliveries)."""
+def resolved_as_of(warehouse: Path, schema: str) -> dt.date:
+    """The as_of dbt resolved in a build schema (the var, or the default from the deliveries),
+    which publish() records; everyone else asks built_as_of()."""
     con = connect(warehouse, read_only=True)
     try:
-        row = con.execute(f'select max(as_of) from "{schema}".mart_data_exclusions').fetchone()
+        row = con.execute(f"select max(as_of) from {ident(schema)}.mart_data_exclusions").fetchone()
     finally:
         con.close()
     if row is None or row[0] is None:
         raise BuildError("the build finished but resolved no as_of; are any referrals loaded?")
     return row[0]
+
+
+def built_as_of(warehouse: Path) -> dt.date:
+    """The as_of of the published build (meta.published_build): the one date every verb after
+    the build works from, so that decide and report default to the same month."""
+    if not Path(warehouse).exists():
+        raise BuildError(f"no warehouse at {warehouse}: build it first (provmon build)")
+    con = connect(warehouse, read_only=True)
+    try:
+        row = (
+            con.execute(f"select as_of from meta.{PUBLISHED_TABLE}").fetchone()
+            if _published_schema(con)
+            else None
+        )
+    finally:
+        con.close()
+    if row is None or row[0] is None:
+        raise BuildError(f"the warehouse {warehouse} has no published build yet: run provmon build")
+    return row[0]
+
+
+def built_month(warehouse: Path) -> dt.date:
+    """The month the published build decides and reports: the newest month complete at its as_of."""
+    return complete_month(built_as_of(warehouse))
 
 
 def is_build_family(name: str, schema: str) -> bool:
@@ -494,7 +508,7 @@ def drop_schemas(warehouse: Path, doomed: Callable[[str], bool]) -> list[str]:
     only frees space (a left-over schema is dropped again by the next build)."""
     try:
         con = connect(warehouse, read_only=False)
-    except BuildError as exc:
+    except WarehouseError as exc:
         log.warning("build: could not drop unpublished build schemas: %s", exc)
         return []
     try:
@@ -506,7 +520,7 @@ def drop_schemas(warehouse: Path, doomed: Callable[[str], bool]) -> list[str]:
             if doomed(row[0])
         ]
         for name in names:
-            con.execute(f'drop schema if exists "{name}" cascade')
+            con.execute(f"drop schema if exists {ident(name)} cascade")
         return names
     finally:
         con.close()
@@ -553,9 +567,10 @@ def publish(warehouse: Path, schema: str, public: Sequence[str], as_of: dt.date,
         con.execute("begin transaction")
         for name in public:
             kind = existing.get(name)
+            target = f"{ident(PUBLIC_SCHEMA)}.{ident(name)}"
             if kind is not None:
-                con.execute(f'drop {"view" if kind == "VIEW" else "table"} "{PUBLIC_SCHEMA}"."{name}"')
-            con.execute(f'create view "{PUBLIC_SCHEMA}"."{name}" as select * from "{schema}"."{name}"')
+                con.execute(f"drop {'view' if kind == 'VIEW' else 'table'} {target}")
+            con.execute(f"create view {target} as select * from {ident(schema)}.{ident(name)}")
         con.execute(
             f"create table if not exists meta.{PUBLISHED_TABLE} (build_schema varchar not null, "
             "as_of date not null, run_id bigint, published_at timestamp not null)"
@@ -603,22 +618,13 @@ def export_marts(
         for relation, order_by in exports:
             name = relation.split(".")[-1].strip('"')
             target = marts_dir / f"{name}.parquet"
-            tmp = marts_dir / f".{name}.parquet.tmp-{os.getpid()}"
             order = f" order by {', '.join(order_by)}" if order_by else ""
-            try:
+            with atomic_path(target) as tmp:
                 con.execute(
-                    f"copy (select * from {relation}{order}) to '{sql_path(tmp)}' "
+                    f"copy (select * from {relation}{order}) to {literal(tmp)} "
                     "(format parquet, compression zstd)"
                 )
-                os.replace(tmp, target)
-            finally:
-                tmp.unlink(missing_ok=True)
             written.append(target)
     finally:
         con.close()
     return written
-
-
-def sql_path(path: Path) -> str:
-    """A path as the body of an SQL string literal."""
-    return str(path).replace("'", "''")

@@ -149,21 +149,10 @@ def cmd_backtest(args: argparse.Namespace) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> str:
-    if args.year is not None:
-        if args.month is not None:
-            raise ProvmonError("report takes --month or --year, not both")
-        from pipeline.reports.annual import annual_report
+    from pipeline.reports.report import report_verb
 
-        return str(annual_report(_settings(args), args.year))
-    from pipeline.reports.report import report
-    from pipeline.warehouse import record_run
-
-    settings = _writable_out_dir(_settings(args))
-    if not settings.warehouse.exists():  # the reports read the Parquet marts; the log needs the file
-        return str(report(settings, month=args.month, name_providers=args.name_providers))
-    with record_run(settings.warehouse, "report", create=False) as run:
-        run.summary = str(report(settings, month=args.month, name_providers=args.name_providers))
-    return run.summary
+    settings = _settings(args) if args.year is not None else _writable_out_dir(_settings(args))
+    return str(report_verb(settings, month=args.month, year=args.year, name_providers=args.name_providers))
 
 
 def cmd_run(args: argparse.Namespace) -> str:
@@ -288,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("decide", help="booking states and allocation for a month (or record an override)")
     p.add_argument("action", nargs="?", choices=["override"], help="'override' records a person's decision")
-    p.add_argument("--month", type=_month, help="YYYY-MM (default: the as-of month of the latest build)")
+    p.add_argument("--month", type=_month, help="YYYY-MM (default: the month of the latest build)")
     p.add_argument(
         "--model", choices=["soft", "hard"], default="soft", help="the model shown (both are stored)"
     )
@@ -318,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_backtest)
 
     p = verbs.add_parser("report", help="execute the notebooks: HTML reports, dashboards and Excel")
-    p.add_argument("--month", type=_month, help="YYYY-MM (default: the month of the build's as_of)")
+    p.add_argument("--month", type=_month, help="YYYY-MM (default: the month of the latest build)")
     p.add_argument("--name-providers", action="store_true", help="name the other providers in dashboards")
     p.add_argument(
         "--year", help="YYYY: the annual experience report (erfaringsopsamling) of that year instead"
@@ -328,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("run", help="ingest → validate → build → decide → report for the latest month")
     _as_of_option(p)
-    p.add_argument("--month", type=_month, help="month to decide and report (default: the as-of month)")
+    p.add_argument("--month", type=_month, help="month to decide and report (default: the build's month)")
     _reference_date_option(p)
     _config_option(p)
     _common(p)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.months import complete_month, month_start
 from pipeline.settings import Settings
 from pipeline.warehouse import record_run
 
@@ -32,8 +33,22 @@ class RunSummary:
         return f"run: {len(self.steps)} steps done ({done}) in {self.seconds:.0f} s"
 
 
+@dataclass
+class Period:
+    """The as-of date and the month of one run, resolved once: the build resolves the as_of
+    (the one given, or the default from the deliveries) and the month follows from it, so that
+    decide and report work on the same month."""
+
+    as_of: dt.date | None
+    month: dt.date | None
+
+    def built(self, as_of: dt.date) -> None:
+        self.as_of = as_of
+        self.month = month_start(self.month) if self.month else complete_month(as_of)
+
+
 def _steps(
-    settings: Settings, as_of: dt.date | None, month: dt.date | None, reference_date: dt.date | None
+    settings: Settings, period: Period, reference_date: dt.date | None
 ) -> list[tuple[str, Callable[[], object]]]:
     # Imported here: each library is heavy to import, and `provmon --help` should stay quick.
     from pipeline.build import build
@@ -42,13 +57,18 @@ def _steps(
     from pipeline.quality import validate, validate_marts
     from pipeline.reports.report import report
 
+    def build_step() -> object:
+        summary = build(settings, as_of=period.as_of)
+        period.built(summary.as_of)
+        return summary
+
     return [
         ("ingest", lambda: ingest(settings)),
         ("validate", lambda: validate(settings, reference_date=reference_date)),
-        ("build", lambda: build(settings, as_of=as_of)),
+        ("build", build_step),
         ("validate marts", lambda: validate_marts(settings)),
-        ("decide", lambda: decide(settings, month=month)),
-        ("report", lambda: report(settings, month=month)),
+        ("decide", lambda: decide(settings, month=period.month)),
+        ("report", lambda: report(settings, month=period.month)),
     ]
 
 
@@ -62,7 +82,7 @@ def run(
     failure (its error names the step)."""
     started = time.monotonic()
     summary = RunSummary()
-    steps = _steps(settings, as_of, month, reference_date)
+    steps = _steps(settings, Period(as_of, month), reference_date)
     # The run has its row in meta.runs beside those of its steps; ingest may create the file.
     with record_run(settings.warehouse, "run") as record:
         for number, (name, step) in enumerate(steps, start=1):

@@ -18,6 +18,7 @@ import duckdb
 from pipeline.contract import Extract, load_contract
 from pipeline.cpr import scrub
 from pipeline.errors import ProvmonError
+from pipeline.sql import ident
 
 # DuckDB type of each contract column type in landing (docs/warehouse.md). `cpr` is not here:
 # it is replaced by CPR_COLUMNS.
@@ -94,7 +95,8 @@ class WarehouseError(ProvmonError):
 
 
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file; the caller closes it (use it as a context manager).
+    """Open the warehouse file; the caller closes it (use it as a context manager). The one way
+    every verb opens the file, so a locked file reads the same whoever meets it.
 
     A lock held by another process (a running `dbt build`, an open notebook kernel writing)
     becomes a message saying so, instead of DuckDB's IO error."""
@@ -114,8 +116,8 @@ def open_error(path: Path, exc: Exception) -> WarehouseError:
     text = str(exc)
     if "lock" in text.lower():
         return WarehouseError(
-            f"the warehouse {path} is in use by another process (a build or ingest still running?); "
-            "try again when it has finished"
+            f"the warehouse {path} is in use by another process (a build or an ingest still running, "
+            "or a notebook writing to it); try again when it has finished"
         )
     return WarehouseError(f"cannot open the warehouse {path}: {scrub(text.splitlines()[0])}")
 
@@ -124,7 +126,7 @@ def qualified(catalog: str | None, schema: str, table: str) -> str:
     """`"catalog"."schema"."table"`, or without the catalog: names are always quoted, so that
     an attached warehouse (ingestion attaches it to an in-memory connection) works the same."""
     parts = [catalog] if catalog else []
-    return ".".join(f'"{p}"' for p in [*parts, schema, table])
+    return ".".join(ident(p) for p in [*parts, schema, table])
 
 
 def landing_columns(extract: Extract) -> list[tuple[str, str]]:
@@ -143,9 +145,9 @@ def ensure_schemas(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -
 
     A landing table that lacks a column the contract has since gained gets it added (NULL for
     the rows already loaded), so that a contract change does not need a fresh warehouse."""
-    prefix = f'"{catalog}".' if catalog else ""
+    prefix = f"{ident(catalog)}." if catalog else ""
     for schema in ("landing", "quarantine", "meta"):
-        con.execute(f'CREATE SCHEMA IF NOT EXISTS {prefix}"{schema}"')
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {prefix}{ident(schema)}")
     for extract in load_contract().extracts.values():
         _ensure_landing_table(con, catalog, extract)
     con.execute(f"CREATE TABLE IF NOT EXISTS {qualified(catalog, 'quarantine', 'rows')} {QUARANTINE_ROWS}")
@@ -185,17 +187,17 @@ def _upgrade_runs(con: duckdb.DuckDBPyConnection, catalog: str | None) -> None:
 def _ensure_landing_table(con: duckdb.DuckDBPyConnection, catalog: str | None, extract: Extract) -> None:
     table = qualified(catalog, "landing", extract.name)
     wanted = landing_columns(extract)
-    column_list = ", ".join(f'"{name}" {sql_type}' for name, sql_type in wanted)
+    column_list = ", ".join(f"{ident(name)} {sql_type}" for name, sql_type in wanted)
     con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({column_list})")
     present = {row[0] for row in con.execute(f"SELECT name FROM pragma_table_info('{table}')").fetchall()}
     for name, sql_type in wanted:
         if name not in present:
-            con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {sql_type}')
+            con.execute(f"ALTER TABLE {table} ADD COLUMN {ident(name)} {sql_type}")
 
 
 def next_id(con: duckdb.DuckDBPyConnection, table: str, column: str) -> int:
     """max + 1 of an id column: safe because DuckDB lets only one process write the file."""
-    return int(con.execute(f'SELECT coalesce(max("{column}"), 0) + 1 FROM {table}').fetchone()[0])
+    return int(con.execute(f"SELECT coalesce(max({ident(column)}), 0) + 1 FROM {table}").fetchone()[0])
 
 
 @dataclass

@@ -33,8 +33,8 @@ import pandas as pd
 
 from pipeline import danish
 from pipeline.decisions.errors import DecisionInputError
-from pipeline.decisions.inputs import month_end, month_start
 from pipeline.decisions.rules import Rules
+from pipeline.months import add_months, month_end, month_start
 
 Key = tuple[str, int]
 
@@ -277,7 +277,7 @@ def expected_volume(
     if missing:
         raise DecisionInputError(f"expected volume needs the column(s) {', '.join(missing)}")
     last = pd.Timestamp(month_end(month))
-    first = pd.Timestamp(month_start(month)) - pd.DateOffset(months=months - 1)
+    first = pd.Timestamp(add_months(month, -(months - 1)))
     when = pd.to_datetime(bookings[date_column])
     counts = bookings.loc[(when >= first) & (when <= last), "tender_area"].value_counts()
     return {int(a): float(counts.get(a, 0)) / months for a in sorted(bookings["tender_area"].unique())}

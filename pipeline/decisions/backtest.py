@@ -19,9 +19,9 @@ import pandas as pd
 from pipeline.decisions.allocation import allocate
 from pipeline.decisions.engine import Key, Memory, MonthInput, ProviderMemory, decide_month, decisions_frame
 from pipeline.decisions.errors import DecisionInputError
-from pipeline.decisions.inputs import month_start, next_month
 from pipeline.decisions.reasons import Templates
 from pipeline.decisions.rules import Model, Rules
+from pipeline.months import month_start, next_month
 
 STATE_COLUMNS = ["model", "state", "provider_months"]
 SUMMARY_COLUMNS = ["model", "months", "provider_months", "state_changes", "referrals_moved"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -26,9 +25,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from pipeline import danish
 from pipeline.decisions.backtest import BacktestResult
 from pipeline.decisions.evidence import Evidence
-from pipeline.decisions.inputs import month_start
 from pipeline.decisions.rules import HardState, Model, Rules, SoftState
 from pipeline.errors import ProvmonError
+from pipeline.files import atomic_path
+from pipeline.months import month_start, months_between
 from pipeline.reports.config import load_config as load_report_config
 
 # The models' names and the states' colours are the reports' (reports.yaml), one home each.
@@ -132,10 +132,6 @@ def _provider(data: Any, where: str) -> TrueProvider:
         raise GroundTruthError(f"{where}.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
 
 
-def _months_between(start: date, end: date) -> int:
-    return (end.year - start.year) * 12 + end.month - start.month
-
-
 def _first(months: pd.Series) -> date | None:
     return min(months) if len(months) else None
 
@@ -213,9 +209,9 @@ def _reactions(model: Model, rows: pd.DataFrame, truth: GroundTruth) -> list[dic
                 "worse_from": since,
                 "counted_from": counted,
                 "first_reaction": flag,
-                "reaction_months": _months_between(counted, flag) if flag else math.nan,
+                "reaction_months": months_between(counted, flag) if flag else math.nan,
                 "first_reduction": cut,
-                "reduction_months": _months_between(counted, cut) if cut else math.nan,
+                "reduction_months": months_between(counted, cut) if cut else math.nan,
             }
         )
     return out
@@ -430,15 +426,6 @@ def build_report(result: BacktestResult, rules: Rules, truth: GroundTruth | None
     return BacktestReport(table, providers, figure(result, rules, truth))
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_report(report: BacktestReport, folder: Path) -> list[Path]:
     """Write the table (CSV and Markdown), the per-provider reactions (CSV) and the chart."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -450,5 +437,6 @@ def write_report(report: BacktestReport, folder: Path) -> list[Path]:
     if report.providers is not None:
         written.append((folder / PROVIDERS_FILE, lambda p: report.providers.to_csv(p, index=False)))
     for path, write in written:
-        _atomic_write(path, write)
+        with atomic_path(path) as tmp:
+            write(tmp)
     return [path for path, _ in written]

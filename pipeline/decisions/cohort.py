@@ -22,7 +22,7 @@ import pandas as pd
 
 from pipeline.decisions.errors import DecisionInputError
 from pipeline.decisions.hard import LiftCohort
-from pipeline.decisions.inputs import month_end, month_start
+from pipeline.months import month_end, month_start
 
 OUTCOME_COLUMNS = (
     "referral_id",

@@ -18,11 +18,12 @@ from pipeline.decisions.cohort import CohortSource, NoCohorts
 from pipeline.decisions.errors import DecisionInputError, OverrideError
 from pipeline.decisions.evidence import Evidence, Gap, Judgement, hard_evidence, soft_evidence, stop_threshold
 from pipeline.decisions.hard import HardMemory, HardState, LiftCohort, hard_decided, hard_step
-from pipeline.decisions.inputs import ProviderMonth, month_start
+from pipeline.decisions.inputs import ProviderMonth
 from pipeline.decisions.overrides import Override, index_overrides
 from pipeline.decisions.reasons import NO_COMPARATOR, ReasonFacts, Templates, render
 from pipeline.decisions.rules import SOFT_ORDER, AreaRules, Model, Rules, SoftState
 from pipeline.decisions.soft import SoftMemory, SoftMove, soft_decided, soft_step
+from pipeline.months import month_start
 
 Key = tuple[str, int]  # (provider_id, tender_area)
 

@@ -7,18 +7,18 @@ tested on hand-made months and replayed in a back-test without a database."""
 
 from __future__ import annotations
 
-import calendar
 import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import pandas as pd
 
 from pipeline.decisions.errors import DecisionInputError
 from pipeline.decisions.rules import Rules
+from pipeline.months import month_start
 
 # adjustment_status of a row whose risk model fitted (pipeline/stats); anything else is a
 # fallback and the decision uses the unadjusted comparison.
@@ -50,26 +50,6 @@ OPTIONAL_COLUMNS = (
 )
 # Other names the mart may give the Wilson interval (the dbt project calls it rate_low/high).
 ALIASES = {"rate_low": "wilson_low", "rate_high": "wilson_high"}
-
-
-def month_start(d: date | datetime | str) -> date:
-    """The first day of d's calendar month; months are keyed this way throughout."""
-    if isinstance(d, str):
-        d = date.fromisoformat(d if len(d.strip()) > 7 else f"{d.strip()}-01")
-    if isinstance(d, datetime):
-        d = d.date()
-    return date(d.year, d.month, 1)
-
-
-def month_end(d: date | datetime | str) -> date:
-    """The last day of d's calendar month: the as_of of that month."""
-    first = month_start(d)
-    return date(first.year, first.month, calendar.monthrange(first.year, first.month)[1])
-
-
-def next_month(d: date) -> date:
-    first = month_start(d)
-    return date(first.year + first.month // 12, first.month % 12 + 1, 1)
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from typing import Any
 import pandas as pd
 
 from pipeline.decisions.errors import OverrideError
-from pipeline.decisions.inputs import month_start
 from pipeline.decisions.rules import AreaRules, HardState, Model, SoftState
+from pipeline.months import month_start
 
 # Columns of meta.decision_overrides, in this order.
 OVERRIDE_COLUMNS = (

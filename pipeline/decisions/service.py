@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 
 from pipeline import danish
-from pipeline.build import export_marts
+from pipeline.build import built_month, export_marts
 from pipeline.decisions import store
 from pipeline.decisions.allocation import allocate
 from pipeline.decisions.backtest import BacktestResult, backtest
@@ -29,11 +29,12 @@ from pipeline.decisions.backtest_report import BacktestReport, GroundTruth, buil
 from pipeline.decisions.cohort import CountedCohorts
 from pipeline.decisions.engine import Key, MonthInput, ProviderMemory, memory_from_frame
 from pipeline.decisions.errors import DecisionInputError, OverrideError
-from pipeline.decisions.inputs import ProviderMonth, month_end, month_start, next_month, primary_rows_by_month
+from pipeline.decisions.inputs import ProviderMonth, primary_rows_by_month
 from pipeline.decisions.overrides import Override, latest_per_key, make_override, overrides_from_frame
 from pipeline.decisions.reasons import Templates, load_templates
 from pipeline.decisions.rules import HardState, Model, Rules, SoftState, load_rules
 from pipeline.errors import ProvmonError
+from pipeline.months import month_end, month_range, month_start, next_month
 from pipeline.settings import GROUND_TRUTH_FILE, Settings
 from pipeline.warehouse import connect, record_run
 
@@ -59,15 +60,6 @@ def parse_model(model: str | Model) -> Model:
         raise ProvmonError(
             f"unknown model {model!r}: use soft (blid overgang) or hard (bookingstop)"
         ) from None
-
-
-def month_range(first: date, last: date) -> list[date]:
-    """Every month from first to last, both included."""
-    months, month = [], month_start(first)
-    while month <= month_start(last):
-        months.append(month)
-        month = next_month(month)
-    return months
 
 
 # --- the months one build can decide ----------------------------------------------------------
@@ -304,8 +296,8 @@ def _export(settings: Settings, schema: str) -> tuple[Path, ...]:
 
 
 def decide(settings: Settings, month: date | None = None, model: str = "soft") -> DecideSummary:
-    """Propose both models' booking states for `month` (default: the latest complete month of
-    the build), with the allocation of new referrals; `model` is the one shown.
+    """Propose both models' booking states for `month` (default: the month of the published
+    build, pipeline.build.built_month), with the allocation of new referrals; `model` is the one shown.
 
     Months before it that are not stored yet are decided too (a month continues from the one
     before), and so are the stored months after it."""
@@ -317,7 +309,7 @@ def decide(settings: Settings, month: date | None = None, model: str = "soft") -
             store.ensure_tables(con, schema)
             inputs = _month_inputs(con)
             rules = inputs.rules
-            target = month_start(month) if month else inputs.latest
+            target = month_start(month) if month else built_month(settings.warehouse)
             stored = store.stored_months(con, schema)
             plan = _plan(con, schema, inputs, target, stored)
             shown = {m: parse_model(s or DEFAULT_MODEL) for m, s in stored.items()} | {target: shown_model}

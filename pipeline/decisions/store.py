@@ -25,9 +25,9 @@ import pandas as pd
 from pipeline.decisions.allocation import PROVIDER_COLUMNS
 from pipeline.decisions.engine import DECISION_COLUMNS
 from pipeline.decisions.errors import DecisionInputError
-from pipeline.decisions.inputs import month_end, month_start
 from pipeline.decisions.overrides import OVERRIDE_COLUMNS, Override, overrides_frame
 from pipeline.decisions.rules import Rules
+from pipeline.months import month_end, month_start
 from pipeline.parameters import MeasureParameters, measure_parameters
 from pipeline.warehouse import next_id, qualified
 

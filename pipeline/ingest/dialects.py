@@ -29,7 +29,7 @@ from pipeline.cpr import scrub
 from pipeline.errors import UnreadableFileError
 from pipeline.ingest.config import load_config
 from pipeline.ingest.deliveries import Delivery
-from pipeline.ingest.sql import ident, literal
+from pipeline.sql import ident, literal
 
 ROW_NUMBER = "_row_number"
 _SAMPLE_BYTES = 1 << 16

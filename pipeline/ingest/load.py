@@ -36,7 +36,8 @@ from pipeline.ingest.dialects import ROW_NUMBER, RawTable, estimated_rows, read_
 from pipeline.ingest.mapping import SiteMapping
 from pipeline.ingest.pseudonym import CPR_TABLE, PERSONS_TABLE, PseudonymCache, require_same_key
 from pipeline.ingest.rows import BatchQueries
-from pipeline.ingest.sql import MACROS, ident, literal
+from pipeline.ingest.sql import MACROS
+from pipeline.sql import ident, literal
 from pipeline.warehouse import ensure_schemas, next_id, open_error, qualified
 
 log = logging.getLogger(__name__)

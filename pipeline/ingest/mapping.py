@@ -32,8 +32,8 @@ from pipeline.cpr import scrub
 from pipeline.errors import ConfigError, UnreadableFileError
 from pipeline.ingest.deliveries import FORMATS, Delivery, Misnamed, dated
 from pipeline.ingest.dialects import ROW_NUMBER, RawTable
-from pipeline.ingest.sql import ident, literal
 from pipeline.settings import SITE_MAPPING_FILE
+from pipeline.sql import ident, literal
 
 EXAMPLE_FILE = Path(__file__).parents[1] / "contract" / "site-mapping.example.yaml"
 _DATE_TYPES = ("date", "week", "month")

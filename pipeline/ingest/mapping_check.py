@@ -20,7 +20,8 @@ from pipeline.errors import ProvmonError, UnreadableFileError
 from pipeline.ingest.deliveries import Delivery, find_deliveries
 from pipeline.ingest.dialects import ROW_NUMBER, RawTable, read_table
 from pipeline.ingest.mapping import SiteMapping, find_mapping
-from pipeline.ingest.sql import MACROS, ident
+from pipeline.ingest.sql import MACROS
+from pipeline.sql import ident
 
 _SHOWN_VALUES = 40  # distinct values listed per code column
 

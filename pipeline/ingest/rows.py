@@ -25,7 +25,7 @@ from pipeline.ingest.checks import (
 )
 from pipeline.ingest.dialects import ROW_NUMBER
 from pipeline.ingest.pseudonym import CPR_TABLE, PERSONS_TABLE
-from pipeline.ingest.sql import ident, literal
+from pipeline.sql import ident, literal
 
 FILE = "_file"
 ROW = f"{FILE}, {ROW_NUMBER}"

@@ -1,21 +1,9 @@
-"""Small helpers for writing SQL text safely (names and values from a delivery's header or
-the contract are quoted here, never pasted raw into a statement), and the SQL macros every
-ingestion query may use."""
+"""The SQL macros every ingestion query may use (quoting names and values is pipeline/sql.py)."""
 
 from __future__ import annotations
 
 from pipeline.cpr import SQL_CPR_LIKE, SQL_MASK_REPLACEMENT, SQL_MASKED
-
-
-def ident(name: str) -> str:
-    """A quoted identifier (a header may hold spaces, quotes or a keyword)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def literal(value: str) -> str:
-    """A quoted string literal."""
-    return "'" + value.replace("'", "''") + "'"
-
+from pipeline.sql import literal
 
 # Characters trimmed around every value: spaces, tabs, line ends and the no-break space
 # spreadsheets like to leave behind.

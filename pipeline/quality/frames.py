@@ -26,10 +26,10 @@ import duckdb
 import pandas as pd
 
 from pipeline.cpr import scrub
-from pipeline.ingest.sql import ident
 from pipeline.quality.config import Landing, Volume
 from pipeline.quality.layout import BIRTH_DATE, LandingTable
 from pipeline.quality.profile import DeliveryProfile
+from pipeline.sql import ident
 
 # Longest code value shown in a result: an unknown code is free text that could hold anything.
 _SHOWN_CHARS = 40

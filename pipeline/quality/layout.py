@@ -40,10 +40,6 @@ class LandingTable:
     def name(self) -> str:
         return self.extract.name
 
-    @property
-    def qualified_name(self) -> str:
-        return f"landing.{self.name}"
-
     @cached_property
     def columns(self) -> list[tuple[str, str]]:
         """(name, DuckDB type) in the order of docs/warehouse.md."""

@@ -15,9 +15,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from pipeline.ingest.sql import ident, literal
 from pipeline.quality.config import Mart
 from pipeline.quality.frames import shown_value
+from pipeline.sql import ident, literal
 
 PSEUDONYM_PATTERN = "^[0-9a-f]{64}$"
 # Where dbt builds the public tables (dbt_project/profiles.yml: schema main).

@@ -33,9 +33,9 @@ import duckdb
 import pandas as pd
 
 from pipeline.contract import CONTRACT_FILE
-from pipeline.ingest.sql import ident, literal
 from pipeline.quality.config import EndReasonMissing, MinAge
 from pipeline.quality.layout import LandingTable
+from pipeline.sql import ident, literal
 
 # Bump when the profile's content or SQL changes meaning.
 PROFILE_FORMAT = 1

@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,8 @@ import xlsxwriter
 
 from pipeline import danish
 from pipeline.decisions.rules import Model, Rules, load_rules
-from pipeline.files import atomic_write_text
+from pipeline.files import atomic_path, atomic_write_text
+from pipeline.months import add_months
 from pipeline.reports import charts, present
 from pipeline.reports.config import Disclosure, ReportConfig, load_config
 from pipeline.reports.data import (
@@ -112,7 +112,7 @@ class AnnualData:
 
     def base_text(self) -> str:
         """Which base the year's results are, in the report's words."""
-        first = (self.month - pd.DateOffset(months=11)).date()
+        first = add_months(self.month, -11)
         text = (
             f"Årets resultater er målt på grundlaget for {danish.format_month(self.month)}: de forløb, "
             f"hvis måleperiode sluttede i de 12 måneder {danish.format_month(first)}–"
@@ -731,14 +731,13 @@ def write_workbook(
 ) -> Path:
     """The year's workbook (to a temporary name, then renamed)."""
     rule = config.disclosure
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.xlsx")
     notes = [
         data.base_text(),
         f"Tal under {rule.min_count} vises som {rule.small_label}; andele, intervaller, gennemsnit og "
         "priser beregnet på dem er udeladt.",
         "Henvisninger og pris: forløb startet i kalenderåret (pris = summen af forløbenes pris).",
     ]
-    try:
+    with atomic_path(path) as tmp:
         book = xlsxwriter.Workbook(str(tmp))
         formats = _Formats(book)
         sheets = (
@@ -771,9 +770,6 @@ def write_workbook(
             else:
                 write_rows(sheet, formats, 5, frame, columns, rule)
         book.close()
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.decisions.inputs import month_end, month_start
 from pipeline.errors import ProvmonError
+from pipeline.months import month_end, month_start, previous_month
 from pipeline.reports.config import ReportConfig
 from pipeline.stats.config import FunnelConfig, level_label
 
@@ -159,7 +159,7 @@ class ReportData:
 
     @property
     def previous_month(self) -> dt.date:
-        return month_start(self.month - dt.timedelta(days=1))
+        return previous_month(self.month)
 
     def provider_names(self) -> dict[str, str]:
         names = self.providers.set_index("provider_id")["provider_name"]

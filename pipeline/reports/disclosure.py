@@ -15,7 +15,6 @@ import math
 import string
 from collections.abc import Iterable, Mapping
 
-import numpy as np
 import pandas as pd
 
 from pipeline import danish
@@ -112,14 +111,6 @@ def single_other(results: pd.DataFrame) -> pd.Series:
     return (others <= 1).astype(bool)
 
 
-def count_columns_text(frame: pd.DataFrame, columns: Iterable[str], rule: Disclosure) -> pd.DataFrame:
-    """The frame with the given count columns replaced by their disclosure-safe text."""
-    out = frame.copy()
-    for column in columns:
-        out[column] = [count_text(v, rule) for v in out[column]]
-    return out
-
-
 def protect_counts(frame: pd.DataFrame, columns: Iterable[str], rule: Disclosure) -> pd.DataFrame:
     """Numeric count columns with small counts set to NaN: for charts, where a bar of 3 would
     show the 3 however it is labelled."""
@@ -161,14 +152,6 @@ def provider_labels(
     if own is not None and own in providers:
         labels[own] = providers[own]
     return labels
-
-
-def rate_or_none(rate: float | None) -> float | None:
-    """A rate for display: None for missing (NaN from a blanked cell, or NULL in the mart)."""
-    if rate is None:
-        return None
-    value = float(rate)
-    return None if np.isnan(value) else value
 
 
 # Decision rows carry these counts; the reason sentence quotes them (reasons.yaml).

@@ -15,7 +15,6 @@ so a cell keeps its text even when a user edits it."""
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import xlsxwriter
 
 from pipeline import danish
 from pipeline.decisions.rules import Model, Rules
+from pipeline.files import atomic_path
 from pipeline.reports.config import ReportConfig, load_config
 from pipeline.reports.data import ReportData
 from pipeline.reports.disclosure import as_number, protect_results, reason_text
@@ -101,9 +101,9 @@ class _Formats:
         return getattr(self, kind)
 
 
-def _cell_value(value: object, column: Column, rule_small: str, is_small: bool) -> object:
+def _cell_value(value: object, column: Column, is_small: bool) -> object:
     """What goes in a cell: None for a small count (the flag column says "<5"), a blanked or a
-    missing number; text for a text column. rule_small is kept for callers of the old form."""
+    missing number; text for a text column."""
     if column.kind == "count" and is_small:
         return None
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -125,7 +125,7 @@ def _write_table(
         for c, column in enumerate(columns):
             value = row.get(column.source)
             small = column.kind == "count" and rule.is_small(value if value is None else float(value))
-            cell = _cell_value(value, column, rule.small_label, small)
+            cell = _cell_value(value, column, small)
             kind = column.kind
             fmt = (
                 formats.kroner
@@ -229,15 +229,13 @@ def decisions_frame(data: ReportData, rules: Rules, config: ReportConfig) -> pd.
 
 def write_scorecard(data: ReportData, rules: Rules, config: ReportConfig, path: Path) -> Path:
     """Write the workbook (to a temporary name, then renamed); return its path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.xlsx")
     month = danish.format_month(data.month)
     note = (
         f"Tal under {config.disclosure.min_count} er udeladt (tom celle, markeret "
         f"{config.disclosure.small_label} i kolonnen Skjult); andele, intervaller og gennemsnit "
         f"beregnet på dem er også udeladt. Grundlag: de seneste {data.parameters.rolling_months} måneder."
     )
-    try:
+    with atomic_path(path) as tmp:
         book = xlsxwriter.Workbook(str(tmp))
         formats = _Formats(book)
         for area in data.areas():
@@ -256,7 +254,4 @@ def write_scorecard(data: ReportData, rules: Rules, config: ReportConfig, path: 
             sheet.write_string(1, 0, "Forslagene er pipelinens; opfølgningsmødet beslutter.", formats.note)
             _write_table(sheet, formats, 3, decisions, DECISION_COLUMNS, config)
         book.close()
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

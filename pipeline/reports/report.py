@@ -3,9 +3,9 @@
 One follow-up report per tender area and one dashboard per provider (the notebooks in
 notebooks/, executed with papermill and exported to HTML that opens offline), the one copy of
 plotly.js they all load (plotly.min.js), the scorecard workbook, a manifest, and
-reports/index.html linking every month. The warehouse is touched once,
-read-only, for a snapshot of the run log (quality.py); everything else comes from the Parquet
-marts, so a build running meanwhile does not matter."""
+reports/index.html linking every month. The warehouse is only read, briefly: for the month of
+the published build (the default month) and a snapshot of the run log (quality.py); everything
+else comes from the Parquet marts, so a build running meanwhile does not matter."""
 
 from __future__ import annotations
 
@@ -19,7 +19,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from pipeline import danish
-from pipeline.decisions.rules import load_rules
+from pipeline.build import built_month
+from pipeline.decisions.rules import Rules, load_rules
+from pipeline.errors import ProvmonError
+from pipeline.months import month_start
 from pipeline.reports import quality
 from pipeline.reports.config import ReportConfig, load_config
 from pipeline.reports.data import ReportData, load_report_data
@@ -28,6 +31,7 @@ from pipeline.reports.execute import Job, run_jobs
 from pipeline.reports.index import MANIFEST, Manifest, write_index
 from pipeline.reports.present import PLOTLY_FILE, write_plotly
 from pipeline.settings import Settings
+from pipeline.warehouse import record_run
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +71,9 @@ def provider_file(provider_id: str) -> str:
 
 
 def plan_jobs(
-    data: ReportData, settings: Settings, folder: Path, quality_file: Path, name_providers: bool
+    data: ReportData, settings: Settings, rules: Rules, folder: Path, quality_file: Path, name_providers: bool
 ) -> list[Job]:
     """One job per tender area and one per provider with results in the month."""
-    rules = load_rules()
     month = f"{data.month:%Y-%m}"
     common = {
         "month": month,
@@ -127,11 +130,41 @@ def _manifest(folder: Path, data: ReportData, jobs: list[Job]) -> Manifest:
     )
 
 
+def report_month(settings: Settings, month: dt.date | None) -> dt.date | None:
+    """The month to report: the one asked for, else the month of the published build (the
+    month `provmon decide` defaults to as well). Without a warehouse (marts copied elsewhere)
+    None: the newest month of the Parquet marts."""
+    if month is not None:
+        return month_start(month)
+    return built_month(settings.warehouse) if settings.warehouse.exists() else None
+
+
+def report_verb(
+    settings: Settings, month: dt.date | None = None, year: str | None = None, name_providers: bool = False
+) -> object:
+    """`provmon report`: a month's reports, logged in meta.runs when there is a warehouse (the
+    reports themselves read the Parquet marts), or with `year` the annual report."""
+    if year is not None:
+        if month is not None:
+            raise ProvmonError("report takes --month or --year, not both")
+        from pipeline.reports.annual import annual_report
+
+        return annual_report(settings, year)
+    if not settings.warehouse.exists():
+        return report(settings, month=month, name_providers=name_providers)
+    with record_run(settings.warehouse, "report", create=False) as run:
+        summary = report(settings, month=month, name_providers=name_providers)
+        run.summary = str(summary)
+    return summary
+
+
 def report(settings: Settings, month: dt.date | None = None, name_providers: bool = False) -> ReportSummary:
-    """Write the month's reports (month None = the built month: dim_parameters.as_of) to
-    settings.out_dir/<YYYY-MM>/ and rebuild settings.out_dir/index.html."""
+    """Write the month's reports (month None = the month of the published build, report_month)
+    to settings.out_dir/<YYYY-MM>/ and rebuild settings.out_dir/index.html."""
     started = time.monotonic()
+    month = report_month(settings, month)
     config: ReportConfig = load_config()
+    rules = load_rules()
     with tempfile.TemporaryDirectory(prefix="provmon-report-") as work:
         quality_file = quality.write_snapshot(
             quality.snapshot(settings.warehouse), Path(work) / "quality.json"
@@ -140,7 +173,7 @@ def report(settings: Settings, month: dt.date | None = None, name_providers: boo
         folder = settings.out_dir / f"{data.month:%Y-%m}"
         folder.mkdir(parents=True, exist_ok=True)
         plotly_js = write_plotly(folder)  # the month's one copy, which every report loads
-        jobs = plan_jobs(data, settings, folder.resolve(), quality_file, name_providers)
+        jobs = plan_jobs(data, settings, rules, folder.resolve(), quality_file, name_providers)
         log.info("report: %d notebooks for %s", len(jobs), danish.format_month(data.month))
         with tqdm(total=len(jobs), desc="report", unit="rapport", disable=None) as bar:
             run_jobs(
@@ -150,7 +183,7 @@ def report(settings: Settings, month: dt.date | None = None, name_providers: boo
                 config.execution.timeout_seconds,
                 progress=lambda job: bar.update(1),
             )
-    scorecard = write_scorecard(data, load_rules(), config, folder / SCORECARD)
+    scorecard = write_scorecard(data, rules, config, folder / SCORECARD)
     _remove_stale(folder.resolve(), {j.html for j in jobs})
     _manifest(folder, data, jobs).write(folder)
     index = write_index(settings.out_dir)

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.errors import ProvmonError
+from pipeline.sql import literal
 from pipeline.stats.config import Covariate, StatsConfig, load_stats_config
 
 # The columns of the interface with dbt (docs in the module docstring of compare.py).
@@ -114,7 +115,7 @@ def count_patterns(
     into the risk-base view, so only that part of it is computed)."""
     require_columns(relation.columns, [*GROUP_KEYS, PROVIDER, OUTCOME, *config.covariates], "the risk base")
     where = "".join(
-        f" and {column} = {_literal(value)}"
+        f" and {column} = {literal(value)}"
         for column, value in (("tender_area", tender_area), ("measure", measure))
         if value is not None
     )
@@ -131,10 +132,3 @@ def count_patterns(
     for i in text:
         table = table.set_column(i, table.field(i).name, pc.dictionary_encode(table.column(i)))
     return table.to_pandas()
-
-
-def _literal(value: object) -> str:
-    """A SQL literal of a key value (a number, or text with its quotes doubled)."""
-    if isinstance(value, bool | int | float):
-        return str(value)
-    return "'" + str(value).replace("'", "''") + "'"

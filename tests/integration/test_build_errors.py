@@ -14,6 +14,7 @@ import pytest
 from pipeline.build import BuildError, build
 from pipeline.contract import load_contract
 from pipeline.settings import Settings
+from pipeline.warehouse import WarehouseError
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +84,7 @@ def test_locked_warehouse(tmp_path: Path) -> None:
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
-        with pytest.raises(BuildError, match=r"in use by another process"):
+        with pytest.raises(WarehouseError, match=r"in use by another process"):
             build(settings, as_of=dt.date(2024, 6, 30))
     finally:
         holder.kill()
