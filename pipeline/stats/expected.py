@@ -19,6 +19,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from pipeline.sql import literal
 from pipeline.stats.compare import (
     RISK_ADJUSTED,
     UNADJUSTED,
@@ -32,7 +33,6 @@ from pipeline.stats.patterns import (
     GROUP_KEYS,
     OUTCOME,
     StatsInputError,
-    _literal,
     area_measures,
     as_relation,
     count_patterns,
@@ -98,7 +98,7 @@ def _matured_rows(
         f"from base where {OUTCOME} is not null and as_of_month = {MATURED_MONTH}"
         f" and tender_area = $area and measure = $measure"
     )
-    query = query.replace("$area", _literal(tender_area)).replace("$measure", _literal(measure))
+    query = query.replace("$area", literal(tender_area)).replace("$measure", literal(measure))
     return relation.query("base", query).df()
 
 
