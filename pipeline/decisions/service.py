@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 
 from pipeline import danish
-from pipeline.build import export_marts, run_dbt
+from pipeline.build import dbt_args, export_marts, run_dbt
 from pipeline.decisions import store
 from pipeline.decisions.allocation import allocate
 from pipeline.decisions.backtest import BacktestResult, backtest
@@ -305,7 +305,7 @@ def _write(con: duckdb.DuckDBPyConnection, rules: Rules, decided: _Decided) -> N
 def _publish(settings: Settings) -> tuple[Path, ...]:
     """Test what was written with the dbt tests of the store and its marts, then export the
     public decision marts to Parquet (a failing test leaves the previous exports in place)."""
-    run_dbt(settings.warehouse.resolve(), ["test", "--select", *store.STORE_TESTS])
+    run_dbt(settings.warehouse.resolve(), dbt_args(None, command=("test", "--select", *store.STORE_TESTS)))
     return tuple(export_marts(settings.warehouse.resolve(), store.exports(), settings.marts_dir))
 
 
