@@ -21,15 +21,18 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 
 import duckdb
 import pandas as pd
+import yaml
 
-from pipeline.build import PUBLIC_SCHEMA
+from pipeline.build import PROJECT_DIR, PUBLIC_SCHEMA
 from pipeline.decisions.errors import DecisionInputError
 from pipeline.decisions.inputs import month_end, month_start
 from pipeline.decisions.overrides import Override, overrides_frame
 from pipeline.decisions.rules import Rules
+from pipeline.errors import ConfigError
 from pipeline.parameters import MeasureParameters, measure_parameters
 from pipeline.warehouse import next_id, qualified
 
@@ -52,8 +55,8 @@ STORED_EXTRA = ("shown", "computed_at")
 # run (macro create_decision_store); here they are only read and written, by column name.
 STORE = "decisions"
 STORE_TABLES = {DECISIONS: "booking_decisions", ALLOCATION: "booking_allocation"}
-# The dbt nodes `provmon decide` tests after writing: the store and the marts that publish it.
-STORE_TESTS = ("source:decisions", "source:decision_log", DECISIONS, ALLOCATION)
+# The yml that declares the store, its shape and its tests.
+STORE_YML = PROJECT_DIR / "models" / "marts" / "decisions" / "_decisions__models.yml"
 # The order the Parquet exports are sorted in, so that two exports of the same rows are equal.
 EXPORT_ORDER = {
     DECISIONS: ("month", "tender_area", "provider_id", "model"),
@@ -246,3 +249,59 @@ def exports() -> list[tuple[str, tuple[str, ...]]]:
     """(relation, order-by columns) of the public decision marts (the published views of the
     store), as pipeline.build.export_marts takes them."""
     return [(qualified(None, PUBLIC_SCHEMA, mart), order) for mart, order in EXPORT_ORDER.items()]
+
+
+# --- the store's tests, as the yml declares them --------------------------------------------
+
+
+def _test_name(test: str | dict) -> str:
+    return test if isinstance(test, str) else next(iter(test))
+
+
+def _test_sql(table: str, test: str | dict, column: str | None = None) -> str:
+    """A query counting the rows that fail one of the yml's tests (the generic tests the dbt
+    project runs on the store: unique_combination, not_null, accepted_values)."""
+    name = _test_name(test)
+    arguments = test[name].get("arguments", {}) if isinstance(test, dict) else {}
+    if name == "unique_combination":
+        keys = ", ".join(f'"{c}"' for c in arguments["columns"])
+        return f"SELECT count(*) FROM (SELECT {keys} FROM {table} GROUP BY ALL HAVING count(*) > 1)"
+    if name == "not_null" and column:
+        return f'SELECT count(*) FROM {table} WHERE "{column}" IS NULL'
+    if name == "accepted_values" and column:
+        values = ", ".join("'" + str(v).replace("'", "''") + "'" for v in arguments["values"])
+        return f'SELECT count(*) FROM {table} WHERE "{column}" IS NOT NULL AND "{column}" NOT IN ({values})'
+    raise ConfigError(f"{STORE_YML.name}: {table}: the decision step cannot check the test {name!r}")
+
+
+@cache
+def store_checks() -> tuple[tuple[str, str], ...]:
+    """(what, query) for every test the yml declares on the store's tables and on the marts
+    that publish them, each query run against the store table itself."""
+    declared = yaml.safe_load(STORE_YML.read_text(encoding="utf-8"))
+    nodes: list[tuple[str, dict]] = []
+    for source in declared.get("sources", []):
+        nodes += [(qualified(None, source["schema"], t["name"]), t) for t in source.get("tables", [])]
+    store_of = {mart: stored(mart) for mart in STORE_TABLES}
+    nodes += [(store_of[m["name"]], m) for m in declared.get("models", []) if m["name"] in store_of]
+    checks = []
+    for table, node in nodes:
+        for test in node.get("data_tests", []):
+            checks.append((f"{table} {_test_name(test)}", _test_sql(table, test)))
+        for column in node.get("columns", []):
+            for test in column.get("data_tests", []):
+                what = f"{table}.{column['name']} {_test_name(test)}"
+                checks.append((what, _test_sql(table, test, column["name"])))
+    return tuple(checks)
+
+
+def check_store(con: duckdb.DuckDBPyConnection) -> None:
+    """Run the yml's tests on the store inside the writing transaction, so rows that fail them
+    are never committed (the build runs the same tests as dbt tests)."""
+    failed = []
+    for what, sql in store_checks():
+        found = con.execute(sql).fetchone()
+        if found and found[0]:
+            failed.append(f"{what}: {found[0]} rows")
+    if failed:
+        raise DecisionInputError(f"the decisions fail the tests of {STORE_YML.name}: {'; '.join(failed)}")
