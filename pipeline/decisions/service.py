@@ -304,7 +304,7 @@ def _write(con: duckdb.DuckDBPyConnection, rules: Rules, decided: _Decided) -> N
     store.check_store(con)
 
 
-def _publish(settings: Settings) -> tuple[Path, ...]:
+def _export(settings: Settings) -> tuple[Path, ...]:
     """Export the public decision marts (the published views of the store) to Parquet."""
     return tuple(export_marts(settings.warehouse.resolve(), store.exports(), settings.marts_dir))
 
@@ -330,7 +330,7 @@ def decide(settings: Settings, month: date | None = None, model: str = "soft") -
             decided = _decide_months(inputs, plan, overrides, shown, templates)
             with store.transaction(con):
                 _write(con, rules, decided)
-        exported = _publish(settings)
+        exported = _export(settings)
         alloc = decided.allocation
         summary = DecideSummary(
             month=target,
@@ -407,7 +407,7 @@ def record_override(
             with store.transaction(con):
                 store.append_override(con, override)
                 _write(con, inputs.rules, decided)
-        _publish(settings)
+        _export(settings)
         row = _row_of(decided.decisions, override)
         summary = (
             f"override {override.month:%Y-%m}: {override.provider_id} area {override.tender_area} "
