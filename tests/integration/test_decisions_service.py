@@ -508,3 +508,16 @@ def test_a_bad_override_is_refused_and_nothing_is_recorded(
     with pytest.raises(OverrideError, match=message):
         record_override(o.settings, **args)  # type: ignore[arg-type]
     assert len(query(o.settings, "SELECT * FROM meta.decision_overrides")) == 1
+
+
+def test_reasons_name_the_measure_by_its_label_in_dim_measures(decided: Decided) -> None:
+    """One Danish name per measure: a reason that shows the measure's rate starts with the
+    build's dim_measures label of the row's measure, not a second list of names."""
+    labels = dict(
+        query(decided.settings, "SELECT measure, label_da FROM main.dim_measures").itertuples(index=False)
+    )
+    rows = decided.rows[decided.rows["reason"].str.contains("95 %-interval", regex=False)]
+    assert len(rows) > 0
+    assert all(
+        reason.startswith(labels[m] + " ") for m, reason in zip(rows["measure"], rows["reason"], strict=True)
+    )

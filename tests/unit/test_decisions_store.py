@@ -57,3 +57,13 @@ def test_an_empty_store_passes_and_a_bad_row_is_named() -> None:
     assert '"decisions"."booking_allocation" unique_combination: 1 rows' in message
     assert '"meta"."rule_versions".rule_version not_null: 1 rows' in message
     assert "\n" not in message
+
+
+def test_a_warehouse_without_the_store_is_told_to_build() -> None:
+    """A warehouse built before the store existed: decide says what to do, in one line."""
+    from pipeline.decisions.store import require_store
+
+    with pytest.raises(
+        DecisionInputError, match=r"no decisions\.booking_decisions: build it first \(provmon build\)"
+    ):
+        require_store(duckdb.connect())
