@@ -9,13 +9,10 @@ See README.md in this folder for the rule file."""
 from pipeline.decisions.allocation import (
     Allocation,
     allocate,
-    area_volumes,
-    capacity_from_agreements,
-    expected_volume,
     largest_remainder,
 )
 from pipeline.decisions.backtest import BacktestResult, backtest
-from pipeline.decisions.cohort import CohortSource, NoCohorts, OutcomeCohorts, lift_cohorts
+from pipeline.decisions.cohort import CohortSource, NoCohorts
 from pipeline.decisions.engine import (
     DECISION_COLUMNS,
     DecisionRow,
@@ -58,7 +55,6 @@ __all__ = [
     "MonthDecisions",
     "MonthInput",
     "NoCohorts",
-    "OutcomeCohorts",
     "Override",
     "OverrideError",
     "ProviderMemory",
@@ -68,14 +64,10 @@ __all__ = [
     "SoftState",
     "Templates",
     "allocate",
-    "area_volumes",
     "backtest",
-    "capacity_from_agreements",
     "decide_month",
     "decisions_frame",
-    "expected_volume",
     "largest_remainder",
-    "lift_cohorts",
     "load_rules",
     "load_templates",
     "make_override",

@@ -26,15 +26,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 import pandas as pd
 
 from pipeline import danish
 from pipeline.decisions.errors import DecisionInputError
-from pipeline.decisions.rules import Rules
-from pipeline.months import add_months, month_end, month_start
 
 Key = tuple[str, int]
 
@@ -266,46 +263,3 @@ def allocate(
         pd.DataFrame(provider_rows, columns=PROVIDER_COLUMNS + PROVIDER_EXTRA_COLUMNS),
         pd.DataFrame(area_rows, columns=AREA_COLUMNS + AREA_EXTRA_COLUMNS),
     )
-
-
-def expected_volume(
-    bookings: pd.DataFrame, month: date, months: int, date_column: str = "booked_on"
-) -> dict[int, float]:
-    """Mean referrals per month per tender area over the `months` months ending with `month`
-    (a month without bookings counts as 0). Only areas that appear in `bookings` are listed."""
-    missing = [c for c in ("tender_area", date_column) if c not in bookings.columns]
-    if missing:
-        raise DecisionInputError(f"expected volume needs the column(s) {', '.join(missing)}")
-    last = pd.Timestamp(month_end(month))
-    first = pd.Timestamp(add_months(month, -(months - 1)))
-    when = pd.to_datetime(bookings[date_column])
-    counts = bookings.loc[(when >= first) & (when <= last), "tender_area"].value_counts()
-    return {int(a): float(counts.get(a, 0)) / months for a in sorted(bookings["tender_area"].unique())}
-
-
-def area_volumes(
-    bookings: pd.DataFrame, month: date, rules: Rules, date_column: str = "booked_on"
-) -> dict[int, float]:
-    """expected_volume per tender area over that area's `allocation.volume_months`."""
-    volumes = {}
-    for area, area_rules in rules.areas.items():
-        months = area_rules.allocation.volume_months
-        volumes[area] = expected_volume(bookings, month, months, date_column).get(area, 0.0)
-    return volumes
-
-
-def capacity_from_agreements(agreements: pd.DataFrame, month: date) -> dict[Key, float | None]:
-    """capacity_per_month per provider and area, summed over its agreements valid in `month`
-    (valid_from on or before the month's end, valid_to empty or on or after its start);
-    None where none of them states a capacity."""
-    cols = ["provider_id", "tender_area", "capacity_per_month", "valid_from", "valid_to"]
-    missing = [c for c in cols if c not in agreements.columns]
-    if missing:
-        raise DecisionInputError(f"agreements lack the column(s) {', '.join(missing)}")
-    start, end = pd.Timestamp(month_start(month)), pd.Timestamp(month_end(month))
-    valid_to = pd.to_datetime(agreements["valid_to"])
-    valid = agreements[
-        (pd.to_datetime(agreements["valid_from"]) <= end) & (valid_to.isna() | (valid_to >= start))
-    ]
-    sums = valid.groupby(["provider_id", "tender_area"])["capacity_per_month"].sum(min_count=1)
-    return {(str(p), int(a)): (None if pd.isna(v) else float(v)) for (p, a), v in sums.items()}

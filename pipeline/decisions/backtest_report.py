@@ -25,14 +25,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from pipeline import danish
 from pipeline.decisions.backtest import BacktestResult
 from pipeline.decisions.evidence import Evidence
-from pipeline.decisions.rules import HardState, Model, Rules, SoftState
+from pipeline.decisions.rules import HardState, Model, Rules, SoftState, model_names
 from pipeline.errors import ProvmonError
 from pipeline.files import atomic_path
 from pipeline.months import month_start, months_between
 from pipeline.reports.config import load_config as load_report_config
 
-# The models' names and the states' colours are the reports' (reports.yaml), one home each.
-MODEL_LABELS = {model: load_report_config().model_names.of(model.value) for model in Model}
+# The models' names (rules.yaml) and the states' colours (reports.yaml), one home each.
+MODEL_LABELS = {model: model_names().of(model) for model in Model}
 STATES: dict[Model, tuple[str, ...]] = {Model.SOFT: tuple(SoftState), Model.HARD: tuple(HardState)}
 NORMAL = {Model.SOFT: SoftState.GREEN.value, Model.HARD: HardState.OPEN.value}
 COLOURS = load_report_config().state_colours

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import StrEnum
-from statistics import NormalDist
 
 from pipeline.decisions.inputs import ProviderMonth
 from pipeline.decisions.rules import AreaRules
@@ -54,20 +53,6 @@ TOLERANCE = 1e-9
 def below_bar(rate: float, bar: float) -> bool:
     """Is the rate below the bar by more than float rounding?"""
     return rate < bar - TOLERANCE
-
-
-def z_limit(level: float) -> float:
-    """The |z| of a two-sided funnel limit: 0.95 -> 1.96, 0.998 -> 3.09."""
-    return NormalDist().inv_cdf(1 - (1 - level) / 2)
-
-
-def binomial_z(successes: int, n: int, target: float) -> float | None:
-    """(O - E) / sqrt(n p (1 - p)) with E = n p: the unadjusted funnel z-score; None when the
-    target is 0 or 1 and the funnel has no width to judge against."""
-    variance = n * target * (1 - target)
-    if variance <= 0:
-        return None
-    return (successes - n * target) / math.sqrt(variance)
 
 
 def _gap(row: ProviderMonth, area: AreaRules, comparator: float | None) -> Gap | None:

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
+from collections.abc import Mapping
 from enum import StrEnum
+from functools import cache
 from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any
@@ -143,12 +146,6 @@ class AreaRules(_AreaSection):
     evidence: EvidenceRule
     allocation: AllocationRule
 
-    @property
-    def use_risk_adjusted(self) -> bool:
-        """The evidence is the statistics step's, risk-adjusted wherever the area's model
-        fitted: always true (the readers that still ask get the answer that holds)."""
-        return True
-
     def label(self, model: Model, state: str) -> str:
         return self.states(model)[state].label
 
@@ -171,11 +168,23 @@ def _area_parameters(parameters: MeasureParameters, area: int) -> dict[str, Any]
     }
 
 
+class ModelNames(_Strict):
+    """The one Danish name of each booking model (soft = Model B, hard = Model A), which the
+    decisions' messages, every report, workbook and the back-test report use."""
+
+    soft: Label
+    hard: Label
+
+    def of(self, model: Model | str) -> str:
+        """The name of a model given by its code (soft or hard)."""
+        return str(getattr(self, Model(model).value))
+
+
 class _RulesFile(_Strict):
     version: Count
+    model_names: ModelNames
     defaults: dict[str, Any]
     areas: dict[int, dict[str, Any]]
-    measures: dict[str, Label]
 
 
 class Rules(BaseModel):
@@ -185,8 +194,15 @@ class Rules(BaseModel):
 
     file: Path
     version: int
-    rule_version: str  # short sha256 of the file's bytes, recorded on every decision row
+    # Short sha256 of the file's bytes and the build's decision parameters (parameters_text),
+    # recorded on every decision row: a changed threshold here or a build with another min_n
+    # or funnel level gives a new version.
+    rule_version: str
+    parameters_text: str  # the decision parameters the version covers, as canonical JSON
+    model_names: ModelNames
     areas: dict[int, AreaRules]
+    # Danish label of each measure, from the build's dim_measures (their one home); empty when
+    # the rules are loaded without a build.
     measures: dict[str, str]
 
     def area(self, tender_area: int) -> AreaRules:
@@ -198,7 +214,14 @@ class Rules(BaseModel):
             ) from None
 
     def measure_label(self, measure: str) -> str:
-        return self.measures[measure]
+        try:
+            return self.measures[measure]
+        except KeyError:
+            raise ConfigError(f"dim_measures has no Danish label for the measure {measure!r}") from None
+
+    def model_name(self, model: Model | str) -> str:
+        """The model's one Danish name (rules.yaml model_names)."""
+        return self.model_names.of(model)
 
 
 def _merged(defaults: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -252,16 +275,44 @@ def _contract_areas() -> set[int]:
     return set(range(int(column.min or 1), int(column.max or 1) + 1))
 
 
-def load_rules(file: Path = RULES_FILE, parameters: MeasureParameters | None = None) -> Rules:
+def parameters_text(parameters: MeasureParameters) -> str:
+    """The decision parameters as canonical JSON (sorted keys, typed values), so the same
+    values give the same text whether they came from dbt_project.yml or a build's
+    dim_parameters."""
+    return json.dumps(parameters.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+
+def rule_version(raw: bytes, parameters: str) -> str:
+    """The version of the rules a decision used: the rule file's bytes and the parameters."""
+    digest = hashlib.sha256(raw)
+    digest.update(b"\0")
+    digest.update(parameters.encode("utf-8"))
+    return digest.hexdigest()[:VERSION_DIGITS]
+
+
+@cache
+def model_names(file: Path = RULES_FILE) -> ModelNames:
+    """The models' one Danish name each (rules.yaml model_names), for the reports and the
+    back-test report, which name the models without deciding."""
+    return load_rules(file).model_names
+
+
+def load_rules(
+    file: Path = RULES_FILE,
+    parameters: MeasureParameters | None = None,
+    measure_labels: Mapping[str, str] | None = None,
+) -> Rules:
     """Read and validate a rule file; raise ConfigError with one clear line if it is bad.
 
     parameters: the measure parameters of the build being decided (dim_parameters); default
-    the dbt vars of dbt_project.yml."""
+    the dbt vars of dbt_project.yml. measure_labels: the build's dim_measures labels, which the
+    reasons quote (each area's primary measure must have one)."""
     file = Path(file)
     parameters = parameters or measure_parameters()
+    labels = dict(measure_labels or {})
     raw, data = read_yaml(file)
     if not isinstance(data, dict):
-        raise ConfigError(f"{file}: expected a mapping with version, defaults, areas and measures")
+        raise ConfigError(f"{file}: expected a mapping with version, model_names, defaults and areas")
     parsed: _RulesFile = validated(_RulesFile, data, file)
     validated(_AreaSection, {"name": "defaults", **parsed.defaults}, file, ("defaults",))
     sections = {
@@ -278,15 +329,18 @@ def load_rules(file: Path = RULES_FILE, parameters: MeasureParameters | None = N
             f"{file}: areas: expected a section for each tender area {sorted(expected)}, got {sorted(areas)}"
         )
     for area, rules in areas.items():
-        if rules.primary_measure not in parsed.measures:
+        if labels and rules.primary_measure not in labels:
             raise ConfigError(
-                f"primary_measures.{area} (dbt var): {rules.primary_measure or 'missing'!r} has no "
-                f"Danish name under measures in {file} (known: {', '.join(parsed.measures)})"
+                f"primary_measures.{area} (dbt var): {rules.primary_measure or 'missing'!r} is not a "
+                f"measure of dim_measures (known: {', '.join(labels)})"
             )
+    text = parameters_text(parameters)
     return Rules(
         file=file,
         version=parsed.version,
-        rule_version=hashlib.sha256(raw).hexdigest()[:VERSION_DIGITS],
+        rule_version=rule_version(raw, text),
+        parameters_text=text,
+        model_names=parsed.model_names,
         areas=areas,
-        measures=parsed.measures,
+        measures=labels,
     )

@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = Model.SOFT
 STATE_ORDER = {Model.SOFT: tuple(SoftState), Model.HARD: tuple(HardState)}
-MODEL_NAMES_DA = {Model.SOFT: "blid overgang", Model.HARD: "bookingstop (i dag)"}
 
 
 def parse_month(text: str) -> date:
@@ -129,9 +128,12 @@ class MonthInputs:
 
 def _month_inputs(con: duckdb.DuckDBPyConnection) -> MonthInputs:
     """The build's decision inputs with the rules laid over its own measure parameters
-    (dim_parameters), so the reasons quote the min_n and levels that classified the evidence."""
+    (dim_parameters) and measure labels (dim_measures), so the reasons quote the min_n and
+    levels that classified the evidence and the measures' one Danish name."""
     sources = store.read_sources(con)
-    return MonthInputs(sources, load_rules(parameters=sources.parameters))
+    return MonthInputs(
+        sources, load_rules(parameters=sources.parameters, measure_labels=sources.measure_labels)
+    )
 
 
 def allocation_frame(decisions: pd.DataFrame, month_input: MonthInput) -> pd.DataFrame:
@@ -151,8 +153,8 @@ def allocation_frame(decisions: pd.DataFrame, month_input: MonthInput) -> pd.Dat
         frame = result.providers.merge(areas, on="tender_area").merge(own, on=keys)
         frames.append(frame.assign(month=month_input.month, model=model))
     if not frames:
-        return pd.DataFrame(columns=list(store.ALLOCATION_COLUMNS))
-    return pd.concat(frames, ignore_index=True)[list(store.ALLOCATION_COLUMNS)]
+        return pd.DataFrame(columns=["month", "model", "tender_area", "provider_id"])
+    return pd.concat(frames, ignore_index=True)
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,7 @@ class _Plan:
 
 
 def _plan(
-    con: duckdb.DuckDBPyConnection, schema: str, inputs: MonthInputs, requested: date, stored: dict[date, str]
+    con: duckdb.DuckDBPyConnection, inputs: MonthInputs, requested: date, stored: dict[date, str]
 ) -> _Plan:
     """From the month after the last stored month before `requested` (or the first month of the
     marts) to the last of `requested` and the stored months: a month continues from the one
@@ -172,7 +174,7 @@ def _plan(
     earlier = [m for m in stored if m < requested]
     if earlier:
         previous = max(earlier)
-        memory = memory_from_frame(store.stored_decisions(con, schema, [previous]))
+        memory = memory_from_frame(store.stored_decisions(con, [previous]))
         first = next_month(previous)
     else:
         memory, first = {}, min(requested, inputs.months[0])
@@ -234,6 +236,7 @@ class DecideSummary:
     rule_version: str
     overrides: int  # overrides in force in the month
     allocation: pd.DataFrame  # the month's mart_booking_allocation rows of the shown model
+    model_name: str  # the shown model's one Danish name (rules.yaml model_names)
     exported: tuple[Path, ...] = field(default=())
 
     def __str__(self) -> str:
@@ -255,11 +258,11 @@ class DecideSummary:
     def allocation_text(self) -> str:
         """The month's allocation of new referrals per tender area, in Danish, as the CLI
         prints it under the summary."""
-        return allocation_text(self.allocation, self.month, self.model)
+        return allocation_text(self.allocation, self.month, self.model_name)
 
 
-def allocation_text(allocation: pd.DataFrame, month: date, model: Model) -> str:
-    lines = [f"Fordeling af nye henvisninger, {danish.format_month(month)} ({MODEL_NAMES_DA[model]}):"]
+def allocation_text(allocation: pd.DataFrame, month: date, model_name: str) -> str:
+    lines = [f"Fordeling af nye henvisninger, {danish.format_month(month)} ({model_name.lower()}):"]
     for area, rows in allocation.groupby("tender_area", sort=True):
         first = rows.iloc[0]
         volume = danish.format_number(first["area_expected_volume"], 1)
@@ -286,13 +289,16 @@ def _state_counts(decisions: pd.DataFrame, month: date) -> dict[str, dict[str, i
     return out
 
 
-def _write(con: duckdb.DuckDBPyConnection, schema: str, rules: Rules, decided: _Decided) -> None:
+def _write(con: duckdb.DuckDBPyConnection, rules: Rules, decided: _Decided) -> None:
+    """Write the months and test the store with its yml's tests before the caller commits."""
     store.record_rule_version(con, rules)
-    store.replace_months(con, schema, decided.decisions, decided.allocation)
+    store.replace_months(con, decided.decisions, decided.allocation)
+    store.check_store(con)
 
 
-def _export(settings: Settings, schema: str) -> tuple[Path, ...]:
-    return tuple(export_marts(settings.warehouse.resolve(), store.exports(schema), settings.marts_dir))
+def _export(settings: Settings) -> tuple[Path, ...]:
+    """Export the public decision marts (the published views of the store) to Parquet."""
+    return tuple(export_marts(settings.warehouse.resolve(), store.exports(), settings.marts_dir))
 
 
 def decide(settings: Settings, month: date | None = None, model: str = "soft") -> DecideSummary:
@@ -303,21 +309,23 @@ def decide(settings: Settings, month: date | None = None, model: str = "soft") -
     before), and so are the stored months after it."""
     shown_model = parse_model(model)
     templates = load_templates()
+    # The published build's month, read before the writing connection opens: DuckDB refuses a
+    # second (read-only) connection to a file this process holds open for writing.
+    built = None if month else built_month(settings.warehouse)
     with record_run(settings.warehouse, "decide") as run:
         with connect(settings.warehouse) as con:
-            schema = store.marts_schema(con)
-            store.ensure_tables(con, schema)
+            store.require_store(con)
             inputs = _month_inputs(con)
             rules = inputs.rules
-            target = month_start(month) if month else built_month(settings.warehouse)
-            stored = store.stored_months(con, schema)
-            plan = _plan(con, schema, inputs, target, stored)
+            target = month_start(month) if month else built
+            stored = store.stored_months(con)
+            plan = _plan(con, inputs, target, stored)
             shown = {m: parse_model(s or DEFAULT_MODEL) for m, s in stored.items()} | {target: shown_model}
             overrides = overrides_from_frame(store.read_overrides(con))
             decided = _decide_months(inputs, plan, overrides, shown, templates)
             with store.transaction(con):
-                _write(con, schema, rules, decided)
-        exported = _export(settings, schema)
+                _write(con, rules, decided)
+        exported = _export(settings)
         alloc = decided.allocation
         summary = DecideSummary(
             month=target,
@@ -327,6 +335,7 @@ def decide(settings: Settings, month: date | None = None, model: str = "soft") -
             rule_version=rules.rule_version,
             overrides=sum(o.month == target for o in overrides),
             allocation=alloc[(alloc["month"] == target) & (alloc["model"] == shown_model.value)],
+            model_name=rules.model_name(shown_model),
             exported=exported,
         )
         run.summary = str(summary)
@@ -337,10 +346,10 @@ def decide(settings: Settings, month: date | None = None, model: str = "soft") -
 # --- provmon decide override ------------------------------------------------------------------
 
 
-def _check_decided(con: duckdb.DuckDBPyConnection, schema: str, override: Override) -> None:
+def _check_decided(con: duckdb.DuckDBPyConnection, override: Override) -> None:
     """An override sits beside a stored proposal: the month must be decided and the provider
     must have a row in the area that month."""
-    stored = store.stored_decisions(con, schema, [override.month])
+    stored = store.stored_decisions(con, [override.month])
     if stored.empty:
         raise OverrideError(
             f"{override.month:%Y-%m} has no decisions yet: "
@@ -382,19 +391,18 @@ def record_override(
     )
     with record_run(settings.warehouse, "decide override") as run:
         with connect(settings.warehouse) as con:
-            schema = store.marts_schema(con)
-            store.ensure_tables(con, schema)
-            _check_decided(con, schema, override)
+            store.require_store(con)
+            _check_decided(con, override)
             inputs = _month_inputs(con)
-            stored = store.stored_months(con, schema)
-            plan = _plan(con, schema, inputs, override.month, stored)
+            stored = store.stored_months(con)
+            plan = _plan(con, inputs, override.month, stored)
             shown = {m: parse_model(s or DEFAULT_MODEL) for m, s in stored.items()}
             overrides = latest_per_key([*overrides_from_frame(store.read_overrides(con)), override])
             decided = _decide_months(inputs, plan, overrides, shown, templates)
             with store.transaction(con):
                 store.append_override(con, override)
-                _write(con, schema, inputs.rules, decided)
-        _export(settings, schema)
+                _write(con, inputs.rules, decided)
+        _export(settings)
         row = _row_of(decided.decisions, override)
         summary = (
             f"override {override.month:%Y-%m}: {override.provider_id} area {override.tender_area} "

@@ -66,18 +66,6 @@ class Sections(_Strict):
     rehab_areas: list[int]
 
 
-class ModelNames(_Strict):
-    """The Danish name of each booking model, the one name every report, workbook and
-    back-test uses (soft = Model B, hard = Model A)."""
-
-    soft: Annotated[str, Field(min_length=1)]
-    hard: Annotated[str, Field(min_length=1)]
-
-    def of(self, model: str) -> str:
-        """The name of a model given by its code (soft or hard)."""
-        return str(getattr(self, str(model)))
-
-
 class Execution(_Strict):
     workers: Annotated[int, Field(ge=1, le=16)]
     timeout_seconds: Annotated[int, Field(ge=10)]
@@ -91,7 +79,6 @@ class ReportConfig(_Strict):
     months: Months
     measures: Measures
     sections: Sections
-    model_names: ModelNames
     state_colours: dict[str, str]
     execution: Execution
 

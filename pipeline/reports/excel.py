@@ -23,9 +23,9 @@ import pandas as pd
 import xlsxwriter
 
 from pipeline import danish
-from pipeline.decisions.rules import Model, Rules
+from pipeline.decisions.rules import Model, Rules, model_names
 from pipeline.files import atomic_path
-from pipeline.reports.config import ReportConfig, load_config
+from pipeline.reports.config import ReportConfig
 from pipeline.reports.data import ReportData
 from pipeline.reports.disclosure import as_number, protect_results, reason_text
 from pipeline.reports.views import measure_applies
@@ -75,8 +75,8 @@ DECISION_COLUMNS = (
     Column("Henvisninger pr. måned (forslag)", "referrals_per_month", "integer", 14),
     Column("Regelversion", "rule_version", "text", 14),
 )
-# The models' one Danish name each (reports.yaml model_names).
-MODEL_NAMES = {model.value: load_config().model_names.of(model.value) for model in Model}
+# The models' one Danish name each (rules.yaml model_names).
+MODEL_NAMES = {model.value: model_names().of(model) for model in Model}
 
 
 def sheet_name(text: str) -> str:

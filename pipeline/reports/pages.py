@@ -200,7 +200,7 @@ def dialogue_page(
 def successes_needed(n: int, successes: int, area_rate: float, level: float) -> int:
     """Additional successes among the same n that lift the provider's unadjusted funnel z-score
     to the `level` limit: the smallest s with (s - n p) / sqrt(n p (1 - p)) >= -z, as the soft
-    model judges (pipeline.decisions.evidence.binomial_z)."""
+    model's funnel z-score is computed (metrics.md "Funnel plot")."""
     p = area_rate
     bar = n * p - two_sided_z(level) * math.sqrt(n * p * (1 - p))
     return max(0, math.ceil(bar - 1e-9) - successes)

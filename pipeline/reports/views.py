@@ -153,8 +153,8 @@ class AreaView:
         return self.labels.get(provider_id, provider_id)
 
     def model_name(self, model: Model) -> str:
-        """The model's one Danish name (reports.yaml model_names)."""
-        return self.config.model_names.of(model.value)
+        """The model's one Danish name (rules.yaml model_names)."""
+        return self.rules.model_name(model)
 
     @cached_property
     def decisions(self) -> pd.DataFrame:
@@ -182,10 +182,7 @@ class AreaView:
         rows = self.month_rows(measure)
         if "adjustment_status" not in rows:
             return False
-        return (
-            bool((rows["adjustment_status"] == "adjusted").any())
-            and self.rules.area(self.area).use_risk_adjusted
-        )
+        return bool((rows["adjustment_status"] == "adjusted").any())
 
     # --- tables ------------------------------------------------------------------------------
 

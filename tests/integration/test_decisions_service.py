@@ -6,6 +6,7 @@ Wilson interval, scipy's normal quantiles, hashlib) rather than against the engi
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -103,13 +104,37 @@ def test_every_provider_area_and_month_has_both_models_once(decided: Decided) ->
     assert decided.summary.month == latest
 
 
-def test_rule_version_is_the_hash_of_the_rule_file(decided: Decided) -> None:
+def test_rule_version_is_the_hash_of_the_rule_file_and_the_builds_parameters(decided: Decided) -> None:
+    """sha256 over rules.yaml's bytes, a NUL and the build's dim_parameters (the decision's
+    parameters, typed, as sorted JSON), recomputed here from the published rows."""
     content = RULES_FILE.read_bytes()
-    version = hashlib.sha256(content).hexdigest()[:12]
+    published = dict(
+        query(decided.settings, "SELECT parameter, value FROM main.dim_parameters").itertuples(index=False)
+    )
+    typed = {
+        "min_n": int(published["min_n"]),
+        "funnel_warning_level": float(published["funnel_warning_level"]),
+        "funnel_alarm_level": float(published["funnel_alarm_level"]),
+        "funnel_limits": published["funnel_limits"],
+        "overdispersion": {
+            "mode": published["overdispersion.mode"],
+            "trigger_p": float(published["overdispersion.trigger_p"]),
+            "winsorise": float(published["overdispersion.winsorise"]),
+            "min_providers": int(published["overdispersion.min_providers"]),
+        },
+        "comparison_interval_level": float(published["comparison_interval_level"]),
+        "primary_measures": {
+            k.split(".")[1]: v for k, v in published.items() if k.startswith("primary_measures.")
+        },
+        "booking_volume_months": int(published["booking_volume_months"]),
+    }
+    parameters = json.dumps(typed, sort_keys=True, separators=(",", ":"))
+    version = hashlib.sha256(content + b"\0" + parameters.encode()).hexdigest()[:12]
     assert set(decided.rows["rule_version"]) == {version}
     versions = query(decided.settings, "SELECT * FROM meta.rule_versions")
     assert versions["rule_version"].tolist() == [version]
     assert versions["rules_text"].iloc[0] == content.decode("utf-8")
+    assert json.loads(versions["parameters"].iloc[0]) == typed
 
 
 def test_soft_model_is_shown_by_default(decided: Decided) -> None:
@@ -489,3 +514,16 @@ def test_a_bad_override_is_refused_and_nothing_is_recorded(
     with pytest.raises(OverrideError, match=message):
         record_override(o.settings, **args)  # type: ignore[arg-type]
     assert len(query(o.settings, "SELECT * FROM meta.decision_overrides")) == 1
+
+
+def test_reasons_name_the_measure_by_its_label_in_dim_measures(decided: Decided) -> None:
+    """One Danish name per measure: a reason that shows the measure's rate starts with the
+    build's dim_measures label of the row's measure, not a second list of names."""
+    labels = dict(
+        query(decided.settings, "SELECT measure, label_da FROM main.dim_measures").itertuples(index=False)
+    )
+    rows = decided.rows[decided.rows["reason"].str.contains("95 %-interval", regex=False)]
+    assert len(rows) > 0
+    assert all(
+        reason.startswith(labels[m] + " ") for m, reason in zip(rows["measure"], rows["reason"], strict=True)
+    )

@@ -13,6 +13,7 @@ import pytest
 
 from pipeline.build import build
 from pipeline.decisions.service import decide
+from pipeline.parameters import dbt_var_defaults
 from pipeline.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -76,3 +77,21 @@ def test_min_n_on_the_build_changes_below_min_n_evidence_and_decisions(
     assert (both["state_old"] != both["state_new"]).any() or (
         both["evidence_old"] != both["evidence_new"]
     ).any()
+
+
+def test_a_build_with_another_min_n_records_another_rule_version(
+    before_after: tuple[Settings, Settings],
+) -> None:
+    """The same rules.yaml decided on builds with different min_n decides differently, so the
+    rows carry different rule versions, and meta.rule_versions keeps each build's min_n."""
+    default, changed = before_after
+    versions = {}
+    for settings in (default, changed):
+        rows = decided(settings)
+        assert rows["rule_version"].nunique() == 1
+        versions[settings.warehouse] = rows["rule_version"].iloc[0]
+        recorded = read(settings, "SELECT rule_version, parameters FROM meta.rule_versions")
+        kept = dict(recorded.itertuples(index=False))
+        min_n = MIN_N if settings is changed else dbt_var_defaults()["min_n"]
+        assert f'"min_n":{min_n}' in kept[versions[settings.warehouse]]
+    assert versions[default.warehouse] != versions[changed.warehouse]

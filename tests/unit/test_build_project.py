@@ -254,3 +254,51 @@ def test_failure_message_names_the_failing_nodes_on_one_line() -> None:
 
 def test_messages_mask_cpr_numbers() -> None:
     assert one_line("bad row 010190-1234\nnext") == "bad row 010190-**** next"
+
+
+def _parsed_manifest(tmp_path: Path) -> dict:
+    """The project's manifest from `dbt parse` (no warehouse is opened)."""
+    from pipeline.build import dbt_work_dir, run_dbt
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    run_dbt(warehouse, dbt_args(None, command=("parse",)), schema="main")
+    return json.loads((dbt_work_dir(warehouse) / "target" / "manifest.json").read_text(encoding="utf-8"))
+
+
+def test_the_decision_marts_are_tested_dbt_models_whose_lineage_reaches_the_landing_tables(
+    tmp_path: Path,
+) -> None:
+    """`dbt docs` shows the whole path from a landing table to a booking state: the decision
+    marts are models of the project, with grain and accepted-values tests, downstream of
+    fct_decision_inputs and so of the landing sources, and of the store (a source) they publish;
+    their columns are the engine's rows plus shown and computed_at, each with a data type."""
+    from pipeline.decisions.engine import DECISION_COLUMNS
+    from pipeline.decisions.store import STORED_EXTRA
+
+    manifest = _parsed_manifest(tmp_path)
+    nodes, parents, children = manifest["nodes"], manifest["parent_map"], manifest["child_map"]
+    for mart, grain in (
+        ("mart_booking_decisions", ["month", "provider_id", "tender_area", "model"]),
+        ("mart_booking_allocation", ["month", "model", "tender_area", "provider_id"]),
+    ):
+        uid = f"model.provmon.{mart}"
+        assert nodes[uid]["description"] and all(c["description"] for c in nodes[uid]["columns"].values())
+        tests = [nodes[t] for t in children[uid] if t.startswith("test.")]
+        names = {t["test_metadata"]["name"] for t in tests}
+        assert {"unique_combination", "not_null", "accepted_values"} <= names, mart
+        combos = [t for t in tests if t["test_metadata"]["name"] == "unique_combination"]
+        assert combos[0]["test_metadata"]["kwargs"]["columns"] == grain
+        upstream, todo = set(), [uid]
+        while todo:
+            new = set(parents.get(todo.pop(), [])) - upstream
+            upstream |= new
+            todo += new
+        assert {
+            "model.provmon.fct_decision_inputs",
+            "source.provmon.landing.referrals",
+            "source.provmon.decisions.booking_decisions",
+        } <= upstream, mart
+    shape = nodes["model.provmon.mart_booking_decisions"]["columns"]
+    assert list(shape) == [*DECISION_COLUMNS, *STORED_EXTRA]
+    assert all(c["data_type"] for c in shape.values())
+    assert not manifest.get("exposures"), "the decision marts make the exposure redundant"

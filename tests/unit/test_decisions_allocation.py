@@ -3,12 +3,12 @@ frees redistributed in proportion and the rest reported as shortfall ("kapacitet
 hand examples, and on random areas the invariants against an independent computation (the
 water level found by bisection); whole referrals add up to the rounded allocated volume with
 the smallest possible rounding error (checked by brute force), all-RED areas are said, not
-divided by zero; expected volume and capacity against plain counts."""
+divided by zero. (The expected volume and the capacity are the dbt project's,
+fct_decision_inputs, tested there.)"""
 
 import itertools
 import math
 import random
-from datetime import date
 
 import pandas as pd
 import pytest
@@ -16,13 +16,8 @@ import pytest
 from pipeline.decisions import (
     Allocation,
     allocate,
-    area_volumes,
-    capacity_from_agreements,
-    expected_volume,
     largest_remainder,
-    load_rules,
 )
-from pipeline.decisions.rules import AllocationRule
 from tests.fixtures.allocation_reference import water_level_amounts
 
 
@@ -222,51 +217,3 @@ def test_largest_remainder_has_the_smallest_rounding_error() -> None:
         assert error == pytest.approx(brute_force_rounding(quotas, total))
     with pytest.raises(ValueError, match="cannot round"):
         largest_remainder([0.5, 0.5], 3)
-
-
-def test_expected_volume_is_the_mean_of_the_last_three_months() -> None:
-    booked = [
-        "2024-02-29",
-        "2024-03-01",
-        "2024-03-31",
-        "2024-04-15",
-        "2024-04-30",
-        "2024-05-01",
-        "2024-01-31",
-    ]
-    areas = [1, 1, 1, 1, 2, 1, 3]
-    bookings = pd.DataFrame({"tender_area": areas, "booked_on": pd.to_datetime(booked)})
-    # window February-April 2024: area 1 has 4, area 2 has 1, area 3 none (its booking is in January)
-    assert expected_volume(bookings, date(2024, 4, 1), 3) == {1: 4 / 3, 2: 1 / 3, 3: 0.0}
-
-
-def test_area_volumes_use_each_areas_months_and_list_every_area() -> None:
-    bookings = pd.DataFrame(
-        {
-            "tender_area": [1, 1, 2, 2],
-            "booked_on": pd.to_datetime(["2024-04-03", "2024-02-10", "2024-04-20", "2024-03-01"]),
-        }
-    )
-    rules = load_rules()
-    two_months = rules.model_copy(
-        update={
-            "areas": rules.areas
-            | {2: rules.area(2).model_copy(update={"allocation": AllocationRule(volume_months=2)})}
-        }
-    )
-    # area 1 over February-April: 2 / 3; area 2 over March-April: 2 / 2; areas 3, 4: none
-    assert area_volumes(bookings, date(2024, 4, 1), two_months) == {1: 2 / 3, 2: 1.0, 3: 0.0, 4: 0.0}
-
-
-def test_capacity_sums_the_agreements_valid_in_the_month() -> None:
-    agreements = pd.DataFrame(
-        [
-            ("P01", 1, 10, "2023-01-01", None),
-            ("P01", 1, 5, "2024-03-01", "2024-03-31"),  # valid in March only
-            ("P01", 1, 7, "2024-04-01", None),  # starts after March
-            ("P02", 1, None, "2023-01-01", None),  # no capacity stated
-            ("P03", 2, 8, "2022-01-01", "2024-02-29"),  # ended before March
-        ],
-        columns=["provider_id", "tender_area", "capacity_per_month", "valid_from", "valid_to"],
-    )
-    assert capacity_from_agreements(agreements, date(2024, 3, 1)) == {("P01", 1): 15.0, ("P02", 1): None}

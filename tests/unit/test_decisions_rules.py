@@ -2,6 +2,7 @@
 decisions.md's defaults, and a bad file fails with one line naming the file and the key."""
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +43,58 @@ def test_shipped_rules_carry_the_defaults_of_decisions_md() -> None:
         assert (area.share(Model.HARD, "OPEN"), area.share(Model.HARD, "STOP")) == (1.0, 0.0)
 
 
-def test_rule_version_is_a_short_sha256_of_the_file_bytes(tmp_path: Path) -> None:
+def test_rule_version_is_a_short_sha256_of_the_file_bytes_and_the_parameters(tmp_path: Path) -> None:
+    """sha256 over the file's bytes, a NUL and the parameters as sorted JSON, computed here."""
     text = RULES_FILE.read_bytes()
-    assert load_rules().rule_version == hashlib.sha256(text).hexdigest()[:12]
+    defaults = dbt_var_defaults()
+    names = ("min_n", "funnel_warning_level", "funnel_alarm_level", "funnel_limits", "overdispersion")
+    params = {n: defaults[n] for n in names} | {
+        "comparison_interval_level": defaults["comparison_interval_level"],
+        "primary_measures": {str(k): v for k, v in defaults["primary_measures"].items()},
+        "booking_volume_months": defaults["booking_volume_months"],
+    }
+    canonical = json.dumps(params, sort_keys=True, separators=(",", ":")).encode()
+    assert load_rules().rule_version == hashlib.sha256(text + b"\0" + canonical).hexdigest()[:12]
     edited = tmp_path / "rules.yaml"
     edited.write_bytes(text + b"\n# a comment is an edit too\n")
     assert load_rules(edited).rule_version != load_rules().rule_version
+
+
+@pytest.mark.parametrize(
+    "change", [{"min_n": 30}, {"funnel_warning_level": 0.9}, {"funnel_alarm_level": 0.999}]
+)
+def test_a_build_with_other_decision_parameters_has_another_rule_version(change: dict[str, Any]) -> None:
+    """The same rule file decided on a build with another min_n or funnel level decides
+    differently, so its decisions must not carry the same version."""
+    shipped = load_rules()
+    other = load_rules(parameters=measure_parameters({**dbt_var_defaults(), **change}))
+    assert other.rule_version != shipped.rule_version
+    assert json.loads(other.parameters_text)[next(iter(change))] == next(iter(change.values()))
+    # the same values as text (dim_parameters' rows) give the same version as typed values
+    as_text = {**dbt_var_defaults(), **{k: str(v) for k, v in change.items()}}
+    assert load_rules(parameters=measure_parameters(as_text)).rule_version == other.rule_version
+
+
+def test_the_rule_file_names_the_models_and_not_the_measures() -> None:
+    """The models' one Danish name is in rules.yaml; the measures' labels are dim_measures'."""
+    shipped = _shipped()
+    assert "measures" not in shipped
+    rules = load_rules()
+    assert (rules.model_name(Model.SOFT), rules.model_name("hard")) == (
+        shipped["model_names"]["soft"],
+        shipped["model_names"]["hard"],
+    )
+    with pytest.raises(ConfigError, match="no Danish label for the measure 'has_result'"):
+        rules.measure_label("has_result")
+    labelled = load_rules(measure_labels={"has_result": "Registreret resultat", "fit_within_6m": "Rask"})
+    assert labelled.measure_label("has_result") == "Registreret resultat"
+
+
+def test_every_model_needs_its_one_name(tmp_path: Path) -> None:
+    data = _shipped()
+    data["model_names"].pop("hard")
+    with pytest.raises(ConfigError, match=r"model_names\.hard"):
+        load_rules(_write(tmp_path, data))
 
 
 def _shipped() -> dict[str, Any]:
@@ -174,7 +221,7 @@ def test_the_measure_parameters_come_from_the_dbt_vars() -> None:
     assert {a.min_n for a in rules.areas.values()} == {30}
     assert {a.evidence.warning_level for a in rules.areas.values()} == {0.9}
     wrong = {**dbt_var_defaults(), "primary_measures": {1: "has_result", 2: "fit_in_6m", 3: "x", 4: "x"}}
-    with pytest.raises(ConfigError, match=r"primary_measures\.2 \(dbt var\): 'fit_in_6m' has no Danish name"):
-        load_rules(parameters=measure_parameters(wrong))
+    with pytest.raises(ConfigError, match=r"primary_measures\.2 \(dbt var\): 'fit_in_6m' is not a measure"):
+        load_rules(parameters=measure_parameters(wrong), measure_labels={"has_result": "Resultat"})
     with pytest.raises(ConfigError, match=r"funnel_alarm_level \(0\.9\) must be above"):
         measure_parameters({**dbt_var_defaults(), "funnel_alarm_level": 0.9})

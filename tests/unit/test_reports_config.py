@@ -32,11 +32,6 @@ def test_a_threshold_of_the_wrong_type_is_refused(tmp_path: Path) -> None:
         load_config(path)
 
 
-def test_every_model_needs_its_one_name(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"model_names\.hard"):
-        load_config(_variant(tmp_path, lambda d: d["model_names"].pop("hard")))
-
-
 def test_index_links_every_month_newest_first(tmp_path: Path) -> None:
     for month in ("2024-04", "2024-05"):
         folder = tmp_path / month

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from scipy.stats import norm
 
-from pipeline.decisions.evidence import z_limit
 from pipeline.decisions.rules import load_rules
 from pipeline.reports.config import load_config
 from pipeline.reports.data import load_report_data
@@ -59,7 +59,7 @@ def _view(
 def test_a_provider_the_decision_found_within_the_limits_is_told_so(marts, tmp_path: Path) -> None:  # noqa: F811
     # unadjusted, 20 of 80 against 45 % would be far below the limit; the decision read the
     # risk-adjusted z of -0,5 and found the provider within it
-    assert (SUCCESSES - N * AREA_RATE) / math.sqrt(N * AREA_RATE * (1 - AREA_RATE)) < -z_limit(0.95)
+    assert (SUCCESSES - N * AREA_RATE) / math.sqrt(N * AREA_RATE * (1 - AREA_RATE)) < norm.ppf(0.025)
     text = next_step_soft(_view(marts, tmp_path / "m", "ok", -0.5, 21.5, decided="warning"), "P1")
     assert "inden for 95 %-grænsen" in text
     assert "flere have haft resultat" not in text and "uden risikojustering" not in text
@@ -68,7 +68,7 @@ def test_a_provider_the_decision_found_within_the_limits_is_told_so(marts, tmp_p
 def test_the_missing_results_are_counted_on_the_decisions_basis(marts, tmp_path: Path) -> None:  # noqa: F811
     expected, z = 30.0, -2.5  # so the decision's spread is (20 - 30) / -2.5 = 4
     spread = (SUCCESSES - expected) / z
-    first_ok = next(s for s in range(N) if (SUCCESSES + s - expected) / spread >= -z_limit(0.95))
+    first_ok = next(s for s in range(N) if (SUCCESSES + s - expected) / spread >= norm.ppf(0.025))
     text = next_step_soft(_view(marts, tmp_path / "m", "warning", z, expected), "P1")
     assert f"skulle {first_ok} flere have haft resultat" in text, text
     assert "risikojusteret" in text
