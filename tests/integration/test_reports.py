@@ -288,6 +288,12 @@ def test_a_provider_with_three_referrals_shows_no_number(small_reports: SmallRep
     assert row["Forløb i grundlaget"] == "<5"
     own = [k for k in row.index if k != "Forløb i grundlaget" and not k.startswith(("Områdets", "Forslag"))]
     assert own and all(row[k] == "–" for k in own), row
+    measures = load_config().measures
+    labels = pd.read_parquet(marts_dir / "dim_measures.parquet").set_index("measure")["label_da"]
+    for measure in (measures.purpose, measures.attendance, measures.mentor_attendance, measures.aftercare):
+        section = _section_table(area.read_text(encoding="utf-8"), labels[measure], 0)
+        tiny = section.loc["Lille Leverandør ApS"]
+        assert (tiny["Forløb i grundlaget"], tiny[labels[measure]]) in {("<5", "–"), ("0", "–")}, measure
     for path in (area, dialogue):
         text = path.read_text(encoding="utf-8")
         assert not small_counts_in_html(text), (path.name, small_counts_in_html(text)[:5])
