@@ -38,7 +38,7 @@ from IPython.display import display
 
 from pipeline.decisions.rules import Model
 from pipeline.reports import present
-from pipeline.reports.pages import followup_page
+from pipeline.reports.pages import aftercare_section, attendance_section, followup_page, purpose_section
 
 # %%
 page = followup_page(marts_dir, month, tender_area, quality_file, warehouse)
@@ -75,6 +75,27 @@ display(
 
 # %%
 display(present.figure(view.trend()), present.figure(view.funnel()), present.note(view.funnel_note()))
+
+# %% [markdown]
+# ## Resultatmål opnået
+# Afsluttede forløb med et resultat, der svarer til formålet ved bookingen.
+
+# %%
+display(*purpose_section(view))
+
+# %% [markdown]
+# ## Fremmøde
+# Stabilt fremmøde i afsluttede forløb og det gennemsnitlige fremmøde i mentorforløb.
+
+# %%
+display(*attendance_section(view))
+
+# %% [markdown]
+# ## Efterværn
+# Efterværn følges for sig og indgår ikke i de andre resultatmål.
+
+# %%
+display(*aftercare_section(view))
 
 # %% [markdown]
 # ## Bæredygtighed og lønnede timer

@@ -36,7 +36,7 @@ plotly_js = ""  # plotly.js beside the exported page (provmon report), empty to 
 from IPython.display import display
 
 from pipeline.reports import present
-from pipeline.reports.pages import dialogue_page
+from pipeline.reports.pages import aftercare_section, attendance_section, dialogue_page, purpose_section
 
 # %%
 page = dialogue_page(marts_dir, month, provider, name_providers, quality_file, warehouse)
@@ -53,6 +53,12 @@ for view in page.views:
         present.figure(page.trend(view)),
         present.figure(view.funnel()),
         present.note(view.funnel_note()),
+        present.heading("Resultatmål opnået", 3),
+        *purpose_section(view),
+        present.heading("Fremmøde", 3),
+        *attendance_section(view),
+        present.heading("Efterværn", 3),
+        *aftercare_section(view),
         present.heading("Forløb", 3),
         present.figure(page.flow(view)),
         present.figure(view.flow()),

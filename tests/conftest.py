@@ -85,10 +85,13 @@ class SmallReports:
 @pytest.fixture(scope="session")
 def small_reports(warehouse_copy: Callable[[str], Settings]) -> SmallReports:
     """The newest month's decisions and reports on a copy of the small warehouse."""
+    from pipeline.build import built_month
     from pipeline.decisions.service import decide
     from pipeline.reports import report
 
     settings = warehouse_copy("reports")
-    decide(settings)
+    # the month resolved first: decide() without one opens the warehouse read-only while it
+    # holds it open for writing, which DuckDB refuses within one process
+    decide(settings, built_month(settings.warehouse))
     summary = report(settings)
     return SmallReports(settings, f"{summary.month:%Y-%m}", summary.seconds)

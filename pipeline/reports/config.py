@@ -59,6 +59,10 @@ class Measures(_Strict):
     rehab: list[Measure]
     progression: Measure
     cost: Measure
+    purpose: Measure
+    attendance: Measure
+    mentor_attendance: Measure
+    aftercare: Measure
 
 
 class Sections(_Strict):

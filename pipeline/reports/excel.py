@@ -127,11 +127,12 @@ def _write_table(
             small = column.kind == "count" and rule.is_small(value if value is None else float(value))
             cell = _cell_value(value, column, small)
             kind = column.kind
-            fmt = (
-                formats.kroner
-                if (column.kind == "number" and row.get("measure") == config.measures.cost)
-                else formats.of(kind)
-            )
+            fmt = formats.of(kind)
+            if column.kind == "number":  # a mean of kroner, or of an attendance rate
+                if row.get("measure") == config.measures.cost:
+                    fmt = formats.kroner
+                elif row.get("measure") == config.measures.mentor_attendance:
+                    fmt = formats.percent
             if cell is None:
                 sheet.write_blank(r, c, None, fmt)
             elif isinstance(cell, str):

@@ -14,7 +14,7 @@ from IPython.display import HTML
 
 from pipeline import danish
 from pipeline.decisions.rules import SOFT_ORDER, Model, Rules, load_rules
-from pipeline.reports import charts, quality
+from pipeline.reports import charts, present, quality
 from pipeline.reports.config import ReportConfig, load_config
 from pipeline.reports.data import ReportData, ReportInputError, load_report_data
 from pipeline.reports.disclosure import as_number, count_text, provider_labels
@@ -28,6 +28,36 @@ def _load(
     config = load_config()
     snap = quality.read_snapshot(quality_file, warehouse)
     return load_report_data(Path(marts_dir), month, config, snap), config, load_rules()
+
+
+# --- sections both notebooks show (issue 16) -----------------------------------------------------
+
+NO_BASE = "Ingen forløb i grundlaget for måneden i dette udbudsområde."
+
+
+def measure_section(view: AreaView, tables: list[pd.DataFrame], trend: str | None = None) -> list[HTML]:
+    """The outputs of one measure section: its tables and the trend of `trend`, or one note
+    when none of the tables has a row (the measure has no base in the area)."""
+    shown = [present.table(t) for t in tables if not t.empty]
+    if not shown:
+        return [present.note(NO_BASE)]
+    return shown if trend is None else [*shown, present.figure(view.trend(trend))]
+
+
+def purpose_section(view: AreaView) -> list[HTML]:
+    """Resultatmål opnået: per provider against the area, with its trend."""
+    return measure_section(view, [view.purpose_table()], view.config.measures.purpose)
+
+
+def attendance_section(view: AreaView) -> list[HTML]:
+    """Fremmøde: stable attendance and the mentor offers' mean attendance rate, with the trend
+    of stable attendance."""
+    return measure_section(view, view.attendance_tables(), view.config.measures.attendance)
+
+
+def aftercare_section(view: AreaView) -> list[HTML]:
+    """Efterværn on its own line: retention after aftercare, apart from every other measure."""
+    return measure_section(view, [view.aftercare_table()])
 
 
 # --- the monthly follow-up (one tender area) ------------------------------------------------------
@@ -116,11 +146,13 @@ class DialoguePage:
         )
 
     def own_results(self, view: AreaView) -> pd.DataFrame:
-        """The provider's measures against its area, with and without the provider."""
+        """The provider's measures against its area, with and without the provider; efterværn
+        (retention after aftercare) last, on its own line, as it is in no other measure's base."""
         config = view.config
         measures = view.measures_shown(
             [view.primary, *config.measures.overview, *config.measures.sustainability]
         )
+        measures += [m for m in view.measures_shown([config.measures.aftercare]) if m not in measures]
         out = []
         for measure in measures:
             rows = view.month_rows(measure).set_index("provider_id")

@@ -325,6 +325,55 @@ class AreaView:
                 out.append(record)
         return pd.DataFrame(out)
 
+    # --- purpose achievement, attendance and efterværn (issue 16) ----------------------------
+
+    def has_adjustment(self, measure: str) -> bool:
+        """Did the build risk-adjust this measure in the area and month? Then its table shows
+        the risk-adjusted rate with its interval beside the crude one."""
+        rows = self.month_rows(measure)
+        return "adjustment_status" in rows and bool((rows["adjustment_status"] == "adjusted").any())
+
+    def measure_table(self, measure: str) -> pd.DataFrame:
+        """One measure per provider against the area: n, the rate with its Wilson interval (a
+        mean, for a continuous measure such as the mentor attendance rate), the risk-adjusted
+        rate with its interval where the build made one, and the area's figure. Empty when the
+        measure does not apply to the area or has no base in it."""
+        if not self.applies(measure):
+            return pd.DataFrame()
+        rows = self.month_rows(measure).set_index("provider_id")
+        label = self.data.measure_label(measure)
+        adjusted = self.has_adjustment(measure)
+        out = []
+        for pid in self.providers:
+            if pid not in rows.index:
+                continue
+            r = rows.loc[pid]
+            mean = str(r.get("measure_kind")) == "continuous"
+            record = {
+                "Leverandør": self.label(pid),
+                "Forløb i grundlaget": count_text(as_number(r["n"]), self.rule),
+                label: rate_text(as_number(r["value_mean"])) if mean else row_rate_text(r),
+            }
+            if adjusted:
+                record["Risikojusteret andel"] = adjusted_rate_text(r)
+            record["Området"] = rate_text(as_number(r["area_value_mean" if mean else "area_rate"]))
+            out.append(record)
+        return pd.DataFrame(out)
+
+    def purpose_table(self) -> pd.DataFrame:
+        """Resultatmål opnået: results that fit the purpose set at booking."""
+        return self.measure_table(self.config.measures.purpose)
+
+    def attendance_tables(self) -> list[pd.DataFrame]:
+        """Fremmøde: the share with stable attendance, and the mean attendance rate of the
+        mentor offers, each its own table (their bases differ)."""
+        measures = self.config.measures
+        return [self.measure_table(measures.attendance), self.measure_table(measures.mentor_attendance)]
+
+    def aftercare_table(self) -> pd.DataFrame:
+        """Efterværn on its own line: retention after aftercare, never part of another base."""
+        return self.measure_table(self.config.measures.aftercare)
+
     def cost_table(self) -> pd.DataFrame:
         rows = self.month_rows(self.config.measures.cost).set_index("provider_id")
         out = []

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import jupytext
@@ -19,13 +20,16 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+import yaml
 from bs4 import BeautifulSoup
 
 from pipeline import danish
+from pipeline.build import PROJECT_DIR
 from pipeline.decisions.rules import load_rules
 from pipeline.reports import quality
 from pipeline.reports.config import load_config
 from pipeline.reports.data import ReportInputError, load_report_data
+from pipeline.reports.disclosure import provider_labels
 from pipeline.reports.excel import write_scorecard
 from pipeline.reports.execute import NOTEBOOKS_DIR, Job, run_job
 from pipeline.reports.report import DIALOGUE_NOTEBOOK, FOLLOWUP_NOTEBOOK, report
@@ -284,6 +288,12 @@ def test_a_provider_with_three_referrals_shows_no_number(small_reports: SmallRep
     assert row["Forløb i grundlaget"] == "<5"
     own = [k for k in row.index if k != "Forløb i grundlaget" and not k.startswith(("Områdets", "Forslag"))]
     assert own and all(row[k] == "–" for k in own), row
+    measures = load_config().measures
+    labels = pd.read_parquet(marts_dir / "dim_measures.parquet").set_index("measure")["label_da"]
+    for measure in (measures.purpose, measures.attendance, measures.mentor_attendance, measures.aftercare):
+        section = _section_table(area.read_text(encoding="utf-8"), labels[measure], 0)
+        tiny = section.loc["Lille Leverandør ApS"]
+        assert (tiny["Forløb i grundlaget"], tiny[labels[measure]]) in {("<5", "–"), ("0", "–")}, measure
     for path in (area, dialogue):
         text = path.read_text(encoding="utf-8")
         assert not small_counts_in_html(text), (path.name, small_counts_in_html(text)[:5])
@@ -506,3 +516,174 @@ def test_the_risk_adjusted_rate_is_shown_with_its_interval(small_reports: SmallR
                 assert f"risikojusteret {adjusted} (95 %-interval {interval})" in reasons, name
             checked += 1
     assert checked >= 8
+
+
+# --- purpose achievement, attendance and efterværn (issue 16) ----------------------------------
+
+
+def _dbt_var(name: str) -> object:
+    return yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))["vars"][name]
+
+
+def _expected_sections(fct: pd.DataFrame, month_end: pd.Timestamp) -> dict[str, pd.DataFrame]:
+    """Per measure, per tender area and provider: n and successes (binary) or the mean
+    (mentor attendance), counted here from fct_referral_outcomes the metrics.md way: efterværn
+    in no base but retained_6m's, a base month being the window ends of the rolling months."""
+    months = int(_dbt_var("rolling_months"))
+
+    def in_base(column: str) -> pd.Series:
+        window = pd.to_datetime(fct[column])
+        return (window <= month_end) & (window > month_end - pd.DateOffset(months=months))
+
+    aftercare = fct["is_aftercare"].fillna(False).astype(bool)
+    ended = fct["end_date"].notna()
+    mentor = fct["offer_code"].str.upper().isin([str(o).upper() for o in _dbt_var("mentor_offers")])
+    bases = {
+        "purpose_achieved": (
+            ~aftercare & fct["purpose_achieved"].notna() & in_base("result_window_end"),
+            "purpose_achieved",
+        ),
+        "stable_attendance": (
+            ~aftercare & ended & fct["stable_attendance"].notna() & in_base("end_date"),
+            "stable_attendance",
+        ),
+        "mentor_attendance_rate": (
+            ~aftercare & ended & fct["attendance_rate"].notna() & mentor & in_base("end_date"),
+            "attendance_rate",
+        ),
+        "retained_6m": (
+            aftercare & fct["retained_6m"].notna() & in_base("retained_6m_window_end"),
+            "retained_6m",
+        ),
+    }
+    out = {}
+    for measure, (mask, column) in bases.items():
+        rows = fct[mask].assign(value=lambda f, c=column: f[c].astype(float))
+        out[measure] = rows.groupby(["tender_area", "provider_id"])["value"].agg(["size", "sum", "mean"])
+    return out
+
+
+def _section_table(html_text: str, label: str, which: int) -> pd.DataFrame | None:
+    """The which-th table of a measure (a dashboard has one per tender area of the provider)."""
+    found = [t for t in tables(html_text) if label in t.columns and "Leverandør" in t.columns]
+    return found[which].set_index("Leverandør") if len(found) > which else None
+
+
+def _check_row(row: pd.Series, label: str, n: int, successes: float, mean: float, mart: pd.Series) -> bool:
+    """One provider's row of a section against the independent count; True when disclosure
+    control hid it (a count below 5)."""
+    rule = load_config().disclosure
+    assert int(mart["n"]) == n  # the mart counts what pandas counts
+    assert row["Forløb i grundlaget"] == ("<5" if rule.is_small(n) else danish.format_int(n))
+    continuous = mart["measure_kind"] == "continuous"
+    if rule.is_small(n) or (not continuous and rule.is_small(successes)):
+        assert row[label] == "–"
+        return True
+    if continuous:
+        assert row[label] == danish.format_percent(mean)
+    else:
+        interval = danish.format_percent_range(mart["rate_low"], mart["rate_high"])
+        assert row[label] == f"{danish.format_percent(successes / n)} ({interval})"
+    return False
+
+
+def _check_sections(
+    path: Path,
+    area: int,
+    labels: Mapping[str, str],
+    shown: Mapping[str, str],
+    expected,
+    mart: pd.DataFrame,
+    before: Sequence[int] = (),
+) -> tuple[int, int]:
+    """Check the sections of one area in a report; `before`: the areas whose sections come
+    first in it (a dashboard shows each tender area of its provider in turn)."""
+    text = path.read_text(encoding="utf-8")
+    checked = hidden = 0
+    for measure, counts in expected.items():
+        with_base = set(counts.index.get_level_values(0))
+        table = _section_table(text, labels[measure], sum(a in with_base for a in before))
+        here = counts.loc[area] if area in counts.index.get_level_values(0) else counts.iloc[:0]
+        if here.empty:
+            continue
+        assert table is not None, (path.name, measure)
+        for pid, (n, successes, mean) in here.iterrows():
+            row = mart.loc[(area, pid, measure)]
+            hidden += _check_row(table.loc[shown[pid]], labels[measure], int(n), successes, mean, row)
+            checked += 1
+        if measure != "mentor_attendance_rate":  # a rate's area column is the area's rate
+            area_rate = danish.format_percent(here["sum"].sum() / here["size"].sum())
+            assert set(table["Området"]) == {area_rate}, (path.name, measure)
+    return checked, hidden
+
+
+def test_purpose_attendance_and_aftercare_sections_match_pandas(
+    small_reports: SmallReports, marts, month_end
+) -> None:
+    """Every area report and every dashboard has the sections Resultatmål opnået, Fremmøde and
+    Efterværn, each provider's n, rate with Wilson interval (or mean) and the area's rate
+    equal to an independent count of fct_referral_outcomes; a count below 5 reads "<5" with
+    no rate, in the area report and in the dashboards where the others are letters."""
+    fct = marts["fct_referral_outcomes"]
+    expected = _expected_sections(fct, month_end)
+    labels = marts["dim_measures"].set_index("measure")["label_da"].to_dict()
+    results = marts["mart_provider_results"]
+    mart = results[pd.to_datetime(results["as_of_month"]) == month_end.replace(day=1)].set_index(
+        ["tender_area", "provider_id", "measure"]
+    )
+    names = marts["dim_providers"].set_index("provider_id")["provider_name"].to_dict()
+    checked = hidden = 0
+    for path in small_reports.files("opfoelgning-omraade-*.html"):
+        area = int(path.stem.rsplit("-", 1)[1])
+        shown = visible_text(path.read_text(encoding="utf-8"))
+        assert all(h in shown for h in ("Resultatmål opnået", "Fremmøde", "Efterværn")), path.name
+        c, h = _check_sections(path, area, labels, names, expected, mart)
+        checked, hidden = checked + c, hidden + h
+    letters = provider_labels(names, None, True, load_config().providers.alias_prefix)
+    for path in small_reports.files("leverandoer-*.html"):
+        own = path.stem.split("-", 1)[1]
+        areas = sorted(mart.xs(own, level="provider_id").index.get_level_values(0).unique())
+        for which, area in enumerate(areas):
+            shown = {**letters, own: names[own]}
+            c, h = _check_sections(path, int(area), labels, shown, expected, mart, areas[:which])
+            checked, hidden = checked + c, hidden + h
+    assert checked >= 100 and hidden >= 2, (checked, hidden)
+
+
+def test_aftercare_is_its_own_line_and_in_no_other_base(
+    small_reports: SmallReports, marts, month_end
+) -> None:
+    """The dashboard's own table has efterværn (retained_6m) on a line of its own, after every
+    other measure, and the primary measure's base counts no aftercare referral."""
+    fct = marts["fct_referral_outcomes"]
+    labels = marts["dim_measures"].set_index("measure")["label_da"]
+    aftercare_label = labels[load_config().measures.aftercare]
+    assert "efterværn" in aftercare_label
+    expected = _expected_sections(fct, month_end)["retained_6m"]
+    window = pd.to_datetime(fct["result_window_end"])
+    closed = fct[fct["is_closed"] & (window <= month_end) & (window > month_end - pd.DateOffset(months=12))]
+    rule = load_config().disclosure
+    text = (small_reports.folder / "leverandoer-P01.html").read_text(encoding="utf-8")
+    own = tables(text)[0].set_index("Mål")
+    assert list(own.index)[-1] == aftercare_label
+    n = int(expected.loc[(1, "P01"), "size"])
+    assert own.loc[aftercare_label, "Forløb i grundlaget"] == count_text_of(n, rule)
+    primary = labels[load_rules().area(1).primary_measure]
+    mine = closed[(closed["provider_id"] == "P01") & (closed["tender_area"] == 1)]
+    assert mine["is_aftercare"].any(), "the small data set has closed efterværn referrals"
+    without = int((~mine["is_aftercare"].astype(bool)).sum())
+    assert own.loc[primary, "Forløb i grundlaget"] == count_text_of(without, rule)
+
+
+def count_text_of(n: int, rule) -> str:
+    return "<5" if rule.is_small(n) else danish.format_int(n)
+
+
+def test_the_scorecard_lists_the_new_measures(small_reports: SmallReports, marts) -> None:
+    labels = marts["dim_measures"].set_index("measure")["label_da"]
+    measures = load_config().measures
+    book = openpyxl.load_workbook(small_reports.folder / "scorecard.xlsx")
+    sheet = next(s for s in book if s.title.startswith("Område 1"))
+    shown = {r[0] for r in sheet.iter_rows(min_row=5, values_only=True) if r[0]}
+    new = (measures.purpose, measures.attendance, measures.mentor_attendance, measures.aftercare)
+    assert {labels[m] for m in new} <= shown
