@@ -126,7 +126,10 @@ def referral_rows(
     n = len(f["ref"])
     # booked that month; the start is never after the delivery's date (simulate._allocate)
     booked = timeline.delivery_of_day(f["booked_on"])  # -1: booked after the period, not delivered
-    d0 = np.where(booked >= 0, np.maximum(booked, delivery_carrying(timeline, f["start_date"])), -1)
+    # a start after the newest delivery's date (an efterværn booked in the last month) waits for
+    # a delivery after the period: nothing is dated after the delivery that carries it
+    carrying = delivery_carrying(timeline, f["start_date"])
+    d0 = np.where((booked >= 0) & (carrying >= 0), np.maximum(booked, carrying), -1)
     cday = f["correction_day"]
     dc = np.where(
         (cday >= 0) & (cday <= timeline.end_day), delivery_carrying(timeline, np.maximum(cday, 0)), -1
