@@ -521,6 +521,7 @@ def referral_outcomes(raw_dir: Path, params: Params | None = None) -> pd.DataFra
     # every measure once per course, on its last link (s = first start, e = last end)
     courses = as_courses(x, chains)
     later_links = chains.index[chains["link_number"] > 1]
+    ids["is_course_ended"] = course_ended(ids, chains, as_of, p)
     log.info("measuring paid hours")
     paid = paid_hours_measures(courses, as_of, p)
     parts = [paid]
@@ -539,6 +540,14 @@ def referral_outcomes(raw_dir: Path, params: Params | None = None) -> pd.DataFra
         log.info("measuring %s", name)
         parts.append(measured())
     return pd.concat([ids, pd.concat(parts, axis=1).reindex(ids.index)], axis=1)
+
+
+def course_ended(ids: pd.DataFrame, chains: pd.DataFrame, as_of: pd.Timestamp, p: Params) -> pd.Series:
+    """On a course's last link: ended, unless it ended rebooked so recently that its
+    continuation can still start (as_of < e + rebooking_max_gap_days); NULL on earlier links."""
+    awaiting = (ids["end_reason"] == "rebooked") & (as_of < ids["end_date"] + p.rebooking_max_gap_days * DAY)
+    ended = ids["end_date"].notna() & ~awaiting.fillna(False)
+    return flag(ended).where(chains["last_referral_id"].reindex(ids.index) == ids.index)
 
 
 def without_aftercare(results: pd.DataFrame, x: Extracts, p: Params) -> pd.DataFrame:

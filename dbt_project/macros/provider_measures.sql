@@ -65,7 +65,7 @@
         'success': 'null', 'value': 'paid_hours_progression', 'window_end': 'paid_hours_window_end',
         'label_da': 'Ændring i lønnede timer pr. måned',
         'description': 'Follow-up minus baseline paid hours per month.'}, {
-        'name': 'course_days', 'kind': 'continuous', 'in_base': 'is_ended',
+        'name': 'course_days', 'kind': 'continuous', 'in_base': 'is_course_ended',
         'success': 'null', 'value': 'course_days', 'window_end': 'end_date',
         'label_da': 'Forløbets længde i dage (afsluttede forløb)',
         'description': 'Course days of ended referrals, by the month they ended.'}, {
@@ -73,13 +73,13 @@
         'success': 'has_result', 'value': 'cost_dkk', 'window_end': 'result_window_end',
         'label_da': 'Pris pr. resultat (kr.)',
         'description': 'Cost of closed referrals divided by their registered results.'}, {
-        'name': 'stable_attendance', 'kind': 'binary', 'in_base': 'is_ended and stable_attendance is not null',
+        'name': 'stable_attendance', 'kind': 'binary', 'in_base': 'is_course_ended and stable_attendance is not null',
         'success': 'stable_attendance', 'value': 'null', 'window_end': 'end_date',
         'label_da': 'Stabilt fremmøde (afsluttede forløb)',
         'description': 'Ended courses with at least ' ~ var('stable_attendance_min_weeks') ~ ' attendance weeks that attended at least '
             ~ var('stable_attendance_min_rate') ~ ' of the planned hours in at least ' ~ var('stable_attendance_week_share') ~ ' of them.'}, {
         'name': 'mentor_attendance_rate', 'kind': 'continuous',
-        'in_base': 'is_ended and attendance_rate is not null and offer_code in ' ~ quoted_list(var('mentor_offers') | map('lower') | list),
+        'in_base': 'is_course_ended and attendance_rate is not null and offer_code in ' ~ quoted_list(var('mentor_offers') | map('lower') | list),
         'success': 'null', 'value': 'attendance_rate', 'window_end': 'end_date',
         'label_da': 'Gennemsnitligt fremmøde i mentorforløb (afsluttede forløb)',
         'description': 'Attended over planned hours of ended mentor courses (' ~ var('mentor_offers') | join(', ') ~ ').'}]) -%}

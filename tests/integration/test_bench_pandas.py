@@ -37,7 +37,8 @@ MEASURES = (
 CASE_MIX = ("age_at_start", "sex", "benefit_at_start", "benefit_weeks_52", "prior_referrals", "tender_area",
             "offer_code", "purpose", "start_quarter")  # fmt: skip
 REFERRAL = ("provider_id", "provider_name", "start_date", "end_date", "end_reason", "is_ended",
-            "cohort_month", "as_of", "sick_listed_at_start", "course_id", "is_aftercare")  # fmt: skip
+            "is_course_ended", "cohort_month", "as_of", "sick_listed_at_start", "course_id",
+            "is_aftercare")  # fmt: skip
 EXACT = [c for c in (*MEASURES, *CASE_MIX, *REFERRAL) if c not in CONTINUOUS]
 # Flags a data set must show both ways for their equality to mean something.
 FLAGS = [c for c in MEASURES if c.startswith(("any_", "progressed", "sustained", "self_", "fit", "fully",

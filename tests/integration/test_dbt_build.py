@@ -33,6 +33,7 @@ ROLLING_MONTHS = 12
 MIN_HOURS = 1.0  # progression_min_hours
 AFTERCARE = {"eftv"}
 RETENTION_MONTHS = 6
+MAX_GAP_DAYS = 7  # rebooking_max_gap_days
 FIT_REASONS = ("fit", "partially_fit")
 # metrics.md's default purpose_result_types, and the purpose a raskmelding achieves too
 ACHIEVES = {
@@ -100,6 +101,51 @@ def last_day(index: int) -> dt.date:
     return first.replace(day=calendar.monthrange(first.year, first.month)[1])
 
 
+def courses(links: list[dict]) -> list[dict]:
+    """metrics.md's course chains over the referrals known at as_of: a continuation names the
+    rebooked referral before it, or else is the same person's next referral to the same provider
+    and area starting 0-7 days after its end (each side taking its nearest). Each course is one
+    dict shaped like a referral: s of its first link, everything else of its last, and the ids of
+    all its links (their results are the course's)."""
+    by_id = {link["referral_id"]: link for link in links}
+    before = {i: (link["s"], i) for i, link in by_id.items()}
+    rebooked = {i for i, link in by_id.items() if link["rebooked"]}
+    successor: dict[str, str] = {}
+    for i in sorted(by_id):
+        named = by_id[i]["previous"]
+        if named in rebooked and before[named] < before[i] and named not in successor:
+            successor[named] = i
+
+    def inferred(p: str) -> list[str]:
+        a = by_id[p]
+        return sorted(
+            (i for i, c in by_id.items()
+             if c["previous"] is None and i != p and before[p] < before[i]
+             and (c["person_key"], c["provider_id"], c["tender_area"])
+             == (a["person_key"], a["provider_id"], a["tender_area"])
+             and a["e"] <= c["s"] <= a["e"] + dt.timedelta(days=MAX_GAP_DAYS)),
+            key=lambda i: before[i],
+        )  # fmt: skip
+
+    open_rebooked = sorted(rebooked - set(successor))
+    wanted = {p: inferred(p) for p in open_rebooked}
+    for p in open_rebooked:
+        if not wanted[p]:
+            continue
+        first = wanted[p][0]
+        rivals = [q for q in open_rebooked if first in wanted[q]]
+        if max(rivals, key=lambda q: (by_id[q]["e"], q)) == p:
+            successor[p] = first
+    followers = set(successor.values())
+    result = []
+    for root in (i for i in by_id if i not in followers):
+        chain = [root]
+        while chain[-1] in successor:
+            chain.append(successor[chain[-1]])
+        result.append({**by_id[chain[-1]], "s": by_id[root]["s"], "links": chain})
+    return result
+
+
 class Reference:
     """Per-referral flags and window ends, computed without the dbt code."""
 
@@ -111,7 +157,7 @@ class Reference:
         referrals = newest(settings, "referrals")
         referrals = referrals[referrals.agreement_id.isin(agreements.index)]
         referrals = referrals[referrals.start_date.dt.date <= as_of]
-        self.referrals = [
+        links = [
             {
                 "referral_id": r.referral_id,
                 "person_key": r.person_key,
@@ -121,9 +167,12 @@ class Reference:
                 "purpose": r.purpose.lower(),
                 "s": as_date(r.start_date),
                 "e": e if (e := as_date(r.end_date)) is not None and e <= as_of else None,
+                "rebooked": e is not None and e <= as_of and str(r.end_reason).lower() == "rebooked",
+                "previous": None if pd.isna(r.previous_referral_id) else r.previous_referral_id,
             }
             for r in referrals.itertuples()
         ]
+        self.referrals = courses(links)
         hours = newest(settings, "paid_hours")
         hours = hours[hours.hours > 0]
         self.paid_months: dict[str, dict[int, float]] = {}
@@ -150,12 +199,15 @@ class Reference:
                 (first, end if known else None, c.end_reason if known else None)
             )
 
+    def course_results(self, r: dict) -> list[tuple[dt.date, str]]:
+        return [result for link in r["links"] for result in self.results.get(link, [])]
+
     def has_result(self, r: dict) -> tuple[dt.date, bool] | None:
         """(window end, success) of a closed referral; None when not closed or efterværn."""
         if r["aftercare"] or r["e"] is None or r["e"] + dt.timedelta(days=GRACE_DAYS) > self.as_of:
             return None
         end = r["e"] + dt.timedelta(days=GRACE_DAYS)
-        return end, any(r["s"] <= d <= end for d, _ in self.results.get(r["referral_id"], []))
+        return end, any(r["s"] <= d <= end for d, _ in self.course_results(r))
 
     def purpose_achieved(self, r: dict) -> tuple[dt.date, bool] | None:
         closed = self.has_result(r)
@@ -163,9 +215,7 @@ class Reference:
             return None
         end = closed[0]
         accepted = ACHIEVES[r["purpose"]]
-        by_result = any(
-            r["s"] <= d <= end and kind in accepted for d, kind in self.results.get(r["referral_id"], [])
-        )
+        by_result = any(r["s"] <= d <= end and kind in accepted for d, kind in self.course_results(r))
         by_fit = r["purpose"] == "return_to_work" and any(
             c[2] in FIT_REASONS and r["s"] <= c[1] <= end for c in self.cases.get(r["person_key"], [])
         )
@@ -321,17 +371,24 @@ def test_area_rate_without_the_provider_pools_the_other_providers(built: Built) 
 
 
 def test_immature_measures_are_null_never_false(built: Built) -> None:
-    """A measure whose window ends after as_of is NULL; one whose window has ended is not."""
+    """A measure whose window ends after as_of is NULL; one whose window has ended is not, for a
+    course (its last link) in the measure's population. Earlier links are NULL throughout."""
     fct = query(built.settings, "select * from fct_referral_outcomes")
     as_of = pd.Timestamp(built.summary.as_of)
-    immature = fct.paid_hours_window_end > as_of
+    earlier_link = fct.is_course_ended.isna()
+    assert earlier_link.any(), "the small data set has rebooked courses"
+    measures = ["any_paid_hours_6m", "has_result", "fit_within_6m", "course_days"]
+    assert fct.loc[earlier_link, measures].isna().all().all()
+    courses = fct[~earlier_link & ~fct.is_aftercare.astype(bool)]
+    immature = courses.paid_hours_window_end > as_of
     assert immature.any() and (~immature).any()
-    assert fct.loc[immature, "any_paid_hours_6m"].isna().all()
-    assert fct.loc[~immature, "any_paid_hours_6m"].notna().all()
-    immature_fit = fct.fit_window_end > as_of
-    assert fct.loc[immature_fit, "fit_within_6m"].isna().all()
-    assert fct.loc[~immature_fit & fct.sick_listed_at_start, "fit_within_6m"].notna().all()
-    assert fct.loc[~fct.sick_listed_at_start, "fit_within_6m"].isna().all()
+    assert courses.loc[immature, "any_paid_hours_6m"].isna().all()
+    assert courses.loc[~immature, "any_paid_hours_6m"].notna().all()
+    immature_fit = courses.fit_window_end > as_of
+    sick = courses.sick_listed_at_start.astype(bool)
+    assert courses.loc[immature_fit, "fit_within_6m"].isna().all()
+    assert courses.loc[~immature_fit & sick, "fit_within_6m"].notna().all()
+    assert courses.loc[~sick, "fit_within_6m"].isna().all()
 
 
 def test_marts_exported_as_parquet_without_cpr(built: Built) -> None:
@@ -342,8 +399,9 @@ def test_marts_exported_as_parquet_without_cpr(built: Built) -> None:
     for name, path in exported.items():
         frame = pd.read_parquet(path)
         assert len(frame) == len(query(built.settings, f"select * from main.{name}")), name
-        text = frame.select_dtypes("object").astype(str)
-        assert not text.apply(lambda col: col.str.fullmatch(cpr_like).any()).any(), f"{name} holds a CPR"
+        text = frame.select_dtypes(["object", "string"]).astype(str)
+        for column in text.columns:
+            assert not text[column].str.fullmatch(cpr_like).any(), f"{name}.{column} holds a CPR"
 
 
 def test_docs_generate_and_every_built_column_is_described(built: Built) -> None:

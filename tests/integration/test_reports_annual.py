@@ -159,11 +159,14 @@ def test_booking_states_of_every_month_and_the_override_with_its_reason(annual: 
     months = pd.to_datetime(decisions["month"])
     year_rows = decisions[months.dt.year == YEAR]
     sheet = annual.sheet("Bookingtilstande")
-    assert (
-        len(sheet)
-        == len(year_rows)
-        == 12 * len(year_rows.drop_duplicates(["provider_id", "tender_area", "model"]))
-    )
+    assert len(sheet) == len(year_rows)
+    # one row per month of a valid agreement: a whole year, or the months before or after the
+    # tender change of 1 July for providers that left or entered
+    pairs = year_rows.groupby(["provider_id", "tender_area", "model"])["month"]
+    months_per_pair = pairs.agg(["size", "nunique"])
+    assert (months_per_pair["size"] == months_per_pair["nunique"]).all()
+    assert (months_per_pair["size"] <= 12).all() and (months_per_pair["size"] == 12).any()
+    assert (months_per_pair["size"] < 12).any(), "the tender change ends and starts agreements mid-year"
     shown = {
         (m, int(a), p, model): state
         for m, a, p, model, state in zip(

@@ -5,8 +5,15 @@
     links (course_id) is measured once, on its last link; its earlier links are NULL throughout.
     The measure models joined here, in intermediate so that int_referral_measures_unpivoted
     reads no mart; the public fct_referral_outcomes is this model as it stands.
+
+    is_course_ended: a course whose last known link ended `rebooked` is continued by a referral
+    that may not be known yet, so it counts as ended only from rebooking_max_gap_days after that
+    end, the latest day its continuation can start. Otherwise the month the link ended would
+    count an ended course in a build of that month and not in a later one, which knows the
+    continuation: a past month would change when later data arrives.
 -#}
 {%- set sustain_months = int_list_var('sustain_months') -%}
+{%- set max_gap = var('rebooking_max_gap_days') | int -%}
 
 with
 
@@ -102,6 +109,15 @@ final as (
         referrals.end_date,
         referrals.end_reason,
         referrals.is_ended,
+        case
+            when chained.is_last_link
+                then referrals.is_ended
+                    and not coalesce(
+                        referrals.end_reason = 'rebooked'
+                        and referrals.as_of < {{ add_days('referrals.end_date', max_gap) }},
+                        false
+                    )
+        end as is_course_ended,
         referrals.cohort_month,
         referrals.as_of,
 
@@ -145,7 +161,7 @@ final as (
         case_mix.benefit_at_start,
         case_mix.benefit_weeks_52,
         case_mix.prior_referrals,
-        referrals.purpose,
+        case_mix.purpose,
         case_mix.start_quarter,
 
         ---------- window ends (the day each measure matures)

@@ -23,7 +23,6 @@ renamed as (
         cast(referral_id as {{ dbt.type_string() }}) as referral_id,
         cast(person_key as {{ dbt.type_string() }}) as person_key,
         cast(agreement_id as {{ dbt.type_string() }}) as agreement_id,
-        cast(previous_referral_id as {{ dbt.type_string() }}) as previous_referral_id,
         cast(jobcenter_unit as {{ dbt.type_string() }}) as jobcenter_unit,
         {% if 'previous_referral_id' in landing_columns -%}
         cast(previous_referral_id as {{ dbt.type_string() }})
