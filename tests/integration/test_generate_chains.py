@@ -16,6 +16,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from pipeline.build import published_schema
 from pipeline.settings import GROUND_TRUTH_FILE, Settings
 
 pytestmark = pytest.mark.integration
@@ -193,7 +194,9 @@ def test_dbt_chains_equal_the_planted_chains(
     """int_referrals_chained (referral_id, course_id) groups the links exactly as planted."""
     if not chained_model_exists(small_warehouse):
         pytest.skip("int_referrals_chained is not built in this branch")
-    chained = query(small_warehouse, "SELECT referral_id, course_id FROM main.int_referrals_chained")
+    # an intermediate model lives in the published build's own schema, not in main (pipeline.build)
+    schema = f"{published_schema(small_warehouse.warehouse)}_intermediate"
+    chained = query(small_warehouse, f"SELECT referral_id, course_id FROM {schema}.int_referrals_chained")
     groups = chained.groupby("course_id")["referral_id"].apply(lambda s: sorted(s)).to_dict()
     found = {k: v for k, v in groups.items() if len(v) > 1}
     planted = {k: sorted(v) for k, v in truth["chains"]["courses"].items()}
