@@ -32,7 +32,7 @@ from pipeline.errors import ProvmonError
 from pipeline.generate.chains import LinkTally, with_links
 from pipeline.generate.config import Scale, World, load_world
 from pipeline.generate.dirt import DirtSpec, plant
-from pipeline.generate.extracts import IdCounters, Vocabs, chunk_rows
+from pipeline.generate.extracts import IdCounters, Vocabs, chunk_rows, lead_citizens
 from pipeline.generate.market import Market, agreement_rows, build_market, provider_rows
 from pipeline.generate.population import make_cohort
 from pipeline.generate.rows import Rows
@@ -102,6 +102,7 @@ def generate(
         world.calendar.delivery_day,
         world.calendar.history_weeks,
         world.calendar.follow_months,
+        world.lead_weeks,
     )
     market = build_market(world, cfg, timeline, np.random.default_rng([seed, 0]))
     run = _Run(world, cfg, timeline, market, out, seed, rate, site_all=dialect == "site")
@@ -131,7 +132,9 @@ def generate(
             result = simulate(world, timeline, market, cohort, np.random.default_rng([seed, 2, chunk]))
             result = with_links(world, market, result, np.random.default_rng([seed, 5, chunk]))
             run.intake.add(result.referrals["provider"], result.referrals["area"], result.referrals["score"])
-            for rows in chunk_rows(timeline, cohort, result, run.ids, run.vocabs, run.links):
+            batches = chunk_rows(timeline, cohort, result, run.ids, run.vocabs, run.links)
+            run.lead_citizens += lead_citizens(cohort, batches)
+            for rows in batches:
                 run.write(rows, force_dirt=chunk == 0)
             done += len(cohort.person)
             chunk += 1
@@ -141,7 +144,9 @@ def generate(
     if any(f.dialect.site for f in files):  # so that ingestion reads them with no extra step
         shutil.copyfile(run.site.path, out / SITE_MAPPING_FILE)
     write_marker(out, skip=(GROUND_TRUTH_FILE,))
-    truth = ground_truth(world, scale, cfg, seed, rate, timeline, market, run.intake, files, run.links)
+    truth = ground_truth(
+        world, scale, cfg, seed, rate, timeline, market, run.intake, files, run.links, run.lead_citizens
+    )
     (out / GROUND_TRUTH_FILE).write_text(
         json.dumps(truth, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
     )
@@ -191,6 +196,7 @@ class _Run:
         self.vocabs = Vocabs.of(world, market)
         self.intake = IntakeTally()
         self.links = LinkTally()
+        self.lead_citizens = 0  # citizens in the registers referred only after the period
 
     def write(self, rows: Rows, force_dirt: bool) -> None:
         """Append a batch to its delivery files, planting dirt; with force_dirt (the first chunk)

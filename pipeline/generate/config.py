@@ -448,6 +448,14 @@ class World(_Model):
             raise ValueError(f"dirt.unknown_codes {sorted(clash)} are known codes of the contract")
         return self
 
+    @property
+    def lead_weeks(self) -> int:
+        """How long before a start its simulation writes register rows (the history weeks,
+        a benefit block, the closed case before job clarification): a referral starting this
+        long after the period still leaves rows in it (Timeline.lead_weeks)."""
+        blocks = [block.range[1] for block in self.intake.block_weeks.values()]
+        return max(self.calendar.history_weeks, self.intake.closed_case_weeks[1], *blocks)
+
     def scale(self, name: str) -> Scale:
         if name not in self.scales:
             raise ConfigError(f"unknown scale {name!r}: choose one of {', '.join(self.scales)}")

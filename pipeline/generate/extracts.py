@@ -104,6 +104,20 @@ def chunk_rows(
     ]
 
 
+def lead_citizens(cohort: Cohort, rows: list[Rows]) -> int:
+    """Citizens of the chunk with delivered rows but no referral in the period: those first
+    referred in the lead weeks after it (Cohort.lead_person), for the ground truth."""
+    referred = np.zeros(cohort.n_persons, dtype=bool)
+    referred[cohort.person] = True
+    delivered = np.zeros(cohort.n_persons, dtype=bool)
+    for r in rows:
+        cpr = r.columns.get("cpr")
+        if cpr is not None:
+            person = cpr.idx[r.delivery >= 0]  # type: ignore[union-attr]
+            delivered[person[person >= 0]] = True
+    return int((delivered & ~referred).sum())
+
+
 def _referral_ids(cohort: Cohort, result: ChunkResult, ids: IdCounters) -> tuple[np.ndarray, Vocab]:
     """Referral ids numbered in booking order; label of each cohort referral."""
     ref = result.referrals["ref"]
@@ -270,14 +284,16 @@ def attendance_rows(
 
 def _coverage(timeline: Timeline, cohort: Cohort) -> tuple[np.ndarray, np.ndarray]:
     """Per person the first and last day with register rows: from history_weeks before the
-    first start to follow_months after the last start."""
-    persons, first_idx = np.unique(cohort.person, return_index=True)
-    first = np.minimum.reduceat(cohort.start, first_idx)
-    last = np.maximum.reduceat(cohort.start, first_idx)
-    lo = np.empty(cohort.n_persons, dtype=np.int64)
-    hi = np.empty(cohort.n_persons, dtype=np.int64)
-    lo[persons] = monday_of(first) - 7 * timeline.history_weeks
-    hi[persons] = np.minimum(first_day(month_of(last) + timeline.follow_months + 1) - 1, timeline.end_day)
+    first start to follow_months after the last start, the lead referrals' starts after the
+    period included (Cohort.lead_start)."""
+    person = np.concatenate([cohort.person, cohort.lead_person])
+    start = np.concatenate([cohort.start, cohort.lead_start])
+    first = np.full(cohort.n_persons, np.iinfo(np.int64).max)
+    last = np.full(cohort.n_persons, np.iinfo(np.int64).min)
+    np.minimum.at(first, person, start)
+    np.maximum.at(last, person, start)
+    lo = monday_of(first) - 7 * timeline.history_weeks
+    hi = np.minimum(first_day(month_of(last) + timeline.follow_months + 1) - 1, timeline.end_day)
     return lo, hi
 
 

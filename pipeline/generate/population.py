@@ -7,7 +7,7 @@ chunks can never make the same number, and no list of all numbers is ever held."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -20,6 +20,8 @@ SERIAL_SLOTS = 400  # digit 7 (4 choices consistent with the century) × digits 
 
 @dataclass
 class Cohort:
+    # every citizen of the chunk: those referred in the period, then those referred only in
+    # the lead weeks after it (Timeline.lead_weeks)
     birth: np.ndarray  # day number
     male: np.ndarray  # bool
     cpr: np.ndarray  # object array of 10-digit texts
@@ -28,6 +30,11 @@ class Cohort:
     order: np.ndarray  # 0 for the person's first referral in the data, 1 for the next …
     start: np.ndarray  # day number
     area: np.ndarray
+    # referrals starting in the lead weeks after the period, ordered by person and start: never
+    # delivered, simulated only for the history before them, which the registers deliver
+    lead_person: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    lead_start: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    lead_area: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def n_persons(self) -> int:
@@ -43,11 +50,106 @@ def make_cohort(
     chunk: int,
     n_chunks_max: int,
 ) -> Cohort:
-    """Citizens with their referral starts; at most `max_referrals` referrals in all (the rest
-    of the run's target), so the last chunk ends exactly at the target."""
+    """Citizens with their referral starts; at most `max_referrals` referrals in the period in
+    all (the rest of the run's target), so the last chunk ends exactly at the target.
+
+    The referrals starting in the lead weeks after the period come from the same draws (the
+    later referrals of these citizens) and from draws made after all of the period's, of
+    citizens first referred then (as many a month as in the period), so that the period's
+    citizens are the same with or without a lead."""
+    months = timeline.first_month + np.arange(timeline.n_months)
+    person, order, start, birth, fits = _schedules(world, timeline, rng, n_persons, months)
+    keep = (start <= timeline.end_day) & fits
+    keep &= np.cumsum(keep) <= max_referrals
+    # a later referral after the period, of a citizen none of whose referrals the target cut
+    complete = np.ones(n_persons, dtype=bool)
+    complete[person[(start <= timeline.end_day) & fits & ~keep]] = False
+    later = (start > timeline.end_day) & (start <= timeline.horizon_day) & fits & complete[person]
+    persons = np.unique(person[keep])
+    later &= np.isin(person, persons)
+    remap = np.full(n_persons, -1)
+    remap[persons] = np.arange(len(persons))
+    lead_person, lead_start = remap[person[later]], start[later]
+    person, start = remap[person[keep]], start[keep]
+    order = np.arange(len(person)) - np.searchsorted(person, person)  # renumber after drops
+    birth = birth[persons]
+
+    home = _home_areas(world, rng, len(persons))
+    area = _referral_areas(world, rng, home, person)
+    male = _males(world, rng, home)
+    birth = _unique_serial_birthdays(birth, male, chunk, n_chunks_max)
+    share = world.citizens.replacement_cpr_share
+    numbers = _cpr_numbers(rng, birth, male, chunk, n_chunks_max, share)
+    cohort = Cohort(birth, male, numbers, person, order, start, area)
+    return _with_lead(world, timeline, rng, cohort, lead_person, lead_start, home, chunk, n_chunks_max)
+
+
+def _with_lead(
+    world: World,
+    timeline: Timeline,
+    rng: np.random.Generator,
+    cohort: Cohort,
+    later_person: np.ndarray,
+    later_start: np.ndarray,
+    home: np.ndarray,
+    chunk: int,
+    n_chunks_max: int,
+) -> Cohort:
+    """The cohort with its lead referrals: the later ones of its citizens (`later_*`) and
+    those of new citizens first referred after the period, whose first starts are as dense a
+    month as the period's (with the seasonality) up to timeline.horizon_day."""
+    period = timeline.first_month + np.arange(timeline.n_months)
+    lead = timeline.lead_months
+    seasonality = np.array(world.calendar.seasonality)
+    n_new = round(cohort.n_persons * seasonality[lead % 12].sum() / seasonality[period % 12].sum())
+    if n_new == 0:
+        return cohort
+    person, _, start, birth, fits = _schedules(world, timeline, rng, n_new, lead)
+    keep = (start <= timeline.horizon_day) & fits
+    persons = np.unique(person[keep])
+    remap = np.full(n_new, -1)
+    remap[persons] = cohort.n_persons + np.arange(len(persons))
+    birth = birth[persons]
+    new_home = _home_areas(world, rng, len(persons))
+    new_male = _males(world, rng, new_home)
+    all_birth = _unique_serial_birthdays(
+        np.concatenate([cohort.birth, birth]), np.concatenate([cohort.male, new_male]), chunk, n_chunks_max
+    )
+    birth = all_birth[cohort.n_persons :]
+    numbers = _cpr_numbers(
+        rng,
+        birth,
+        new_male,
+        chunk,
+        n_chunks_max,
+        world.citizens.replacement_cpr_share,
+        earlier=cohort.birth * 2 + cohort.male,
+    )
+    lead_person = np.concatenate([later_person, remap[person[keep]]])
+    lead_start = np.concatenate([later_start, start[keep]])
+    homes = np.concatenate([home, new_home])
+    order = np.lexsort((lead_start, lead_person))
+    lead_person, lead_start = lead_person[order], lead_start[order]
+    return replace(
+        cohort,
+        birth=np.concatenate([cohort.birth, birth]),
+        male=np.concatenate([cohort.male, new_male]),
+        cpr=np.concatenate([cohort.cpr, numbers]),
+        lead_person=lead_person,
+        lead_start=lead_start,
+        lead_area=_referral_areas(world, rng, homes, lead_person),
+    )
+
+
+def _schedules(
+    world: World, timeline: Timeline, rng: np.random.Generator, n_persons: int, months: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Citizens whose first referral starts in one of `months`, with their later referrals:
+    per referral the person, its order, its start and whether the citizen's age then is within
+    the target groups' limit; per person the birth day."""
     cfg = world.citizens
     counts = _referral_counts(rng, cfg.referrals_per_citizen, n_persons)
-    first = _first_starts(world, timeline, rng, n_persons)
+    first = _first_starts(world, rng, n_persons, months)
     lo, hi = cfg.age_at_first_start
     age = rng.uniform(lo, hi, n_persons)
     young = rng.random(n_persons) < cfg.under_30_share  # outside the target groups
@@ -57,26 +159,33 @@ def make_cohort(
     order = np.arange(len(person)) - np.repeat(np.cumsum(counts) - counts, counts)
     gaps = rng.integers(*cfg.days_between_starts, size=len(person), endpoint=True) * (order > 0)
     start = _weekday_adjusted(first[person] + _cumsum_by_group(gaps, person), timeline, world, rng)
-    keep = (start <= timeline.end_day) & (age_in_years(birth[person], start) <= cfg.max_age_at_start)
-    keep &= np.cumsum(keep) <= max_referrals
-    person, order, start = person[keep], order[keep], start[keep]
-    persons = np.unique(person)
-    remap = np.full(n_persons, -1)
-    remap[persons] = np.arange(len(persons))
-    person = remap[person]
-    order = np.arange(len(person)) - np.searchsorted(person, person)  # renumber after drops
-    birth = birth[persons]
+    fits = age_in_years(birth[person], start) <= cfg.max_age_at_start
+    return person, order, start, birth, fits
 
+
+def _area_shares(world: World) -> tuple[np.ndarray, np.ndarray]:
     areas = np.array(sorted(world.tender_areas))
     shares = np.array([world.tender_areas[a].share for a in areas])
-    home = areas[rng.choice(len(areas), len(persons), p=shares / shares.sum())]
-    other = areas[rng.choice(len(areas), len(person), p=shares / shares.sum())]
-    area = np.where(rng.random(len(person)) < cfg.same_area_share, home[person], other)
+    return areas, shares / shares.sum()
+
+
+def _home_areas(world: World, rng: np.random.Generator, n: int) -> np.ndarray:
+    areas, p = _area_shares(world)
+    return areas[rng.choice(len(areas), n, p=p)]
+
+
+def _referral_areas(
+    world: World, rng: np.random.Generator, home: np.ndarray, person: np.ndarray
+) -> np.ndarray:
+    """Mostly the citizen's home area, otherwise one drawn by the areas' shares."""
+    areas, p = _area_shares(world)
+    other = areas[rng.choice(len(areas), len(person), p=p)]
+    return np.where(rng.random(len(person)) < world.citizens.same_area_share, home[person], other)
+
+
+def _males(world: World, rng: np.random.Generator, home: np.ndarray) -> np.ndarray:
     female_share = np.array([world.tender_areas[a].female_share for a in home])
-    male = rng.random(len(persons)) >= female_share
-    birth = _unique_serial_birthdays(birth, male, chunk, n_chunks_max)
-    numbers = _cpr_numbers(rng, birth, male, chunk, n_chunks_max, cfg.replacement_cpr_share)
-    return Cohort(birth, male, numbers, person, order, start, area)
+    return rng.random(len(home)) >= female_share
 
 
 def _referral_counts(rng: np.random.Generator, shares: dict[int, float], n: int) -> np.ndarray:
@@ -92,10 +201,9 @@ def _cumsum_by_group(values: np.ndarray, group: np.ndarray) -> np.ndarray:
     return total - (total[starts] - values[starts])
 
 
-def _first_starts(world: World, timeline: Timeline, rng: np.random.Generator, n: int) -> np.ndarray:
-    """First starts spread over the period with the booking seasonality (quiet July and
+def _first_starts(world: World, rng: np.random.Generator, n: int, months: np.ndarray) -> np.ndarray:
+    """First starts spread over `months` with the booking seasonality (quiet July and
     December)."""
-    months = timeline.first_month + np.arange(timeline.n_months)
     weights = np.array(world.calendar.seasonality)[months % 12]
     month = months[rng.choice(len(months), n, p=weights / weights.sum())]
     return first_day(month) + np.floor(rng.random(n) * month_length(month)).astype(np.int64)
@@ -104,11 +212,12 @@ def _first_starts(world: World, timeline: Timeline, rng: np.random.Generator, n:
 def _weekday_adjusted(
     start: np.ndarray, timeline: Timeline, world: World, rng: np.random.Generator
 ) -> np.ndarray:
-    """Most courses start on a Monday, none on a weekend; never after the period."""
+    """Most courses start on a Monday, none on a weekend; a start in the period is never
+    moved after it."""
     to_monday = (rng.random(len(start)) < world.calendar.monday_start_share) | (weekday(start) >= 5)
     next_monday = monday_of(start) + 7 * (weekday(start) > 0)
     moved = np.where(to_monday, next_monday, start)
-    return np.where(moved <= timeline.end_day, moved, start)
+    return np.where((moved <= timeline.end_day) | (start > timeline.end_day), moved, start)
 
 
 def _serial_cap(n_chunks_max: int) -> int:
@@ -146,11 +255,14 @@ def _cpr_numbers(
     chunk: int,
     n_chunks_max: int,
     replacement_share: float,
+    earlier: np.ndarray | None = None,
 ) -> np.ndarray:
     """Valid fictitious CPR numbers: DDMMYY of the birth date (a few as replacement numbers,
-    day + 60), digit 7 consistent with the century, last digit odd for men."""
+    day + 60), digit 7 consistent with the century, last digit odd for men. `earlier`: the
+    keys (birth × 2 + male) of the chunk's citizens numbered before, whose serials are taken."""
     cap = _serial_cap(n_chunks_max)
-    slot = chunk * cap + _rank_within(birth * 2 + male)
+    taken = np.zeros(0, dtype=np.int64) if earlier is None else np.asarray(earlier, dtype=np.int64)
+    slot = chunk * cap + _rank_within(np.concatenate([taken, birth * 2 + male]))[len(taken) :]
     # A fixed shuffle of the slots, so serial digits do not count up visibly.
     shuffled = np.random.default_rng(7).permutation(SERIAL_SLOTS)[slot]
     dates = np.datetime_as_string(birth.astype("datetime64[D]"), unit="D")

@@ -122,7 +122,9 @@ def simulate(
         k: [] for k in ("referrals", "results", "cases", "decisions", "attendance")
     }
     for k in range(int(cohort.order.max()) + 1 if len(cohort.order) else 0):
-        rnd = _open_round(timeline, cohort, benefit, hours, np.flatnonzero(cohort.order == k))
+        ref = np.flatnonzero(cohort.order == k)
+        person, start, area = cohort.person[ref], cohort.start[ref], cohort.area[ref]
+        rnd = _open_round(timeline, benefit, hours, ref, person, start, area)
         _intake(world, rnd, rng, first=k == 0)
         _covariates(world, timeline, cohort, rnd, k)
         _allocate(world, timeline, market, rnd, rng)
@@ -137,6 +139,7 @@ def simulate(
         _aftermath(world, rnd, rng)
         _close_round(benefit, hours, rnd)
         parts["referrals"].append({"ref": rnd.ref, **rnd.f})
+    _lead_history(world, timeline, cohort, benefit, hours, rng, parts["cases"])
     return ChunkResult(**{k: _concat(v) for k, v in parts.items()}, benefit=benefit, hours=hours)
 
 
@@ -150,9 +153,14 @@ def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 
 def _open_round(
-    timeline: Timeline, cohort: Cohort, benefit: np.ndarray, hours: np.ndarray, ref: np.ndarray
+    timeline: Timeline,
+    benefit: np.ndarray,
+    hours: np.ndarray,
+    ref: np.ndarray,
+    person: np.ndarray,
+    start: np.ndarray,
+    area: np.ndarray,
 ) -> Round:
-    person, start = cohort.person[ref], cohort.start[ref]
     wcols = timeline.week_index(start)[:, None] + np.arange(-WEEKS_BEFORE, WEEKS_AFTER + 1)
     ms = timeline.month_index(start)
     mcols = ms[:, None] + np.arange(-MONTHS_BEFORE, MONTHS_AFTER + 1)
@@ -161,7 +169,7 @@ def _open_round(
         ref=ref,
         person=person,
         start=start,
-        area=cohort.area[ref],
+        area=area,
         wcols=wcols,
         mcols=mcols,
         monday=timeline.week0 + 7 * wcols,
@@ -170,7 +178,7 @@ def _open_round(
         month_len=month_length(months),
         ben=benefit[person[:, None], wcols],
         hrs=hours[person[:, None], mcols].astype(np.float64),
-        f={"person": person, "start_date": start, "area": cohort.area[ref]},
+        f={"person": person, "start_date": start, "area": area},
     )
 
 
@@ -186,6 +194,42 @@ def _close_round(benefit: np.ndarray, hours: np.ndarray, rnd: Round) -> None:
     month_cols = np.arange(hours.shape[1])
     after = month_cols[None, :] > rnd.mcols[:, -1:]
     hours[p] = np.where(after, rnd.hrs[:, -1:].astype(np.float32), hours[p])
+
+
+def _lead_history(
+    world: World,
+    timeline: Timeline,
+    cohort: Cohort,
+    benefit: np.ndarray,
+    hours: np.ndarray,
+    rng: np.random.Generator,
+    cases: list[dict[str, np.ndarray]],
+) -> None:
+    """The history before each lead referral (Cohort.lead_*, starting after the period), as
+    _intake writes it for any referral: the block of weeks on its benefit, the side job's
+    hours, the sickness case it opens, the closed case before job clarification, and for a
+    citizen's first referral what came before the block. That history falls in the period
+    and is delivered; nothing from the start on is simulated (it is after the period). The
+    sickness cases opened in the period are appended to `cases`. Drawn after every draw of
+    the period's referrals, which are therefore the same with or without a lead."""
+    person, start, area = cohort.lead_person, cohort.lead_start, cohort.lead_area
+    rank = np.arange(len(person)) - np.searchsorted(person, person)
+    first = (rank == 0) & ~np.isin(person, cohort.person)
+    for k in range(int(rank.max()) + 1 if len(rank) else 0):
+        for is_first in (True, False):
+            ref = np.flatnonzero((rank == k) & (first == is_first))
+            if not len(ref):
+                continue
+            rnd = _open_round(timeline, benefit, hours, ref, person[ref], start[ref], area[ref])
+            _intake(world, rnd, rng, first=is_first)
+            rnd.ben[:, W0:] = rnd.f["benefit_at_start"][:, None]  # on the benefit at the start
+            _close_round(benefit, hours, rnd)
+            # a case open at the start ends after it, after the period: its end is not delivered
+            rnd.f["case_end"] = rnd.start
+            rnd.f["case_end_reason"] = np.zeros(len(rnd), dtype=np.int64)
+            opened = _cases(rnd)
+            known = opened["first_sick_day"] <= timeline.end_day
+            cases.append({key: v[known] for key, v in opened.items()})
 
 
 # --- draws -------------------------------------------------------------------------------------

@@ -84,13 +84,19 @@ def age_in_years(birth: np.ndarray, on: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Timeline:
     """The period of a generated data set and the global week and month axes of a chunk's
-    register arrays, with margins wide enough for any start's history and follow-up."""
+    register arrays, with margins wide enough for any start's history and follow-up.
+
+    `lead_weeks`: referrals starting up to this long after the period are simulated for the
+    history before them (weeks on a benefit, a sickness case opened, paid hours), which falls
+    in the period and is delivered, although they are not: a register delivers every
+    citizen's rows, not only those of citizens referred before the data end."""
 
     first_month: int
     n_months: int
     delivery_day: int
     history_weeks: int
     follow_months: int
+    lead_weeks: int = 0
 
     @cached_property
     def start_day(self) -> int:
@@ -102,13 +108,23 @@ class Timeline:
         return int(first_day(np.array([self.first_month + self.n_months]))[0]) - 1
 
     @cached_property
+    def horizon_day(self) -> int:
+        """The last day a simulated referral may start: lead_weeks after the period."""
+        return self.end_day + 7 * self.lead_weeks
+
+    @cached_property
+    def lead_months(self) -> np.ndarray:
+        """The month numbers after the period in which a simulated referral may start."""
+        return np.arange(self.first_month + self.n_months, int(month_of(np.array([self.horizon_day]))[0]) + 1)
+
+    @cached_property
     def week0(self) -> int:
         """Day number of the Monday of global week 0."""
         return int(monday_of(np.array([self.start_day]))[0]) - 7 * (self.history_weeks + 4)
 
     @cached_property
     def n_weeks(self) -> int:
-        return (self.end_day - self.week0) // 7 + 1 + 5 * (self.follow_months + 1)
+        return (self.horizon_day - self.week0) // 7 + 1 + 5 * (self.follow_months + 1)
 
     @cached_property
     def month0(self) -> int:
@@ -116,7 +132,7 @@ class Timeline:
 
     @cached_property
     def n_global_months(self) -> int:
-        return self.first_month + self.n_months - self.month0 + self.follow_months + 2
+        return self.first_month + self.n_months + len(self.lead_months) - self.month0 + self.follow_months + 2
 
     @cached_property
     def week_month(self) -> np.ndarray:

@@ -78,6 +78,7 @@ def ground_truth(
     intake: IntakeTally,
     files: list[FileReport],
     links: LinkTally | None = None,
+    lead_citizens: int = 0,
 ) -> dict:
     planted_total: Counter = Counter()
     for f in files:
@@ -105,6 +106,14 @@ def ground_truth(
         },
         "tender": _tender(world, market),
         "chains": _chains(links or LinkTally()),
+        "lead": {
+            "about": (
+                "citizens first referred in the lead weeks after the period: the registers "
+                "deliver their history before the referral, the referral itself is not delivered"
+            ),
+            "weeks": timeline.lead_weeks,
+            "citizens_in_registers": lead_citizens,
+        },
         "dirt_kinds_breaking_contract": list(BREAKING),
         "planted_total": dict(sorted(planted_total.items())),
         "files": {f.path: _file(f) for f in files},

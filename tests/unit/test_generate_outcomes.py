@@ -3,8 +3,8 @@
 Measures are recomputed here with pandas from the rows as they would be delivered (after the
 newest delivery supersedes older rows), following metrics.md's definitions, and compared with
 the simulation's own draws. Citizens with one referral only are compared (a later referral of
-the same person may legitimately overwrite the follow-up of an earlier one), and only measures
-that are mature at the as-of date."""
+the same person, also one starting after the period, may legitimately overwrite the follow-up of
+an earlier one), and only measures that are mature at the as-of date."""
 
 from __future__ import annotations
 
@@ -52,6 +52,7 @@ def world_run():
         world.calendar.delivery_day,
         world.calendar.history_weeks,
         world.calendar.follow_months,
+        world.lead_weeks,
     )
     market = build_market(world, scale, timeline, np.random.default_rng([5, 0]))
     cohort = make_cohort(world, timeline, np.random.default_rng([5, 1, 0]), 6000, 6000, 0, 1)
@@ -76,7 +77,8 @@ def referrals(world_run) -> pd.DataFrame:
     draws["cpr"] = cohort.cpr[draws["person"]]
     ref = ref.merge(draws, left_on=["cpr", "start_date"], right_on=["cpr", "start_date"], validate="1:1")
     single = ref.groupby("cpr")["referral_id"].transform("size") == 1
-    counts = pd.Series(cohort.person).value_counts()
+    # a referral after the period (the lead) may overwrite the follow-up in it, too
+    counts = pd.Series(np.concatenate([cohort.person, cohort.lead_person])).value_counts()
     ref = ref[single & ref["person"].map(counts).eq(1)]
     assert len(ref) > 1000
     return ref

@@ -66,3 +66,44 @@ def test_every_start_is_in_the_period_at_age_30_to_64_but_a_few_younger() -> Non
 def test_a_chunk_stops_exactly_at_the_referrals_still_wanted(target: int) -> None:
     c = make_cohort(WORLD, TIMELINE, np.random.default_rng(3), 5_000, target, 0, 1)
     assert len(c.person) == target
+
+
+LEAD_TIMELINE = Timeline(month_number("2020-01"), 60, 5, 56, 20, lead_weeks=WORLD.lead_weeks)
+
+
+def test_the_lead_leaves_the_periods_citizens_and_referrals_as_they_were() -> None:
+    """The lead's draws come after all of the period's: the same seed gives the same period."""
+    plain = make_cohort(WORLD, TIMELINE, np.random.default_rng([4, 0]), 20_000, 10**9, 0, 40)
+    led = make_cohort(WORLD, LEAD_TIMELINE, np.random.default_rng([4, 0]), 20_000, 10**9, 0, 40)
+    for name in ("person", "order", "start", "area"):
+        np.testing.assert_array_equal(getattr(plain, name), getattr(led, name), err_msg=name)
+    n = plain.n_persons
+    np.testing.assert_array_equal(plain.cpr, led.cpr[:n])
+    np.testing.assert_array_equal(plain.birth, led.birth[:n])
+    assert len(plain.lead_person) == 0 and led.n_persons > n
+
+
+def test_lead_referrals_start_after_the_period_as_densely_as_in_it() -> None:
+    c = make_cohort(WORLD, LEAD_TIMELINE, np.random.default_rng([4, 0]), 20_000, 10**9, 0, 40)
+    t = LEAD_TIMELINE
+    assert t.horizon_day == t.end_day + 7 * WORLD.lead_weeks
+    assert c.lead_start.min() > t.end_day and c.lead_start.max() <= t.horizon_day
+    assert (np.diff(c.lead_person) >= 0).all()
+    assert len(set(c.cpr)) == c.n_persons  # new citizens get serials of their own
+    ages = age_in_years(c.birth[c.lead_person], c.lead_start)
+    assert ages.max() <= WORLD.citizens.max_age_at_start
+    # first starts a day, with the seasonality divided out: as many just after the period as in it
+    new = ~np.isin(c.lead_person, c.person)
+    first_lead = c.lead_start[new & np.r_[True, np.diff(c.lead_person) != 0]]
+    seasonality = np.array(WORLD.calendar.seasonality)
+
+    def per_day(starts: np.ndarray, lo: int, hi: int) -> float:
+        """First starts per seasonally weighted day in [lo, hi)."""
+        days = np.arange(lo, hi)
+        weight = seasonality[(days.astype("datetime64[D]").astype("datetime64[M]").astype(int)) % 12].sum()
+        return ((starts >= lo) & (starts < hi)).sum() / weight
+
+    firsts = c.start[c.order == 0]
+    inside = per_day(firsts, t.end_day + 1 - 365, t.end_day + 1)
+    after = per_day(first_lead, t.end_day + 1, t.end_day + 1 + 365)
+    assert after == pytest.approx(inside, rel=0.1)
