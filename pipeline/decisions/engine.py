@@ -20,10 +20,10 @@ from pipeline.decisions.evidence import Evidence, Gap, Judgement, hard_evidence,
 from pipeline.decisions.hard import HardMemory, HardState, LiftCohort, hard_decided, hard_step
 from pipeline.decisions.inputs import ProviderMonth
 from pipeline.decisions.overrides import Override, index_overrides
-from pipeline.decisions.reasons import NO_COMPARATOR, ReasonFacts, Templates, render
+from pipeline.decisions.reasons import NEW_PROVIDER, NO_COMPARATOR, ReasonFacts, Templates, render
 from pipeline.decisions.rules import SOFT_ORDER, AreaRules, Model, Rules, SoftState
 from pipeline.decisions.soft import SoftMemory, SoftMove, soft_decided, soft_step
-from pipeline.months import month_start
+from pipeline.months import month_start, next_month
 
 Key = tuple[str, int]  # (provider_id, tender_area)
 
@@ -34,6 +34,8 @@ class ProviderMemory:
 
     soft: SoftMemory = field(default_factory=SoftMemory)
     hard: HardMemory = field(default_factory=HardMemory)
+    # Still "ny leverandør": first seen with no mature referral and none since.
+    new: bool = False
 
 
 Memory = Mapping[Key, ProviderMemory]
@@ -85,6 +87,7 @@ class DecisionRow:
     cohort_ongoing_at_stop: int | None
     cohort_closed: int | None
     cohort_with_result: int | None
+    agreement_ends_in_month: bool
     reason_code: str
     reason: str
     override_state: str | None
@@ -142,6 +145,7 @@ class _Context:
     area: AreaRules
     rules: Rules
     templates: Templates
+    new: bool = False  # a provider new in the area with no mature referral yet
 
     def facts(self, model: Model, state: str, **extra: object) -> ReasonFacts:
         return ReasonFacts(
@@ -149,8 +153,15 @@ class _Context:
             measure_label=self.rules.measure_label(self.row.measure),
             min_n=self.area.min_n,
             state_label=self.area.label(model, state),
+            next_month=next_month(self.row.month),
             **extra,  # type: ignore[arg-type]
         )
+
+    def code(self, move: str, judgement: Judgement) -> str:
+        """The reason's code: a new provider says so, an insufficient month says why."""
+        if self.new:
+            return NEW_PROVIDER
+        return NO_COMPARATOR if judgement.gap == Gap.NO_COMPARATOR else move
 
     def decision_row(self, p: _Proposal, o: Override | None) -> DecisionRow:
         r, state = self.row, o.state if o else p.proposed
@@ -177,17 +188,13 @@ class _Context:
             wilson_high=r.wilson_high,
             area_rate=r.area_rate,
             area_rate_excl_provider=r.area_rate_excl_provider,
+            agreement_ends_in_month=r.agreement_ends_in_month,
             reason_code=p.code,
             reason=render(self.templates, p.model, p.code, p.facts),
             rule_version=self.rules.rule_version,
             **p.extra,  # type: ignore[arg-type]
             **_override_fields(o),  # type: ignore[arg-type]
         )
-
-
-def _move_code(move: str, judgement: Judgement) -> str:
-    """An insufficient month says why: too few referrals, or no area to compare with."""
-    return NO_COMPARATOR if judgement.gap == Gap.NO_COMPARATOR else move
 
 
 def _soft_limit(judgement: Judgement, area: AreaRules) -> float | None:
@@ -226,7 +233,7 @@ def _soft(ctx: _Context, memory: SoftMemory, o: Override | None) -> tuple[Decisi
     )
     decided = soft_decided(step, SoftState(o.state) if o else None)
     extra = {"ok_streak": decided.ok_streak, "below_streak": decided.below_streak} | _NO_HARD_COLUMNS
-    code = _move_code(step.move, judgement)
+    code = ctx.code(step.move, judgement)
     proposal = _Proposal(Model.SOFT, judgement, step.state.value, code, facts, memory, extra)
     return ctx.decision_row(proposal, o), decided
 
@@ -262,7 +269,7 @@ def _hard(
         "cohort_closed": cohort.closed if cohort else None,
         "cohort_with_result": cohort.with_result if cohort else None,
     }
-    code = _move_code(step.move, judgement)
+    code = ctx.code(step.move, judgement)
     proposal = _Proposal(Model.HARD, judgement, step.state.value, code, facts, memory, extra)
     return ctx.decision_row(proposal, o), decided
 
@@ -279,20 +286,26 @@ def decide_month(inputs: MonthInput, memory: Memory, rules: Rules, templates: Te
     if stray:
         raise DecisionInputError(f"rows of {stray[0].month:%Y-%m} given for the decisions of {month:%Y-%m}")
     overrides = index_overrides(inputs.overrides, month)
-    keys = sorted(set(rows) | set(memory), key=lambda k: (k[1], k[0]))
+    # A provider-area decided before or with a row this month, unless the row says it has no
+    # valid agreement in the month (decisions.md: no state and no allocation without one).
+    keys = sorted(
+        {k for k in set(rows) | set(memory) if k not in rows or rows[k].has_agreement},
+        key=lambda k: (k[1], k[0]),
+    )
     unknown = sorted({(p, a) for p, a, _ in overrides} - set(keys))
     if unknown:
         raise OverrideError(f"no decision in {month:%Y-%m} for provider/area {unknown} to override")
     out: list[DecisionRow] = []
     carried: dict[Key, ProviderMemory] = {}
     for key in keys:
-        before = memory.get(key, ProviderMemory())
+        before = memory.get(key, ProviderMemory(new=True))
         row = _row_or_empty(rows, key, month, rules)
-        ctx = _Context(row, rules.area(key[1]), rules, templates)
+        ctx = _Context(row, rules.area(key[1]), rules, templates, new=before.new and row.n == 0)
         soft_row, soft_next = _soft(ctx, before.soft, overrides.get((*key, Model.SOFT)))
         hard_row, hard_next = _hard(ctx, before.hard, inputs.cohorts, overrides.get((*key, Model.HARD)))
         out += [soft_row, hard_row]
-        carried[key] = ProviderMemory(soft_next, hard_next)
+        if not row.agreement_ends_in_month:  # from the month after, the provider is forgotten
+            carried[key] = ProviderMemory(soft_next, hard_next, new=ctx.new)
     return MonthDecisions(out, carried)
 
 
@@ -314,9 +327,16 @@ def memory_from_frame(previous: pd.DataFrame) -> dict[Key, ProviderMemory]:
         raise DecisionInputError(f"mart_booking_decisions lacks the column(s) {', '.join(missing)}")
     soft: dict[Key, SoftMemory] = {}
     hard: dict[Key, HardMemory] = {}
+    new: set[Key] = set()
+    ended: set[Key] = set()
     for r in previous.to_dict("records"):
         key = (str(r["provider_id"]), int(r["tender_area"]))
         evidence = Evidence(r["evidence"])
+        if r.get("reason_code") == NEW_PROVIDER:
+            new.add(key)
+        ends = r.get("agreement_ends_in_month")
+        if ends is not None and not pd.isna(ends) and bool(ends):
+            ended.add(key)
         if r["model"] == Model.SOFT:
             soft[key] = SoftMemory(
                 SoftState(r["state"]), int(r["ok_streak"]), int(r["below_streak"]), evidence
@@ -326,6 +346,6 @@ def memory_from_frame(previous: pd.DataFrame) -> dict[Key, ProviderMemory]:
             stop_month = month_start(pd.Timestamp(stop).date()) if pd.notna(stop) else None
             hard[key] = HardMemory(HardState(r["state"]), stop_month, evidence)
     return {
-        k: ProviderMemory(soft.get(k, SoftMemory()), hard.get(k, HardMemory()))
-        for k in soft.keys() | hard.keys()
+        k: ProviderMemory(soft.get(k, SoftMemory()), hard.get(k, HardMemory()), new=k in new)
+        for k in (soft.keys() | hard.keys()) - ended
     }

@@ -47,6 +47,8 @@ OPTIONAL_COLUMNS = (
     "z_score",
     "adjustment_status",
     "evidence",
+    "has_agreement",
+    "agreement_ends_in_month",
 )
 # Other names the mart may give the Wilson interval (the dbt project calls it rate_low/high).
 ALIASES = {"rate_low": "wilson_low", "rate_high": "wilson_high"}
@@ -75,6 +77,11 @@ class ProviderMonth:
     risk_adjusted_rate_high: float | None = None
     # The statistics step's evidence class (alarm, warning, ok, insufficient): Model B's evidence.
     evidence: str | None = None
+    # Agreement periods (fct_decision_inputs): a row without a valid agreement gets no decision;
+    # a provider whose last agreement in the area ends this month is decided once more and then
+    # forgotten ("aftale udløbet").
+    has_agreement: bool = True
+    agreement_ends_in_month: bool = False
 
     @property
     def key(self) -> tuple[str, int]:
@@ -115,7 +122,13 @@ def _check_columns(frame: pd.DataFrame, required: Iterable[str], what: str) -> N
 
 
 def _record(raw: dict[str, Any]) -> ProviderMonth:
-    values = {f.name: _clean(raw.get(f.name)) for f in fields(ProviderMonth) if f.name != "month"}
+    # A column the relation lacks keeps the field's default (an agreement is assumed).
+    values = {
+        f.name: _clean(raw[f.name]) for f in fields(ProviderMonth) if f.name != "month" and f.name in raw
+    }
+    for flag in ("has_agreement", "agreement_ends_in_month"):
+        if flag in values:
+            values[flag] = bool(values[flag]) if values[flag] is not None else flag == "has_agreement"
     values["tender_area"] = int(values["tender_area"])
     values["n"] = int(values["n"] or 0)
     values["successes"] = int(values["successes"] or 0)

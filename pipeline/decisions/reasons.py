@@ -53,14 +53,17 @@ FIELDS = frozenset(
         "cohort_with_result",
         "cohort_rate",
         "min_lift_n",
+        "next_month",
     }
 )
 # The sentences each model needs: one per move, and for an insufficient month also the case
 # where the area has no other provider to compare with.
 NO_COMPARATOR = "no_comparator"
+# A provider new in the area, with no mature referral yet (decisions.md, agreement periods).
+NEW_PROVIDER = "new_provider"
 MOVES: dict[Model, frozenset[str]] = {
-    Model.SOFT: frozenset({*(m.value for m in SoftMove), NO_COMPARATOR}),
-    Model.HARD: frozenset({*(m.value for m in HardMove), NO_COMPARATOR}),
+    Model.SOFT: frozenset({*(m.value for m in SoftMove), NO_COMPARATOR, NEW_PROVIDER}),
+    Model.HARD: frozenset({*(m.value for m in HardMove), NO_COMPARATOR, NEW_PROVIDER}),
 }
 
 
@@ -73,6 +76,8 @@ class Templates(BaseModel):
 
     measure: str
     measure_adjusted: str
+    # Added to the sentence of the month in which the provider's last agreement ends.
+    agreement_ends: str
     soft: dict[str, str]
     hard: dict[str, str]
 
@@ -83,7 +88,11 @@ class Templates(BaseModel):
             if given != moves:
                 missing, extra = sorted(moves - given), sorted(given - moves)
                 raise ValueError(f"{model.value}: sentences missing {missing}, unknown {extra}")
-        named = {"measure": self.measure, "measure_adjusted": self.measure_adjusted}
+        named = {
+            "measure": self.measure,
+            "measure_adjusted": self.measure_adjusted,
+            "agreement_ends": self.agreement_ends,
+        }
         named |= {f"{m.value}.{k}": v for m in MOVES for k, v in self.sentences(m).items()}
         for where, text in named.items():
             allowed = FIELDS - {"measure_part"} if where.startswith("measure") else FIELDS
@@ -131,6 +140,7 @@ class ReasonFacts:
     stop_month: date | None = None
     cohort: LiftCohort | None = None
     min_lift_n: int | None = None
+    next_month: date | None = None
 
     def texts(self) -> dict[str, str]:
         """Every field of FIELDS but measure_part, formatted for a Danish reader."""
@@ -166,6 +176,7 @@ class ReasonFacts:
             "cohort_with_result": count(cohort.with_result),
             "cohort_rate": danish.format_percent(cohort.rate),
             "min_lift_n": count(self.min_lift_n),
+            "next_month": danish.format_month(self.next_month) if self.next_month else danish.MISSING,
         }
 
 
@@ -174,4 +185,7 @@ def render(templates: Templates, model: Model, move: str, facts: ReasonFacts) ->
     texts = facts.texts()
     measure = templates.measure_adjusted if facts.basis == Basis.ADJUSTED else templates.measure
     texts["measure_part"] = measure.format_map(texts)
-    return templates.sentences(model)[move].format_map(texts)
+    sentence = templates.sentences(model)[move].format_map(texts)
+    if facts.row.agreement_ends_in_month:
+        sentence += " " + templates.agreement_ends.format_map(texts)
+    return sentence

@@ -303,13 +303,14 @@ def decide(settings: Settings, month: date | None = None, model: str = "soft") -
     before), and so are the stored months after it."""
     shown_model = parse_model(model)
     templates = load_templates()
+    # Before the read-write connection: DuckDB refuses a second, read-only one to the same file.
+    target = month_start(month) if month else built_month(settings.warehouse)
     with record_run(settings.warehouse, "decide") as run:
         with connect(settings.warehouse) as con:
             schema = store.marts_schema(con)
             store.ensure_tables(con, schema)
             inputs = _month_inputs(con)
             rules = inputs.rules
-            target = month_start(month) if month else built_month(settings.warehouse)
             stored = store.stored_months(con, schema)
             plan = _plan(con, schema, inputs, target, stored)
             shown = {m: parse_model(s or DEFAULT_MODEL) for m, s in stored.items()} | {target: shown_model}

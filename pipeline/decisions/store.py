@@ -65,6 +65,7 @@ _TYPES = {
     "cohort_with_result": "INTEGER",
     "override_at": "TIMESTAMP",
     "shown": "BOOLEAN",
+    "agreement_ends_in_month": "BOOLEAN",
     "computed_at": "TIMESTAMP",
     "decided_at": "TIMESTAMP",
     "override_id": "BIGINT",

@@ -87,20 +87,63 @@ def decided(warehouse_copy: Callable[[str], Settings]) -> Decided:
 # --- provmon decide ---------------------------------------------------------------------------
 
 
-def test_every_provider_area_and_month_has_both_models_once(decided: Decided) -> None:
-    rows, results = decided.rows, primary_results(decided.settings)
+def agreement_months(settings: Settings, months: pd.Series) -> pd.DataFrame:
+    """(month, provider_id, tender_area, ends) for every month of `months` in which the provider
+    holds an agreement in the area valid at least one day (pandas over the landing table);
+    ends: none of its agreements in the area is valid any day of the next month."""
+    agreements = newest(settings, "agreements", "agreement_id")
+    start = pd.to_datetime(agreements["valid_from"])
+    end = pd.to_datetime(agreements["valid_to"]).fillna(pd.Timestamp.max)
+    rows = []
+    for month in sorted(set(months)):
+        first, last = pd.Timestamp(month), pd.Timestamp(month) + pd.offsets.MonthEnd(0)
+        after_first, after_last = last + pd.Timedelta(days=1), last + pd.offsets.MonthEnd(1)
+        valid = agreements[(start <= last) & (end >= first)]
+        later = agreements[(start <= after_last) & (end >= after_first)]
+        continuing = set(zip(later["provider_id"], later["tender_area"], strict=True))
+        for key in set(zip(valid["provider_id"], valid["tender_area"], strict=True)):
+            rows.append((month, key[0], int(key[1]), key not in continuing))
+    return pd.DataFrame(rows, columns=["month", "provider_id", "tender_area", "ends"])
+
+
+def test_every_provider_area_and_month_with_an_agreement_has_both_models_once(decided: Decided) -> None:
+    rows = decided.rows
     assert not rows.duplicated(KEY).any()
-    expected = results[["month", "provider_id", "tender_area"]].drop_duplicates()
-    expected = expected[expected["month"] <= decided.summary.month]
+    expected = agreement_months(decided.settings, rows["month"])
+    keys = ["month", "provider_id", "tender_area"]
     for model in ("soft", "hard"):
-        got = rows.loc[rows["model"] == model, ["month", "provider_id", "tender_area"]]
+        got = rows.loc[rows["model"] == model, [*keys, "agreement_ends_in_month"]]
         pd.testing.assert_frame_equal(
-            got.sort_values(list(got.columns)).reset_index(drop=True),
-            expected.sort_values(list(expected.columns)).reset_index(drop=True),
+            got.sort_values(keys).reset_index(drop=True),
+            expected.rename(columns={"ends": "agreement_ends_in_month"})
+            .sort_values(keys)
+            .reset_index(drop=True),
             check_dtype=False,
         )
-    latest = results.loc[results["as_of_date"] == results["as_of_date"].max(), "month"].iloc[0]
-    assert decided.summary.month == latest
+
+
+def test_no_allocation_without_an_agreement_and_the_tender_change_is_followed(decided: Decided) -> None:
+    settings = decided.settings
+    alloc = query(settings, "SELECT * FROM main.mart_booking_allocation")
+    alloc = alloc.assign(month=months_of(alloc))
+    valid = agreement_months(settings, alloc["month"])
+    merged = alloc.merge(valid, on=["month", "provider_id", "tender_area"], how="left", indicator=True)
+    assert (merged["_merge"] == "both").all()
+    # the tender change of 1 July 2024: P05, P09 and P11 end in June, P13 enters in July
+    rows = decided.rows
+    ended = rows[rows["agreement_ends_in_month"]]
+    assert {(p, m) for p, m in zip(ended["provider_id"], ended["month"], strict=True)} >= {
+        (p, date(2024, 6, 1)) for p in ("P05", "P09", "P11")
+    }
+    assert ended["reason"].str.contains("Aftale udløbet").all()
+    assert not ((rows["provider_id"].isin(["P05", "P09", "P11"])) & (rows["month"] > date(2024, 6, 1))).any()
+    p13 = rows[(rows["provider_id"] == "P13") & (rows["month"] == date(2024, 7, 1))]
+    assert set(p13["state"]) == {"GREEN", "OPEN"}
+    assert set(p13["evidence"]) == {"insufficient"}
+    assert p13["reason"].str.startswith("Ny leverandør").all()
+    assert (p13["share"] == 1.0).all()
+    july = alloc[(alloc["month"] == date(2024, 7, 1)) & (alloc["provider_id"] == "P13")]
+    assert len(july) == 2 and (july["allocation_share"] > 0).all()
 
 
 def test_rule_version_is_the_hash_of_the_rule_file(decided: Decided) -> None:
@@ -184,7 +227,11 @@ def test_reason_sentence_shows_rate_interval_area_rate_and_n(decided: Decided) -
         assert f"f de {r.cohort_ongoing_at_stop} forløb" in r.reason
         assert f"er {r.cohort_closed} afsluttet, heraf {r.cohort_with_result} med resultat" in r.reason
     few = rows[(rows["evidence"] == "insufficient") & ~stopped]
-    assert few["reason"].str.startswith(("For få forløb", "Ingen brugbar sammenligning")).all()
+    assert (
+        few["reason"].str.startswith(("For få forløb", "Ingen brugbar sammenligning", "Ny leverandør")).all()
+    )
+    # "ny leverandør" only while the provider has no referral in its base
+    assert (few.loc[few["reason"].str.startswith("Ny leverandør"), "n"] == 0).all()
 
 
 ORDINALS = (

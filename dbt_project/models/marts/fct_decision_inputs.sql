@@ -1,6 +1,7 @@
 {#-
     Everything the booking decisions of a month read, one row per as-of month × provider ×
-    tender area: the mart_provider_results row of the area's primary measure (var
+    tender area that has a primary-measure row or an agreement valid in the month (has_agreement;
+    decisions.md, "Who gets a decision"): the mart_provider_results row of the area's primary measure (var
     primary_measures) with its evidence class and z-score as the statistics step classified
     them, the area's rates, the area's expected booking volume, the provider's capacity, and the
     lift cohorts of every stop month the provider could be stopped in (a list, one entry per
@@ -45,6 +46,23 @@ primary_results as (
 
 ),
 
+months as (
+
+    select * from {{ ref('int_as_of_months_spined') }}
+
+),
+
+keys as (
+
+    {#- A provider with a row but no agreement (its base still holds referrals after its
+        agreement ended) is kept, flagged, so the engine can end its state; a provider with an
+        agreement but no row yet (new in the area) gets a row with n = 0. #}
+    select as_of_month, provider_id, tender_area from primary_results
+    union
+    select as_of_month, provider_id, tender_area from capacity
+
+),
+
 cohort_lists as (
 
     select
@@ -65,19 +83,30 @@ final as (
 
     select
         ---------- keys
-        primary_results.as_of_month,
-        primary_results.as_of_date,
-        primary_results.provider_id,
-        primary_results.tender_area,
-        primary_results.measure,
+        keys.as_of_month,
+        months.as_of_date,
+        keys.provider_id,
+        keys.tender_area,
+        coalesce(
+            primary_results.measure,
+            case keys.tender_area
+                {%- for area, name in primary.items() %}
+                when {{ area }} then '{{ name }}'
+                {%- endfor %}
+            end
+        ) as measure,
+
+        ---------- agreement periods
+        capacity.provider_id is not null as has_agreement,
+        coalesce(capacity.agreement_ends_in_month, false) as agreement_ends_in_month,
 
         ---------- the primary measure
-        primary_results.n,
-        primary_results.successes,
+        coalesce(primary_results.n, 0) as n,
+        coalesce(primary_results.successes, 0) as successes,
         primary_results.rate,
         primary_results.rate_low,
         primary_results.rate_high,
-        primary_results.below_min_n,
+        coalesce(primary_results.below_min_n, true) as below_min_n,
         primary_results.area_rate,
         primary_results.area_rate_excl_provider,
 
@@ -96,18 +125,24 @@ final as (
 
         ---------- Model A's lift cohorts
         coalesce(cohort_lists.lift_cohorts, []) as lift_cohorts
-    from primary_results
+    from keys
+    inner join months
+        on keys.as_of_month = months.as_of_month
+    left join primary_results
+        on keys.as_of_month = primary_results.as_of_month
+        and keys.provider_id = primary_results.provider_id
+        and keys.tender_area = primary_results.tender_area
     left join volumes
-        on primary_results.as_of_month = volumes.as_of_month
-        and primary_results.tender_area = volumes.tender_area
+        on keys.as_of_month = volumes.as_of_month
+        and keys.tender_area = volumes.tender_area
     left join capacity
-        on primary_results.as_of_month = capacity.as_of_month
-        and primary_results.provider_id = capacity.provider_id
-        and primary_results.tender_area = capacity.tender_area
+        on keys.as_of_month = capacity.as_of_month
+        and keys.provider_id = capacity.provider_id
+        and keys.tender_area = capacity.tender_area
     left join cohort_lists
-        on primary_results.as_of_month = cohort_lists.as_of_month
-        and primary_results.provider_id = cohort_lists.provider_id
-        and primary_results.tender_area = cohort_lists.tender_area
+        on keys.as_of_month = cohort_lists.as_of_month
+        and keys.provider_id = cohort_lists.provider_id
+        and keys.tender_area = cohort_lists.tender_area
 
 )
 

@@ -1,7 +1,10 @@
 {#-
-    Each provider's capacity per month in a tender area and as-of month: capacity_per_month
-    summed over its agreements valid in that month (valid_from on or before the month's last day,
-    valid_to empty or on or after its first day); NULL where none of them states a capacity.
+    Each provider's agreements in a tender area and as-of month (decisions.md, "Who gets a
+    decision"): one row per provider × area × month with an agreement valid at least one day of
+    the month (valid_from on or before the month's last day, valid_to empty or on or after its
+    first day), its capacity_per_month summed over those agreements (NULL where none of them
+    states a capacity), and whether the provider's last agreement in the area ends in the month
+    (no agreement of it in the area is valid any day of the next month).
 -#}
 with
 
@@ -31,7 +34,7 @@ valid as (
 
 ),
 
-final as (
+summed as (
 
     select
         as_of_month,
@@ -40,6 +43,37 @@ final as (
         cast(sum(capacity_per_month) as {{ type_double() }}) as capacity_per_month
     from valid
     group by as_of_month, provider_id, tender_area
+
+),
+
+valid_next_month as (
+
+    select distinct
+        summed.as_of_month,
+        summed.provider_id,
+        summed.tender_area
+    from summed
+    inner join agreements
+        on agreements.provider_id = summed.provider_id
+        and agreements.tender_area = summed.tender_area
+        and agreements.valid_from <= {{ month_end_after('summed.as_of_month', 1) }}
+        and (agreements.valid_to is null or agreements.valid_to >= {{ add_months('summed.as_of_month', 1) }})
+
+),
+
+final as (
+
+    select
+        summed.as_of_month,
+        summed.provider_id,
+        summed.tender_area,
+        summed.capacity_per_month,
+        valid_next_month.provider_id is null as agreement_ends_in_month
+    from summed
+    left join valid_next_month
+        on summed.as_of_month = valid_next_month.as_of_month
+        and summed.provider_id = valid_next_month.provider_id
+        and summed.tender_area = valid_next_month.tender_area
 
 )
 
