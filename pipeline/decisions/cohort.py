@@ -84,6 +84,7 @@ class CountedCohorts:
                     ongoing_at_stop=int(c["ongoing_at_stop"]),
                     closed=int(c["closed"]),
                     with_result=int(c["with_result"]),
+                    finished=int(c.get("finished") or 0),
                 )
                 for c in (cohorts if cohorts is not None else [])
             }

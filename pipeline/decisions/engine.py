@@ -17,7 +17,7 @@ import pandas as pd
 from pipeline.decisions.cohort import CohortSource, NoCohorts
 from pipeline.decisions.errors import DecisionInputError, OverrideError
 from pipeline.decisions.evidence import Evidence, Gap, Judgement, hard_evidence, soft_evidence, stop_threshold
-from pipeline.decisions.hard import HardMemory, HardState, LiftCohort, hard_decided, hard_step
+from pipeline.decisions.hard import HardMemory, HardMove, HardState, LiftCohort, hard_decided, hard_step
 from pipeline.decisions.inputs import ProviderMonth
 from pipeline.decisions.overrides import Override, index_overrides
 from pipeline.decisions.reasons import NEW_PROVIDER, NO_COMPARATOR, ReasonFacts, Templates, render
@@ -88,6 +88,8 @@ class DecisionRow:
     cohort_closed: int | None
     cohort_with_result: int | None
     agreement_ends_in_month: bool
+    # The data cannot move the state any more: the reason says "til revurdering på mødet".
+    review_required: bool
     reason_code: str
     reason: str
     override_state: str | None
@@ -232,7 +234,11 @@ def _soft(ctx: _Context, memory: SoftMemory, o: Override | None) -> tuple[Decisi
         recover_months=area.soft.recover_months,
     )
     decided = soft_decided(step, SoftState(o.state) if o else None)
-    extra = {"ok_streak": decided.ok_streak, "below_streak": decided.below_streak} | _NO_HARD_COLUMNS
+    extra = {
+        "ok_streak": decided.ok_streak,
+        "below_streak": decided.below_streak,
+        "review_required": False,
+    } | _NO_HARD_COLUMNS
     code = ctx.code(step.move, judgement)
     proposal = _Proposal(Model.SOFT, judgement, step.state.value, code, facts, memory, extra)
     return ctx.decision_row(proposal, o), decided
@@ -268,6 +274,7 @@ def _hard(
         "cohort_ongoing_at_stop": cohort.ongoing_at_stop if cohort else None,
         "cohort_closed": cohort.closed if cohort else None,
         "cohort_with_result": cohort.with_result if cohort else None,
+        "review_required": step.move == HardMove.STOP_REVIEW,
     }
     code = ctx.code(step.move, judgement)
     proposal = _Proposal(Model.HARD, judgement, step.state.value, code, facts, memory, extra)

@@ -66,6 +66,7 @@ _TYPES = {
     "override_at": "TIMESTAMP",
     "shown": "BOOLEAN",
     "agreement_ends_in_month": "BOOLEAN",
+    "review_required": "BOOLEAN",
     "computed_at": "TIMESTAMP",
     "decided_at": "TIMESTAMP",
     "override_id": "BIGINT",

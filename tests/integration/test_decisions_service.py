@@ -214,7 +214,7 @@ def test_hard_model_stops_below_the_ratio_of_the_area_rate(decided: Decided) -> 
 
 def test_reason_sentence_shows_rate_interval_area_rate_and_n(decided: Decided) -> None:
     rows = decided.rows
-    stopped = rows["reason_code"].isin(["stop_hold", "stop_lift"])  # judged on the lift cohort
+    stopped = rows["reason_code"].isin(["stop_hold", "stop_lift", "stop_review"])  # on the lift cohort
     judged = rows[rows["evidence"].isin(["ok", "warning", "alarm", "below"]) & ~stopped]
     assert len(judged) > 0
     for r in judged.itertuples(index=False):
@@ -225,7 +225,15 @@ def test_reason_sentence_shows_rate_interval_area_rate_and_n(decided: Decided) -
         assert f"n = {r.n}" in r.reason
     for r in rows[stopped].itertuples(index=False):
         assert f"f de {r.cohort_ongoing_at_stop} forløb" in r.reason
-        assert f"er {r.cohort_closed} afsluttet, heraf {r.cohort_with_result} med resultat" in r.reason
+        failures = r.cohort_closed - r.cohort_with_result
+        if r.reason_code == "stop_review":
+            assert f"{r.cohort_with_result} med resultat og {failures} uden" in r.reason
+            assert r.reason.endswith("til revurdering på mødet.") and r.review_required
+        else:
+            assert f"har {r.cohort_with_result} fået registreret et resultat, og {failures} er" in r.reason
+    # model A's threshold is an assumption, and every sentence showing it says so
+    shown = rows[(rows["model"] == "hard") & rows["threshold"].notna() & (rows["evidence"] != "insufficient")]
+    assert len(shown) > 0 and shown["reason"].str.contains("antaget tærskel").all()
     few = rows[(rows["evidence"] == "insufficient") & ~stopped]
     assert (
         few["reason"].str.startswith(("For få forløb", "Ingen brugbar sammenligning", "Ny leverandør")).all()

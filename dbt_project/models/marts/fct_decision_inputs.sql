@@ -71,7 +71,7 @@ cohort_lists as (
         tender_area,
         list(
             {'stop_month': stop_month, 'ongoing_at_stop': ongoing_at_stop,
-             'closed': closed, 'with_result': with_result}
+             'closed': closed, 'with_result': with_result, 'finished': finished}
             order by stop_month
         ) as lift_cohorts
     from cohorts
