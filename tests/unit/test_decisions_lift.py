@@ -27,17 +27,22 @@ def _month(k: int) -> date:
     return date(2024, 1 + k, 1)
 
 
-def test_results_on_ongoing_referrals_lift_the_stop_before_they_close() -> None:
-    """Twelve judged by their registered results alone (none closed) lift the stop."""
-    successes = MIN_LIFT_N
-    cohort = LiftCohort(ongoing_at_stop=20, closed=successes, with_result=successes, finished=0)
+def _hard_after_stop(cohort: LiftCohort):
+    """Model A's row the month after a January stop, with the stop cohort as given."""
     feb = decide(
         _month(1),
         [pm(_month(1), "P01", 50, 5)],
         _stopped().memory,
         cohorts=RecordingCohorts({("P01", 1, JAN): cohort}),
     )
-    hard = by_model(feb.rows, Model.HARD)
+    return by_model(feb.rows, Model.HARD)
+
+
+def test_results_on_ongoing_referrals_lift_the_stop_before_they_close() -> None:
+    """Twelve judged by their registered results alone (none closed) lift the stop."""
+    successes = MIN_LIFT_N
+    cohort = LiftCohort(ongoing_at_stop=20, closed=successes, with_result=successes, finished=0)
+    hard = _hard_after_stop(cohort)
     assert (hard.state, hard.reason_code) == ("OPEN", HardMove.STOP_LIFT.value)
 
 
@@ -48,13 +53,7 @@ def test_the_lift_needs_min_lift_n_judged_and_the_bar(judged: int) -> None:
         ongoing_at_stop=30, closed=judged, with_result=with_result, finished=judged - with_result
     )
     assert with_result / judged >= BAR
-    feb = decide(
-        _month(1),
-        [pm(_month(1), "P01", 50, 5)],
-        _stopped().memory,
-        cohorts=RecordingCohorts({("P01", 1, JAN): cohort}),
-    )
-    assert by_model(feb.rows, Model.HARD).state == ("OPEN" if judged >= MIN_LIFT_N else "STOP")
+    assert _hard_after_stop(cohort).state == ("OPEN" if judged >= MIN_LIFT_N else "STOP")
 
 
 def test_a_closed_cohort_below_the_bar_goes_to_the_meeting_every_month() -> None:
@@ -76,13 +75,7 @@ def test_a_closed_cohort_below_the_bar_goes_to_the_meeting_every_month() -> None
 
 def test_a_cohort_still_open_is_not_sent_to_the_meeting() -> None:
     cohort = LiftCohort(ongoing_at_stop=12, closed=11, with_result=1, finished=11)
-    feb = decide(
-        _month(1),
-        [pm(_month(1), "P01", 50, 5)],
-        _stopped().memory,
-        cohorts=RecordingCohorts({("P01", 1, JAN): cohort}),
-    )
-    hard = by_model(feb.rows, Model.HARD)
+    hard = _hard_after_stop(cohort)
     assert (hard.reason_code, hard.review_required) == ("stop_hold", False)
     assert "til revurdering" not in hard.reason
 
