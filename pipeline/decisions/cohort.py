@@ -22,6 +22,7 @@ import pandas as pd
 
 from pipeline.decisions.errors import DecisionInputError
 from pipeline.decisions.hard import LiftCohort
+from pipeline.decisions.soft import StateCohort
 from pipeline.months import month_end, month_start
 
 OUTCOME_COLUMNS = (
@@ -93,6 +94,28 @@ class CountedCohorts:
     def cohort(self, provider_id: str, tender_area: int, stop_month: date, measure: str) -> LiftCohort:
         by_stop = self._counted.get((provider_id, int(tender_area)), {})
         return by_stop.get(month_start(stop_month), LiftCohort())
+
+
+def state_cohorts_from_rows(rows: pd.DataFrame) -> dict[tuple[str, int], dict[date, StateCohort]]:
+    """Model B's state cohorts that fct_decision_inputs counted for one as-of month (its
+    state_cohorts list: one entry per month a state could have been entered in), by provider-area
+    and entry month. A relation without the column gives none (every cohort empty)."""
+    if "state_cohorts" not in rows.columns:
+        return {}
+    counted: dict[tuple[str, int], dict[date, StateCohort]] = {}
+    for provider_id, tender_area, cohorts in rows[
+        ["provider_id", "tender_area", "state_cohorts"]
+    ].itertuples(index=False):
+        counted[(str(provider_id), int(tender_area))] = {
+            month_start(pd.Timestamp(c["entry_month"]).date()): StateCohort(
+                judged=int(c["judged"]),
+                successes=int(c["successes"]),
+                expected=float(c["expected"] or 0.0),
+                variance=float(c["variance"] or 0.0),
+            )
+            for c in (cohorts if cohorts is not None else [])
+        }
+    return counted
 
 
 def _dates(series: pd.Series) -> pd.Series:

@@ -18,7 +18,7 @@ from pipeline.decisions.evidence import Basis
 from pipeline.decisions.hard import HardMove, LiftCohort
 from pipeline.decisions.inputs import ProviderMonth
 from pipeline.decisions.rules import Model, read_yaml, validated
-from pipeline.decisions.soft import SoftMove
+from pipeline.decisions.soft import SoftMove, StateCohort
 
 TEMPLATES_FILE = Path(__file__).with_name("reasons.yaml")
 
@@ -55,6 +55,12 @@ FIELDS = frozenset(
         "cohort_rate",
         "min_lift_n",
         "next_month",
+        "state_since",
+        "state_cohort_judged",
+        "state_cohort_successes",
+        "state_cohort_expected",
+        "state_cohort_lower",
+        "months_in_state",
     }
 )
 # The sentences each model needs: one per move, and for an insufficient month also the case
@@ -142,10 +148,15 @@ class ReasonFacts:
     cohort: LiftCohort | None = None
     min_lift_n: int | None = None
     next_month: date | None = None
+    state_since: date | None = None
+    state_cohort: StateCohort | None = None
+    state_cohort_lower: float | None = None
+    months_in_state: int | None = None
 
     def texts(self) -> dict[str, str]:
         """Every field of FIELDS but measure_part, formatted for a Danish reader."""
         row, cohort = self.row, self.cohort or LiftCohort()
+        state = self.state_cohort or StateCohort()
         count = danish.format_int
         return {
             "measure": self.measure_label,
@@ -179,6 +190,12 @@ class ReasonFacts:
             "cohort_rate": danish.format_percent(cohort.rate),
             "min_lift_n": count(self.min_lift_n),
             "next_month": danish.format_month(self.next_month) if self.next_month else danish.MISSING,
+            "state_since": danish.format_month(self.state_since) if self.state_since else danish.MISSING,
+            "state_cohort_judged": count(state.judged),
+            "state_cohort_successes": count(state.successes),
+            "state_cohort_expected": danish.format_number(state.expected, 1),
+            "state_cohort_lower": danish.format_number(self.state_cohort_lower, 1),
+            "months_in_state": count(self.months_in_state),
         }
 
 

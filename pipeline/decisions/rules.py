@@ -113,6 +113,7 @@ class EvidenceRule(_Strict):
 
 class SoftRule(_Strict):
     recover_months: Count
+    review_months: Count
     states: SoftStates
 
 

@@ -544,3 +544,21 @@ def test_a_bad_override_is_refused_and_nothing_is_recorded(
     with pytest.raises(OverrideError, match=message):
         record_override(o.settings, **args)  # type: ignore[arg-type]
     assert len(query(o.settings, "SELECT * FROM meta.decision_overrides")) == 1
+
+
+def test_no_provider_stays_red_on_insufficient_evidence_beyond_review_months_unflagged(
+    decided: Decided,
+) -> None:
+    """The issue's target: a RED month judged on the state cohort is flagged for the meeting
+    from review_months after the state was entered; every soft row says when its state began."""
+    soft = decided.rows[decided.rows["model"] == "soft"]
+    assert soft["state_since"].notna().sum() > 0
+    red = soft[(soft["state"] == "RED") & (soft["evidence"] == "insufficient")]
+    since = pd.to_datetime(red["state_since"])
+    months_in = (pd.to_datetime(red["month"]).dt.year - since.dt.year) * 12 + (
+        pd.to_datetime(red["month"]).dt.month - since.dt.month
+    )
+    review_months = {a: RULES.area(a).soft.review_months for a in (1, 2, 3, 4)}
+    due = months_in >= red["tender_area"].map(review_months)
+    assert (red.loc[due, "review_required"]).all()
+    assert red.loc[red["review_required"], "reason"].str.endswith("til revurdering på mødet.").all()

@@ -3,96 +3,24 @@
     be stopped in: per as-of month × provider × tender area × stop month (on or before the
     as-of month), the referrals ongoing at the stop (started on or before the stop month's last
     day and not ended by then) and, by the as-of month's evaluation date:
-    - with_result: successes. A referral counts as a success as soon as its success is
-      registered, even while it is still ongoing: for has_result the date of its first counted
-      result (on any link of its course); for a measure without a registration date, the day
-      its window ends.
+    - with_result: successes, counted as soon as registered (int_referrals_primary_dated);
     - closed: judged, i.e. successes plus failures; a failure is a referral whose window ended
-      (for has_result: closed, is_closed) without a success.
+      (for has_result: closed, is_closed) without a success;
     - finished: those whose window ended; when all of the cohort has, nothing more can be learned.
     Which stop month applies is the decision's own state, so the decision step picks the row of
     its stop month. Stop months without ongoing referrals have no row (an empty cohort).
 -#}
-{%- set primary = var('primary_measures') -%}
-{%- set catalogue = {} -%}
-{%- for measure in provider_measures() -%}
-    {%- do catalogue.update({measure.name: measure}) -%}
-{%- endfor -%}
 with
 
-outcomes as (
+primary_outcome as (
 
-    select * from {{ ref('int_referrals_outcomes_combined') }}
+    select * from {{ ref('int_referrals_primary_dated') }}
 
 ),
 
 months as (
 
     select * from {{ ref('int_as_of_months_spined') }}
-
-),
-
-results as (
-
-    select * from {{ ref('int_referral_results_filtered_to_as_of') }}
-
-),
-
-chained as (
-
-    select * from {{ ref('int_referrals_chained') }}
-
-),
-
-first_results as (
-
-    {#- The first result registered on any link of a course, within the course's result window
-        (the same results has_result counts, int_referrals_results_measured). #}
-    select
-        chained.last_referral_id as referral_id,
-        min(results.result_date) as first_result_date
-    from results
-    inner join chained
-        on results.referral_id = chained.referral_id
-    inner join outcomes
-        on outcomes.referral_id = chained.last_referral_id
-    where
-        results.result_date >= outcomes.start_date
-        and (outcomes.result_window_end is null or results.result_date <= outcomes.result_window_end)
-    group by chained.last_referral_id
-
-),
-
-primary_outcome as (
-
-    {#- The primary measure of the referral's tender area: its flag and its window end. #}
-    select
-        provider_id,
-        tender_area,
-        start_date,
-        end_date,
-        case tender_area
-            {%- for area, name in primary.items() %}
-            when {{ area }} then {{ catalogue[name].success }}
-            {%- endfor %}
-        end as success,
-        case tender_area
-            {%- for area, name in primary.items() %}
-            when {{ area }} then {{ catalogue[name].window_end }}
-            {%- endfor %}
-        end as window_end,
-        {#- The day a success became known: for has_result its first result, else the window end. #}
-        case tender_area
-            {%- for area, name in primary.items() %}
-            when {{ area }} then
-                {%- if name == 'has_result' %} case when has_result is not null then first_results.first_result_date end
-                {%- else %} case when {{ catalogue[name].success }} then {{ catalogue[name].window_end }} end
-                {%- endif %}
-            {%- endfor %}
-        end as success_known_on
-    from outcomes
-    left join first_results
-        on outcomes.referral_id = first_results.referral_id
 
 ),
 
