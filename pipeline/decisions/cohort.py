@@ -103,9 +103,9 @@ def state_cohorts_from_rows(rows: pd.DataFrame) -> dict[tuple[str, int], dict[da
     if "state_cohorts" not in rows.columns:
         return {}
     counted: dict[tuple[str, int], dict[date, StateCohort]] = {}
-    for provider_id, tender_area, cohorts in rows[
-        ["provider_id", "tender_area", "state_cohorts"]
-    ].itertuples(index=False):
+    for provider_id, tender_area, cohorts in rows[["provider_id", "tender_area", "state_cohorts"]].itertuples(
+        index=False
+    ):
         counted[(str(provider_id), int(tender_area))] = {
             month_start(pd.Timestamp(c["entry_month"]).date()): StateCohort(
                 judged=int(c["judged"]),

@@ -147,8 +147,7 @@ def test_the_hard_model_stops_then_holds_then_lifts_with_its_reasons() -> None:
     )
     assert (
         "har 4 fået registreret et resultat, og 8 er afsluttet uden (33,3 %, grænse 24,8 %; antaget "
-        "tærskel: 80 % af områdets niveau) – bookingstoppet ophæves, åben."
-        in hard.reason
+        "tærskel: 80 % af områdets niveau) – bookingstoppet ophæves, åben." in hard.reason
     )
 
 
