@@ -91,6 +91,8 @@ class DecisionRow:
     previous_state: str | None
     state_label: str
     share: float
+    # The state in force requires a written action plan (handlingsplan; rules.yaml action_plan).
+    action_plan_required: bool
     evidence: str
     previous_evidence: str | None
     evidence_basis: str | None
@@ -209,6 +211,7 @@ class _Context:
             previous_state=None if p.before.evidence is None else str(p.before.state),
             state_label=self.area.label(p.model, state),
             share=self.area.share(p.model, state),
+            action_plan_required=self.area.action_plan(p.model, state),
             evidence=p.judgement.evidence.value,
             previous_evidence=p.before.evidence.value if p.before.evidence else None,
             evidence_basis=p.judgement.basis.value if p.judgement.basis else None,

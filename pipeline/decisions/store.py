@@ -67,6 +67,7 @@ _TYPES = {
     "shown": "BOOLEAN",
     "agreement_ends_in_month": "BOOLEAN",
     "review_required": "BOOLEAN",
+    "action_plan_required": "BOOLEAN",
     "state_since": "DATE",
     "state_cohort_judged": "INTEGER",
     "state_cohort_successes": "INTEGER",

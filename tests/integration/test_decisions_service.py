@@ -14,6 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import duckdb
 import pandas as pd
 import pytest
+import yaml
 from scipy.stats import norm
 from statsmodels.stats.proportion import proportion_confint
 
@@ -562,3 +563,20 @@ def test_no_provider_stays_red_on_insufficient_evidence_beyond_review_months_unf
     due = months_in >= red["tender_area"].map(review_months)
     assert (red.loc[due, "review_required"]).all()
     assert red.loc[red["review_required"], "reason"].str.endswith("til revurdering på mødet.").all()
+
+
+def test_the_action_plan_is_required_where_the_rules_say_so(decided: Decided) -> None:
+    """action_plan_required = the state in force has action_plan: true in rules.yaml (read here
+    with plain YAML; the shipped file sets it in the defaults only)."""
+    text = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
+    assert "action_plan" not in str(text["areas"])
+    defaults = text["defaults"]
+    needs = {
+        state
+        for model in ("soft", "hard")
+        for state, rule in defaults[model]["states"].items()
+        if rule.get("action_plan")
+    }
+    rows = decided.rows
+    assert needs == {"YELLOW"}
+    assert rows["action_plan_required"].tolist() == rows["state"].isin(needs).tolist()
