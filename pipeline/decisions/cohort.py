@@ -8,7 +8,13 @@ As-of discipline: a flag whose window ended by a date has the same value at that
 later build (events after the window never count), so a cohort can be cut at any as-of date up
 to the outcomes' own as_of, and a back-test can use one recent build. That needs the measure's
 window-end column; without it, `has_result` falls back to end_date + result_grace_days, and any
-other measure needs outcomes built as of the month itself."""
+other measure needs outcomes built as of the month itself.
+
+`provmon decide` reads the cohorts fct_decision_inputs counted (CountedCohorts,
+state_cohorts_from_rows), where a success counts from the day it is registered
+(int_referrals_primary_dated). OutcomeCohorts, from fct_referral_outcomes alone, has no
+registration date and counts a success only once the measure is mature: a later, conservative
+view kept for analyses of one build's outcomes."""
 
 from __future__ import annotations
 
