@@ -120,6 +120,10 @@ class DecisionRow:
     state_cohort_successes: int | None
     state_cohort_expected: float | None
     state_cohort_lower: float | None
+    # The early-warning chart of the month (fct_decision_inputs): S at the month's end, h, signal.
+    cusum_s: float | None
+    cusum_h: float | None
+    cusum_signal: bool
     reason_code: str
     reason: str
     override_state: str | None
@@ -224,6 +228,9 @@ class _Context:
             area_rate=r.area_rate,
             area_rate_excl_provider=r.area_rate_excl_provider,
             agreement_ends_in_month=r.agreement_ends_in_month,
+            cusum_s=r.cusum_s,
+            cusum_h=r.cusum_h,
+            cusum_signal=r.cusum_signal,
             reason_code=p.code,
             reason=render(self.templates, p.model, p.code, p.facts),
             rule_version=self.rules.rule_version,
@@ -277,7 +284,7 @@ def _soft(
 ) -> tuple[DecisionRow, SoftMemory]:
     area, label = ctx.area, partial(ctx.area.label, Model.SOFT)
     judgement = soft_evidence(ctx.row, area)
-    step = soft_step(memory, judgement.evidence, area.soft.recover_months)
+    step = soft_step(memory, judgement.evidence, area.soft.recover_months, ctx.row.cusum_signal)
     step, cohort, months = _state_cohort(ctx, step, memory, cohorts)
     lower = cohort.lower(z_limit(area.evidence.warning_level)) if cohort else None
     following = SOFT_ORDER[min(SOFT_ORDER.index(step.state) + 1, len(SOFT_ORDER) - 1)]

@@ -61,6 +61,8 @@ FIELDS = frozenset(
         "state_cohort_expected",
         "state_cohort_lower",
         "months_in_state",
+        "cusum_s",
+        "cusum_h",
     }
 )
 # The sentences each model needs: one per move, and for an insufficient month also the case
@@ -196,6 +198,8 @@ class ReasonFacts:
             "state_cohort_expected": danish.format_number(state.expected, 1),
             "state_cohort_lower": danish.format_number(self.state_cohort_lower, 1),
             "months_in_state": count(self.months_in_state),
+            "cusum_s": danish.format_number(row.cusum_s, 2),
+            "cusum_h": danish.format_number(row.cusum_h, 2),
         }
 
 

@@ -35,6 +35,8 @@ class SoftMove(StrEnum):
     OK_COUNTING = "ok_counting"  # ok, but not yet recover_months in a row
     OK_NORMAL = "ok_normal"
     INSUFFICIENT = "insufficient"
+    EARLY_WARNING = "early_warning"  # the CUSUM signalled: GREEN -> YELLOW, intake unchanged
+    OK_SIGNAL = "ok_signal"  # ok, but the CUSUM signalled: no step down, the count restarts
     COHORT_RECOVER = "cohort_recover"  # insufficient, but the state cohort did as expected
     COHORT_HOLD = "cohort_hold"  # insufficient, and the state cohort does not (yet) show it
     REVIEW = "review"  # as cohort_hold, review_months or more in RED: to the meeting
@@ -107,10 +109,27 @@ def _ok(memory: SoftMemory, recover_months: int) -> SoftStep:
     return SoftStep(down, SoftMove.RECOVER, replace(counted, state=down, ok_streak=0), ok)
 
 
-def soft_step(memory: SoftMemory, evidence: Evidence, recover_months: int) -> SoftStep:
-    """The proposed state for this month given last month's memory and this month's evidence."""
+def _signal(memory: SoftMemory, evidence: Evidence) -> SoftStep | None:
+    """The early-warning chart signalled: GREEN goes to YELLOW (closer follow-up and an action
+    plan, intake unchanged); an `ok` month elsewhere does not count towards a step down. It
+    never moves a provider to ORANGE or RED: only the funnel's evidence does."""
+    if memory.state == SoftState.GREEN:
+        below = memory.below_streak if evidence == Evidence.INSUFFICIENT else 0
+        moved = SoftMemory(SoftState.YELLOW, ok_streak=0, below_streak=below, evidence=evidence)
+        return SoftStep(SoftState.YELLOW, SoftMove.EARLY_WARNING, moved)
+    if evidence == Evidence.OK:
+        held = SoftMemory(memory.state, ok_streak=0, below_streak=0, evidence=evidence, since=memory.since)
+        return SoftStep(memory.state, SoftMove.OK_SIGNAL, held)
+    return None
+
+
+def soft_step(memory: SoftMemory, evidence: Evidence, recover_months: int, signal: bool = False) -> SoftStep:
+    """The proposed state for this month given last month's memory, this month's evidence and
+    whether the early-warning chart (CUSUM) signalled in the month."""
     if evidence in (Evidence.ALARM, Evidence.WARNING):
         return _below(memory, evidence)
+    if signal and (step := _signal(memory, evidence)) is not None:
+        return step
     if evidence == Evidence.OK:
         return _ok(memory, recover_months)
     if evidence == Evidence.INSUFFICIENT:
