@@ -235,7 +235,8 @@ def test_reason_sentence_shows_rate_interval_area_rate_and_n(decided: Decided) -
     # model A's threshold is an assumption, and every sentence showing it says so
     shown = rows[(rows["model"] == "hard") & rows["threshold"].notna() & (rows["evidence"] != "insufficient")]
     assert len(shown) > 0 and shown["reason"].str.contains("antaget tærskel").all()
-    few = rows[(rows["evidence"] == "insufficient") & ~stopped]
+    # (an early-warning month shows the measure even when too few to judge the funnel)
+    few = rows[(rows["evidence"] == "insufficient") & ~stopped & (rows["reason_code"] != "early_warning")]
     assert (
         few["reason"].str.startswith(("For få forløb", "Ingen brugbar sammenligning", "Ny leverandør")).all()
     )
@@ -580,3 +581,28 @@ def test_the_action_plan_is_required_where_the_rules_say_so(decided: Decided) ->
     rows = decided.rows
     assert needs == {"YELLOW"}
     assert rows["action_plan_required"].tolist() == rows["state"].isin(needs).tolist()
+
+
+def test_the_early_warning_chart_moves_green_to_yellow_and_never_further(decided: Decided) -> None:
+    """The rows carry the month's chart as fct_provider_cusum has it; a signal in a GREEN month
+    the funnel does not escalate gives YELLOW with the early-warning reason."""
+    chart = query(decided.settings, "SELECT * FROM main.fct_provider_cusum")
+    chart = chart.assign(month=months_of(chart, "as_of_month"))
+    soft = decided.rows[decided.rows["model"] == "soft"]
+    merged = soft.merge(chart, on=["month", "provider_id", "tender_area"], how="left")
+    assert merged["cusum_signal"].tolist() == merged["signal"].fillna(False).astype(bool).tolist()
+    assert chart["signal"].any()
+    green = merged[
+        (merged["previous_state"] == "GREEN")
+        & merged["cusum_signal"]
+        & merged["evidence"].isin(["ok", "insufficient"])
+        & merged["override_state"].isna()
+    ]
+    assert len(green) > 0
+    assert (green["state"] == "YELLOW").all() and (green["reason_code"] == "early_warning").all()
+    assert green["reason"].str.contains("CUSUM").all()
+    # a signal alone never reduces intake: ORANGE and RED come only from the funnel
+    order = {"GREEN": 0, "YELLOW": 1, "ORANGE": 2, "RED": 3}
+    rank, before = merged["state"].map(order), merged["previous_state"].map(order)
+    up = merged[merged["state"].isin(["ORANGE", "RED"]) & (rank > before)]
+    assert up["evidence"].isin(["alarm", "warning"]).all()

@@ -32,8 +32,9 @@ def test_a_signal_moves_green_to_yellow_with_an_action_plan_and_full_intake() ->
         1.0,
         True,
     )
-    assert row.reason.startswith("Tidlig varsling: den risikojusterede CUSUM")
-    assert "S = 4,25, grænse h = 3,80" in row.reason
+    assert row.reason.startswith("Resultatandel 30,0 %")
+    assert "; tidlig varsling: den risikojusterede CUSUM nåede sin grænse" in row.reason
+    assert "nåede sin grænse h = 3,80 i måneden" in row.reason and "ved månedens udgang 4,25" in row.reason
     assert (row.cusum_s, row.cusum_h, row.cusum_signal) == (4.25, 3.8, True)
 
 

@@ -51,6 +51,12 @@ expected as (
 
 ),
 
+cusum as (
+
+    select * from {{ ref('fct_provider_cusum') }}
+
+),
+
 primary_results as (
 
     select *
@@ -223,6 +229,11 @@ final as (
         ---------- Model A's lift cohorts
         coalesce(cohort_lists.lift_cohorts, []) as lift_cohorts,
 
+        ---------- the early-warning chart
+        cusum.s as cusum_s,
+        cusum.h as cusum_h,
+        coalesce(cusum.signal, false) as cusum_signal,
+
         ---------- Model B's state cohorts
         coalesce(state_cohort_lists.state_cohorts, []) as state_cohorts
     from keys
@@ -243,6 +254,10 @@ final as (
         on keys.as_of_month = cohort_lists.as_of_month
         and keys.provider_id = cohort_lists.provider_id
         and keys.tender_area = cohort_lists.tender_area
+    left join cusum
+        on keys.as_of_month = cusum.as_of_month
+        and keys.provider_id = cusum.provider_id
+        and keys.tender_area = cusum.tender_area
     left join state_cohort_lists
         on keys.as_of_month = state_cohort_lists.as_of_month
         and keys.provider_id = state_cohort_lists.provider_id
