@@ -26,7 +26,7 @@ from pipeline.decisions import store
 from pipeline.decisions.allocation import allocate
 from pipeline.decisions.backtest import BacktestResult, backtest
 from pipeline.decisions.backtest_report import BacktestReport, GroundTruth, build_report, write_report
-from pipeline.decisions.cohort import CountedCohorts
+from pipeline.decisions.cohort import CountedCohorts, state_cohorts_from_rows
 from pipeline.decisions.engine import Key, MonthInput, ProviderMemory, memory_from_frame
 from pipeline.decisions.errors import DecisionInputError, OverrideError
 from pipeline.decisions.inputs import ProviderMonth, primary_rows_by_month
@@ -115,6 +115,7 @@ class MonthInputs:
             month=month,
             rows=self.provider_rows(month),
             cohorts=CountedCohorts.from_rows(rows),
+            state_cohorts=state_cohorts_from_rows(rows),
             overrides=overrides,
             volumes=dict(
                 zip(rows["tender_area"].astype(int), rows["area_booking_volume"].astype(float), strict=True)

@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import duckdb
 import pandas as pd
 import pytest
+import yaml
 from scipy.stats import norm
 from statsmodels.stats.proportion import proportion_confint
 
@@ -239,7 +240,7 @@ def test_hard_model_stops_below_the_ratio_of_the_area_rate(decided: Decided) -> 
 
 def test_reason_sentence_shows_rate_interval_area_rate_and_n(decided: Decided) -> None:
     rows = decided.rows
-    stopped = rows["reason_code"].isin(["stop_hold", "stop_lift"])  # judged on the lift cohort
+    stopped = rows["reason_code"].isin(["stop_hold", "stop_lift", "stop_review"])  # on the lift cohort
     judged = rows[rows["evidence"].isin(["ok", "warning", "alarm", "below"]) & ~stopped]
     assert len(judged) > 0
     for r in judged.itertuples(index=False):
@@ -250,8 +251,17 @@ def test_reason_sentence_shows_rate_interval_area_rate_and_n(decided: Decided) -
         assert f"n = {r.n}" in r.reason
     for r in rows[stopped].itertuples(index=False):
         assert f"f de {r.cohort_ongoing_at_stop} forløb" in r.reason
-        assert f"er {r.cohort_closed} afsluttet, heraf {r.cohort_with_result} med resultat" in r.reason
-    few = rows[(rows["evidence"] == "insufficient") & ~stopped]
+        failures = r.cohort_closed - r.cohort_with_result
+        if r.reason_code == "stop_review":
+            assert f"{r.cohort_with_result} med resultat og {failures} uden" in r.reason
+            assert r.reason.endswith("til revurdering på mødet.") and r.review_required
+        else:
+            assert f"har {r.cohort_with_result} fået registreret et resultat, og {failures} er" in r.reason
+    # model A's threshold is an assumption, and every sentence showing it says so
+    shown = rows[(rows["model"] == "hard") & rows["threshold"].notna() & (rows["evidence"] != "insufficient")]
+    assert len(shown) > 0 and shown["reason"].str.contains("antaget tærskel").all()
+    # (an early-warning month shows the measure even when too few to judge the funnel)
+    few = rows[(rows["evidence"] == "insufficient") & ~stopped & (rows["reason_code"] != "early_warning")]
     assert (
         few["reason"].str.startswith(("For få forløb", "Ingen brugbar sammenligning", "Ny leverandør")).all()
     )
@@ -574,3 +584,63 @@ def test_reasons_name_the_measure_by_its_label_in_dim_measures(decided: Decided)
     assert all(
         reason.startswith(labels[m] + " ") for m, reason in zip(rows["measure"], rows["reason"], strict=True)
     )
+
+
+def test_no_provider_stays_red_on_insufficient_evidence_beyond_review_months_unflagged(
+    decided: Decided,
+) -> None:
+    """The issue's target: a RED month judged on the state cohort is flagged for the meeting
+    from review_months after the state was entered; every soft row says when its state began."""
+    soft = decided.rows[decided.rows["model"] == "soft"]
+    assert soft["state_since"].notna().sum() > 0
+    red = soft[(soft["state"] == "RED") & (soft["evidence"] == "insufficient")]
+    since = pd.to_datetime(red["state_since"])
+    months_in = (pd.to_datetime(red["month"]).dt.year - since.dt.year) * 12 + (
+        pd.to_datetime(red["month"]).dt.month - since.dt.month
+    )
+    review_months = {a: RULES.area(a).soft.review_months for a in (1, 2, 3, 4)}
+    due = months_in >= red["tender_area"].map(review_months)
+    assert (red.loc[due, "review_required"]).all()
+    assert red.loc[red["review_required"], "reason"].str.endswith("til revurdering på mødet.").all()
+
+
+def test_the_action_plan_is_required_where_the_rules_say_so(decided: Decided) -> None:
+    """action_plan_required = the state in force has action_plan: true in rules.yaml (read here
+    with plain YAML; the shipped file sets it in the defaults only)."""
+    text = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
+    assert "action_plan" not in str(text["areas"])
+    defaults = text["defaults"]
+    needs = {
+        state
+        for model in ("soft", "hard")
+        for state, rule in defaults[model]["states"].items()
+        if rule.get("action_plan")
+    }
+    rows = decided.rows
+    assert needs == {"YELLOW"}
+    assert rows["action_plan_required"].tolist() == rows["state"].isin(needs).tolist()
+
+
+def test_the_early_warning_chart_moves_green_to_yellow_and_never_further(decided: Decided) -> None:
+    """The rows carry the month's chart as fct_provider_cusum has it; a signal in a GREEN month
+    the funnel does not escalate gives YELLOW with the early-warning reason."""
+    chart = query(decided.settings, "SELECT * FROM main.fct_provider_cusum")
+    chart = chart.assign(month=months_of(chart, "as_of_month"))
+    soft = decided.rows[decided.rows["model"] == "soft"]
+    merged = soft.merge(chart, on=["month", "provider_id", "tender_area"], how="left")
+    assert merged["cusum_signal"].tolist() == merged["signal"].fillna(False).astype(bool).tolist()
+    assert chart["signal"].any()
+    green = merged[
+        (merged["previous_state"] == "GREEN")
+        & merged["cusum_signal"]
+        & merged["evidence"].isin(["ok", "insufficient"])
+        & merged["override_state"].isna()
+    ]
+    assert len(green) > 0
+    assert (green["state"] == "YELLOW").all() and (green["reason_code"] == "early_warning").all()
+    assert green["reason"].str.contains("CUSUM").all()
+    # a signal alone never reduces intake: ORANGE and RED come only from the funnel
+    order = {"GREEN": 0, "YELLOW": 1, "ORANGE": 2, "RED": 3}
+    rank, before = merged["state"].map(order), merged["previous_state"].map(order)
+    up = merged[merged["state"].isin(["ORANGE", "RED"]) & (rank > before)]
+    assert up["evidence"].isin(["alarm", "warning"]).all()
