@@ -56,6 +56,8 @@ class ProviderMemory:
     hard: HardMemory = field(default_factory=HardMemory)
     # Still "ny leverandør": first seen with no mature referral and none since.
     new: bool = False
+    # Per model: the day the action plan of the state in force was received (overrides).
+    plans: Mapping[str, date] = field(default_factory=dict)
 
 
 Memory = Mapping[Key, ProviderMemory]
@@ -93,6 +95,8 @@ class DecisionRow:
     share: float
     # The state in force requires a written action plan (handlingsplan; rules.yaml action_plan).
     action_plan_required: bool
+    # The day that plan was received, recorded by an override and kept while the state stays.
+    action_plan_received: date | None
     evidence: str
     previous_evidence: str | None
     evidence_basis: str | None
@@ -182,6 +186,19 @@ class _Context:
     rules: Rules
     templates: Templates
     new: bool = False  # a provider new in the area with no mature referral yet
+    plans: Mapping[str, date] = field(default_factory=dict)  # ProviderMemory.plans
+
+    def plan_received(self, p: _Proposal, o: Override | None, state: str) -> date | None:
+        """The state's action plan as received: recorded by this month's override, else
+        carried from last month while the state in force is the same (a state entered again
+        needs a new plan)."""
+        if not self.area.action_plan(p.model, state):
+            return None
+        if o is not None and o.action_plan_received is not None:
+            return o.action_plan_received
+        if p.before.evidence is not None and str(p.before.state) == state:
+            return self.plans.get(p.model.value)
+        return None
 
     def facts(self, model: Model, state: str, **extra: object) -> ReasonFacts:
         return ReasonFacts(
@@ -216,6 +233,7 @@ class _Context:
             state_label=self.area.label(p.model, state),
             share=self.area.share(p.model, state),
             action_plan_required=self.area.action_plan(p.model, state),
+            action_plan_received=self.plan_received(p, o, state),
             evidence=p.judgement.evidence.value,
             previous_evidence=p.before.evidence.value if p.before.evidence else None,
             evidence_basis=p.judgement.basis.value if p.judgement.basis else None,
@@ -386,14 +404,18 @@ def decide_month(inputs: MonthInput, memory: Memory, rules: Rules, templates: Te
     for key in keys:
         before = memory.get(key, ProviderMemory(new=True))
         row = _row_or_empty(rows, key, month, rules)
-        ctx = _Context(row, rules.area(key[1]), rules, templates, new=before.new and row.n == 0)
+        ctx = _Context(row, rules.area(key[1]), rules, templates, before.new and row.n == 0, before.plans)
         state_cohorts = inputs.state_cohorts.get(key, {})
         soft_row, soft_next = _soft(ctx, before.soft, overrides.get((*key, Model.SOFT)), state_cohorts)
         hard_row, hard_next = _hard(ctx, before.hard, inputs.cohorts, overrides.get((*key, Model.HARD)))
         out += [soft_row, hard_row]
         if not row.agreement_ends_in_month:  # from the month after, the provider is forgotten
-            carried[key] = ProviderMemory(soft_next, hard_next, new=ctx.new)
+            carried[key] = ProviderMemory(soft_next, hard_next, ctx.new, _plans(soft_row, hard_row))
     return MonthDecisions(out, carried)
+
+
+def _plans(*rows: DecisionRow) -> dict[str, date]:
+    return {r.model: r.action_plan_received for r in rows if r.action_plan_received is not None}
 
 
 def decisions_frame(rows: Sequence[DecisionRow]) -> pd.DataFrame:
@@ -416,8 +438,12 @@ def memory_from_frame(previous: pd.DataFrame) -> dict[Key, ProviderMemory]:
     hard: dict[Key, HardMemory] = {}
     new: set[Key] = set()
     ended: set[Key] = set()
+    plans: dict[Key, dict[str, date]] = {}
     for r in previous.to_dict("records"):
         key = (str(r["provider_id"]), int(r["tender_area"]))
+        received = r.get("action_plan_received")
+        if received is not None and pd.notna(received):
+            plans.setdefault(key, {})[str(r["model"])] = pd.Timestamp(received).date()
         evidence = Evidence(r["evidence"])
         if r.get("reason_code") == NEW_PROVIDER:
             new.add(key)
@@ -438,6 +464,6 @@ def memory_from_frame(previous: pd.DataFrame) -> dict[Key, ProviderMemory]:
             stop_month = month_start(pd.Timestamp(stop).date()) if pd.notna(stop) else None
             hard[key] = HardMemory(HardState(r["state"]), stop_month, evidence)
     return {
-        k: ProviderMemory(soft.get(k, SoftMemory()), hard.get(k, HardMemory()), new=k in new)
+        k: ProviderMemory(soft.get(k, SoftMemory()), hard.get(k, HardMemory()), k in new, plans.get(k, {}))
         for k in (soft.keys() | hard.keys()) - ended
     }

@@ -374,6 +374,7 @@ def record_override(
     reason: str,
     decided_by: str | None = None,
     model: str | None = "soft",
+    action_plan_received: date | str | None = None,
 ) -> str:
     """Record a person's decision beside the month's proposal (who, when, why) and decide the
     month and every later stored month again, so the next month starts from the decided state.
@@ -389,6 +390,7 @@ def record_override(
         reason=reason,
         area=rules.area(tender_area),
         model=parse_model(model) if model else None,
+        action_plan_received=action_plan_received,
     )
     with record_run(settings.warehouse, "decide override") as run:
         with connect(settings.warehouse) as con:
@@ -411,6 +413,8 @@ def record_override(
             f"{override.decided_by}; {len(plan.months)} month(s) decided again "
             f"({plan.months[0]:%Y-%m}..{plan.months[-1]:%Y-%m})"
         )
+        if override.action_plan_received:
+            summary += f"; action plan received {override.action_plan_received:%Y-%m-%d}"
         run.summary = summary
     return summary
 

@@ -19,6 +19,7 @@ import yaml
 from scipy.stats import norm
 from statsmodels.stats.proportion import proportion_confint
 
+from pipeline.cli import main
 from pipeline.decisions import OverrideError, load_rules
 from pipeline.decisions.errors import DecisionInputError
 from pipeline.decisions.rules import RULES_FILE
@@ -644,3 +645,44 @@ def test_the_early_warning_chart_moves_green_to_yellow_and_never_further(decided
     rank, before = merged["state"].map(order), merged["previous_state"].map(order)
     up = merged[merged["state"].isin(["ORANGE", "RED"]) & (rank > before)]
     assert up["evidence"].isin(["alarm", "warning"]).all()
+
+
+def test_the_meeting_records_a_received_action_plan_through_the_cli(
+    decided: Decided, warehouse_copy: Callable[[str], Settings], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`provmon decide override --action-plan-received` on a YELLOW: the day lands in
+    meta.decision_overrides and on the row, and stays on the rows that follow while the state
+    in force stays YELLOW; a bad day or a state without a plan is one line and exit 2."""
+    settings = warehouse_copy("action_plan")
+    decide(settings)
+    rows = stored(settings)
+    month = month_before(decided.summary.month, 3)
+    green = rows[
+        (rows["month"] == month) & (rows["model"] == "soft") & (rows["tender_area"] == 1)
+        & (rows["state"] == "GREEN")
+    ]  # fmt: skip
+    provider = str(green["provider_id"].iloc[0])
+    base = ["decide", "override", "--warehouse", str(settings.warehouse), "--month", f"{month:%Y-%m}"]
+    base += ["--provider", provider, "--area", "1", "--reason", "Handlingsplan modtaget", "--by", "MLH"]
+    received = month.replace(day=12)
+    for bad, message in (
+        (["--state", "YELLOW", "--action-plan-received", "12-05-2024"], "is not a day YYYY-MM-DD"),
+        (["--state", "GREEN", "--action-plan-received", f"{received}"], "requires an action plan"),
+    ):
+        assert main([*base, *bad]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], lines
+    assert len(query(settings, "SELECT * FROM meta.decision_overrides")) == 0
+    assert main([*base, "--state", "YELLOW", "--action-plan-received", f"{received}"]) == 0
+    recorded = query(settings, "SELECT state, action_plan_received FROM meta.decision_overrides")
+    assert recorded["state"].tolist() == ["YELLOW"]
+    assert months_of(recorded, "action_plan_received").tolist() == [received]
+    after = stored(settings)
+    own = (after["provider_id"] == provider) & (after["tender_area"] == 1) & (after["model"] == "soft")
+    mine = after[own & (after["month"] >= month)].sort_values("month")
+    # expected independently: the day from the override month on, as long as the state stays YELLOW
+    still = (mine["state"] == "YELLOW").cumprod().astype(bool)
+    expected = [received if s else None for s in still]
+    got = [None if pd.isna(d) else pd.Timestamp(d).date() for d in mine["action_plan_received"]]
+    assert got == expected and got[0] == received
+    assert after.loc[~own, "action_plan_received"].isna().all()
