@@ -6,20 +6,25 @@ without that, "til revurdering på mødet" and the review flag, every month."""
 import math
 from datetime import date
 
+import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import norm
 
 from pipeline.decisions import (
     Model,
+    MonthInput,
     ProviderMemory,
     SoftMemory,
     SoftState,
+    backtest,
     decisions_frame,
     memory_from_frame,
 )
 from pipeline.decisions.evidence import Evidence
 from pipeline.decisions.soft import StateCohort
-from tests.unit.test_decisions_engine import RULES, by_model, decide, pm
+from pipeline.months import months_between
+from tests.unit.test_decisions_engine import RULES, TEMPLATES, by_model, decide, pm
 
 AREA = RULES.area(1)
 MIN_LIFT_N = AREA.hard.min_lift_n
@@ -113,3 +118,49 @@ def test_insufficient_keeps_green_and_yellow_whatever_the_cohort(state: SoftStat
         decide(m, [pm(m, "P01", 5, 1)], memory, state_cohorts={("P01", 1): {ENTERED: good}}).rows, Model.SOFT
     )
     assert (row.state, row.reason_code, row.state_cohort_judged) == (state.value, "insufficient", None)
+
+
+# Evidence of a month for P01 of area 1 (area rate 0.31): n = 5 is below min_n, 20 of 100 is
+# below the 95 % but not the 99.8 % limit, 5 of 100 below both, 31 of 100 is the area's rate.
+COUNTS = {"insufficient": (5, 1), "warning": (100, 20), "alarm": (100, 5), "ok": (100, 31)}
+
+
+def _random_months(seed: int, months: int = 40) -> list[MonthInput]:
+    """Three alarms take P01 to RED, then mostly too few referrals to judge; every month has a
+    state cohort for every month the state could have been entered in, good or poor at random."""
+    rng = np.random.default_rng(seed)
+    inputs, cohorts = [], {}
+    for k in range(months):
+        m = month(k)
+        kind = "alarm" if k < 3 else rng.choice(list(COUNTS), p=[0.7, 0.1, 0.1, 0.1])
+        judged = int(rng.integers(0, 3 * MIN_LIFT_N))
+        p = rng.uniform(0.2, 0.4)
+        rate = p if rng.random() < 0.3 else p / 4
+        cohorts[m] = StateCohort(judged, int(rng.binomial(judged, rate)), judged * p, judged * p * (1 - p))
+        n, successes = COUNTS[str(kind)]
+        inputs.append(MonthInput(m, [pm(m, "P01", n, successes)], state_cohorts={("P01", 1): dict(cohorts)}))
+    return inputs
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_no_provider_stays_red_on_insufficient_evidence_beyond_review_months_without_the_flag(
+    seed: int,
+) -> None:
+    """The issue's target on random histories: state_since recounted from the states in force,
+    and every RED month with insufficient evidence from review_months after entering RED on is
+    flagged for the meeting (and only those)."""
+    rows = backtest(_random_months(seed), RULES, TEMPLATES).decisions
+    soft = rows[rows["model"] == "soft"].sort_values("month").reset_index(drop=True)
+    entered = (soft["state"] != soft["state"].shift()).cumsum()
+    since = soft.groupby(entered)["month"].transform("first")
+    assert soft["state_since"].tolist() == since.tolist()
+    months_in = [months_between(s, m) for s, m in zip(since, soft["month"], strict=True)]
+    due = (
+        (soft["state"] == "RED")
+        & (soft["evidence"] == "insufficient")
+        & (pd.Series(months_in) >= REVIEW_MONTHS)
+    )
+    assert soft["review_required"].tolist() == due.tolist()
+    assert soft["reason"].str.endswith("til revurdering på mødet.").tolist() == due.tolist()
+    # the history reaches the case the target is about, and a way out of RED exists too
+    assert due.any() or (soft["reason_code"] == "cohort_recover").any()
