@@ -686,3 +686,53 @@ def test_the_meeting_records_a_received_action_plan_through_the_cli(
     got = [None if pd.isna(d) else pd.Timestamp(d).date() for d in mine["action_plan_received"]]
     assert got == expected and got[0] == received
     assert after.loc[~own, "action_plan_received"].isna().all()
+
+
+def test_state_cohorts_are_counted_as_the_spec_says(decided: Decided) -> None:
+    """fct_decision_inputs.state_cohorts against a pandas count over the dated referrals
+    (int_referrals_primary_dated, unit-tested in dbt) for the last three months: for entry month
+    e and as-of month m, the referrals ongoing at e's end or started since (by m's evaluation date), judged
+    when a success is registered or the measure matured, each with its expected probability if
+    fct_referral_expected knew it by m, else the area's rate (decisions.md, model B)."""
+    settings = decided.settings
+    schema = query(
+        settings,
+        "SELECT table_schema FROM information_schema.tables WHERE table_name = 'int_referrals_primary_dated'",
+    )["table_schema"]
+    assert len(schema) == 1
+    dated = query(settings, f'SELECT * FROM "{schema.iloc[0]}".int_referrals_primary_dated')
+    primary = primary_results(settings)
+    expected = query(
+        settings, "SELECT referral_id, measure, as_of_month, expected_p FROM main.fct_referral_expected"
+    )
+    measure_of = primary.groupby("tender_area")["measure"].first()
+    dated = dated.assign(measure=dated["tender_area"].map(measure_of))
+    dated = dated.merge(expected, on=["referral_id", "measure"], how="left")
+    day = {c: pd.to_datetime(dated[c]) for c in ("start_date", "end_date", "window_end", "success_known_on")}
+    inputs = query(
+        settings,
+        "SELECT as_of_month, as_of_date, provider_id, tender_area, state_cohorts FROM main.fct_decision_inputs",
+    )
+    inputs = inputs.assign(month=months_of(inputs, "as_of_month"))
+    checked = 0
+    for month in sorted(inputs["month"].unique())[-3:]:
+        rows = inputs[inputs["month"] == month]
+        end = pd.Timestamp(rows["as_of_date"].iloc[0])  # the month's evaluation date
+        area_rate = primary[primary["month"] == month].groupby("tender_area")["area_rate"].max()
+        known = day["success_known_on"] <= end
+        judged = (day["start_date"] <= end) & (
+            known | (dated["success"].notna() & (day["window_end"] <= end))
+        )
+        p = dated["expected_p"].where(pd.to_datetime(dated["as_of_month"]) <= pd.Timestamp(month))
+        p = p.fillna(dated["tender_area"].map(area_rate))
+        for r in rows.itertuples(index=False):
+            own = judged & (dated["provider_id"] == r.provider_id) & (dated["tender_area"] == r.tender_area)
+            for c in r.state_cohorts:
+                entry_end = pd.Timestamp(c["entry_month"]) + pd.offsets.MonthEnd(0)
+                members = own & (day["end_date"].isna() | (day["end_date"] > entry_end))
+                assert c["judged"] == int(members.sum())
+                assert c["successes"] == int((members & known).sum())
+                assert c["expected"] == pytest.approx(p[members].sum())
+                assert c["variance"] == pytest.approx((p[members] * (1 - p[members])).sum())
+                checked += 1
+    assert checked > 0
