@@ -711,7 +711,8 @@ def test_state_cohorts_are_counted_as_the_spec_says(decided: Decided) -> None:
     day = {c: pd.to_datetime(dated[c]) for c in ("start_date", "end_date", "window_end", "success_known_on")}
     inputs = query(
         settings,
-        "SELECT as_of_month, as_of_date, provider_id, tender_area, state_cohorts FROM main.fct_decision_inputs",
+        "SELECT as_of_month, as_of_date, provider_id, tender_area, state_cohorts "
+        "FROM main.fct_decision_inputs",
     )
     inputs = inputs.assign(month=months_of(inputs, "as_of_month"))
     checked = 0
