@@ -60,6 +60,7 @@ display(present.table(view.changes()))
 # %% [markdown]
 # ## Bookingforslag
 # Begge modeller beregnes hver måned; mødet beslutter. Blid overgang er den viste model.
+# Skærpet opfølgning kræver en skriftlig handlingsplan; mødet registrerer, når den er modtaget.
 
 # %%
 display(
@@ -67,6 +68,8 @@ display(
     present.table(view.decisions_table(Model.SOFT), "Ingen bookingforslag for måneden: kør provmon decide."),
     present.heading(view.model_name(Model.HARD), 3),
     present.table(view.decisions_table(Model.HARD), "Ingen bookingforslag for måneden: kør provmon decide."),
+    present.heading("Handlingsplaner", 3),
+    present.table(view.action_plans(), "Ingen leverandør i området skal aflevere en handlingsplan i måneden."),
     present.figure(view.states(Model.SOFT)),
 )
 

@@ -132,6 +132,7 @@ def _override(args: argparse.Namespace) -> str:
         reason=args.reason,
         decided_by=args.by,
         model=args.override_model,
+        action_plan_received=args.action_plan_received,
     )
 
 
@@ -291,6 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["soft", "hard"],
         default=None,
         help="override: model (default: from the state)",
+    )
+    p.add_argument(
+        "--action-plan-received",
+        metavar="YYYY-MM-DD",
+        help="override: the day the written action plan (handlingsplan) was received (YELLOW)",
     )
     _common(p)
     p.set_defaults(func=cmd_decide)

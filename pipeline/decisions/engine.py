@@ -8,7 +8,7 @@ mart_booking_decisions; the back-test calls the same function month after month.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from functools import partial
 
@@ -16,16 +16,36 @@ import pandas as pd
 
 from pipeline.decisions.cohort import CohortSource, NoCohorts
 from pipeline.decisions.errors import DecisionInputError, OverrideError
-from pipeline.decisions.evidence import Evidence, Gap, Judgement, hard_evidence, soft_evidence, stop_threshold
-from pipeline.decisions.hard import HardMemory, HardState, LiftCohort, hard_decided, hard_step
+from pipeline.decisions.evidence import (
+    Evidence,
+    Gap,
+    Judgement,
+    hard_evidence,
+    soft_evidence,
+    stop_threshold,
+)
+from pipeline.decisions.hard import HardMemory, HardMove, HardState, LiftCohort, hard_decided, hard_step
 from pipeline.decisions.inputs import ProviderMonth
 from pipeline.decisions.overrides import Override, index_overrides
 from pipeline.decisions.reasons import NEW_PROVIDER, NO_COMPARATOR, ReasonFacts, Templates, render
 from pipeline.decisions.rules import SOFT_ORDER, AreaRules, Model, Rules, SoftState
-from pipeline.decisions.soft import SoftMemory, SoftMove, soft_decided, soft_step
-from pipeline.months import month_start, next_month
+from pipeline.decisions.soft import (
+    COHORT_STATES,
+    SoftMemory,
+    SoftMove,
+    SoftStep,
+    StateCohort,
+    soft_decided,
+    soft_step,
+    state_cohort_step,
+)
+from pipeline.months import month_start, months_between, next_month
+from pipeline.stats.config import two_sided_z
 
 Key = tuple[str, int]  # (provider_id, tender_area)
+_COHORT_MOVES = frozenset(
+    {SoftMove.COHORT_RECOVER, SoftMove.COHORT_HOLD, SoftMove.REVIEW, HardMove.STOP_REVIEW}
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +56,8 @@ class ProviderMemory:
     hard: HardMemory = field(default_factory=HardMemory)
     # Still "ny leverandør": first seen with no mature referral and none since.
     new: bool = False
+    # Per model: the day the action plan of the state in force was received (overrides).
+    plans: Mapping[str, date] = field(default_factory=dict)
 
 
 Memory = Mapping[Key, ProviderMemory]
@@ -53,6 +75,8 @@ class MonthInput:
     # capacity_per_month per (provider_id, tender_area); see allocation.py.
     volumes: Mapping[int, float] = field(default_factory=dict)
     capacity: Mapping[Key, float | None] = field(default_factory=dict)
+    # Model B's state cohorts per (provider_id, tender_area), by the month the state was entered.
+    state_cohorts: Mapping[Key, Mapping[date, StateCohort]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -69,6 +93,10 @@ class DecisionRow:
     previous_state: str | None
     state_label: str
     share: float
+    # The state in force requires a written action plan (handlingsplan; rules.yaml action_plan).
+    action_plan_required: bool
+    # The day that plan was received, recorded by an override and kept while the state stays.
+    action_plan_received: date | None
     evidence: str
     previous_evidence: str | None
     evidence_basis: str | None
@@ -88,6 +116,18 @@ class DecisionRow:
     cohort_closed: int | None
     cohort_with_result: int | None
     agreement_ends_in_month: bool
+    # The data cannot move the state any more: the reason says "til revurdering på mødet".
+    review_required: bool
+    # Model B: the month the state was entered, and its state cohort where it was judged on it.
+    state_since: date | None
+    state_cohort_judged: int | None
+    state_cohort_successes: int | None
+    state_cohort_expected: float | None
+    state_cohort_lower: float | None
+    # The early-warning chart of the month (fct_decision_inputs): S at the month's end, h, signal.
+    cusum_s: float | None
+    cusum_h: float | None
+    cusum_signal: bool
     reason_code: str
     reason: str
     override_state: str | None
@@ -146,6 +186,19 @@ class _Context:
     rules: Rules
     templates: Templates
     new: bool = False  # a provider new in the area with no mature referral yet
+    plans: Mapping[str, date] = field(default_factory=dict)  # ProviderMemory.plans
+
+    def plan_received(self, p: _Proposal, o: Override | None, state: str) -> date | None:
+        """The state's action plan as received: recorded by this month's override, else
+        carried from last month while the state in force is the same (a state entered again
+        needs a new plan)."""
+        if not self.area.action_plan(p.model, state):
+            return None
+        if o is not None and o.action_plan_received is not None:
+            return o.action_plan_received
+        if p.before.evidence is not None and str(p.before.state) == state:
+            return self.plans.get(p.model.value)
+        return None
 
     def facts(self, model: Model, state: str, **extra: object) -> ReasonFacts:
         return ReasonFacts(
@@ -161,6 +214,8 @@ class _Context:
         """The reason's code: a new provider says so, an insufficient month says why."""
         if self.new:
             return NEW_PROVIDER
+        if move in _COHORT_MOVES:  # judged on a cohort, whatever the base lacks
+            return move
         return NO_COMPARATOR if judgement.gap == Gap.NO_COMPARATOR else move
 
     def decision_row(self, p: _Proposal, o: Override | None) -> DecisionRow:
@@ -177,6 +232,8 @@ class _Context:
             previous_state=None if p.before.evidence is None else str(p.before.state),
             state_label=self.area.label(p.model, state),
             share=self.area.share(p.model, state),
+            action_plan_required=self.area.action_plan(p.model, state),
+            action_plan_received=self.plan_received(p, o, state),
             evidence=p.judgement.evidence.value,
             previous_evidence=p.before.evidence.value if p.before.evidence else None,
             evidence_basis=p.judgement.basis.value if p.judgement.basis else None,
@@ -189,6 +246,9 @@ class _Context:
             area_rate=r.area_rate,
             area_rate_excl_provider=r.area_rate_excl_provider,
             agreement_ends_in_month=r.agreement_ends_in_month,
+            cusum_s=r.cusum_s,
+            cusum_h=r.cusum_h,
+            cusum_signal=r.cusum_signal,
             reason_code=p.code,
             reason=render(self.templates, p.model, p.code, p.facts),
             rule_version=self.rules.rule_version,
@@ -205,6 +265,13 @@ def _soft_limit(judgement: Judgement, area: AreaRules) -> float | None:
     return None
 
 
+_NO_SOFT_COLUMNS: dict[str, object] = {
+    "state_since": None,
+    "state_cohort_judged": None,
+    "state_cohort_successes": None,
+    "state_cohort_expected": None,
+    "state_cohort_lower": None,
+}
 _NO_HARD_COLUMNS: dict[str, object] = {
     "threshold": None,
     "stop_month": None,
@@ -214,10 +281,30 @@ _NO_HARD_COLUMNS: dict[str, object] = {
 }
 
 
-def _soft(ctx: _Context, memory: SoftMemory, o: Override | None) -> tuple[DecisionRow, SoftMemory]:
+def _state_cohort(
+    ctx: _Context, step: SoftStep, memory: SoftMemory, cohorts: Mapping[date, StateCohort]
+) -> tuple[SoftStep, StateCohort | None, int | None]:
+    """An insufficient month in ORANGE or RED judged on the state cohort (soft.state_cohort_step);
+    the step unchanged otherwise. Also returns the cohort and the months in the state."""
+    if step.move != SoftMove.INSUFFICIENT or step.state not in COHORT_STATES or ctx.new:
+        return step, None, None
+    since = memory.since
+    cohort = cohorts.get(since, StateCohort()) if since else StateCohort()
+    months = months_between(since, ctx.row.month) if since else 0
+    area = ctx.area
+    z = two_sided_z(area.evidence.warning_level)
+    judged = state_cohort_step(step, cohort, area.hard.min_lift_n, z, months, area.soft.review_months)
+    return judged, cohort, months
+
+
+def _soft(
+    ctx: _Context, memory: SoftMemory, o: Override | None, cohorts: Mapping[date, StateCohort]
+) -> tuple[DecisionRow, SoftMemory]:
     area, label = ctx.area, partial(ctx.area.label, Model.SOFT)
     judgement = soft_evidence(ctx.row, area)
-    step = soft_step(memory, judgement.evidence, area.soft.recover_months)
+    step = soft_step(memory, judgement.evidence, area.soft.recover_months, ctx.row.cusum_signal)
+    step, cohort, months = _state_cohort(ctx, step, memory, cohorts)
+    lower = cohort.lower(two_sided_z(area.evidence.warning_level)) if cohort else None
     following = SOFT_ORDER[min(SOFT_ORDER.index(step.state) + 1, len(SOFT_ORDER) - 1)]
     facts = ctx.facts(
         Model.SOFT,
@@ -230,9 +317,25 @@ def _soft(ctx: _Context, memory: SoftMemory, o: Override | None) -> tuple[Decisi
         below_streak=step.memory.below_streak,
         ok_streak=step.ok_run,
         recover_months=area.soft.recover_months,
+        min_lift_n=area.hard.min_lift_n,
+        state_since=memory.since,
+        state_cohort=cohort,
+        state_cohort_lower=lower,
+        months_in_state=months,
     )
     decided = soft_decided(step, SoftState(o.state) if o else None)
-    extra = {"ok_streak": decided.ok_streak, "below_streak": decided.below_streak} | _NO_HARD_COLUMNS
+    # the state cohort of a new state starts with the month it was entered
+    decided = replace(decided, since=ctx.row.month if decided.state != memory.state else memory.since)
+    extra = {
+        "ok_streak": decided.ok_streak,
+        "below_streak": decided.below_streak,
+        "review_required": step.move == SoftMove.REVIEW,
+        "state_since": decided.since,
+        "state_cohort_judged": cohort.judged if cohort else None,
+        "state_cohort_successes": cohort.successes if cohort else None,
+        "state_cohort_expected": cohort.expected if cohort else None,
+        "state_cohort_lower": lower,
+    } | _NO_HARD_COLUMNS
     code = ctx.code(step.move, judgement)
     proposal = _Proposal(Model.SOFT, judgement, step.state.value, code, facts, memory, extra)
     return ctx.decision_row(proposal, o), decided
@@ -268,7 +371,8 @@ def _hard(
         "cohort_ongoing_at_stop": cohort.ongoing_at_stop if cohort else None,
         "cohort_closed": cohort.closed if cohort else None,
         "cohort_with_result": cohort.with_result if cohort else None,
-    }
+        "review_required": step.move == HardMove.STOP_REVIEW,
+    } | _NO_SOFT_COLUMNS
     code = ctx.code(step.move, judgement)
     proposal = _Proposal(Model.HARD, judgement, step.state.value, code, facts, memory, extra)
     return ctx.decision_row(proposal, o), decided
@@ -300,13 +404,18 @@ def decide_month(inputs: MonthInput, memory: Memory, rules: Rules, templates: Te
     for key in keys:
         before = memory.get(key, ProviderMemory(new=True))
         row = _row_or_empty(rows, key, month, rules)
-        ctx = _Context(row, rules.area(key[1]), rules, templates, new=before.new and row.n == 0)
-        soft_row, soft_next = _soft(ctx, before.soft, overrides.get((*key, Model.SOFT)))
+        ctx = _Context(row, rules.area(key[1]), rules, templates, before.new and row.n == 0, before.plans)
+        state_cohorts = inputs.state_cohorts.get(key, {})
+        soft_row, soft_next = _soft(ctx, before.soft, overrides.get((*key, Model.SOFT)), state_cohorts)
         hard_row, hard_next = _hard(ctx, before.hard, inputs.cohorts, overrides.get((*key, Model.HARD)))
         out += [soft_row, hard_row]
         if not row.agreement_ends_in_month:  # from the month after, the provider is forgotten
-            carried[key] = ProviderMemory(soft_next, hard_next, new=ctx.new)
+            carried[key] = ProviderMemory(soft_next, hard_next, ctx.new, _plans(soft_row, hard_row))
     return MonthDecisions(out, carried)
+
+
+def _plans(*rows: DecisionRow) -> dict[str, date]:
+    return {r.model: r.action_plan_received for r in rows if r.action_plan_received is not None}
 
 
 def decisions_frame(rows: Sequence[DecisionRow]) -> pd.DataFrame:
@@ -329,8 +438,12 @@ def memory_from_frame(previous: pd.DataFrame) -> dict[Key, ProviderMemory]:
     hard: dict[Key, HardMemory] = {}
     new: set[Key] = set()
     ended: set[Key] = set()
+    plans: dict[Key, dict[str, date]] = {}
     for r in previous.to_dict("records"):
         key = (str(r["provider_id"]), int(r["tender_area"]))
+        received = r.get("action_plan_received")
+        if received is not None and pd.notna(received):
+            plans.setdefault(key, {})[str(r["model"])] = pd.Timestamp(received).date()
         evidence = Evidence(r["evidence"])
         if r.get("reason_code") == NEW_PROVIDER:
             new.add(key)
@@ -338,14 +451,19 @@ def memory_from_frame(previous: pd.DataFrame) -> dict[Key, ProviderMemory]:
         if ends is not None and not pd.isna(ends) and bool(ends):
             ended.add(key)
         if r["model"] == Model.SOFT:
+            since = r.get("state_since")
             soft[key] = SoftMemory(
-                SoftState(r["state"]), int(r["ok_streak"]), int(r["below_streak"]), evidence
+                SoftState(r["state"]),
+                int(r["ok_streak"]),
+                int(r["below_streak"]),
+                evidence,
+                month_start(pd.Timestamp(since).date()) if since is not None and pd.notna(since) else None,
             )
         else:
             stop = r["stop_month"]
             stop_month = month_start(pd.Timestamp(stop).date()) if pd.notna(stop) else None
             hard[key] = HardMemory(HardState(r["state"]), stop_month, evidence)
     return {
-        k: ProviderMemory(soft.get(k, SoftMemory()), hard.get(k, HardMemory()), new=k in new)
+        k: ProviderMemory(soft.get(k, SoftMemory()), hard.get(k, HardMemory()), k in new, plans.get(k, {}))
         for k in (soft.keys() | hard.keys()) - ended
     }

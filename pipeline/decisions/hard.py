@@ -1,9 +1,13 @@
 """Model A, today's booking stop (bookingstop): OPEN or STOP.
 
-STOP when the provider's rate is below stop_ratio x the area's rate without it (n >= min_n).
+STOP when the provider's rate is below stop_ratio x the area's rate without it (n >= min_n);
+stop_ratio is an assumption the administration sets (the seeds give no threshold).
 A stop is not lifted by the provider's rolling rate, which cannot rise while it receives no new
-referrals, but by the referrals that were ongoing at the stop: once at least min_lift_n of them
-have closed and their result rate reaches the same bar, the stop is lifted."""
+referrals, but by the stop cohort, the referrals ongoing on the last day of the stop month: a
+referral counts as a success as soon as a result is registered on it (even while ongoing) and
+as a failure once closed without one. Once successes + failures >= min_lift_n and their success
+rate reaches the same bar, the stop is lifted. When every referral of the cohort has closed
+without that, nothing more can be learned from data: the stop stays, for review at the meeting."""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ class HardMove(StrEnum):
     INSUFFICIENT = "insufficient"
     STOP_HOLD = "stop_hold"
     STOP_LIFT = "stop_lift"
+    STOP_REVIEW = "stop_review"  # the whole cohort closed, the bar not reached: to the meeting
 
 
 @dataclass(frozen=True)
@@ -29,12 +34,22 @@ class LiftCohort:
     see cohort.lift_cohorts)."""
 
     ongoing_at_stop: int = 0
-    closed: int = 0  # of those, judged by now (closed, or the measure mature)
-    with_result: int = 0  # of the closed, with a result (the measure true)
+    closed: int = 0  # of those, judged by now: a result registered, or closed without one
+    with_result: int = 0  # of the judged, successes (a result registered)
+    finished: int = 0  # of those, closed (the measure's window ended): nothing more to learn
 
     @property
     def rate(self) -> float | None:
         return self.with_result / self.closed if self.closed else None
+
+    @property
+    def failures(self) -> int:
+        return self.closed - self.with_result
+
+    @property
+    def exhausted(self) -> bool:
+        """Every referral of the cohort has closed (or there was none): data cannot lift it."""
+        return self.finished >= self.ongoing_at_stop
 
 
 @dataclass(frozen=True)
@@ -74,7 +89,8 @@ def hard_step(
         if lift_reached(cohort, rule, threshold):
             opened = HardMemory(HardState.OPEN, None, evidence)
             return HardStep(HardState.OPEN, HardMove.STOP_LIFT, opened)
-        return HardStep(HardState.STOP, HardMove.STOP_HOLD, replace(memory, evidence=evidence))
+        move = HardMove.STOP_REVIEW if cohort.exhausted else HardMove.STOP_HOLD
+        return HardStep(HardState.STOP, move, replace(memory, evidence=evidence))
     if evidence == Evidence.BELOW:
         return HardStep(HardState.STOP, HardMove.STOP, HardMemory(HardState.STOP, month, evidence))
     move = HardMove.OPEN_OK if evidence == Evidence.OK else HardMove.INSUFFICIENT

@@ -49,6 +49,9 @@ OPTIONAL_COLUMNS = (
     "evidence",
     "has_agreement",
     "agreement_ends_in_month",
+    "cusum_s",
+    "cusum_h",
+    "cusum_signal",
 )
 # Other names the mart may give the Wilson interval (the dbt project calls it rate_low/high).
 ALIASES = {"rate_low": "wilson_low", "rate_high": "wilson_high"}
@@ -82,6 +85,11 @@ class ProviderMonth:
     # forgotten ("aftale udløbet").
     has_agreement: bool = True
     agreement_ends_in_month: bool = False
+    # The early-warning chart (risk-adjusted Bernoulli CUSUM) at the month's end: S, the area's
+    # h, and whether it signalled in the month; absent until the chart is built.
+    cusum_s: float | None = None
+    cusum_h: float | None = None
+    cusum_signal: bool = False
 
     @property
     def key(self) -> tuple[str, int]:
@@ -126,7 +134,7 @@ def _record(raw: dict[str, Any]) -> ProviderMonth:
     values = {
         f.name: _clean(raw[f.name]) for f in fields(ProviderMonth) if f.name != "month" and f.name in raw
     }
-    for flag in ("has_agreement", "agreement_ends_in_month"):
+    for flag in ("has_agreement", "agreement_ends_in_month", "cusum_signal"):
         if flag in values:
             values[flag] = bool(values[flag]) if values[flag] is not None else flag == "has_agreement"
     values["tender_area"] = int(values["tender_area"])

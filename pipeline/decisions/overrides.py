@@ -2,7 +2,8 @@
 
 The pipeline proposes; the follow-up meeting (opfølgningsmødet) decides. An override says who
 decided what, when and why; it is kept beside the proposal, never instead of it, and the next
-month's proposal starts from the decided state."""
+month's proposal starts from the decided state. In a state that requires a written action plan
+(handlingsplan, YELLOW), the override may also record the day the plan was received."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ OVERRIDE_COLUMNS = (
     "decided_by",
     "decided_at",
     "reason",
+    "action_plan_received",
 )
 
 _STATES: dict[Model, tuple[str, ...]] = {
@@ -45,6 +47,8 @@ class Override:
     decided_by: str
     decided_at: datetime
     reason: str
+    # The day the state's written action plan (handlingsplan) was received, where recorded.
+    action_plan_received: date | None = None
 
     @property
     def key(self) -> tuple[str, int, Model]:
@@ -85,13 +89,17 @@ def make_override(
     area: AreaRules,
     model: Model | str | None = None,
     decided_at: datetime | None = None,
+    action_plan_received: date | str | None = None,
 ) -> Override:
-    """A validated override: a known state, a person and a reason are required."""
+    """A validated override: a known state, a person and a reason are required; a received
+    action plan only in a state that requires one, on a real day not after the decision."""
     if not reason or not reason.strip():
         raise OverrideError('an override needs a reason (--reason "..."): it is shown next to the proposal')
     if not decided_by or not decided_by.strip():
         raise OverrideError("an override needs the name or initials of the person who decided it")
     chosen, code = parse_state(state, area, Model(model) if model else None)
+    decided_at = decided_at or datetime.now().replace(microsecond=0)
+    received = _plan_received(action_plan_received, area, chosen, code, decided_at)
     return Override(
         month=month_start(month),
         provider_id=provider_id.strip(),
@@ -99,9 +107,36 @@ def make_override(
         model=chosen,
         state=code,
         decided_by=decided_by.strip(),
-        decided_at=decided_at or datetime.now().replace(microsecond=0),
+        decided_at=decided_at,
         reason=reason.strip(),
+        action_plan_received=received,
     )
+
+
+def _plan_received(
+    value: date | str | None, area: AreaRules, model: Model, state: str, decided_at: datetime
+) -> date | None:
+    """The day an action plan was received, checked: a plan belongs to a state that requires
+    one (rules.yaml action_plan), and nobody records a plan before it arrives."""
+    if value is None:
+        return None
+    if not area.action_plan(model, state):
+        needs = [s for s in _STATES[model] if area.action_plan(model, s)]
+        raise OverrideError(
+            f"only a state that requires an action plan ({', '.join(needs) or 'none in this model'}) "
+            f"records one as received, not {state}"
+        )
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value.strip())
+        except ValueError:
+            raise OverrideError(f"the action plan's date {value!r} is not a day YYYY-MM-DD") from None
+    if value > decided_at.date():
+        raise OverrideError(
+            f"the action plan received {value:%Y-%m-%d} is after the override was decided "
+            f"({decided_at:%Y-%m-%d})"
+        )
+    return value
 
 
 def overrides_from_frame(frame: pd.DataFrame) -> list[Override]:
@@ -120,9 +155,14 @@ def overrides_from_frame(frame: pd.DataFrame) -> list[Override]:
             decided_by=str(r["decided_by"]),
             decided_at=pd.Timestamp(r["decided_at"]).to_pydatetime(),
             reason=str(r["reason"]),
+            action_plan_received=_day(r.get("action_plan_received")),
         )
         for r in ordered.to_dict("records")
     )
+
+
+def _day(value: object) -> date | None:
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).date()  # type: ignore[arg-type]
 
 
 def latest_per_key(overrides: Iterable[Override]) -> list[Override]:

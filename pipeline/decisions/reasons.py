@@ -18,7 +18,7 @@ from pipeline.decisions.evidence import Basis
 from pipeline.decisions.hard import HardMove, LiftCohort
 from pipeline.decisions.inputs import ProviderMonth
 from pipeline.decisions.rules import Model, read_yaml, validated
-from pipeline.decisions.soft import SoftMove
+from pipeline.decisions.soft import SoftMove, StateCohort
 
 TEMPLATES_FILE = Path(__file__).with_name("reasons.yaml")
 
@@ -51,9 +51,18 @@ FIELDS = frozenset(
         "cohort_size",
         "cohort_closed",
         "cohort_with_result",
+        "cohort_failures",
         "cohort_rate",
         "min_lift_n",
         "next_month",
+        "state_since",
+        "state_cohort_judged",
+        "state_cohort_successes",
+        "state_cohort_expected",
+        "state_cohort_lower",
+        "months_in_state",
+        "cusum_s",
+        "cusum_h",
     }
 )
 # The sentences each model needs: one per move, and for an insufficient month also the case
@@ -141,10 +150,15 @@ class ReasonFacts:
     cohort: LiftCohort | None = None
     min_lift_n: int | None = None
     next_month: date | None = None
+    state_since: date | None = None
+    state_cohort: StateCohort | None = None
+    state_cohort_lower: float | None = None
+    months_in_state: int | None = None
 
     def texts(self) -> dict[str, str]:
         """Every field of FIELDS but measure_part, formatted for a Danish reader."""
         row, cohort = self.row, self.cohort or LiftCohort()
+        state = self.state_cohort or StateCohort()
         count = danish.format_int
         return {
             "measure": self.measure_label,
@@ -174,9 +188,18 @@ class ReasonFacts:
             "cohort_size": count(cohort.ongoing_at_stop),
             "cohort_closed": count(cohort.closed),
             "cohort_with_result": count(cohort.with_result),
+            "cohort_failures": count(cohort.failures),
             "cohort_rate": danish.format_percent(cohort.rate),
             "min_lift_n": count(self.min_lift_n),
             "next_month": danish.format_month(self.next_month) if self.next_month else danish.MISSING,
+            "state_since": danish.format_month(self.state_since) if self.state_since else danish.MISSING,
+            "state_cohort_judged": count(state.judged),
+            "state_cohort_successes": count(state.successes),
+            "state_cohort_expected": danish.format_number(state.expected, 1),
+            "state_cohort_lower": danish.format_number(self.state_cohort_lower, 1),
+            "months_in_state": count(self.months_in_state),
+            "cusum_s": danish.format_number(row.cusum_s, 2),
+            "cusum_h": danish.format_number(row.cusum_h, 2),
         }
 
 

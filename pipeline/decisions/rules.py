@@ -116,6 +116,7 @@ class EvidenceRule(_Strict):
 
 class SoftRule(_Strict):
     recover_months: Count
+    review_months: Count
     states: SoftStates
 
 
@@ -151,6 +152,10 @@ class AreaRules(_AreaSection):
 
     def share(self, model: Model, state: str) -> float:
         return self.states(model)[state].share
+
+    def action_plan(self, model: Model, state: str) -> bool:
+        """Does the state require a written action plan (handlingsplan)? YELLOW by default."""
+        return self.states(model)[state].action_plan
 
     def states(self, model: Model) -> SoftStates | HardStates:
         return self.soft.states if model == Model.SOFT else self.hard.states

@@ -26,7 +26,7 @@ from pipeline.decisions import store
 from pipeline.decisions.allocation import allocate
 from pipeline.decisions.backtest import BacktestResult, backtest
 from pipeline.decisions.backtest_report import BacktestReport, GroundTruth, build_report, write_report
-from pipeline.decisions.cohort import CountedCohorts
+from pipeline.decisions.cohort import CountedCohorts, state_cohorts_from_rows
 from pipeline.decisions.engine import Key, MonthInput, ProviderMemory, memory_from_frame
 from pipeline.decisions.errors import DecisionInputError, OverrideError
 from pipeline.decisions.inputs import ProviderMonth, primary_rows_by_month
@@ -115,6 +115,7 @@ class MonthInputs:
             month=month,
             rows=self.provider_rows(month),
             cohorts=CountedCohorts.from_rows(rows),
+            state_cohorts=state_cohorts_from_rows(rows),
             overrides=overrides,
             volumes=dict(
                 zip(rows["tender_area"].astype(int), rows["area_booking_volume"].astype(float), strict=True)
@@ -373,6 +374,7 @@ def record_override(
     reason: str,
     decided_by: str | None = None,
     model: str | None = "soft",
+    action_plan_received: date | str | None = None,
 ) -> str:
     """Record a person's decision beside the month's proposal (who, when, why) and decide the
     month and every later stored month again, so the next month starts from the decided state.
@@ -388,6 +390,7 @@ def record_override(
         reason=reason,
         area=rules.area(tender_area),
         model=parse_model(model) if model else None,
+        action_plan_received=action_plan_received,
     )
     with record_run(settings.warehouse, "decide override") as run:
         with connect(settings.warehouse) as con:
@@ -410,6 +413,8 @@ def record_override(
             f"{override.decided_by}; {len(plan.months)} month(s) decided again "
             f"({plan.months[0]:%Y-%m}..{plan.months[-1]:%Y-%m})"
         )
+        if override.action_plan_received:
+            summary += f"; action plan received {override.action_plan_received:%Y-%m-%d}"
         run.summary = summary
     return summary
 

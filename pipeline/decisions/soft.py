@@ -8,12 +8,17 @@ evidence and replayed in a back-test. The rules (decisions.md):
   change of state, so each step down is earned on its own;
 - never more than one step in a month;
 - `insufficient` changes nothing, neither the state nor the running counts: a month without
-  enough referrals to judge is no evidence either way.
+  enough referrals to judge is no evidence either way; except in ORANGE and RED, where a
+  provider receives few or no new referrals and would otherwise be trapped: there the state is
+  judged on its state cohort (state_cohort_step), and after review_months in RED without a way
+  down the proposal goes to the meeting.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
+from datetime import date
 from enum import StrEnum
 
 from pipeline.decisions.evidence import Evidence
@@ -30,6 +35,11 @@ class SoftMove(StrEnum):
     OK_COUNTING = "ok_counting"  # ok, but not yet recover_months in a row
     OK_NORMAL = "ok_normal"
     INSUFFICIENT = "insufficient"
+    EARLY_WARNING = "early_warning"  # the CUSUM signalled: GREEN -> YELLOW, intake unchanged
+    OK_SIGNAL = "ok_signal"  # ok, but the CUSUM signalled: no step down, the count restarts
+    COHORT_RECOVER = "cohort_recover"  # insufficient, but the state cohort did as expected
+    COHORT_HOLD = "cohort_hold"  # insufficient, and the state cohort does not (yet) show it
+    REVIEW = "review"  # as cohort_hold, review_months or more in RED: to the meeting
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,28 @@ class SoftMemory:
     ok_streak: int = 0  # consecutive `ok` months since the last change of state
     below_streak: int = 0  # consecutive judged months below the warning limit
     evidence: Evidence | None = None  # last month's evidence, shown as previous evidence
+    since: date | None = None  # the month the state was entered (its state cohort starts there)
+
+
+# The states whose few or no new referrals would trap a provider without its state cohort.
+COHORT_STATES = (SoftState.ORANGE, SoftState.RED)
+
+
+@dataclass(frozen=True)
+class StateCohort:
+    """The state cohort as known this month: the referrals ongoing when the provider entered
+    its state plus those booked since, judged as model A's stop cohort is (a success when a
+    result is registered, a failure when closed without one), with the sum of their expected
+    probabilities (risk-adjusted) and of p(1 - p)."""
+
+    judged: int = 0
+    successes: int = 0
+    expected: float = 0.0
+    variance: float = 0.0
+
+    def lower(self, z: float) -> float:
+        """The lower limit of the expected successes (normal approximation, sum of Bernoullis)."""
+        return self.expected - z * math.sqrt(max(self.variance, 0.0))
 
 
 @dataclass(frozen=True)
@@ -77,15 +109,49 @@ def _ok(memory: SoftMemory, recover_months: int) -> SoftStep:
     return SoftStep(down, SoftMove.RECOVER, replace(counted, state=down, ok_streak=0), ok)
 
 
-def soft_step(memory: SoftMemory, evidence: Evidence, recover_months: int) -> SoftStep:
-    """The proposed state for this month given last month's memory and this month's evidence."""
+def _signal(memory: SoftMemory, evidence: Evidence) -> SoftStep | None:
+    """The early-warning chart signalled: GREEN goes to YELLOW (closer follow-up and an action
+    plan, intake unchanged); an `ok` month elsewhere does not count towards a step down. It
+    never moves a provider to ORANGE or RED: only the funnel's evidence does."""
+    if memory.state == SoftState.GREEN:
+        below = memory.below_streak if evidence == Evidence.INSUFFICIENT else 0
+        moved = SoftMemory(SoftState.YELLOW, ok_streak=0, below_streak=below, evidence=evidence)
+        return SoftStep(SoftState.YELLOW, SoftMove.EARLY_WARNING, moved)
+    if evidence == Evidence.OK:
+        held = SoftMemory(memory.state, ok_streak=0, below_streak=0, evidence=evidence, since=memory.since)
+        return SoftStep(memory.state, SoftMove.OK_SIGNAL, held)
+    return None
+
+
+def soft_step(memory: SoftMemory, evidence: Evidence, recover_months: int, signal: bool = False) -> SoftStep:
+    """The proposed state for this month given last month's memory, this month's evidence and
+    whether the early-warning chart (CUSUM) signalled in the month."""
     if evidence in (Evidence.ALARM, Evidence.WARNING):
         return _below(memory, evidence)
+    if signal and (step := _signal(memory, evidence)) is not None:
+        return step
     if evidence == Evidence.OK:
         return _ok(memory, recover_months)
     if evidence == Evidence.INSUFFICIENT:
         return SoftStep(memory.state, SoftMove.INSUFFICIENT, replace(memory, evidence=evidence))
     raise ValueError(f"Model B does not judge on evidence {evidence!r}")
+
+
+def state_cohort_step(
+    step: SoftStep, cohort: StateCohort, min_judged: int, z: float, months_in_state: int, review_months: int
+) -> SoftStep:
+    """An insufficient month in ORANGE or RED judged on the state cohort: one step down when at
+    least min_judged are judged and the successes are not below the lower limit (z) of the
+    expected; otherwise the state stays, and after review_months in RED it goes to the meeting."""
+    if step.move != SoftMove.INSUFFICIENT or step.state not in COHORT_STATES:
+        return step
+    if cohort.judged >= min_judged and cohort.successes >= cohort.lower(z) - 1e-9:
+        down = _shift(step.state, -1)
+        memory = replace(step.memory, state=down, ok_streak=0, below_streak=0)
+        return SoftStep(down, SoftMove.COHORT_RECOVER, memory)
+    if step.state == SOFT_ORDER[-1] and months_in_state >= review_months:
+        return SoftStep(step.state, SoftMove.REVIEW, step.memory)
+    return SoftStep(step.state, SoftMove.COHORT_HOLD, step.memory)
 
 
 def soft_decided(step: SoftStep, decided: SoftState | None) -> SoftMemory:

@@ -28,7 +28,7 @@ from pipeline.files import atomic_path
 from pipeline.reports.config import ReportConfig
 from pipeline.reports.data import ReportData
 from pipeline.reports.disclosure import as_number, protect_results, reason_text
-from pipeline.reports.views import measure_applies
+from pipeline.reports.views import action_plan_text, measure_applies
 
 # Excel forbids these in sheet names and allows 31 characters.
 _SHEET_FORBIDDEN = str.maketrans({c: " " for c in "[]:*?/\\"})
@@ -72,6 +72,7 @@ DECISION_COLUMNS = (
     Column("Andel af fair fordeling", "share", "percent", 12),
     Column("Begrundelse", "reason_shown", "text", 90),
     Column("Ændret af mødet", "override_text", "text", 40),
+    Column("Handlingsplan", "action_plan_text", "text", 24),
     Column("Henvisninger pr. måned (forslag)", "referrals_per_month", "integer", 14),
     Column("Regelversion", "rule_version", "text", 14),
 )
@@ -221,6 +222,7 @@ def decisions_frame(data: ReportData, rules: Rules, config: ReportConfig) -> pd.
             strict=True,
         )
     ]
+    rows["action_plan_text"] = [action_plan_text(r, rules) for r in rows.to_dict("records")]
     rows["referrals_per_month"] = [
         per_month.get((str(p), int(a), str(m)))
         for p, a, m in zip(rows["provider_id"], rows["tender_area"], rows["model"], strict=True)

@@ -326,7 +326,7 @@ def next_step_hard(view: AreaView, provider_id: str) -> str:
         ratio = danish.format_percent(area.hard.stop_ratio, trim=True)
         return (
             f"{name}: {row['state_label']}; resultatandelen skal fortsat være mindst {ratio} "
-            f"af områdets andel uden leverandøren{bar}."
+            f"af områdets andel uden leverandøren{bar} (antaget tærskel, sat af forvaltningen)."
         )
     rule = view.rule
     threshold = as_number(row.get("threshold"))
@@ -338,5 +338,7 @@ def next_step_hard(view: AreaView, provider_id: str) -> str:
     )
     return (
         f"{name}: stoppet ophæves, når mindst {area.hard.min_lift_n} af de forløb, der var i gang "
-        f"ved stoppet, er afsluttet (nu {count_text(closed, rule)}), og deres resultatandel er mindst {bar}."
+        f"ved stoppet, er vurderet – med et registreret resultat eller afsluttet uden (nu "
+        f"{count_text(closed, rule)}) – og deres resultatandel er mindst {bar} (antaget tærskel, "
+        "sat af forvaltningen)."
     )

@@ -23,6 +23,24 @@ from pipeline.reports.data import ReportData
 from pipeline.reports.disclosure import as_number, count_text, protect_counts, protect_results, reason_text
 
 AREA = "Området i alt"
+# The action plan's status (decisions.md: YELLOW requires a written plan, an override records it).
+PLAN_AWAITED = "afventer"
+
+
+def action_plan_text(decision: dict, rules: Rules) -> str:
+    """The action plan of a decision row as the reports show it: empty where the state in
+    force needs none, "afventer" until an override records it received, else the day.
+    Decisions stored before the row said so fall back to the state's rule (rules.yaml)."""
+    required = decision.get("action_plan_required")
+    if required is None or (isinstance(required, float) and math.isnan(required)):
+        area = rules.area(int(decision["tender_area"]))
+        required = area.action_plan(Model(str(decision["model"])), str(decision["state"]))
+    if not bool(required):
+        return ""
+    received = decision.get("action_plan_received")
+    if received is None or pd.isna(received):
+        return PLAN_AWAITED
+    return f"modtaget {danish.format_date(pd.Timestamp(received).date(), long=True)}"
 
 
 def measure_applies(config: ReportConfig, measure: str, area: int) -> bool:
@@ -268,6 +286,28 @@ class AreaView:
                     ),
                 }
             )
+        return pd.DataFrame(out)
+
+    def action_plans(self) -> pd.DataFrame:
+        """The providers whose state in force requires a written action plan (handlingsplan)
+        this month, in either model, and whether the plan was received."""
+        out = []
+        for model in Model:
+            rows = self.decisions_of(model)
+            for pid in self.providers:
+                if pid not in rows.index:
+                    continue
+                row = {**rows.loc[pid].to_dict(), "provider_id": pid}
+                status = action_plan_text(row, self.rules)
+                if status:
+                    out.append(
+                        {
+                            "Leverandør": self.label(pid),
+                            "Model": self.model_name(model),
+                            "Tilstand": str(row["state_label"]),
+                            "Handlingsplan": status,
+                        }
+                    )
         return pd.DataFrame(out)
 
     def allocation(self, model: Model = Model.SOFT) -> pd.DataFrame:

@@ -251,6 +251,8 @@ class _RunLengths:
         length (renewal). A sequence cut before its first signal adds the referrals it ran
         plus, beyond the cut, 1 / the hazard seen in the second half of the sequences (the
         run length's tail is memoryless once the chart has left its start at 0)."""
+        if len(self.steps) == 0:  # S never rose above 0 (e.g. every p is 0 or 1): no signal
+            return 0.0
         at = np.searchsorted(self.flat, np.arange(self.n_rows) * self.span + h, side="left")
         signalled = at < self.row_end
         lengths = np.where(signalled, self.steps[np.minimum(at, len(self.steps) - 1)] + 1, self.horizon)

@@ -24,6 +24,7 @@ from pipeline.decisions.service import BacktestSummary, decide, run_backtest
 from pipeline.errors import ProvmonError
 from pipeline.settings import GROUND_TRUTH_FILE, Settings
 from tests.fixtures.allocation_reference import water_level_amounts
+from tests.integration.test_decisions_service import agreement_months
 
 pytestmark = pytest.mark.integration
 
@@ -98,12 +99,10 @@ def test_table_and_chart_are_written(replayed: Replayed) -> None:
 
 
 def test_provider_months_and_state_counts(replayed: Replayed) -> None:
-    """Provider-months = provider-areas with a mart row in each month (counted in SQL)."""
-    expected = query(
-        replayed.settings,
-        "SELECT count(DISTINCT (as_of_month, provider_id, tender_area)) AS n FROM main.mart_provider_results "
-        f"WHERE as_of_month BETWEEN DATE '{replayed.first}' AND DATE '{replayed.last}'",
-    )["n"].iloc[0]
+    """Provider-months = provider-areas with an agreement valid in the month (from the landing
+    agreements, in pandas)."""
+    months = pd.Series([d.date() for d in pd.date_range(replayed.first, replayed.last, freq="MS")])
+    expected = len(agreement_months(replayed.settings, months))
     table = pd.read_csv(replayed.settings.out_dir / "backtest" / "backtest.csv").set_index("metric")
     for model, states in (("soft", ["GREEN", "YELLOW", "ORANGE", "RED"]), ("hard", ["OPEN", "STOP"])):
         assert table.loc["provider_months", model] == expected
@@ -135,6 +134,7 @@ def test_backtest_replays_what_decide_proposes_and_moves_what_the_allocation_mov
     stored = stored.assign(
         month=pd.to_datetime(stored["month"]).dt.date,
         stop_month=[None if pd.isna(m) else pd.Timestamp(m).date() for m in stored["stop_month"]],
+        state_since=[None if pd.isna(m) else pd.Timestamp(m).date() for m in stored["state_since"]],
     )
     columns = list(replayed.summary.decisions.columns)
     pd.testing.assert_frame_equal(plain(stored[columns]), plain(replayed.summary.decisions[columns]))

@@ -33,7 +33,7 @@ from pipeline.reports.disclosure import provider_labels
 from pipeline.reports.excel import write_scorecard
 from pipeline.reports.execute import NOTEBOOKS_DIR, Job, run_job
 from pipeline.reports.report import DIALOGUE_NOTEBOOK, FOLLOWUP_NOTEBOOK, report
-from tests.conftest import SmallReports
+from tests.conftest import SmallReports, copy_settings
 
 pytestmark = pytest.mark.integration
 
@@ -694,3 +694,69 @@ def test_the_scorecard_lists_the_new_measures(small_reports: SmallReports, marts
     shown = {r[0] for r in sheet.iter_rows(min_row=5, values_only=True) if r[0]}
     new = (measures.purpose, measures.attendance, measures.mentor_attendance, measures.aftercare)
     assert {labels[m] for m in new} <= shown
+
+
+def decision_sheet(path: Path) -> list[dict[str, object]]:
+    """The scorecard's Beslutninger sheet, one dict per row under its headers."""
+    sheet = openpyxl.load_workbook(path)["Beslutninger"]
+    header = [c.value for c in sheet[4]]
+    return [dict(zip(header, r, strict=True)) for r in sheet.iter_rows(min_row=5, values_only=True)]
+
+
+def test_the_area_report_and_the_scorecard_list_the_action_plans(small_reports: SmallReports, marts) -> None:
+    """Every provider whose state in force requires an action plan (mart_booking_decisions'
+    action_plan_required, i.e. YELLOW) is listed under Handlingsplaner in its area report and
+    marked in the scorecard; none is received here, since no override was recorded."""
+    decisions = marts["mart_booking_decisions"]
+    month = pd.Timestamp(f"{small_reports.month}-01")
+    now = decisions[pd.to_datetime(decisions["month"]) == month]
+    names = marts["dim_providers"].set_index("provider_id")["provider_name"]
+    assert (now["action_plan_required"] == (now["state"] == "YELLOW")).all()
+    needing = now[now["action_plan_required"]]
+    for area in sorted(now["tender_area"].unique()):
+        html_text = (small_reports.folder / f"opfoelgning-omraade-{area}.html").read_text(encoding="utf-8")
+        assert "Handlingsplaner" in visible_text(html_text)
+        listed = [t for t in tables(html_text) if "Handlingsplan" in t.columns]
+        expected = sorted(names[p] for p in needing.loc[needing["tender_area"] == area, "provider_id"])
+        if not expected:
+            assert not listed and "skal aflevere en handlingsplan" in visible_text(html_text)
+            continue
+        assert sorted(listed[0]["Leverandør"]) == expected
+        assert set(listed[0]["Handlingsplan"]) == {"afventer"}
+    rows = decision_sheet(small_reports.folder / "scorecard.xlsx")
+    marked = sorted(r["Leverandør"] for r in rows if r["Handlingsplan"])
+    assert marked == sorted(names[p] for p in needing["provider_id"])
+    assert {r["Handlingsplan"] for r in rows if r["Handlingsplan"]} <= {"afventer"}
+
+
+def test_a_received_action_plan_reaches_the_area_report_and_the_scorecard(
+    small_reports: SmallReports, marts, tmp_path: Path
+) -> None:
+    """The meeting sets two GREEN providers of area 1 to YELLOW, one with its plan received on
+    the 3rd (provmon decide override --action-plan-received); the report shows the day for one
+    and "afventer" for the other."""
+    from pipeline.decisions.service import record_override
+
+    settings = copy_settings(small_reports.settings, tmp_path / "plan")
+    month = dt.date.fromisoformat(f"{small_reports.month}-01")
+    decisions = marts["mart_booking_decisions"]
+    green = decisions[
+        (pd.to_datetime(decisions["month"]) == pd.Timestamp(month)) & (decisions["model"] == "soft")
+        & (decisions["tender_area"] == 1) & (decisions["state"] == "GREEN")
+    ]  # fmt: skip
+    with_plan, without = sorted(green["provider_id"])[:2]
+    received = month.replace(day=3)
+    common = {"month": month, "tender_area": 1, "state": "YELLOW", "decided_by": "MLH"}
+    record_override(
+        settings, provider_id=with_plan, reason="Plan modtaget", action_plan_received=received, **common
+    )
+    record_override(settings, provider_id=without, reason="Skærpet opfølgning", **common)
+    summary = report(settings, month=month)
+    names = marts["dim_providers"].set_index("provider_id")["provider_name"]
+    expected = {names[with_plan]: f"modtaget 3. {danish.MONTH_NAMES[month.month - 1]} {month.year}"}
+    expected[names[without]] = "afventer"
+    html_text = (summary.folder / "opfoelgning-omraade-1.html").read_text(encoding="utf-8")
+    listed = next(t for t in tables(html_text) if "Handlingsplan" in t.columns)
+    assert dict(zip(listed["Leverandør"], listed["Handlingsplan"], strict=True)) == expected
+    rows = decision_sheet(summary.folder / "scorecard.xlsx")
+    assert {r["Leverandør"]: r["Handlingsplan"] for r in rows if r["Handlingsplan"]} == expected

@@ -115,7 +115,9 @@ def test_the_hard_model_stops_then_holds_then_lifts_with_its_reasons() -> None:
     jan = decide(JAN, [pm(JAN, "P01", 50, 10)])  # 20 % < 0.8 x 31 % = 24.8 %
     hard = by_model(jan.rows, Model.HARD)
     assert (hard.state, hard.share, hard.stop_month) == ("STOP", 0.0, JAN)
-    assert hard.reason.endswith("under 80 % af områdets niveau (grænse 24,8 %) – bookingstop.")
+    assert hard.reason.endswith(
+        "under 80 % af områdets niveau (grænse 24,8 %; antaget tærskel) – bookingstop."
+    )
     cohorts = RecordingCohorts({("P01", 1, JAN): LiftCohort(30, 8, 4)})
     feb = decide(FEB, [pm(FEB, "P01", 50, 20)], jan.memory, cohorts=cohorts)
     hard = by_model(feb.rows, Model.HARD)
@@ -127,8 +129,9 @@ def test_the_hard_model_stops_then_holds_then_lifts_with_its_reasons() -> None:
         4,
     )
     assert hard.reason == (
-        "Bookingstop siden januar 2024: af de 30 forløb, der var i gang ved stoppet, er 8 afsluttet, heraf 4 "
-        "med resultat (50,0 %); ophævelse kræver mindst 10 afsluttede og mindst 24,8 % – fortsat bookingstop."
+        "Bookingstop siden januar 2024: af de 30 forløb, der var i gang ved stoppet, har 4 fået registreret "
+        "et resultat, og 4 er afsluttet uden (50,0 %); ophævelse kræver mindst 10 vurderede og en "
+        "resultatandel på mindst 24,8 % (antaget tærskel: 80 % af områdets niveau) – fortsat bookingstop."
     )
     mar = decide(
         MAR,
@@ -144,8 +147,8 @@ def test_the_hard_model_stops_then_holds_then_lifts_with_its_reasons() -> None:
         None,
     )
     assert (
-        "er 12 afsluttet, heraf 4 med resultat (33,3 %, grænse 24,8 %) – bookingstoppet ophæves, åben."
-        in hard.reason
+        "har 4 fået registreret et resultat, og 8 er afsluttet uden (33,3 %, grænse 24,8 %; antaget "
+        "tærskel: 80 % af områdets niveau) – bookingstoppet ophæves, åben." in hard.reason
     )
 
 

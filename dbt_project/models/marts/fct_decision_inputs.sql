@@ -5,7 +5,11 @@
     primary_measures) with its evidence class and z-score as the statistics step classified
     them, the area's rates, the area's expected booking volume, the provider's capacity, and the
     lift cohorts of every stop month the provider could be stopped in (a list, one entry per
-    stop month with ongoing referrals). The decision engine (pipeline/decisions) reads this
+    stop month with ongoing referrals), and model B's state cohorts (state_cohorts, one entry per
+    month the provider could have entered its state in: the referrals ongoing at that month's end
+    plus those started since, counted as the stop cohort is, with their expected successes from
+    fct_referral_expected; a referral whose expected probability is not known by the as-of month
+    counts with the area's rate). The decision engine (pipeline/decisions) reads this
     relation only, so every fact it judges on is defined once, here or upstream.
 -#}
 {%- set primary = var('primary_measures') -%}
@@ -32,6 +36,24 @@ capacity as (
 cohorts as (
 
     select * from {{ ref('int_lift_cohorts_counted_to_months') }}
+
+),
+
+dated as (
+
+    select * from {{ ref('int_referrals_primary_dated') }}
+
+),
+
+expected as (
+
+    select * from {{ ref('fct_referral_expected') }}
+
+),
+
+cusum as (
+
+    select * from {{ ref('fct_provider_cusum') }}
 
 ),
 
@@ -63,6 +85,87 @@ keys as (
 
 ),
 
+area_rates as (
+
+    select
+        as_of_month,
+        tender_area,
+        max(area_rate) as area_rate
+    from primary_results
+    group by as_of_month, tender_area
+
+),
+
+state_cohort_judged as (
+
+    {#- Per as-of month × entry month: the judged referrals of the state cohort (ongoing at the
+        entry month's end or started since, and started by the as-of date) and each one's
+        expected probability as known in the as-of month. #}
+    select
+        months.as_of_month,
+        entry.as_of_month as entry_month,
+        dated.provider_id,
+        dated.tender_area,
+        coalesce(dated.success_known_on <= months.as_of_date, false) as is_success,
+        coalesce(
+            case when expected.as_of_month <= months.as_of_month then expected.expected_p end,
+            area_rates.area_rate
+        ) as expected_p
+    from dated
+    inner join months as entry
+        on dated.end_date is null or dated.end_date > {{ month_end('entry.as_of_month') }}
+    inner join months
+        on entry.as_of_month <= months.as_of_month
+        and dated.start_date <= months.as_of_date
+        and (
+            dated.success_known_on <= months.as_of_date
+            or (dated.success is not null and dated.window_end <= months.as_of_date)
+        )
+    left join expected
+        on dated.referral_id = expected.referral_id
+        and expected.measure = case dated.tender_area
+            {%- for area, name in primary.items() %}
+            when {{ area }} then '{{ name }}'
+            {%- endfor %}
+        end
+    left join area_rates
+        on months.as_of_month = area_rates.as_of_month
+        and dated.tender_area = area_rates.tender_area
+
+),
+
+state_cohorts_counted as (
+
+    select
+        as_of_month,
+        provider_id,
+        tender_area,
+        entry_month,
+        count(*) as judged,
+        count(*) filter (where is_success) as successes,
+        sum(expected_p) as expected,
+        sum(expected_p * (1 - expected_p)) as variance
+    from state_cohort_judged
+    group by as_of_month, provider_id, tender_area, entry_month
+
+),
+
+state_cohort_lists as (
+
+    select
+        as_of_month,
+        provider_id,
+        tender_area,
+        list(
+            {'entry_month': entry_month, 'judged': judged, 'successes': successes,
+             'expected': expected, 'variance': variance}
+            order by entry_month
+        ) as state_cohorts
+    from state_cohorts_counted
+    group by as_of_month, provider_id, tender_area
+
+),
+
 cohort_lists as (
 
     select
@@ -71,7 +174,7 @@ cohort_lists as (
         tender_area,
         list(
             {'stop_month': stop_month, 'ongoing_at_stop': ongoing_at_stop,
-             'closed': closed, 'with_result': with_result}
+             'closed': closed, 'with_result': with_result, 'finished': finished}
             order by stop_month
         ) as lift_cohorts
     from cohorts
@@ -124,7 +227,15 @@ final as (
         capacity.capacity_per_month,
 
         ---------- Model A's lift cohorts
-        coalesce(cohort_lists.lift_cohorts, []) as lift_cohorts
+        coalesce(cohort_lists.lift_cohorts, []) as lift_cohorts,
+
+        ---------- the early-warning chart
+        cusum.s as cusum_s,
+        cusum.h as cusum_h,
+        coalesce(cusum.signal, false) as cusum_signal,
+
+        ---------- Model B's state cohorts
+        coalesce(state_cohort_lists.state_cohorts, []) as state_cohorts
     from keys
     inner join months
         on keys.as_of_month = months.as_of_month
@@ -143,6 +254,14 @@ final as (
         on keys.as_of_month = cohort_lists.as_of_month
         and keys.provider_id = cohort_lists.provider_id
         and keys.tender_area = cohort_lists.tender_area
+    left join cusum
+        on keys.as_of_month = cusum.as_of_month
+        and keys.provider_id = cusum.provider_id
+        and keys.tender_area = cusum.tender_area
+    left join state_cohort_lists
+        on keys.as_of_month = state_cohort_lists.as_of_month
+        and keys.provider_id = state_cohort_lists.provider_id
+        and keys.tender_area = state_cohort_lists.tender_area
 
 )
 

@@ -1,0 +1,68 @@
+"""The early-warning chart's signal in Model B (decisions.md): it moves GREEN to YELLOW (action
+plan, intake unchanged) even when the funnel says ok, stops an ok month from counting towards a
+step down, and never reduces intake by itself."""
+
+from datetime import date
+
+from pipeline.decisions import Model, ProviderMemory, SoftMemory, SoftState
+from pipeline.decisions.evidence import Evidence
+from tests.unit.test_decisions_engine import RULES, by_model, decide, pm
+
+RECOVER = RULES.area(1).soft.recover_months
+
+
+def month(k: int) -> date:
+    return date(2024, k, 1)
+
+
+def soft_row(k: int, state: SoftState, signal: bool, ok_streak: int = 0, successes: int = 15):
+    memory = {("P01", 1): ProviderMemory(SoftMemory(state, ok_streak=ok_streak, evidence=Evidence.OK))}
+    row = pm(
+        month(k), "P01", 50, successes, cusum_s=4.25 if signal else 1.5, cusum_h=3.8, cusum_signal=signal
+    )
+    return by_model(decide(month(k), [row], memory).rows, Model.SOFT)
+
+
+def test_a_signal_moves_green_to_yellow_with_an_action_plan_and_full_intake() -> None:
+    row = soft_row(2, SoftState.GREEN, signal=True)
+    assert row.evidence == "ok"
+    assert (row.state, row.reason_code, row.share, row.action_plan_required) == (
+        "YELLOW",
+        "early_warning",
+        1.0,
+        True,
+    )
+    assert row.reason.startswith("Resultatandel 30,0 %")
+    assert "; tidlig varsling: den risikojusterede CUSUM nåede sin grænse" in row.reason
+    assert "nåede sin grænse h = 3,80 i måneden" in row.reason and "ved månedens udgang 4,25" in row.reason
+    assert (row.cusum_s, row.cusum_h, row.cusum_signal) == (4.25, 3.8, True)
+
+
+def test_without_a_signal_green_stays_green() -> None:
+    row = soft_row(2, SoftState.GREEN, signal=False)
+    assert (row.state, row.reason_code, row.cusum_signal) == ("GREEN", "ok_normal", False)
+
+
+def test_a_signal_never_reduces_intake_and_blocks_the_step_down() -> None:
+    for state in (SoftState.YELLOW, SoftState.ORANGE):
+        row = soft_row(2, state, signal=True, ok_streak=RECOVER - 1)
+        assert (row.state, row.reason_code, row.ok_streak) == (state.value, "ok_signal", 0)
+        assert "tidlig varsling" in row.reason
+    # without the signal the same month would have stepped down
+    assert soft_row(2, SoftState.YELLOW, signal=False, ok_streak=RECOVER - 1).state == "GREEN"
+
+
+def test_signals_month_after_month_keep_yellow() -> None:
+    states = []
+    memory = {}
+    for k in range(1, 7):
+        row = pm(month(k), "P01", 50, 15, cusum_s=5.0, cusum_h=3.8, cusum_signal=True)
+        decided = decide(month(k), [row], memory)
+        states.append(by_model(decided.rows, Model.SOFT).state)
+        memory = decided.memory
+    assert states[0] == "YELLOW" and set(states) == {"YELLOW"}
+
+
+def test_the_funnel_decides_when_it_is_below_its_limit() -> None:
+    row = soft_row(2, SoftState.GREEN, signal=True, successes=2)  # far below: alarm
+    assert (row.evidence, row.reason_code) == ("alarm", "escalate")
