@@ -80,6 +80,12 @@ display(
 display(present.figure(view.trend()), present.figure(view.funnel()), present.note(view.funnel_note()))
 
 # %% [markdown]
+# ## Tidlig varsling
+
+# %%
+display(present.figure(view.cusum()), present.note(view.cusum_note()), present.table(view.cusum_table()))
+
+# %% [markdown]
 # ## Resultatmål opnået
 # Afsluttede forløb med et resultat, der svarer til formålet ved bookingen.
 
