@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,8 @@ from pipeline.sql import ident, literal
 from pipeline.stats.compare import risk_adjust
 from pipeline.stats.config import StatsConfig
 from pipeline.stats.expected import EXPECTED_COLUMNS, referral_expected
+
+log = logging.getLogger(__name__)
 
 STATS_DIR = Path(__file__).resolve().parent
 # The columns the risk adjustment adds for the next build (described in _risk__models.yml).
@@ -68,6 +71,15 @@ class ResumePlan:
     def start(self) -> dict[AreaMeasure, dict[str, float] | None]:
         """Per area × measure, the coefficients they resume from (risk_adjust's `start`)."""
         return {pair: point.start for pair, point in self.points.items()}
+
+    def kept_months(self, fingerprints: pd.DataFrame) -> int:
+        """How many of the months × areas × measures in `fingerprints` are kept."""
+        months = fingerprints[MONTH].map(_as_date)
+        through = [
+            self.after().get((a, m))
+            for a, m in zip(fingerprints[PAIR[0]], fingerprints[PAIR[1]], strict=True)
+        ]
+        return sum(t is not None and month <= t for month, t in zip(months, through, strict=True))
 
     def kept_filter(self) -> str:
         """SQL condition on tender_area, measure, as_of_month selecting the kept rows."""
@@ -182,7 +194,14 @@ def resume_plan(
         f"select distinct {', '.join(map(ident, (*PAIR, MONTH, FINGERPRINT, COEFFICIENTS)))} from {results}"
     ).df()
     kept = kept_prefix(fingerprints, state.drop(columns=[COEFFICIENTS]).drop_duplicates())
-    return ResumePlan(resume_points(kept, state), results)
+    plan = ResumePlan(resume_points(kept, state), results)
+    log.info(
+        "risk adjustment: %d of %d months × tender areas × measures kept from %s",
+        plan.kept_months(fingerprints),
+        len(fingerprints),
+        build_schema,
+    )
+    return plan
 
 
 def with_kept_rows(
