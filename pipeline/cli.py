@@ -97,7 +97,7 @@ def cmd_ingest(args: argparse.Namespace) -> str:
 def cmd_build(args: argparse.Namespace) -> str:
     from pipeline.build import build
 
-    return str(build(_settings(args), as_of=args.as_of))
+    return str(build(_settings(args), as_of=args.as_of, full_refresh=args.full_refresh))
 
 
 def cmd_validate(args: argparse.Namespace) -> str:
@@ -267,6 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("build", help="dbt build of every measure as known on the as-of date")
     _as_of_option(p)
+    p.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="recompute every as-of month's risk adjustment instead of keeping the unchanged ones",
+    )
     _common(p)
     p.set_defaults(func=cmd_build)
 
