@@ -67,6 +67,7 @@ display(
     present.heading(view.model_name(Model.SOFT), 3),
     present.table(view.decisions_table(Model.SOFT), "Ingen bookingforslag for måneden: kør provmon decide."),
     present.heading(view.model_name(Model.HARD), 3),
+    present.note(view.assumed_threshold_note()),
     present.table(view.decisions_table(Model.HARD), "Ingen bookingforslag for måneden: kør provmon decide."),
     present.heading("Handlingsplaner", 3),
     present.table(view.action_plans(), "Ingen leverandør i området skal aflevere en handlingsplan i måneden."),

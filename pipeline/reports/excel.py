@@ -28,7 +28,7 @@ from pipeline.files import atomic_path
 from pipeline.reports.config import ReportConfig
 from pipeline.reports.data import ReportData
 from pipeline.reports.disclosure import as_number, protect_results, reason_text
-from pipeline.reports.views import action_plan_text, measure_applies
+from pipeline.reports.views import action_plan_text, assumed_threshold_text, measure_applies
 
 # Excel forbids these in sheet names and allows 31 characters.
 _SHEET_FORBIDDEN = str.maketrans({c: " " for c in "[]:*?/\\"})
@@ -299,7 +299,9 @@ def write_scorecard(data: ReportData, rules: Rules, config: ReportConfig, path: 
         if decisions.empty:
             sheet.write_string(1, 0, "Ingen bookingforslag for måneden: kør provmon decide.", formats.note)
         else:
-            sheet.write_string(1, 0, "Forslagene er pipelinens; opfølgningsmødet beslutter.", formats.note)
+            assumed = assumed_threshold_text(rules, sorted(int(a) for a in decisions["tender_area"].unique()))
+            note = f"Forslagene er pipelinens; opfølgningsmødet beslutter. {assumed}"
+            sheet.write_string(1, 0, note, formats.note)
             _write_table(sheet, formats, 3, decisions, DECISION_COLUMNS, config)
         book.close()
     return path

@@ -52,6 +52,19 @@ def action_plan_text(decision: dict, rules: Rules) -> str:
     return f"modtaget {danish.format_date(pd.Timestamp(received).date(), long=True)}"
 
 
+def assumed_threshold_text(rules: Rules, areas: list[int]) -> str:
+    """Model A's threshold labelled as what it is (decisions.md): an assumption the
+    administration sets, not a documented practice. Said wherever model A's proposals are
+    shown, also where no reason sentence quotes the threshold (e.g. too few referrals)."""
+    ratios = sorted({rules.area(a).hard.stop_ratio for a in areas})
+    shown = " eller ".join(danish.format_percent(r, trim=True) for r in ratios)
+    return (
+        f"{rules.model_name(Model.HARD)}: bookingstop ved en resultatandel under {shown} af "
+        "områdets andel uden leverandøren er en antaget tærskel, som forvaltningen fastsætter; "
+        "forvaltningens beskrivelse af bookingstoppet angiver ingen tærskel."
+    )
+
+
 def measure_applies(config: ReportConfig, measure: str, area: int) -> bool:
     """Does the measure belong in the area's reports? The raskmelding measures only where
     sections.fit_areas says so, the rehabilitation measures only in sections.rehab_areas: a
@@ -296,6 +309,9 @@ class AreaView:
                 }
             )
         return pd.DataFrame(out)
+
+    def assumed_threshold_note(self) -> str:
+        return assumed_threshold_text(self.rules, [self.area])
 
     def action_plans(self) -> pd.DataFrame:
         """The providers whose state in force requires a written action plan (handlingsplan)
