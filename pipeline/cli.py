@@ -149,6 +149,21 @@ def cmd_backtest(args: argparse.Namespace) -> str:
     )
 
 
+def cmd_simulate(args: argparse.Namespace) -> str:
+    from pipeline.simulate import simulate
+
+    return str(
+        simulate(
+            scale=args.scale,
+            seeds=args.seeds,
+            months=args.months,
+            policy_names=args.policy,
+            rules_file=args.rules,
+            out=Path(args.out),
+        )
+    )
+
+
 def cmd_report(args: argparse.Namespace) -> str:
     from pipeline.reports.report import report_verb
 
@@ -316,6 +331,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(p)
     p.set_defaults(func=cmd_backtest)
+
+    p = verbs.add_parser(
+        "simulate", help="closed-loop simulation of the booking policies on synthetic worlds"
+    )
+    p.add_argument("--scale", choices=["small", "city"], default="small")
+    p.add_argument("--seeds", type=int, default=3, help="worlds of seeds 1..N (default 3)")
+    p.add_argument("--months", type=int, help="simulate only the first M months of the period")
+    p.add_argument(
+        "--policy",
+        nargs="+",
+        choices=["none", "hard", "soft", "soft-no-ew"],
+        help="policies (default all four)",
+    )
+    p.add_argument("--rules", type=Path, help="a candidate rule file, run as one more policy (model B)")
+    p.add_argument("--out", default="out/simulate", help="output folder (default out/simulate)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
+    p.set_defaults(func=cmd_simulate)
 
     p = verbs.add_parser("report", help="execute the notebooks: HTML reports, dashboards and Excel")
     p.add_argument("--month", type=_month, help="YYYY-MM (default: the month of the latest build)")

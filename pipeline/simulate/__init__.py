@@ -12,3 +12,7 @@ effects, and the policy decides the next month from what it has seen so far. One
 - loop.py      the month-by-month closed loop of one policy on one world
 - outputs.py   the per-policy summary over seeds: Markdown, JSON and a Danish HTML page
 """
+
+from pipeline.simulate.run import SimulationSummary, simulate
+
+__all__ = ["SimulationSummary", "simulate"]

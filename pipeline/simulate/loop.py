@@ -20,9 +20,9 @@ from pipeline.decisions.reasons import Templates
 from pipeline.generate.timeline import NULL
 from pipeline.parameters import dbt_var_defaults, measure_parameters
 from pipeline.simulate.adapter import booking_weights, decide
-from pipeline.simulate.measures import MEASURE_DRIVERS, Measures, month_date
+from pipeline.simulate.measures import MEASURE_DRIVERS, Measures, _month_number, month_date
 from pipeline.simulate.policies import Policy
-from pipeline.simulate.world import SimWorld, draw_outcomes, month_first_day, month_last_day
+from pipeline.simulate.world import SimWorld, draw_outcomes, month_first_day, month_last_day, truly_worse
 from pipeline.stats.config import load_stats_config
 from pipeline.stats.cusum import CusumParams
 
@@ -120,6 +120,12 @@ def run_policy(
             progress()
     bookings = _bookings(sim, pd.concat(booked, ignore_index=True), primary)
     frame = decisions_frame(decided)
+    if len(frame):
+        frame["truly_worse"] = [
+            truly_worse(sim, sim.market.provider_ids.index(r.provider_id), _month_number(r.month),
+                        MEASURE_DRIVERS[r.measure])
+            for r in frame.itertuples()
+        ]
     return PolicyRun(policy.name, sim.seed, bookings, frame)
 
 

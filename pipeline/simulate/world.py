@@ -168,7 +168,7 @@ def draw_outcomes(sim: SimWorld, provider: np.ndarray, rows: pd.DataFrame) -> tu
     return has_result, fit
 
 
-def truly_worse(sim: SimWorld, provider: int, area: int, month: int, driver: str) -> bool:
+def truly_worse(sim: SimWorld, provider: int, month: int, driver: str) -> bool:
     """The provider's true effect on the driver is negative in that month (its drop included)."""
     dropped = int(month >= sim.market.drop_month[provider])
     return bool(sim.market.effects[provider, DRIVERS.index(driver), dropped] < 0)
