@@ -115,6 +115,17 @@ def derived_rows(scale: str, by: dict[str, StageResult]) -> list[Row]:
                 }
             )
         )
+    incremental = by.get("incremental")
+    if incremental and incremental.ok and any(m.steps for m in incremental.runs):
+        row = _measured(incremental, "incremental month", _without_report(incremental))
+        note = "the incremental `provmon run` up to its report step"
+        rows.append(Row(**{**asdict(row), "peak_mb": None, "note": note}))
+    for stage in ("incremental build", "incremental full build"):
+        measured = by.get(stage)
+        if measured and measured.ok and measured.extra.get("risk_model_seconds"):
+            seconds = measured.extra["risk_model_seconds"]
+            row = _measured(measured, f"risk adjustment in the {stage}", seconds)  # type: ignore[arg-type]
+            rows.append(Row(**{**asdict(row), "peak_mb": None, "note": "dbt time of the risk models"}))
     return rows
 
 

@@ -33,6 +33,7 @@ LATE_EXTRACT = "paid_hours"
 # The correction: an old referral's purpose (a covariate of the risk model) delivered again.
 CORRECTED_MONTHS_BACK = 12
 PURPOSES = ("job", "paid_hours", "education", "clarification", "return_to_work", "retention")
+TEST_KEY = "incremental-build-test-key-of-32-characters"
 KEPT_LOG = re.compile(r"risk adjustment: (\d+) of (\d+) months")
 
 
@@ -82,7 +83,13 @@ def fed_month_by_month(
 ) -> tuple[Settings, list[list[tuple[int, int]]]]:
     """The small data set built once on all but the newest INCREMENTAL_MONTHS months, then
     incrementally after each of them; returns the settings and what each incremental build kept."""
-    root = tmp_path_factory.mktemp("incremental")
+    with pytest.MonkeyPatch.context() as patch:
+        # The correction is not a file the generator wrote, so the demo key may not be used.
+        patch.setenv("PROVMON_PSEUDONYM_KEY", TEST_KEY)
+        return feed_month_by_month(tmp_path_factory.mktemp("incremental"))
+
+
+def feed_month_by_month(root: Path) -> tuple[Settings, list[list[tuple[int, int]]]]:
     raw, feed = root / "raw", root / "feed"
     generate(scale="small", seed=SMALL_SEED, out=raw)
     files = [p for p in raw.rglob("*") if p.is_file()]

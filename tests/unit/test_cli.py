@@ -121,3 +121,9 @@ def test_decide_and_backtest_never_create_a_warehouse(argv, capsys, tmp_path) ->
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "no warehouse at" in lines[0] and "provmon ingest" in lines[0]
     assert not warehouse.parent.exists()
+
+
+def test_build_is_incremental_unless_full_refresh_is_given() -> None:
+    parser = cli.build_parser()
+    assert parser.parse_args(["build"]).full_refresh is False
+    assert parser.parse_args(["build", "--full-refresh"]).full_refresh is True

@@ -23,10 +23,12 @@ def model(dbt, session):
         dbt.ref("int_risk_base_fingerprinted").df(),
         statistics_digest(dbt.config.get("measure_parameters")),
     )
+    # A statement of its own: dbt finds the config keys a model reads only in plain calls.
+    previous = dbt.config.get("previous_build_schema")
     return referral_expected_incrementally(
         session,
         dbt.ref("int_risk_base_expanded_to_months"),
         load_stats_config(),
         fingerprints,
-        dbt.config.get("previous_build_schema") or None,
+        previous or None,
     )

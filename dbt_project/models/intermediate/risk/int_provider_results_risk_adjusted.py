@@ -25,10 +25,12 @@ def model(dbt, session):
     fingerprints = month_fingerprints(
         dbt.ref("int_risk_base_fingerprinted").df(), statistics_digest(parameters)
     )
+    # A statement of its own: dbt finds the config keys a model reads only in plain calls.
+    previous = dbt.config.get("previous_build_schema")
     return risk_adjust_incrementally(
         session,
         dbt.ref("int_risk_base_expanded_to_months"),
         config,
         fingerprints,
-        dbt.config.get("previous_build_schema") or None,
+        previous or None,
     )
