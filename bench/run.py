@@ -39,7 +39,7 @@ from bench.stages import StageResult, Workspace
 
 RESULTS = stages.ROOT / "bench" / "results"
 STAGES = ("generate", "floor", "ingest", "validate", "build", "build-fct", "decide", "report", "run",
-          "incremental", "incremental-build", "pandas", "risk-synthetic")  # fmt: skip
+          "incremental", "incremental-build", "pandas", "risk-synthetic", "simulate")  # fmt: skip
 
 
 def _runner(
@@ -57,6 +57,7 @@ def _runner(
         "incremental-build": lambda: stages.incremental_build(ws, n),
         "pandas": lambda: [stages.pandas(ws, n, caps.caps() if caps else NO_CAPS)],
         "risk-synthetic": lambda: [stages.risk_synthetic(ws, n)],
+        "simulate": lambda: [stages.simulate(ws, n)],
     }[stage]
 
 

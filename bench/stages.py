@@ -293,6 +293,22 @@ def incremental_build(ws: Workspace, runs: int) -> list[StageResult]:
     return results
 
 
+SIMULATE_SEEDS = 5  # issue 18: city scale, 5 seeds, the 4 policies
+
+
+def simulate(ws: Workspace, runs: int) -> StageResult:
+    """`provmon simulate` on this scale's worlds (it generates its own, in memory): every
+    policy on seeds 1..SIMULATE_SEEDS. The simulation knows small and city worlds only."""
+    if ws.scale not in ("small", "city"):
+        note = "skipped: provmon simulate has small and city worlds only"
+        return StageResult(ws.scale, "simulate", note=note)
+    argv = [*PROVMON, "simulate", "--scale", ws.scale, "--seeds", str(SIMULATE_SEEDS),
+            "--out", str(ws.work / "simulate")]  # fmt: skip
+    result = repeat(ws, "simulate", argv, runs)
+    result.note = f"{SIMULATE_SEEDS} seeds, 4 policies"
+    return result
+
+
 def floor(ws: Workspace, runs: int) -> StageResult:
     return repeat(ws, "floor", [PYTHON, str(ROOT / "bench" / "floor.py"), "--raw-dir", str(ws.raw)], runs)
 

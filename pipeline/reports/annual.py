@@ -646,8 +646,8 @@ def _states_chart(data: AnnualData, area: int, rules: Rules, config: ReportConfi
 def _bounds(header: str, source: str, kind: str) -> tuple[Column, Column]:
     """The lower and upper 95 % bound of a value (the columns <source>_low and <source>_high)."""
     return (
-        Column(f"{header}, nedre 95 %", f"{source}_low", kind),
-        Column(f"{header}, øvre 95 %", f"{source}_high", kind),
+        Column(f"{header}, 95 %-interval, nedre", f"{source}_low", kind),
+        Column(f"{header}, 95 %-interval, øvre", f"{source}_high", kind),
     )
 
 

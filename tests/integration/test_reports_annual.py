@@ -116,15 +116,15 @@ def test_results_sheet_matches_the_december_rows_of_the_mart(annual: Annual) -> 
                 assert _blank(rate_cell), (key, year, rate_cell)
             else:
                 assert _close(rate_cell, row["rate"]), (key, year)
-                assert _close(cell[f"Andel {year}, nedre 95 %"], row["rate_low"])
-                assert _close(cell[f"Andel {year}, øvre 95 %"], row["rate_high"])
+                assert _close(cell[f"Andel {year}, 95 %-interval, nedre"], row["rate_low"])
+                assert _close(cell[f"Andel {year}, 95 %-interval, øvre"], row["rate_high"])
                 checked += 1
         hidden = _small(mart["n"]) or _small(mart["successes"])
         for header, column in (
             ("Risikojusteret andel", "risk_adjusted_rate"),
-            ("Risikojusteret, nedre 95 %", "risk_adjusted_rate_low"),
+            ("Risikojusteret, 95 %-interval, nedre", "risk_adjusted_rate_low"),
             ("Observeret/forventet", "o_e"),
-            ("O/F, øvre 95 %", "o_e_high"),
+            ("O/F, 95 %-interval, øvre", "o_e_high"),
         ):
             if hidden or pd.isna(mart[column]):
                 assert _blank(cell[header]), (key, header)
