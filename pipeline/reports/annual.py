@@ -60,7 +60,7 @@ from pipeline.reports.excel import (
     write_table,
 )
 from pipeline.reports.index import ANNUAL_MANIFEST, write_index
-from pipeline.reports.views import rate_text
+from pipeline.reports.views import assumed_threshold_text, rate_text
 from pipeline.settings import Settings
 
 # Risk-adjusted interval bounds come from the provider's own counts like the rate itself; the
@@ -581,6 +581,7 @@ def area_page(
                 f"forløbenes pris, som den er kendt pr. {danish.format_date(data.base_end)}.",
                 f"Tal under {rule.min_count} vises som {rule.small_label}, og andele, intervaller og "
                 "priser beregnet på dem vises ikke. Ingen oplysninger om enkeltpersoner.",
+                assumed_threshold_text(rules, [area]),
             ],
         ).data,
         _heading("Overblik"),
@@ -731,16 +732,20 @@ def write_workbook(
     decisions: pd.DataFrame,
     volume: pd.DataFrame,
     config: ReportConfig,
+    rules: Rules,
     path: Path,
 ) -> Path:
-    """The year's workbook (to a temporary name, then renamed)."""
+    """The year's workbook (to a temporary name, then renamed). Model A's threshold is noted
+    as an assumption on every sheet: the states sheet shows its stops month by month."""
     rule = config.disclosure
     notes = [
         data.base_text(),
         f"Tal under {rule.min_count} vises som {rule.small_label}; andele, intervaller, gennemsnit og "
         "priser beregnet på dem er udeladt.",
         "Henvisninger og pris: forløb startet i kalenderåret (pris = summen af forløbenes pris).",
+        assumed_threshold_text(rules, data.areas()),
     ]
+    top = len(notes) + 2  # the title, the notes and a blank row above the table
     with atomic_path(path) as tmp:
         book = xlsxwriter.Workbook(str(tmp))
         formats = _Formats(book)
@@ -770,9 +775,9 @@ def write_workbook(
             for i, line in enumerate(notes):
                 sheet.write_string(1 + i, 0, line, formats.note)
             if frame.empty:
-                sheet.write_string(5, 0, "Ingen rækker for året.", formats.note)
+                sheet.write_string(top, 0, "Ingen rækker for året.", formats.note)
             else:
-                write_rows(sheet, formats, 5, frame, columns, rule)
+                write_rows(sheet, formats, top, frame, columns, rule)
         book.close()
     return path
 
@@ -827,7 +832,9 @@ def annual_report(settings: Settings, year: int | str) -> AnnualSummary:
         path = folder / area_file(area)
         atomic_write_text(path, area_page(data, area, rules, config, results, decisions, volume))
         pages.append(path)
-    workbook = write_workbook(data, results, decisions, volume, config, folder / workbook_file(data.year))
+    workbook = write_workbook(
+        data, results, decisions, volume, config, rules, folder / workbook_file(data.year)
+    )
     manifest = {
         "year": data.year,
         "title": f"Erfaringsopsamling {data.year}",

@@ -227,3 +227,27 @@ def test_a_year_outside_the_marts_is_one_line_and_exit_2(annual: Annual, capsys)
     assert "no results for 2031" in err and "2023-01 to 2024-12" in err and "\n" not in err
     assert cli.main(["report", "--year", "24x", *common]) == 2
     assert cli.main(["report", "--year", "2024", "--month", "2024-12", *common]) == 2
+
+
+def test_model_as_threshold_is_labelled_an_assumption_in_the_annual_outputs(annual: Annual) -> None:
+    """Issue 17: the annual report shows model A's states month by month, so it says, like the
+    monthly outputs, that model A's threshold (stop_ratio of rules.yaml, read here from the
+    file) is an assumption the administration sets, also for areas whose reason sentences
+    never quote the threshold."""
+    import yaml
+
+    from pipeline.decisions.rules import RULES_FILE
+
+    raw = yaml.safe_load(Path(RULES_FILE).read_text(encoding="utf-8"))
+    default = raw["defaults"]["hard"]["stop_ratio"]
+    areas = raw["areas"].items()
+    ratio = {int(a): (spec or {}).get("hard", {}).get("stop_ratio", default) for a, spec in areas}
+    phrase = "antaget tærskel, som forvaltningen fastsætter"
+    for area in sorted(annual.sheet("Resultater")["Udbudsområde"].unique()):
+        page = (annual.folder / f"erfaringsopsamling-omraade-{area}.html").read_text(encoding="utf-8")
+        shown = BeautifulSoup(page, "html.parser").get_text(" ")
+        assert phrase in shown, area
+        assert f"under {ratio[int(area)] * 100:.0f} % af områdets andel" in shown, area
+    book = openpyxl.load_workbook(annual.folder / f"erfaringsopsamling-{YEAR}.xlsx")
+    notes = [c.value for c in book["Bookingtilstande"]["A"][:5] if isinstance(c.value, str)]
+    assert any(phrase in n for n in notes)

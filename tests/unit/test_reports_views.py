@@ -359,3 +359,28 @@ def test_without_decisions_the_sections_say_what_to_run(marts: Path, tmp_path: P
     assert "provmon decide" in view.allocation_note()
     assert "ingen vurdering" in next_step_soft(view, "P1") and "ingen vurdering" in next_step_hard(view, "P1")
     assert "plotly-graph-div" in present.figure(view.states()).data
+
+
+def test_the_dashboards_model_a_line_labels_its_threshold_an_assumption(marts: Path, tmp_path: Path) -> None:
+    """Issue 17: a provider's dashboard shows model A's state and what lifts or keeps it; the
+    threshold it names (stop_ratio of rules.yaml) is an assumption the administration sets,
+    said in the open state and in a stop alike."""
+    from pipeline.reports.pages import next_step_hard
+
+    ratio = f"{load_rules().area(1).hard.stop_ratio * 100:.0f} %"
+    stopped = tmp_path / "marts"
+    shutil.copytree(marts, stopped)
+    decisions = pd.read_parquet(stopped / "mart_booking_decisions.parquet")
+    hard = decisions["model"] == "hard"
+    decisions.loc[hard, ["state", "state_label"]] = ["STOP", "Bookingstop"]
+    decisions.to_parquet(stopped / "mart_booking_decisions.parquet")
+    config = load_config()
+    for folder, state in ((marts, "OPEN"), (stopped, "STOP")):
+        data = load_report_data(folder, "2024-06", config)
+        view = AreaView(data, 1, config, load_rules(), data.provider_names())
+        for pid in NAMES:
+            text = next_step_hard(view, pid)
+            assert "antaget tærskel, sat af forvaltningen" in text, (state, pid)
+            assert ("stoppet ophæves" in text) == (state == "STOP"), (state, pid)
+            if state == "OPEN":
+                assert f"mindst {ratio} af områdets andel" in text, pid
