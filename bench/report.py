@@ -118,6 +118,11 @@ def derived_rows(scale: str, by: dict[str, StageResult]) -> list[Row]:
     return rows
 
 
+def _incremental_month(r: StageResult | None) -> float | None:
+    """The incremental `provmon run` up to its report step (ingest, validate, build, decide)."""
+    return statistics.median(_without_report(r)) if r and r.ok and any(m.steps for m in r.runs) else None
+
+
 def _ratio(scale: str, name: str, top: float | None, bottom: float | None, note: str = "") -> Row | None:
     if top is None or bottom is None or bottom <= 0:
         return None
@@ -147,6 +152,29 @@ def ratio_rows(scale: str, by: dict[str, StageResult]) -> list[Row]:
             note="the same work: only the per-referral measures",
         ),
         _ratio(scale, "incremental ÷ run", median("incremental"), median("run")),
+        _ratio(scale, "ingest ÷ floor", ingest, median("floor")),
+        _ratio(
+            scale,
+            "incremental ingest ÷ floor",
+            median("incremental ingest"),
+            median("floor"),
+            note="the floor reads every delivery once, not only the new month's",
+        ),
+        _ratio(scale, "incremental build ÷ floor", median("incremental build"), median("floor")),
+        _ratio(
+            scale,
+            "incremental full build ÷ floor",
+            median("incremental full build"),
+            median("floor"),
+            note="--full-refresh on the same month",
+        ),
+        _ratio(
+            scale,
+            "pandas ÷ incremental month",
+            pandas,
+            _incremental_month(by.get("incremental")),
+            note="pandas recomputes everything; the same deliveries",
+        ),
     ]
     stopped = by.get("pandas")
     if stopped and stopped.runs and not stopped.ok:

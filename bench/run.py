@@ -11,6 +11,8 @@ then, each as whole processes with wall time and peak memory of the process tree
   stage before it left (the build's dbt node times give the risk step's share);
 - run: `provmon run` on an empty warehouse, split into its steps by its progress lines;
 - incremental: `provmon run` again after a full run on all but the newest month, adding that month;
+- incremental-build: from that same state, the newest month's ingest, then its build incrementally
+  and with --full-refresh (issue 19);
 - build-fct: only the dbt models of fct_referral_outcomes (bench/build_fct.py), no tests or marts;
 - pandas: the plain script (bench/pandas_outcomes.py), under a memory cap;
 - risk-synthetic: pipeline/stats' own benchmark of the risk step.
@@ -37,7 +39,7 @@ from bench.stages import StageResult, Workspace
 
 RESULTS = stages.ROOT / "bench" / "results"
 STAGES = ("generate", "floor", "ingest", "validate", "build", "build-fct", "decide", "report", "run",
-          "incremental", "pandas", "risk-synthetic")  # fmt: skip
+          "incremental", "incremental-build", "pandas", "risk-synthetic", "simulate")  # fmt: skip
 
 
 def _runner(
@@ -52,8 +54,10 @@ def _runner(
         "build-fct": lambda: [stages.fct_only(ws, n)],
         "run": lambda: [stages.whole_run(ws, n)],
         "incremental": lambda: stages.incremental(ws, n),
+        "incremental-build": lambda: stages.incremental_build(ws, n),
         "pandas": lambda: [stages.pandas(ws, n, caps.caps() if caps else NO_CAPS)],
         "risk-synthetic": lambda: [stages.risk_synthetic(ws, n)],
+        "simulate": lambda: [stages.simulate(ws, n)],
     }[stage]
 
 

@@ -167,7 +167,7 @@ def repeat(
         _announce(result, m, i)
         if not m.ok:
             break
-        if stage in ("build", "run", "incremental"):
+        if stage in ("build", "run", "incremental", "incremental build", "incremental full build"):
             _add_dbt_times(result, ws.warehouse)
     return result
 
@@ -261,6 +261,52 @@ def incremental(ws: Workspace, runs: int) -> list[StageResult]:
     after = repeat(ws, "incremental", ws.provmon("run"), runs, start="before_newest")
     after.note = f"adds the deliveries of {newest[:4]}-{newest[4:6]}-{newest[6:]}"
     return [before, after]
+
+
+def incremental_build(ws: Workspace, runs: int) -> list[StageResult]:
+    """The newest month's ingest, then its build incrementally and with --full-refresh, each
+    from the same state: the warehouse a full run left on all but the newest month (the
+    `incremental` stage's snapshot; made here if that stage has not run)."""
+    newest = prepare_month_before(ws)
+    results = []
+    if not ws.has("before_newest"):
+        before = repeat(ws, "run before the newest month", ws.provmon("run", ws.raw_before), 1)
+        results.append(before)
+        if not before.ok:
+            return [
+                *results,
+                StageResult(ws.scale, "incremental build", note="skipped: the run before failed"),
+            ]
+        ws.save("before_newest")
+    ingest = repeat(ws, "incremental ingest", ws.provmon("ingest"), runs, start="before_newest")
+    results.append(ingest)
+    if not ingest.ok:
+        return results
+    ws.save("newest_ingested")
+    for stage, argv in (
+        ("incremental build", ws.provmon("build")),
+        ("incremental full build", [*ws.provmon("build"), "--full-refresh"]),
+    ):
+        result = repeat(ws, stage, argv, runs, start="newest_ingested")
+        result.note = f"the deliveries of {newest[:4]}-{newest[4:6]}-{newest[6:]} added"
+        results.append(result)
+    return results
+
+
+SIMULATE_SEEDS = 5  # issue 18: city scale, 5 seeds, the 4 policies
+
+
+def simulate(ws: Workspace, runs: int) -> StageResult:
+    """`provmon simulate` on this scale's worlds (it generates its own, in memory): every
+    policy on seeds 1..SIMULATE_SEEDS. The simulation knows small and city worlds only."""
+    if ws.scale not in ("small", "city"):
+        note = "skipped: provmon simulate has small and city worlds only"
+        return StageResult(ws.scale, "simulate", note=note)
+    argv = [*PROVMON, "simulate", "--scale", ws.scale, "--seeds", str(SIMULATE_SEEDS),
+            "--out", str(ws.work / "simulate")]  # fmt: skip
+    result = repeat(ws, "simulate", argv, runs)
+    result.note = f"{SIMULATE_SEEDS} seeds, 4 policies"
+    return result
 
 
 def floor(ws: Workspace, runs: int) -> StageResult:

@@ -67,6 +67,7 @@ display(
     present.heading(view.model_name(Model.SOFT), 3),
     present.table(view.decisions_table(Model.SOFT), "Ingen bookingforslag for måneden: kør provmon decide."),
     present.heading(view.model_name(Model.HARD), 3),
+    present.note(view.assumed_threshold_note()),
     present.table(view.decisions_table(Model.HARD), "Ingen bookingforslag for måneden: kør provmon decide."),
     present.heading("Handlingsplaner", 3),
     present.table(view.action_plans(), "Ingen leverandør i området skal aflevere en handlingsplan i måneden."),
@@ -78,6 +79,12 @@ display(
 
 # %%
 display(present.figure(view.trend()), present.figure(view.funnel()), present.note(view.funnel_note()))
+
+# %% [markdown]
+# ## Tidlig varsling
+
+# %%
+display(present.figure(view.cusum()), present.note(view.cusum_note()), present.table(view.cusum_table()))
 
 # %% [markdown]
 # ## Resultatmål opnået

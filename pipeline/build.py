@@ -57,6 +57,8 @@ PUBLIC_SCHEMA = "main"
 SCHEMA_ENV = "PROVMON_DBT_SCHEMA"
 BUILD_SCHEMA_PREFIX = "provmon_build_"
 PUBLISHED_TABLE = "published_build"
+# The dbt var naming the published build an incremental build keeps unchanged months from.
+PREVIOUS_BUILD_VAR = "previous_build_schema"
 # The schemas dbt made before builds had schemas of their own.
 LEGACY_SCHEMAS = ("main_staging", "main_intermediate")
 # How many failing nodes the one-line error names before "and N more".
@@ -92,11 +94,18 @@ class BuildSummary:
 
 
 def build(
-    settings: Settings, as_of: dt.date | None = None, variables: Mapping[str, Any] | None = None
+    settings: Settings,
+    as_of: dt.date | None = None,
+    variables: Mapping[str, Any] | None = None,
+    full_refresh: bool = False,
 ) -> BuildSummary:
     """Build every model of the dbt project for `as_of` (default: the month end before the
     newest referrals delivery) and publish the public marts and their Parquet exports together.
     `variables`: other dbt vars for this build (e.g. {'min_n': 30}), as `dbt --vars` takes them.
+
+    Incremental unless `full_refresh`: the risk adjustment keeps the as-of months whose risk
+    base is unchanged since the published build and fits only the rest (var
+    previous_build_schema, pipeline/stats/incremental.py); the result is the same either way.
 
     Until the very end everything is written beside the public marts (a build schema, a
     temporary export folder), so a failure anywhere leaves the previous build in place."""
@@ -106,7 +115,11 @@ def build(
     # The lock before the landing checks: a second build is told so, not that the file is in use.
     with build_lock(warehouse):
         check_landing(warehouse, need_referrals=as_of is None, as_of=as_of)
-        return _build(settings, warehouse, as_of, started, variables or {})
+        given = dict(variables or {})
+        previous = None if full_refresh else published_schema(warehouse)
+        if previous is not None:
+            given.setdefault(PREVIOUS_BUILD_VAR, previous)
+        return _build(settings, warehouse, as_of, started, given)
 
 
 def _build(

@@ -97,7 +97,7 @@ def cmd_ingest(args: argparse.Namespace) -> str:
 def cmd_build(args: argparse.Namespace) -> str:
     from pipeline.build import build
 
-    return str(build(_settings(args), as_of=args.as_of))
+    return str(build(_settings(args), as_of=args.as_of, full_refresh=args.full_refresh))
 
 
 def cmd_validate(args: argparse.Namespace) -> str:
@@ -145,6 +145,21 @@ def cmd_backtest(args: argparse.Namespace) -> str:
             from_month=args.from_month,
             to_month=args.to_month,
             ground_truth=args.ground_truth,
+        )
+    )
+
+
+def cmd_simulate(args: argparse.Namespace) -> str:
+    from pipeline.simulate import simulate
+
+    return str(
+        simulate(
+            scale=args.scale,
+            seeds=args.seeds,
+            months=args.months,
+            policy_names=args.policy,
+            rules_file=args.rules,
+            out=Path(args.out),
         )
     )
 
@@ -267,6 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("build", help="dbt build of every measure as known on the as-of date")
     _as_of_option(p)
+    p.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="recompute every as-of month's risk adjustment instead of keeping the unchanged ones",
+    )
     _common(p)
     p.set_defaults(func=cmd_build)
 
@@ -311,6 +331,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(p)
     p.set_defaults(func=cmd_backtest)
+
+    p = verbs.add_parser(
+        "simulate", help="closed-loop simulation of the booking policies on synthetic worlds"
+    )
+    p.add_argument("--scale", choices=["small", "city"], default="small")
+    p.add_argument("--seeds", type=int, default=3, help="worlds of seeds 1..N (default 3)")
+    p.add_argument("--months", type=int, help="simulate only the first M months of the period")
+    p.add_argument(
+        "--policy",
+        nargs="+",
+        choices=["none", "hard", "soft", "soft-no-ew"],
+        help="policies (default all four)",
+    )
+    p.add_argument("--rules", type=Path, help="a candidate rule file, run as one more policy (model B)")
+    p.add_argument("--out", default="out/simulate", help="output folder (default out/simulate)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
+    p.set_defaults(func=cmd_simulate)
 
     p = verbs.add_parser("report", help="execute the notebooks: HTML reports, dashboards and Excel")
     p.add_argument("--month", type=_month, help="YYYY-MM (default: the month of the latest build)")

@@ -73,3 +73,30 @@
         else 0
     end
 {%- endmacro %}
+
+{#-
+    Weeks on benefit in windows of weeks, one row per group of `keys`: the select of a CTE over
+    `windows` (a relation with person_id, first_monday and last_monday, the Mondays of the
+    window's first and last week) and `spells` (int_benefit_weeks_grouped_to_spells). A window
+    no spell touches counts 0. The retention, self-support and case-mix measures all count
+    benefit weeks in a window this way; the join and the overlap are here once.
+-#}
+{% macro weeks_on_benefit_in_windows(windows, spells, keys) -%}
+    select
+        {%- for key in keys %}
+        {{ windows }}.{{ key }},
+        {%- endfor %}
+        coalesce(sum({{ weeks_overlapping(
+            spells ~ '.first_week_start', spells ~ '.last_week_start',
+            windows ~ '.first_monday', windows ~ '.last_monday'
+        ) }}), 0) as weeks_on_benefit
+    from {{ windows }}
+    left join {{ spells }}
+        on {{ spells }}.person_id = {{ windows }}.person_id
+       and {{ spells }}.first_week_start <= {{ windows }}.last_monday
+       and {{ spells }}.last_week_start >= {{ windows }}.first_monday
+    group by
+        {%- for key in keys %}
+        {{ windows }}.{{ key }}{{ "," if not loop.last }}
+        {%- endfor %}
+{%- endmacro %}

@@ -258,9 +258,11 @@ class _Context:
 
 
 def _soft_limit(judgement: Judgement, area: AreaRules) -> float | None:
+    """The funnel limit the reason quotes: the one the provider fell below, or for an `ok`
+    month the warning limit it stayed within."""
     if judgement.evidence == Evidence.ALARM:
         return area.evidence.alarm_level
-    if judgement.evidence == Evidence.WARNING:
+    if judgement.evidence in (Evidence.WARNING, Evidence.OK):
         return area.evidence.warning_level
     return None
 
@@ -311,6 +313,7 @@ def _soft(
         step.state,
         basis=judgement.basis,
         limit=_soft_limit(judgement, area),
+        z=judgement.z,
         from_label=label(memory.state) if step.state != memory.state else None,
         to_label=label(step.state),
         next_label=label(following) if step.move == SoftMove.FIRST_WARNING else None,

@@ -17,10 +17,11 @@ from pipeline import danish
 from pipeline.decisions.evidence import Basis
 from pipeline.decisions.hard import HardMove, LiftCohort
 from pipeline.decisions.inputs import ProviderMonth
-from pipeline.decisions.rules import Model, read_yaml, validated
+from pipeline.decisions.rules import REASONS_FILE, Model, read_yaml, validated
 from pipeline.decisions.soft import SoftMove, StateCohort
+from pipeline.stats.config import two_sided_z
 
-TEMPLATES_FILE = Path(__file__).with_name("reasons.yaml")
+TEMPLATES_FILE = REASONS_FILE
 
 # Every placeholder a template may use; reasons.yaml is checked against this on load.
 FIELDS = frozenset(
@@ -37,6 +38,8 @@ FIELDS = frozenset(
         "n",
         "min_n",
         "limit",
+        "z",
+        "limit_z",
         "in_a_row",
         "ok_in_a_row",
         "ok_months",
@@ -137,7 +140,8 @@ class ReasonFacts:
     min_n: int
     state_label: str
     basis: Basis | None = None
-    limit: float | None = None  # the funnel level the provider fell below
+    limit: float | None = None  # the funnel level the provider fell below, or stayed within
+    z: float | None = None  # the funnel z-score the evidence was classified on
     from_label: str | None = None
     to_label: str | None = None
     next_label: str | None = None
@@ -174,6 +178,9 @@ class ReasonFacts:
             "n": count(row.n),
             "min_n": count(self.min_n),
             "limit": danish.format_percent(self.limit, trim=True),
+            "z": danish.format_number(self.z, 2),
+            # the funnel limit as a z-score: below it is below the limit (pipeline/stats/funnel.py)
+            "limit_z": danish.format_number(-two_sided_z(self.limit), 2) if self.limit else danish.MISSING,
             "in_a_row": _in_a_row(self.below_streak),
             "ok_in_a_row": _in_a_row(self.ok_streak),
             "ok_months": count(self.ok_streak),

@@ -31,6 +31,9 @@ from pipeline.errors import ConfigError
 from pipeline.parameters import MeasureParameters, measure_parameters
 
 RULES_FILE = Path(__file__).with_name("rules.yaml")
+# The reason sentences (reasons.py): the words a decision row carries are part of what produced
+# it, so their bytes are in the rule version too.
+REASONS_FILE = Path(__file__).with_name("reasons.yaml")
 VERSION_DIGITS = 12
 
 
@@ -199,9 +202,9 @@ class Rules(BaseModel):
 
     file: Path
     version: int
-    # Short sha256 of the file's bytes and the build's decision parameters (parameters_text),
-    # recorded on every decision row: a changed threshold here or a build with another min_n
-    # or funnel level gives a new version.
+    # Short sha256 of the file's bytes, the build's decision parameters (parameters_text) and
+    # the reason sentences (reasons.yaml), recorded on every decision row: a changed threshold
+    # here, a build with another min_n or funnel level, or a reworded reason gives a new version.
     rule_version: str
     parameters_text: str  # the decision parameters the version covers, as canonical JSON
     model_names: ModelNames
@@ -287,11 +290,14 @@ def parameters_text(parameters: MeasureParameters) -> str:
     return json.dumps(parameters.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
 
-def rule_version(raw: bytes, parameters: str) -> str:
-    """The version of the rules a decision used: the rule file's bytes and the parameters."""
+def rule_version(raw: bytes, parameters: str, reasons: bytes = b"") -> str:
+    """The version of the rules a decision used: the rule file's bytes, the parameters and the
+    reason sentences' bytes (a row's reason changes with them, so its version must too)."""
     digest = hashlib.sha256(raw)
     digest.update(b"\0")
     digest.update(parameters.encode("utf-8"))
+    digest.update(b"\0")
+    digest.update(reasons)
     return digest.hexdigest()[:VERSION_DIGITS]
 
 
@@ -343,7 +349,7 @@ def load_rules(
     return Rules(
         file=file,
         version=parsed.version,
-        rule_version=rule_version(raw, text),
+        rule_version=rule_version(raw, text, REASONS_FILE.read_bytes()),
         parameters_text=text,
         model_names=parsed.model_names,
         areas=areas,

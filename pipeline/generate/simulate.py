@@ -419,6 +419,9 @@ def _draw_outcomes(world: World, market: Market, rnd: Round, rng: np.random.Gene
         f[f"sustained_{horizon}"] = f["job"] & (u[:, 1] < expit(eta["sustained"] + shift))
     f["has_result"] = u[:, 2] < expit(eta["result"])
     f["fit"] = f["sick_open"] & (u[:, 3] < expit(eta["fit"]))
+    # kept so that `provmon simulate` can draw the same citizen's outcome at another provider
+    # with the same random number (common random numbers across booking policies)
+    f["u_result"], f["u_fit"] = u[:, 2], u[:, 3]
     f["grant"] = u[:, 4] < expit(eta["rehab_grant"])
 
 

@@ -48,7 +48,17 @@ from pipeline.reports.data import (
     mart_path,
 )
 from pipeline.reports.disclosure import as_number, count_text, protect_results, reason_text
-from pipeline.reports.excel import MODEL_NAMES, Column, _Formats, sheet_name
+from pipeline.reports.excel import (
+    AREA_RATE_EXCL_PROVIDER,
+    BOOKING_STATE,
+    MODEL_NAMES,
+    PROVIDER_KEY,
+    RISK_ADJUSTED_RATE,
+    Column,
+    _Formats,
+    sheet_name,
+    write_table,
+)
 from pipeline.reports.index import ANNUAL_MANIFEST, write_index
 from pipeline.reports.views import rate_text
 from pipeline.settings import Settings
@@ -632,50 +642,51 @@ def _states_chart(data: AnnualData, area: int, rules: Rules, config: ReportConfi
 # --- the workbook ----------------------------------------------------------------------------
 
 
+def _bounds(header: str, source: str, kind: str) -> tuple[Column, Column]:
+    """The lower and upper 95 % bound of a value (the columns <source>_low and <source>_high)."""
+    return (
+        Column(f"{header}, nedre 95 %", f"{source}_low", kind),
+        Column(f"{header}, øvre 95 %", f"{source}_high", kind),
+    )
+
+
+def _year_columns(year: int, prefix: str) -> tuple[Column, ...]:
+    """One year's result: this year's columns, or last year's (prefix "prev_")."""
+    return (
+        Column(f"Forløb {year}", f"{prefix}n", "count"),
+        Column(f"Med resultat {year}", f"{prefix}successes", "count"),
+        Column(f"Andel {year}", f"{prefix}rate", "percent", 10),
+        *_bounds(f"Andel {year}", f"{prefix}rate", "percent"),
+        Column(f"Gennemsnit {year}", f"{prefix}value_mean", "number"),
+    )
+
+
 def _result_columns(year: int) -> tuple[Column, ...]:
     prev = year - 1
     return (
-        Column("Udbudsområde", "tender_area", "integer", 8),
-        Column("Leverandør-id", "provider_id", "text", 10),
-        Column("Leverandør", "provider_name", "text", 28),
+        *PROVIDER_KEY,
         Column("Mål-id", "measure", "text", 24),
         Column("Mål", "measure_label", "text", 40),
-        Column(f"Forløb {year}", "n", "count"),
-        Column(f"Med resultat {year}", "successes", "count"),
-        Column(f"Andel {year}", "rate", "percent", 10),
-        Column(f"Andel {year}, nedre 95 %", "rate_low", "percent"),
-        Column(f"Andel {year}, øvre 95 %", "rate_high", "percent"),
-        Column(f"Gennemsnit {year}", "value_mean", "number"),
-        Column(f"Forløb {prev}", "prev_n", "count"),
-        Column(f"Med resultat {prev}", "prev_successes", "count"),
-        Column(f"Andel {prev}", "prev_rate", "percent", 10),
-        Column(f"Andel {prev}, nedre 95 %", "prev_rate_low", "percent"),
-        Column(f"Andel {prev}, øvre 95 %", "prev_rate_high", "percent"),
-        Column(f"Gennemsnit {prev}", "prev_value_mean", "number"),
+        *_year_columns(year, ""),
+        *_year_columns(prev, "prev_"),
         Column("Ændring (procentpoint)", "change_pp", "number"),
         Column(f"Områdets andel {year}", "area_rate", "percent"),
-        Column("Områdets andel uden leverandøren", "area_rate_excl_provider", "percent", 18),
+        AREA_RATE_EXCL_PROVIDER,
         Column(f"Områdets andel {prev}", "prev_area_rate", "percent"),
         Column(f"Områdets gennemsnit {year}", "area_value_mean", "number"),
-        Column("Risikojusteret andel", "risk_adjusted_rate", "percent"),
-        Column("Risikojusteret, nedre 95 %", "risk_adjusted_rate_low", "percent"),
-        Column("Risikojusteret, øvre 95 %", "risk_adjusted_rate_high", "percent"),
+        RISK_ADJUSTED_RATE,
+        *_bounds("Risikojusteret", "risk_adjusted_rate", "percent"),
         Column("Forventet antal", "expected", "number"),
         Column("Observeret/forventet", "o_e", "ratio"),
-        Column("O/F, nedre 95 %", "o_e_low", "ratio"),
-        Column("O/F, øvre 95 %", "o_e_high", "ratio"),
+        *_bounds("O/F", "o_e", "ratio"),
         Column("Sammenligning", "adjustment_text", "text", 18),
     )
 
 
 DECISION_SHEET_COLUMNS = (
     Column("Måned", "month_text", "text", 16),
-    Column("Udbudsområde", "tender_area", "integer", 8),
-    Column("Leverandør-id", "provider_id", "text", 10),
-    Column("Leverandør", "provider_name", "text", 28),
-    Column("Model", "model_name", "text", 18),
-    Column("Forslag", "proposed_label", "text", 18),
-    Column("Gældende tilstand", "state_label", "text", 18),
+    *PROVIDER_KEY,
+    *BOOKING_STATE,
     Column("Begrundelse", "reason_shown", "text", 80),
     Column("Mødets beslutning", "override_label", "text", 18),
     Column("Mødets begrundelse", "override_reason", "text", 50),
@@ -685,9 +696,7 @@ DECISION_SHEET_COLUMNS = (
 
 def _volume_columns(year: int) -> tuple[Column, ...]:
     return (
-        Column("Udbudsområde", "tender_area", "integer", 8),
-        Column("Leverandør-id", "provider_id", "text", 10),
-        Column("Leverandør", "provider_name", "text", 28),
+        *PROVIDER_KEY,
         Column(f"Henvisninger startet {year}", "referrals", "count"),
         Column(f"Samlet pris {year}", "cost_dkk", "kroner", 16),
         Column(f"Henvisninger startet {year - 1}", "prev_referrals", "count"),
@@ -695,30 +704,25 @@ def _volume_columns(year: int) -> tuple[Column, ...]:
     )
 
 
+def _annual_cell(row: dict, column: Column, formats: _Formats, rule: Disclosure) -> tuple[object, object]:
+    """An annual workbook cell: a small count reads "<5" (the annual report has no flag column);
+    a missing or blanked number is empty; a missing text is an empty text."""
+    value = row.get(column.source)
+    if column.kind == "text":
+        return ("" if value is None else str(value)), formats.text
+    number = as_number(value)
+    if number is not None and column.kind == "count" and rule.is_small(number):
+        return rule.small_label, formats.text
+    return number, formats.of(column.kind)
+
+
 def write_rows(sheet, formats: _Formats, top: int, frame: pd.DataFrame, columns, rule: Disclosure) -> None:
-    """A header and the rows. Text is written with write_string, so a text that starts with
-    "=" stays text and never becomes a formula; numbers with write_number; a small count as the
-    text "<5"; a missing or blanked number as an empty cell."""
-    for c, column in enumerate(columns):
-        sheet.write_string(top, c, column.header, formats.header)
-        sheet.set_column(c, c, column.width)
-    for r, row in enumerate(frame.to_dict("records"), start=top + 1):
-        for c, column in enumerate(columns):
-            value = row.get(column.source)
-            if column.kind == "text":
-                sheet.write_string(r, c, "" if value is None else str(value), formats.text)
-                continue
-            number = as_number(value)
-            if number is None:
-                sheet.write_blank(r, c, None, formats.of("number" if column.kind == "ratio" else column.kind))
-            elif column.kind == "count" and rule.is_small(number):
-                sheet.write_string(r, c, rule.small_label, formats.text)
-            else:
-                fmt = formats.number if column.kind == "ratio" else formats.of(column.kind)
-                # the marts store rates as float32: 0.6428571343 is 0.642857 to anyone reading it
-                sheet.write_number(r, c, round(number, 6), fmt)
-    sheet.freeze_panes(top + 1, 3)
-    sheet.autofilter(top, 0, top + max(len(frame), 1), len(columns) - 1)
+    """A header and the rows (excel.write_table), the first three columns frozen."""
+
+    def cell_of(row: dict, column: Column) -> tuple[object, object]:
+        return _annual_cell(row, column, formats, rule)
+
+    write_table(sheet, formats, top, frame, columns, cell_of, frozen=3)
 
 
 def write_workbook(

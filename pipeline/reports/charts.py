@@ -557,3 +557,70 @@ def states_chart(
     danish_layout(fig, title)
     fig.update_yaxes(rangemode="normal", type="category", categoryorder="category descending")
     return month_ticks(fig, frame["month"])
+
+
+# The threshold h of the early-warning chart, drawn as a step line (h may change from month to
+# month as it is recalibrated on the area's recent volume and case mix).
+CUSUM_H_COLOUR = "#c62828"
+CUSUM_H_NAME = "Grænse h"
+
+
+def cusum_chart(
+    rows: pd.DataFrame,
+    labels: Mapping[str, str],
+    title: str,
+    colour_map: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Early warning (tidlig varsling): the risk-adjusted CUSUM S per provider over the months,
+    with the area's threshold h as a red step line and a month with a signal marked by a
+    diamond. S is a sum of log-likelihood ratios, neither a count nor a rate, so no disclosure
+    rule blanks it; which providers are drawn is the caller's choice (a provider's dashboard
+    passes only its own rows).
+
+    rows: fct_provider_cusum rows of one tender area (as_of_month, provider_id, s, h, signal)."""
+    fig = go.Figure()
+    rows = rows.sort_values(["provider_id", "as_of_month"])
+    palette = colours(list(labels.values()))
+    for pid, part in rows.groupby("provider_id", sort=True):
+        label = labels.get(str(pid), str(pid))
+        colour = _colour_of(pid, label, colour_map, palette)
+        signal = part["signal"].fillna(False).astype(bool).to_numpy()
+        texts = [
+            f"{label}: S = {danish.format_number(s, 2)} (h = {danish.format_number(h, 2)})"
+            + (", signal i måneden" if sig else "")
+            for s, h, sig in zip(part["s"], part["h"], signal, strict=True)
+        ]
+        marker = {
+            "color": colour,
+            "symbol": ["diamond" if s else "circle" for s in signal],
+            "size": [12 if s else 6 for s in signal],
+        }
+        fig.add_trace(_month_line(part["as_of_month"], part["s"], label, texts, {"color": colour}, marker))
+    limit = rows.dropna(subset=["h"]).drop_duplicates("as_of_month").sort_values("as_of_month")
+    texts = [f"{CUSUM_H_NAME}: {danish.format_number(h, 2)}" for h in limit["h"]]
+    line = {"color": CUSUM_H_COLOUR, "width": 2, "dash": "dash", "shape": "hv"}
+    fig.add_trace(_month_line(limit["as_of_month"], limit["h"], CUSUM_H_NAME, texts, line))
+    danish_layout(fig, title, "CUSUM S")
+    fig.update_yaxes(tickformat=",.1f")
+    return month_ticks(fig, rows["as_of_month"])
+
+
+def _month_line(
+    months: pd.Series,
+    values: pd.Series,
+    name: str,
+    texts: Sequence[str],
+    line: dict,
+    marker: dict | None = None,
+) -> go.Scatter:
+    """A line over the months with a hover text per month, headed by the month's Danish name."""
+    return go.Scatter(
+        x=months,
+        y=values.astype(float),
+        name=name,
+        mode="lines+markers" if marker else "lines",
+        line=line,
+        marker=marker,
+        text=[f"{danish.format_month(m)}<br>{t}" for m, t in zip(months, texts, strict=True)],
+        hovertemplate="%{text}<extra></extra>",
+    )

@@ -32,6 +32,7 @@ REHAB_TYPES = "mart_rehab_grant_types"
 DECISIONS = "mart_booking_decisions"
 ALLOCATION = "mart_booking_allocation"
 EXCLUSIONS = "mart_data_exclusions"
+CUSUM = "fct_provider_cusum"
 REQUIRED = (RESULTS, MEASURES, PROVIDERS, PARAMETERS, FLOW, PROGRESSION, REHAB_TYPES)
 
 
@@ -152,6 +153,9 @@ class ReportData:
     progression: pd.DataFrame  # mart_progression_bands of the month: provider x area x band
     rehab_types: pd.DataFrame  # mart_rehab_grant_types of the month: provider x area x grant type
     quality: dict = field(default_factory=dict)  # the run-log snapshot (quality.py)
+    # fct_provider_cusum up to the report month: the early-warning chart (S, h, signal) per
+    # provider x area x month; empty for marts built before it was exported.
+    cusum: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def month_end(self) -> dt.date:
@@ -218,6 +222,7 @@ def load_report_data(
         progression=_of_month(marts_dir, PROGRESSION, cut).query("measure == @config.measures.progression"),
         rehab_types=_of_month(marts_dir, REHAB_TYPES, cut),
         quality=quality or {},
+        cusum=_cusum(marts_dir, cut),
     )
 
 
@@ -232,6 +237,16 @@ def _decisions(marts_dir: Path, cut: pd.Timestamp) -> pd.DataFrame:
         return pd.DataFrame(columns=["month", "provider_id", "tender_area", "model", "state"])
     frame = _months(frame, "month", "stop_month")
     return frame[frame["month"] <= cut].reset_index(drop=True)
+
+
+def _cusum(marts_dir: Path, cut: pd.Timestamp) -> pd.DataFrame:
+    """The early-warning chart's months up to the report month (what the decisions of those
+    months read), or an empty frame with its columns when the build did not export it."""
+    frame = _read(marts_dir, CUSUM, optional=True)
+    if frame is None:
+        return pd.DataFrame(columns=["as_of_month", "tender_area", "provider_id", "s", "h", "signal"])
+    frame = _months(frame, "as_of_month")
+    return frame[frame["as_of_month"] <= cut].reset_index(drop=True)
 
 
 def _allocation(marts_dir: Path, cut: pd.Timestamp) -> pd.DataFrame:

@@ -179,10 +179,14 @@ def reason_text(decision: Mapping[str, object], rule: Disclosure, single_other: 
 
 
 def withhold_others(text: str, decision: Mapping[str, object]) -> str:
-    """The reason sentence without the comparator (the area's rate without the provider) and
-    the threshold derived from it, in the places decisions/reasons.yaml puts them."""
+    """The reason sentence without the comparator (the area's rate without the provider), the
+    threshold derived from it and the funnel z-score against it, in the places
+    decisions/reasons.yaml puts them."""
     comparator = as_number(decision.get("area_rate_excl_provider"))
     threshold = as_number(decision.get("threshold"))
+    z = as_number(decision.get("z_score"))
+    if z is not None:  # the z-score against the area, with n and the rate, gives the other's rate
+        text = text.replace(f"z = {danish.format_number(z, 2)}:", f"z {NOT_SHOWN_OTHERS}:")
     if comparator is not None:
         shown = danish.format_percent(comparator)
         text = text.replace(

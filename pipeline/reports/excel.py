@@ -15,7 +15,7 @@ so a cell keeps its text even when a user edits it."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from pipeline.files import atomic_path
 from pipeline.reports.config import ReportConfig
 from pipeline.reports.data import ReportData
 from pipeline.reports.disclosure import as_number, protect_results, reason_text
-from pipeline.reports.views import action_plan_text, measure_applies
+from pipeline.reports.views import action_plan_text, assumed_threshold_text, measure_applies
 
 # Excel forbids these in sheet names and allows 31 characters.
 _SHEET_FORBIDDEN = str.maketrans({c: " " for c in "[]:*?/\\"})
@@ -38,9 +38,25 @@ _SHEET_FORBIDDEN = str.maketrans({c: " " for c in "[]:*?/\\"})
 class Column:
     header: str
     source: str  # column of the protected results, or a computed name
-    kind: str  # "text", "count" (disclosure-controlled), "integer", "percent", "number", "kroner"
+    # "text", "count" (disclosure-controlled), "integer", "percent", "number", "ratio", "kroner"
+    kind: str
     width: int = 14
 
+
+# The columns both workbooks show (this scorecard and the annual report's workbook): one header,
+# kind and width each, so that the two never name or format the same column two ways.
+TENDER_AREA = Column("Udbudsområde", "tender_area", "integer", 8)
+PROVIDER_ID = Column("Leverandør-id", "provider_id", "text", 10)
+PROVIDER_NAME = Column("Leverandør", "provider_name", "text", 28)
+PROVIDER_KEY = (TENDER_AREA, PROVIDER_ID, PROVIDER_NAME)
+AREA_RATE_EXCL_PROVIDER = Column("Områdets andel uden leverandøren", "area_rate_excl_provider", "percent", 18)
+RISK_ADJUSTED_RATE = Column("Risikojusteret andel", "risk_adjusted_rate", "percent")
+# a decision's model, proposed state and the state in force
+BOOKING_STATE = (
+    Column("Model", "model_name", "text", 18),
+    Column("Forslag", "proposed_label", "text", 18),
+    Column("Gældende tilstand", "state_label", "text", 18),
+)
 
 AREA_COLUMNS = (
     Column("Mål", "measure_label", "text", 44),
@@ -51,8 +67,8 @@ AREA_COLUMNS = (
     Column("95 %-interval, nedre", "rate_low", "percent"),
     Column("95 %-interval, øvre", "rate_high", "percent"),
     Column("Områdets andel", "area_rate", "percent"),
-    Column("Områdets andel uden leverandøren", "area_rate_excl_provider", "percent", 18),
-    Column("Risikojusteret andel", "risk_adjusted_rate", "percent"),
+    AREA_RATE_EXCL_PROVIDER,
+    RISK_ADJUSTED_RATE,
     Column("Risikojusteret, 95 %-interval, nedre", "risk_adjusted_rate_low", "percent"),
     Column("Risikojusteret, 95 %-interval, øvre", "risk_adjusted_rate_high", "percent"),
     Column("Gennemsnit", "value_mean", "number"),
@@ -66,9 +82,7 @@ COUNT_NAMES = {"n": "forløb", "successes": "resultater"}
 DECISION_COLUMNS = (
     Column("Udbudsområde", "area_name", "text", 30),
     Column("Leverandør", "provider_label", "text", 30),
-    Column("Model", "model_name", "text", 18),
-    Column("Forslag", "proposed_label", "text", 18),
-    Column("Gældende tilstand", "state_label", "text", 18),
+    *BOOKING_STATE,
     Column("Andel af fair fordeling", "share", "percent", 12),
     Column("Begrundelse", "reason_shown", "text", 90),
     Column("Ændret af mødet", "override_text", "text", 40),
@@ -97,9 +111,45 @@ class _Formats:
         self.percent = book.add_format({"num_format": "0.0 %", "valign": "top"})
         self.number = book.add_format({"num_format": "#,##0.0", "valign": "top"})
         self.kroner = book.add_format({"num_format": '#,##0 "kr."', "valign": "top"})
+        self.ratio = self.number  # observed/expected: a plain number
 
     def of(self, kind: str):
         return getattr(self, kind)
+
+
+# What a table writer puts in one cell of a row: the value (None for an empty cell, a str for
+# text, else a number) and the number format.
+CellOf = Callable[[dict, Column], tuple[object, object]]
+
+
+def write_table(
+    sheet,
+    formats: _Formats,
+    top: int,
+    frame: pd.DataFrame,
+    columns: Sequence[Column],
+    cell_of: CellOf,
+    frozen: int,
+) -> None:
+    """A header and the rows, for both workbooks; `cell_of` decides what a cell holds (the
+    scorecard and the annual workbook show a small count differently). Text is written with
+    write_string, so a text that starts with "=" stays text and never becomes a formula; numbers
+    with write_number; None as an empty cell."""
+    for c, column in enumerate(columns):
+        sheet.write_string(top, c, column.header, formats.header)
+        sheet.set_column(c, c, column.width)
+    for r, row in enumerate(frame.to_dict("records"), start=top + 1):
+        for c, column in enumerate(columns):
+            cell, fmt = cell_of(row, column)
+            if cell is None:
+                sheet.write_blank(r, c, None, fmt)
+            elif isinstance(cell, str):
+                sheet.write_string(r, c, cell, formats.text)
+            else:
+                # the marts store rates as float32: 0.6428571343 is 0.642857 to anyone reading it
+                sheet.write_number(r, c, round(float(cell), 6), fmt)  # type: ignore[arg-type]
+    sheet.freeze_panes(top + 1, frozen)
+    sheet.autofilter(top, 0, top + max(len(frame), 1), len(columns) - 1)
 
 
 def _cell_value(value: object, column: Column, is_small: bool) -> object:
@@ -111,37 +161,32 @@ def _cell_value(value: object, column: Column, is_small: bool) -> object:
         return None
     if column.kind == "text":
         return str(value)
-    # the marts store rates as float32: 0.6428571343 is 0.642857 to anyone reading it
-    return round(float(value), 6)  # type: ignore[arg-type]
+    return float(value)  # type: ignore[arg-type]
+
+
+def _scorecard_cell(
+    row: dict, column: Column, formats: _Formats, config: ReportConfig
+) -> tuple[object, object]:
+    """A scorecard cell: a small count is empty (its row's flag column says so); a mean is
+    formatted as kroner or as a percent where the measure is a cost or an attendance rate."""
+    value = row.get(column.source)
+    small = column.kind == "count" and config.disclosure.is_small(value if value is None else float(value))
+    fmt = formats.of(column.kind)
+    if column.kind == "number":  # a mean of kroner, or of an attendance rate
+        if row.get("measure") == config.measures.cost:
+            fmt = formats.kroner
+        elif row.get("measure") == config.measures.mentor_attendance:
+            fmt = formats.percent
+    return _cell_value(value, column, small), fmt
 
 
 def _write_table(
     sheet, formats: _Formats, top: int, frame: pd.DataFrame, columns: Sequence[Column], config: ReportConfig
 ) -> None:
-    rule = config.disclosure
-    for c, column in enumerate(columns):
-        sheet.write_string(top, c, column.header, formats.header)
-        sheet.set_column(c, c, column.width)
-    for r, row in enumerate(frame.to_dict("records"), start=top + 1):
-        for c, column in enumerate(columns):
-            value = row.get(column.source)
-            small = column.kind == "count" and rule.is_small(value if value is None else float(value))
-            cell = _cell_value(value, column, small)
-            kind = column.kind
-            fmt = formats.of(kind)
-            if column.kind == "number":  # a mean of kroner, or of an attendance rate
-                if row.get("measure") == config.measures.cost:
-                    fmt = formats.kroner
-                elif row.get("measure") == config.measures.mentor_attendance:
-                    fmt = formats.percent
-            if cell is None:
-                sheet.write_blank(r, c, None, fmt)
-            elif isinstance(cell, str):
-                sheet.write_string(r, c, cell, formats.text)
-            else:
-                sheet.write_number(r, c, cell, fmt)
-    sheet.freeze_panes(top + 1, 2)
-    sheet.autofilter(top, 0, top + max(len(frame), 1), len(columns) - 1)
+    def cell_of(row: dict, column: Column) -> tuple[object, object]:
+        return _scorecard_cell(row, column, formats, config)
+
+    write_table(sheet, formats, top, frame, columns, cell_of, frozen=2)
 
 
 def area_frame(data: ReportData, area: int, rules: Rules, config: ReportConfig) -> pd.DataFrame:
@@ -254,7 +299,9 @@ def write_scorecard(data: ReportData, rules: Rules, config: ReportConfig, path: 
         if decisions.empty:
             sheet.write_string(1, 0, "Ingen bookingforslag for måneden: kør provmon decide.", formats.note)
         else:
-            sheet.write_string(1, 0, "Forslagene er pipelinens; opfølgningsmødet beslutter.", formats.note)
+            assumed = assumed_threshold_text(rules, sorted(int(a) for a in decisions["tender_area"].unique()))
+            note = f"Forslagene er pipelinens; opfølgningsmødet beslutter. {assumed}"
+            sheet.write_string(1, 0, note, formats.note)
             _write_table(sheet, formats, 3, decisions, DECISION_COLUMNS, config)
         book.close()
     return path

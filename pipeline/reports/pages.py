@@ -199,6 +199,11 @@ class DialoguePage:
     def trend(self, view: AreaView) -> go.Figure:
         return view.trend()
 
+    def cusum(self, view: AreaView) -> go.Figure:
+        """The early-warning chart with the provider's own line and h only: another
+        provider's S would reveal its results (outputs.md, disclosure between providers)."""
+        return view.cusum(self.provider_id)
+
     def flow(self, view: AreaView) -> go.Figure:
         title = f"{self.provider_name}: forløb pr. måned"
         return charts.flow_trend_chart(view.flow_of(self.provider_id), view.rule, title)

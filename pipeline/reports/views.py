@@ -23,6 +23,15 @@ from pipeline.reports.data import ReportData
 from pipeline.reports.disclosure import as_number, count_text, protect_counts, protect_results, reason_text
 
 AREA = "Området i alt"
+# The early-warning chart explained (decisions.md "Early warning"), for both meetings.
+CUSUM_TEXT = (
+    "Tidlig varsling er en risikojusteret CUSUM pr. leverandør på områdets primære mål "
+    "({measure}). Hvert forløb lægger til S, når det ender uden resultat, og trækker fra, når det "
+    "ender med et, vægtet efter hvor sandsynligt et resultat var for netop den borger. Når S når "
+    "grænsen h, gives et signal, og S starter forfra. Et signal flytter en leverandør fra normal "
+    "til skærpet opfølgning med handlingsplan, men ændrer aldrig antallet af nye henvisninger."
+)
+CUSUM_MISSING = "Tidlig varsling er ikke beregnet for måneden: kør provmon build."
 # The action plan's status (decisions.md: YELLOW requires a written plan, an override records it).
 PLAN_AWAITED = "afventer"
 
@@ -41,6 +50,19 @@ def action_plan_text(decision: dict, rules: Rules) -> str:
     if received is None or pd.isna(received):
         return PLAN_AWAITED
     return f"modtaget {danish.format_date(pd.Timestamp(received).date(), long=True)}"
+
+
+def assumed_threshold_text(rules: Rules, areas: list[int]) -> str:
+    """Model A's threshold labelled as what it is (decisions.md): an assumption the
+    administration sets, not a documented practice. Said wherever model A's proposals are
+    shown, also where no reason sentence quotes the threshold (e.g. too few referrals)."""
+    ratios = sorted({rules.area(a).hard.stop_ratio for a in areas})
+    shown = " eller ".join(danish.format_percent(r, trim=True) for r in ratios)
+    return (
+        f"{rules.model_name(Model.HARD)}: bookingstop ved en resultatandel under {shown} af "
+        "områdets andel uden leverandøren er en antaget tærskel, som forvaltningen fastsætter; "
+        "forvaltningens beskrivelse af bookingstoppet angiver ingen tærskel."
+    )
 
 
 def measure_applies(config: ReportConfig, measure: str, area: int) -> bool:
@@ -288,6 +310,9 @@ class AreaView:
             )
         return pd.DataFrame(out)
 
+    def assumed_threshold_note(self) -> str:
+        return assumed_threshold_text(self.rules, [self.area])
+
     def action_plans(self) -> pd.DataFrame:
         """The providers whose state in force requires a written action plan (handlingsplan)
         this month, in either model, and whether the plan was received."""
@@ -463,6 +488,70 @@ class AreaView:
         rows = self.data.progression
         return rows[rows["tender_area"] == self.area]
 
+    def cusum_rows(self, provider_id: str | None = None) -> pd.DataFrame:
+        """The early-warning chart (fct_provider_cusum) of the area over the trend months up
+        to the report month: every provider of the area in the month, or only `provider_id`
+        (a provider's dashboard shows its own line and no other provider's)."""
+        rows = self.data.cusum
+        if rows.empty:
+            return rows
+        first = pd.Timestamp(self.data.month) - pd.DateOffset(months=self.config.months.trend - 1)
+        shown = [provider_id] if provider_id is not None else self.providers
+        keep = (
+            (rows["tender_area"].astype(int) == self.area)
+            & (rows["as_of_month"] >= first)
+            & rows["provider_id"].astype(str).isin(shown)
+        )
+        return rows[keep].reset_index(drop=True)
+
+    def cusum_table(self) -> pd.DataFrame:
+        """Per provider: S at the month's end, the area's h, a signal in the month, and the
+        last month with a signal within the trend months (the follow-up meeting's table)."""
+        rows = self.cusum_rows()
+        if rows.empty:
+            return pd.DataFrame()
+        month = pd.Timestamp(self.data.month)
+        out = []
+        for pid in self.providers:
+            part = rows[rows["provider_id"].astype(str) == pid]
+            now = part[part["as_of_month"] == month]
+            if now.empty:
+                continue
+            r = now.iloc[0]
+            signalled = part.loc[part["signal"].fillna(False).astype(bool), "as_of_month"]
+            out.append(
+                {
+                    "Leverandør": self.label(pid),
+                    "S ved månedens udgang": danish.format_number(as_number(r["s"]), 2),
+                    "Grænse h": danish.format_number(as_number(r["h"]), 2),
+                    "Signal i måneden": "ja" if bool(r["signal"]) else "nej",
+                    "Seneste signal": danish.format_month(signalled.max()) if len(signalled) else "intet",
+                }
+            )
+        return pd.DataFrame(out)
+
+    def cusum_note(self) -> str:
+        """What the chart is, what a signal does, and h with its simulated false-signal rate."""
+        rows = self.cusum_rows()
+        if rows.empty:
+            return CUSUM_MISSING
+        measure = self.data.measure_label(self.primary).lower()
+        now = rows[rows["as_of_month"] == pd.Timestamp(self.data.month)]
+        text = CUSUM_TEXT.format(measure=measure)
+        if now.empty:
+            return text
+        h, rate = as_number(now["h"].iloc[0]), as_number(now["false_signal_rate"].iloc[0])
+        per = (
+            f"ét falsk signal pr. {danish.format_number(1 / rate, 0)} måneder"
+            if rate
+            else "ingen falske signaler"
+        )
+        return (
+            f"{text} Grænsen h = {danish.format_number(h, 2)} i {danish.format_month(self.data.month)} "
+            f"er sat ved simulering ud fra områdets egne forventede sandsynligheder og omfang: en "
+            f"leverandør med præcis de forventede resultater giver da i gennemsnit {per} (simuleret)."
+        )
+
     def reasons(self, decisions: pd.DataFrame) -> list[str]:
         return [self.reason(r) for r in decisions.to_dict("records")]
 
@@ -548,6 +637,13 @@ class AreaView:
         return charts.flow_chart(
             self.flow_month(), self.labels, self.rule, title, self.data.parameters.rolling_months
         )
+
+    def cusum(self, provider_id: str | None = None) -> go.Figure:
+        """The early-warning chart: S over time with h, every provider of the area or, on a
+        provider's dashboard, only its own line."""
+        label = self.data.measure_label(self.primary)
+        title = f"Tidlig varsling: risikojusteret CUSUM, {label}"
+        return charts.cusum_chart(self.cusum_rows(provider_id), self.labels, title, self.colour_map)
 
     def states(self, model: Model = Model.SOFT) -> go.Figure:
         rows = self.decisions

@@ -13,6 +13,7 @@ never a silent or made-up number."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -86,6 +87,8 @@ _COLUMNS_AFTER_FUNNEL: dict[str, str] = {
     "model_parameters": "coefficients in the fitted model, intercept included",
     "model_folded_levels": "covariate levels too rare for their own coefficient, folded in",
     "model_aliased_columns": "design columns dropped as linear combinations of others",
+    "model_coefficients": "the fitted coefficients by design column (JSON; empty without a model): "
+    "the warm start of the next month in an incremental build",
     "overdispersion_phi": "φ estimated from the area's z-scores (NaN: too few providers)",
     "overdispersion_p_value": "p-value of the χ² test for overdispersion",
     "overdispersion": "applied, not_needed, too_few_providers or disabled",
@@ -149,19 +152,26 @@ class _Patterns:
 
 
 def risk_adjust(
-    base: pd.DataFrame | duckdb.DuckDBPyRelation, config: StatsConfig | None = None
+    base: pd.DataFrame | duckdb.DuckDBPyRelation,
+    config: StatsConfig | None = None,
+    after: Mapping[tuple[Any, Any], Any] | None = None,
+    start: Mapping[tuple[Any, Any], Mapping[str, float] | None] | None = None,
 ) -> pd.DataFrame:
     """The whole statistics step of a build: pattern counts of the risk base and the comparison,
     one tender area × measure at a time, so that memory stays bounded at national scale (the
     provider × pattern counts of all groups at once would be tens of millions of rows).
 
     `base`: the per-referral risk base (see pattern_counts), a DuckDB relation or a DataFrame.
+    `after` and `start` (an incremental build, pipeline/stats/incremental.py): per tender area ×
+    measure, only the months after after[pair] are computed, the first warm-started from
+    start[pair].
     Returns output_columns(config), one row per tender_area × measure × as_of_month × provider."""
     config = config or load_stats_config()
+    after, start = after or {}, start or {}
     with as_relation(base) as relation:
         pairs = area_measures(relation)
-        chunks = _prefetched(pairs, lambda pair: count_patterns(relation, config, *pair))
-        pieces = [compare_providers(patterns, config) for patterns in chunks]
+        chunks = _prefetched(pairs, lambda pair: count_patterns(relation, config, *pair, after.get(pair)))
+        pieces = [compare_providers(patterns, config, start) for patterns in chunks]
     return pd.concat(pieces, ignore_index=True) if pieces else _empty(config)
 
 
@@ -181,11 +191,16 @@ def _empty(config: StatsConfig) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype=object) for name in output_columns(config)})
 
 
-def compare_providers(patterns: pd.DataFrame, config: StatsConfig | None = None) -> pd.DataFrame:
+def compare_providers(
+    patterns: pd.DataFrame,
+    config: StatsConfig | None = None,
+    start: Mapping[tuple[Any, Any], Mapping[str, float] | None] | None = None,
+) -> pd.DataFrame:
     """Risk-adjusted comparison of every provider in every tender area × measure × as-of month.
 
     `patterns` has the columns tender_area, measure, as_of_month, provider_id, the covariates of
     the configuration, n and successes (one row per covariate pattern, see `pattern_counts`).
+    `start`: per (tender_area, measure), the coefficients the first month's fit starts from.
     Returns OUTPUT_COLUMNS, one row per tender_area × measure × as_of_month × provider_id."""
     config = config or load_stats_config()
     covariates = list(config.covariates)
@@ -195,7 +210,8 @@ def compare_providers(patterns: pd.DataFrame, config: StatsConfig | None = None)
         return _empty(config)
     groups = _GroupedPatterns(data, covariates)
     pieces: list[dict[str, Any]] = []
-    previous: dict[tuple[Any, ...], dict[str, float]] = {}  # last coefficients per area x measure
+    # the last coefficients per area x measure
+    previous: dict[tuple[Any, ...], Mapping[str, float]] = {k: v for k, v in (start or {}).items() if v}
     with single_threaded_blas():
         for key, provider_ids, cell in groups:
             model = _fit_area_model(cell, groups.labels, covariates, config, previous.get(key[:2]))
@@ -386,6 +402,7 @@ def _provider_rows(cell: _Patterns, model: AreaModel, config: StatsConfig) -> di
         "model_parameters": model.parameters,
         "model_folded_levels": model.folded_levels,
         "model_aliased_columns": model.aliased_columns,
+        "model_coefficients": json.dumps(model.params) if model.status == ADJUSTED else "",
         "overdispersion_phi": od.phi,
         "overdispersion_p_value": od.p_value,
         "overdispersion": od.status,
@@ -400,7 +417,8 @@ def _provider_rows(cell: _Patterns, model: AreaModel, config: StatsConfig) -> di
 _INT_COLUMNS = ("n", "observed", "model_n", "model_events", "model_parameters", "model_folded_levels",
                 "model_aliased_columns", "overdispersion_providers")  # fmt: skip
 _FLOAT_COLUMNS = ("area_rate", "auc", "overdispersion_phi", "overdispersion_p_value", "_phi_factor")
-_TEXT_COLUMNS = ("evidence", "adjustment", "adjustment_status", "adjustment_message", "overdispersion")
+_TEXT_COLUMNS = ("evidence", "adjustment", "adjustment_status", "adjustment_message", "overdispersion",
+                 "model_coefficients")  # fmt: skip
 
 
 def _assemble(pieces: list[dict[str, Any]], data: pd.DataFrame, config: StatsConfig) -> pd.DataFrame:

@@ -13,6 +13,7 @@ base and `adjustment` says `unadjusted`."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import duckdb
@@ -46,18 +47,24 @@ EXPECTED_COLUMNS = ("referral_id", "measure", "as_of_month", "expected_p", "tend
 
 
 def referral_expected(
-    base: pd.DataFrame | duckdb.DuckDBPyRelation, config: StatsConfig | None = None
+    base: pd.DataFrame | duckdb.DuckDBPyRelation,
+    config: StatsConfig | None = None,
+    after: Mapping[tuple[Any, Any], Any] | None = None,
+    start: Mapping[tuple[Any, Any], Mapping[str, float] | None] | None = None,
 ) -> pd.DataFrame:
     """One row per referral × binary measure of the risk base: its expected probability from
     the model of the as-of month equal to the month its measure matured (EXPECTED_COLUMNS).
 
-    `base`: the risk base of `risk_adjust`, with referral_id and window_end_month besides."""
+    `base`: the risk base of `risk_adjust`, with referral_id and window_end_month besides.
+    `after`, `start`: as for risk_adjust (an incremental build computes only the months after
+    after[pair], warm-started from start[pair])."""
     config = config or load_stats_config()
+    after, start = after or {}, start or {}
     with as_relation(base) as relation:
         require_columns(relation.columns, ["referral_id", MATURED_MONTH], "the risk base")
         pieces = [
-            _expected_of(relation, config, tender_area, measure)
-            for tender_area, measure in area_measures(relation)
+            _expected_of(relation, config, pair, after.get(pair), start.get(pair))
+            for pair in area_measures(relation)
         ]
     pieces = [piece for piece in pieces if not piece.empty]
     if not pieces:
@@ -66,11 +73,17 @@ def referral_expected(
 
 
 def _expected_of(
-    relation: duckdb.DuckDBPyRelation, config: StatsConfig, tender_area: Any, measure: Any
+    relation: duckdb.DuckDBPyRelation,
+    config: StatsConfig,
+    pair: tuple[Any, Any],
+    after: Any = None,
+    start: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
-    """The referrals of one tender area × measure with their expected probabilities."""
-    fitted = fitted_patterns(count_patterns(relation, config, tender_area, measure), config)
-    matured = _matured_rows(relation, config, tender_area, measure)
+    """The referrals of one tender area × measure with their expected probabilities (of the
+    months after `after` only, if given)."""
+    tender_area, measure = pair
+    fitted = fitted_patterns(count_patterns(relation, config, tender_area, measure, after), config, start)
+    matured = _matured_rows(relation, config, tender_area, measure, after)
     keys = [*GROUP_KEYS, *config.covariates]
     for frame in (fitted, matured):  # one text form of every key, whatever each side's dtype
         frame["as_of_month"] = pd.to_datetime(frame["as_of_month"]).dt.strftime("%Y-%m-%d")
@@ -88,7 +101,7 @@ def _expected_of(
 
 
 def _matured_rows(
-    relation: duckdb.DuckDBPyRelation, config: StatsConfig, tender_area: Any, measure: Any
+    relation: duckdb.DuckDBPyRelation, config: StatsConfig, tender_area: Any, measure: Any, after: Any = None
 ) -> pd.DataFrame:
     """The rows of the base whose as-of month is the month their measure matured, with the
     covariates banded as for the pattern counts."""
@@ -97,15 +110,21 @@ def _matured_rows(
         f"select referral_id, tender_area, measure, as_of_month,\n    {bands}\n"
         f"from base where {OUTCOME} is not null and as_of_month = {MATURED_MONTH}"
         f" and tender_area = $area and measure = $measure"
+        + (f" and as_of_month > {literal(after)}" if after is not None else "")
     )
     query = query.replace("$area", literal(tender_area)).replace("$measure", literal(measure))
     return relation.query("base", query).df()
 
 
-def fitted_patterns(patterns: pd.DataFrame, config: StatsConfig | None = None) -> pd.DataFrame:
+def fitted_patterns(
+    patterns: pd.DataFrame,
+    config: StatsConfig | None = None,
+    start: Mapping[str, float] | None = None,
+) -> pd.DataFrame:
     """Per tender area × measure × as-of month × covariate pattern: the fitted probability of
     that month's model (or the area rate where it fell back), fitted exactly as
-    `compare_providers` fits them."""
+    `compare_providers` fits them. `patterns` holds one tender area × measure; `start`: the
+    coefficients its first month's fit starts from (an incremental build)."""
     config = config or load_stats_config()
     covariates = list(config.covariates)
     data = _checked(patterns)
@@ -113,10 +132,10 @@ def fitted_patterns(patterns: pd.DataFrame, config: StatsConfig | None = None) -
     if data.empty:
         return pd.DataFrame(columns=columns)
     groups = _GroupedPatterns(data, covariates)
-    previous: dict[tuple[Any, ...], dict[str, float]] = {}
+    previous: dict[tuple[Any, ...], Mapping[str, float]] = {}
     pieces: list[pd.DataFrame] = []
     for key, _, cell in groups:
-        model = _fit_area_model(cell, groups.labels, covariates, config, previous.get(key[:2]))
+        model = _fit_area_model(cell, groups.labels, covariates, config, previous.get(key[:2], start))
         n_patterns = len(cell.pattern_codes[0]) if cell.pattern_codes else 1
         if model.status == ADJUSTED and model.fitted is not None:
             previous[key[:2]] = model.params

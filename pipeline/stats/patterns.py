@@ -110,15 +110,17 @@ def count_patterns(
     config: StatsConfig,
     tender_area: object = None,
     measure: object = None,
+    after: object = None,
 ) -> pd.DataFrame:
-    """Pattern counts of the whole base, or of one tender area and measure (the filter reaches
-    into the risk-base view, so only that part of it is computed)."""
+    """Pattern counts of the whole base, or of one tender area and measure, and only of the
+    as-of months after `after` if given (an incremental build: the filters reach into the
+    risk-base view, so only that part of it is computed)."""
     require_columns(relation.columns, [*GROUP_KEYS, PROVIDER, OUTCOME, *config.covariates], "the risk base")
     where = "".join(
         f" and {column} = {literal(value)}"
         for column, value in (("tender_area", tender_area), ("measure", measure))
         if value is not None
-    )
+    ) + (f" and as_of_month > {literal(after)}" if after is not None else "")
     table = relation.query("base", pattern_sql(config, where=where)).arrow()
     if isinstance(table, pa.RecordBatchReader):
         table = table.read_all()

@@ -150,8 +150,9 @@ def test_no_allocation_without_an_agreement_and_the_tender_change_is_followed(de
 
 
 def test_rule_version_is_the_hash_of_the_rule_file_and_the_builds_parameters(decided: Decided) -> None:
-    """sha256 over rules.yaml's bytes, a NUL and the build's dim_parameters (the decision's
-    parameters, typed, as sorted JSON), recomputed here from the published rows."""
+    """sha256 over rules.yaml's bytes, a NUL, the build's dim_parameters (the decision's
+    parameters, typed, as sorted JSON), a NUL and reasons.yaml's bytes, recomputed here from the
+    published rows."""
     content = RULES_FILE.read_bytes()
     published = dict(
         query(decided.settings, "SELECT parameter, value FROM main.dim_parameters").itertuples(index=False)
@@ -174,7 +175,8 @@ def test_rule_version_is_the_hash_of_the_rule_file_and_the_builds_parameters(dec
         "booking_volume_months": int(published["booking_volume_months"]),
     }
     parameters = json.dumps(typed, sort_keys=True, separators=(",", ":"))
-    version = hashlib.sha256(content + b"\0" + parameters.encode()).hexdigest()[:12]
+    reasons = (RULES_FILE.parent / "reasons.yaml").read_bytes()
+    version = hashlib.sha256(content + b"\0" + parameters.encode() + b"\0" + reasons).hexdigest()[:12]
     assert set(decided.rows["rule_version"]) == {version}
     versions = query(decided.settings, "SELECT * FROM meta.rule_versions")
     assert versions["rule_version"].tolist() == [version]

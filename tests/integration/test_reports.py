@@ -760,3 +760,53 @@ def test_a_received_action_plan_reaches_the_area_report_and_the_scorecard(
     assert dict(zip(listed["Leverandør"], listed["Handlingsplan"], strict=True)) == expected
     rows = decision_sheet(summary.folder / "scorecard.xlsx")
     assert {r["Leverandør"]: r["Handlingsplan"] for r in rows if r["Handlingsplan"]} == expected
+
+
+def _cusum_figures(html_text: str) -> list[dict]:
+    return [
+        f
+        for f in figures(html_text)
+        if "Tidlig varsling" in str(f["layout"].get("title", {}).get("text", ""))
+    ]
+
+
+def test_the_area_report_has_the_early_warning_and_a_dashboard_only_the_own_line(
+    small_reports: SmallReports, marts
+) -> None:
+    """Issue 17 item 7: the area report's "Tidlig varsling" draws every provider's S with the
+    area's h, ending at the report month's S of fct_provider_cusum; a provider's dashboard
+    draws its own line and h in each of its areas, and no other provider's."""
+    cusum = marts["fct_provider_cusum"]
+    cusum = cusum.assign(
+        as_of_month=pd.to_datetime(cusum["as_of_month"]), provider_id=cusum["provider_id"].astype(str)
+    )
+    month = pd.Timestamp(f"{small_reports.month}-01")
+    now = cusum[cusum["as_of_month"] == month].set_index(["tender_area", "provider_id"])
+    names = marts["dim_providers"].set_index("provider_id")["provider_name"]
+    results = marts["mart_provider_results"]
+    current = results[pd.to_datetime(results["as_of_month"]) == month]
+    for area in sorted(current["tender_area"].unique()):
+        html_text = (small_reports.folder / f"opfoelgning-omraade-{area}.html").read_text(encoding="utf-8")
+        assert "Tidlig varsling" in visible_text(html_text)
+        (fig,) = _cusum_figures(html_text)
+        lines = {t["name"]: t for t in fig["data"]}
+        drawn = {
+            p for p in current.loc[current["tender_area"] == area, "provider_id"] if (area, p) in now.index
+        }
+        assert set(lines) == {names[p] for p in drawn} | {"Grænse h"}
+        for pid in drawn:
+            assert _values(lines[names[pid]]["y"])[-1] == pytest.approx(now.loc[(area, pid), "s"])
+        h = now.xs(area, level="tender_area")["h"].iloc[0]
+        assert _values(lines["Grænse h"]["y"])[-1] == pytest.approx(h)
+    for pid in sorted(current["provider_id"].unique()):
+        html_text = (small_reports.folder / f"leverandoer-{pid}.html").read_text(encoding="utf-8")
+        charts_shown = _cusum_figures(html_text)
+        areas = sorted(
+            a
+            for a in current.loc[current["provider_id"] == pid, "tender_area"].unique()
+            if (a, pid) in now.index
+        )
+        assert len(charts_shown) == len(areas), pid
+        for area, fig in zip(areas, charts_shown, strict=True):
+            assert [t["name"] for t in fig["data"]] == [names[pid], "Grænse h"], pid
+            assert _values(fig["data"][0]["y"])[-1] == pytest.approx(now.loc[(area, pid), "s"])

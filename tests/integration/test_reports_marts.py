@@ -120,3 +120,18 @@ def test_a_build_with_other_vars_changes_the_reports_numbers_and_text(
     assert "Afsluttet i de seneste 6 måneder" in {trace.name for trace in view.flow().data}
     assert "Grænserne er 90 % og 99,8 %." in view.funnel_note()
     assert "90 %-grænse" in {trace.name for trace in view.funnel().data}
+
+
+def test_the_early_warning_chart_is_exported_as_the_warehouse_holds_it(small_warehouse: Settings) -> None:
+    """fct_provider_cusum reaches data/marts/ with the other marts (the reports read only the
+    Parquet files), row for row."""
+    path = small_warehouse.marts_dir / "fct_provider_cusum.parquet"
+    assert path.exists()
+    with duckdb.connect(str(small_warehouse.warehouse), read_only=True) as con:
+        rows = con.execute("select count(*) from main.fct_provider_cusum").fetchone()[0]
+        differ = con.execute(
+            f"select count(*) from (select * from main.fct_provider_cusum except all "
+            f"select * from read_parquet('{path}'))"
+        ).fetchone()[0]
+    assert rows > 0 and differ == 0
+    assert len(pd.read_parquet(path)) == rows

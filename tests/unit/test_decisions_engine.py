@@ -83,10 +83,12 @@ def test_the_soft_reason_sentence_shows_the_numbers() -> None:
     }
     soft = by_model(decide(FEB, [pm(FEB, "P01", 88, 16)], memory).rows, Model.SOFT)
     assert (soft.previous_state, soft.proposed_state, soft.evidence) == ("GREEN", "YELLOW", "warning")
-    # 16/88 = 18.18 %, Wilson 11.51-27.51 %, z = -2.60: below the 95 % limit, not the 99.8 % one
+    # 16/88 = 18.18 %, Wilson 11.51-27.51 %, z = (16 - 88 x 0.31) / sqrt(88 x 0.31 x 0.69) = -2.60:
+    # below the 95 % limit (z = -1.96), not the 99.8 % one; the funnel moved the state
     assert soft.reason == (
-        "Resultatandel 18,2 % (95 %-interval 11,5–27,5 %) mod områdets 31,0 % uden leverandøren, n = 88: "
-        "under 95 %-grænsen for anden måned i træk – skærpet opfølgning (var normal)."
+        "Tragtplot: Resultatandel 18,2 % (95 %-interval 11,5–27,5 %) mod områdets 31,0 % uden "
+        "leverandøren, n = 88, z = -2,60: under 95 %-grænsen (z = -1,96) for anden måned i træk – "
+        "skærpet opfølgning (var normal)."
     )
     assert soft.rule_version == RULES.rule_version
     assert soft.share == 1.0 and soft.state_label == "Skærpet opfølgning"
@@ -97,7 +99,11 @@ def test_the_adjusted_sentence_names_the_risk_adjusted_rate() -> None:
     soft = by_model(decide(JAN, [row]).rows, Model.SOFT)
     assert (soft.evidence, soft.evidence_basis, soft.state) == ("alarm", "adjusted", "YELLOW")
     assert "risikojusteret 20,1 %" in soft.reason
-    assert "under 99,8 %-grænsen – skærpet opfølgning (var normal)." in soft.reason
+    assert soft.reason.startswith("Tragtplot: ")
+    assert (
+        "n = 120, z = -3,50: under 99,8 %-grænsen (z = -3,09) – skærpet opfølgning (var normal)."
+        in soft.reason
+    )
 
 
 class RecordingCohorts:

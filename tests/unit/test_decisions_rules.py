@@ -43,8 +43,11 @@ def test_shipped_rules_carry_the_defaults_of_decisions_md() -> None:
         assert (area.share(Model.HARD, "OPEN"), area.share(Model.HARD, "STOP")) == (1.0, 0.0)
 
 
-def test_rule_version_is_a_short_sha256_of_the_file_bytes_and_the_parameters(tmp_path: Path) -> None:
-    """sha256 over the file's bytes, a NUL and the parameters as sorted JSON, computed here."""
+def test_rule_version_is_a_short_sha256_of_the_file_bytes_the_parameters_and_the_reasons(
+    tmp_path: Path,
+) -> None:
+    """sha256 over the file's bytes, a NUL, the parameters as sorted JSON, a NUL and the reason
+    sentences' bytes (reasons.yaml), computed here."""
     text = RULES_FILE.read_bytes()
     defaults = dbt_var_defaults()
     names = ("min_n", "funnel_warning_level", "funnel_alarm_level", "funnel_limits", "overdispersion")
@@ -54,7 +57,9 @@ def test_rule_version_is_a_short_sha256_of_the_file_bytes_and_the_parameters(tmp
         "booking_volume_months": defaults["booking_volume_months"],
     }
     canonical = json.dumps(params, sort_keys=True, separators=(",", ":")).encode()
-    assert load_rules().rule_version == hashlib.sha256(text + b"\0" + canonical).hexdigest()[:12]
+    reasons = TEMPLATES_FILE.read_bytes()
+    expected = hashlib.sha256(text + b"\0" + canonical + b"\0" + reasons).hexdigest()[:12]
+    assert load_rules().rule_version == expected
     edited = tmp_path / "rules.yaml"
     edited.write_bytes(text + b"\n# a comment is an edit too\n")
     assert load_rules(edited).rule_version != load_rules().rule_version

@@ -185,3 +185,21 @@ def test_a_reason_quoting_a_small_count_is_replaced() -> None:
     assert reason_text(fine, RULE) == fine["reason"]
     stopped = {"n": 30, "successes": 9, "cohort_closed": 2, "state_label": "Bookingstop", "reason": "…2…"}
     assert "2" not in reason_text(stopped, RULE)
+
+
+def test_a_funnel_reason_hides_the_z_score_against_a_single_other_provider() -> None:
+    """The z-score of a funnel reason, with the provider's own n and rate, gives the area's rate
+    without it: where that is one other provider's result, the z-score is withheld as the rate
+    is; the limit's z (a constant of the build) stays."""
+    from dataclasses import asdict
+    from datetime import date
+
+    from pipeline.decisions import Model
+    from tests.unit.test_decisions_engine import by_model, decide, pm
+
+    month = date(2024, 2, 1)
+    soft = asdict(by_model(decide(month, [pm(month, "P01", 88, 16, area_rate=0.31)]).rows, Model.SOFT))
+    assert "z = -2,60:" in soft["reason"] and "31,0 %" in soft["reason"]
+    text = reason_text(soft, RULE, single_other=True)
+    assert "-2,60" not in text and "31,0 %" not in text
+    assert text.startswith("Tragtplot: ") and "(z = -1,96)" in text and "n = 88" in text

@@ -104,3 +104,30 @@ def test_the_risk_adjusted_rate_has_its_interval(marts, tmp_path: Path) -> None:
         now.loc["P1", "rate"] * 0.9 + 0.07, abs=1e-6
     )
     assert rows[NAMES["P3"]]["Risikojusteret, 95 %-interval, nedre"] is None  # 3 referrals
+
+
+def test_model_as_threshold_is_labelled_an_assumption_where_its_proposals_are_shown(
+    marts,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Issue 17: every output that shows model A says that its threshold (stop_ratio of the
+    area's rate, rules.yaml) is an assumption the administration sets, even where no reason
+    sentence quotes it (here the reasons say nothing about a threshold)."""
+    book = _book(marts, tmp_path)
+    sheet = book["Beslutninger"]
+    rows = _table(sheet)
+    hard = [r for r in rows if r["Model"] == load_rules().model_name("hard")]
+    assert hard and not any("antaget" in str(r["Begrundelse"]) for r in hard)
+    ratio = f"{load_rules().area(1).hard.stop_ratio * 100:.0f} %"
+    assert "antaget tærskel" in sheet["A2"].value and f"under {ratio} af områdets andel" in sheet["A2"].value
+
+
+def test_the_area_view_labels_model_as_threshold_an_assumption(marts) -> None:  # noqa: F811
+    from pipeline.reports.views import AreaView
+
+    config = load_config()
+    data = load_report_data(marts, MONTH.strftime("%Y-%m"), config)
+    note = AreaView(data, 1, config, load_rules(), data.provider_names()).assumed_threshold_note()
+    assert (
+        note.startswith("Bookingstop (i dag): ") and "antaget tærskel, som forvaltningen fastsætter" in note
+    )

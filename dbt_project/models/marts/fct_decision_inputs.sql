@@ -143,8 +143,10 @@ state_cohorts_counted as (
         entry_month,
         count(*) as judged,
         count(*) filter (where is_success) as successes,
-        sum(expected_p) as expected,
-        sum(expected_p * (1 - expected_p)) as variance
+        {#- Exact sums (macro exact_sum): the same in every build whatever order the rows of
+            fct_referral_expected come in, which an incremental build changes. #}
+        cast({{ exact_sum('expected_p') }} as {{ type_double() }}) as expected,
+        cast({{ exact_sum('expected_p * (1 - expected_p)') }} as {{ type_double() }}) as variance
     from state_cohort_judged
     group by as_of_month, provider_id, tender_area, entry_month
 

@@ -77,18 +77,7 @@ history_windows as (
 
 benefit_history as (
 
-    select
-        history_windows.referral_id,
-        sum({{ weeks_overlapping(
-            'benefit_spells.first_week_start', 'benefit_spells.last_week_start',
-            'history_windows.first_monday', 'history_windows.last_monday'
-        ) }}) as benefit_weeks
-    from history_windows
-    inner join benefit_spells
-        on benefit_spells.person_id = history_windows.person_id
-       and benefit_spells.first_week_start <= history_windows.last_monday
-       and benefit_spells.last_week_start >= history_windows.first_monday
-    group by history_windows.referral_id
+    {{ weeks_on_benefit_in_windows('history_windows', 'benefit_spells', ['referral_id']) }}
 
 ),
 
@@ -113,7 +102,7 @@ final as (
         cast({{ age_in_whole_years('referrals.birth_date', 'referrals.start_date') }} as {{ dbt.type_int() }}) as age_at_start,
         referrals.sex,
         referrals.benefit_at_start,
-        cast(coalesce(benefit_history.benefit_weeks, 0) as {{ dbt.type_int() }}) as benefit_weeks_52,
+        cast(benefit_history.weeks_on_benefit as {{ dbt.type_int() }}) as benefit_weeks_52,
         paid_hours_measures.paid_hours_baseline,
         coalesce(earlier_referrals.prior_referrals, 0) as prior_referrals,
         referrals.tender_area,

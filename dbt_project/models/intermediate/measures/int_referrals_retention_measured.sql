@@ -47,6 +47,7 @@ windows as (
 
     select
         *,
+        {{ add_days('first_monday', 7 * (n_weeks - 1)) }} as last_monday,
         case
             when {{ month_end('retention_month') }} >= {{ add_days('first_monday', 7 * n_weeks - 1) }}
                 then {{ month_end('retention_month') }}
@@ -70,18 +71,7 @@ paid_in_month as (
 
 benefit_weeks_counted as (
 
-    select
-        windows.referral_id,
-        coalesce(sum({{ weeks_overlapping(
-            'benefit_spells.first_week_start', 'benefit_spells.last_week_start',
-            'windows.first_monday', add_days('windows.first_monday', 7 * (n_weeks - 1))
-        ) }}), 0) as weeks_on_benefit
-    from windows
-    left join benefit_spells
-        on benefit_spells.person_id = windows.person_id
-       and benefit_spells.first_week_start <= {{ add_days('windows.first_monday', 7 * (n_weeks - 1)) }}
-       and benefit_spells.last_week_start >= windows.first_monday
-    group by windows.referral_id
+    {{ weeks_on_benefit_in_windows('windows', 'benefit_spells', ['referral_id']) }}
 
 ),
 

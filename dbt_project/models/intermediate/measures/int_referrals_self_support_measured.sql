@@ -58,27 +58,21 @@ follow_up_windows as (
 
 ),
 
-benefit_weeks_counted as (
+windows as (
 
     select
-        follow_up_windows.referral_id,
-        follow_up_windows.months_after_job_start,
-        follow_up_windows.as_of,
-        {{ add_days('follow_up_windows.first_monday', 7 * n_weeks - 1) }} as window_end,
-        coalesce(sum({{ weeks_overlapping(
-            'benefit_spells.first_week_start', 'benefit_spells.last_week_start',
-            'follow_up_windows.first_monday', add_days('follow_up_windows.first_monday', 7 * (n_weeks - 1))
-        ) }}), 0) as weeks_on_benefit
+        *,
+        {{ add_days('first_monday', 7 * (n_weeks - 1)) }} as last_monday,
+        {{ add_days('first_monday', 7 * n_weeks - 1) }} as window_end
     from follow_up_windows
-    left join benefit_spells
-        on benefit_spells.person_id = follow_up_windows.person_id
-       and benefit_spells.first_week_start <= {{ add_days('follow_up_windows.first_monday', 7 * (n_weeks - 1)) }}
-       and benefit_spells.last_week_start >= follow_up_windows.first_monday
-    group by
-        follow_up_windows.referral_id,
-        follow_up_windows.months_after_job_start,
-        follow_up_windows.as_of,
-        follow_up_windows.first_monday
+
+),
+
+benefit_weeks_counted as (
+
+    {{ weeks_on_benefit_in_windows(
+        'windows', 'benefit_spells', ['referral_id', 'months_after_job_start', 'as_of', 'window_end']
+    ) }}
 
 ),
 

@@ -23,21 +23,13 @@ final as (
 
     select
         months.as_of_month,
-        measures.tender_area,
-        measures.measure,
-        measures.provider_id,
-        measures.referral_id,
-        measures.window_end_month,
-        measures.success = 1 as outcome,
-        measures.age_at_start,
-        measures.sex,
-        measures.benefit_at_start,
-        measures.benefit_weeks_52,
-        measures.paid_hours_baseline,
-        measures.prior_referrals,
-        measures.offer_code,
-        measures.purpose,
-        measures.start_quarter
+        {%- for column in risk_base_columns() %}
+        {% if column == 'success' -%}
+        measures.success = 1 as outcome
+        {%- else -%}
+        measures.{{ column }}
+        {%- endif %}{% if not loop.last %},{% endif %}
+        {%- endfor %}
     from measures
     inner join months
         on {{ in_rolling_base('measures.window_end_month', 'months.as_of_month') }}

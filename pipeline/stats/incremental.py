@@ -1,0 +1,266 @@
+"""Incremental risk adjustment: keep the months of the previous build whose models cannot have
+changed, recompute the rest (issue 19).
+
+The risk adjustment fits one model per tender area × measure × as-of month, each month's fit
+starting from the coefficients of the month before (the warm start). A month's results are
+therefore a function of its own risk base and of every earlier month's: they can be kept from
+the previous build exactly when the base of that month and of every month before it is the
+same. int_risk_base_fingerprinted gives each month's base a fingerprint; the previous build's
+int_provider_results_risk_adjusted stores the fingerprint its rows were computed from and each
+month's coefficients. Per area × measure the longest prefix of months with equal fingerprints is
+kept, and the fits resume after it from the coefficients of the last adjusted kept month, so
+the recomputed months are bit for bit what a full build computes. A correction dated in the
+past changes that month's fingerprint, so it and every later month are recomputed.
+
+The fingerprint also carries a digest of the statistics' parameters, stats.yaml and the code
+of pipeline/stats: a changed parameter or method recomputes everything."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from pipeline.sql import ident, literal
+from pipeline.stats.compare import risk_adjust
+from pipeline.stats.config import StatsConfig
+from pipeline.stats.expected import EXPECTED_COLUMNS, referral_expected
+
+log = logging.getLogger(__name__)
+
+STATS_DIR = Path(__file__).resolve().parent
+# The columns the risk adjustment adds for the next build (described in _risk__models.yml).
+FINGERPRINT = "base_fingerprint"
+COEFFICIENTS = "model_coefficients"
+PAIR = ("tender_area", "measure")
+MONTH = "as_of_month"
+
+# (tender_area, measure) -> its last kept month and the coefficients to resume from.
+AreaMeasure = tuple[Any, Any]
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where the fits of one tender area × measure resume: after `kept_through` (None: from the
+    first month), warm-started from `start` (the last adjusted kept month's coefficients)."""
+
+    kept_through: dt.date | None = None
+    start: dict[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    """The resume point of every area × measure of an incremental build, and where the previous
+    build's rows are (relations in the warehouse)."""
+
+    points: dict[AreaMeasure, Resume] = field(default_factory=dict)
+    previous_results: str | None = None
+
+    def after(self) -> dict[AreaMeasure, dt.date | None]:
+        """Per area × measure, the month after which the fits run (risk_adjust's `after`)."""
+        return {pair: point.kept_through for pair, point in self.points.items()}
+
+    def start(self) -> dict[AreaMeasure, dict[str, float] | None]:
+        """Per area × measure, the coefficients they resume from (risk_adjust's `start`)."""
+        return {pair: point.start for pair, point in self.points.items()}
+
+    def kept_months(self, fingerprints: pd.DataFrame) -> int:
+        """How many of the months × areas × measures in `fingerprints` are kept."""
+        months = fingerprints[MONTH].map(_as_date)
+        through = [
+            self.after().get((a, m))
+            for a, m in zip(fingerprints[PAIR[0]], fingerprints[PAIR[1]], strict=True)
+        ]
+        return sum(t is not None and month <= t for month, t in zip(months, through, strict=True))
+
+    def kept_filter(self) -> str:
+        """SQL condition on tender_area, measure, as_of_month selecting the kept rows."""
+        kept = [
+            f"({ident(PAIR[0])} = {literal(area)} and {ident(PAIR[1])} = {literal(measure)} "
+            f"and {ident(MONTH)} <= {literal(point.kept_through)})"
+            for (area, measure), point in sorted(self.points.items(), key=str)
+            if point.kept_through is not None
+        ]
+        return " or ".join(kept) if kept else "false"
+
+
+def statistics_digest(parameters: str | None) -> str:
+    """A digest of everything besides the data that decides a month's results: the parameters
+    (JSON from the model's config), stats.yaml and the source of pipeline/stats."""
+    digest = hashlib.sha256((parameters or "").encode("utf-8"))
+    for path in sorted([*STATS_DIR.glob("*.py"), *STATS_DIR.glob("*.yaml")]):
+        digest.update(path.name.encode("utf-8"))
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def month_fingerprints(fingerprinted: pd.DataFrame, digest: str) -> pd.DataFrame:
+    """tender_area, measure, as_of_month, base_fingerprint: int_risk_base_fingerprinted's rows
+    and hash with the statistics' digest, as text."""
+    frame = fingerprinted[[*PAIR, MONTH]].copy()
+    frame[MONTH] = pd.to_datetime(frame[MONTH]).dt.date
+    frame[FINGERPRINT] = [
+        f"{digest}:{int(rows)}:{int(hashed)}"
+        for rows, hashed in zip(fingerprinted["base_rows"], fingerprinted["base_hash"], strict=True)
+    ]
+    return frame
+
+
+def kept_prefix(current: pd.DataFrame, previous: pd.DataFrame) -> dict[AreaMeasure, dt.date | None]:
+    """Per area × measure of `current`, the last month of the longest run of months, from the
+    first, whose fingerprint equals the previous build's (None: nothing can be kept).
+
+    Both frames: tender_area, measure, as_of_month, base_fingerprint (one row per month)."""
+    before = {
+        (row.tender_area, row.measure, _as_date(row.as_of_month)): row.base_fingerprint
+        for row in previous.itertuples(index=False)
+    }
+    kept: dict[AreaMeasure, dt.date | None] = {}
+    ordered = current.assign(**{MONTH: current[MONTH].map(_as_date)}).sort_values([*PAIR, MONTH])
+    for pair, months in ordered.groupby(list(PAIR), sort=False):
+        last = None
+        for month, fingerprint in zip(months[MONTH], months[FINGERPRINT], strict=True):
+            if before.get((*pair, month)) != fingerprint:
+                break
+            last = month
+        kept[tuple(pair)] = last
+    return kept
+
+
+def resume_points(
+    kept: Mapping[AreaMeasure, dt.date | None], coefficients: pd.DataFrame
+) -> dict[AreaMeasure, Resume]:
+    """The warm start of each area × measure: the coefficients of its last month up to the kept
+    one that has any (a month whose model fell back passes the month before's on, as the fits
+    do). `coefficients`: tender_area, measure, as_of_month, model_coefficients (JSON, '' or
+    NULL without a model)."""
+    frame = coefficients.assign(**{MONTH: coefficients[MONTH].map(_as_date)})
+    frame = frame[frame[COEFFICIENTS].fillna("") != ""].sort_values([*PAIR, MONTH])
+    points = {}
+    for pair, through in kept.items():
+        start = None
+        if through is not None:
+            rows = frame[
+                (frame[PAIR[0]] == pair[0]) & (frame[PAIR[1]] == pair[1]) & (frame[MONTH] <= through)
+            ]
+            start = json.loads(rows[COEFFICIENTS].iloc[-1]) if len(rows) else None
+        points[pair] = Resume(through, start)
+    return points
+
+
+def _as_date(value: Any) -> dt.date:
+    return pd.Timestamp(value).date()
+
+
+# --- the previous build, in the warehouse ------------------------------------------------------
+
+
+def previous_relation(
+    con: duckdb.DuckDBPyConnection, build_schema: str | None, table: str, columns: tuple[str, ...] = ()
+) -> str | None:
+    """`table` of the previous build (its schema or one dbt made beside it, `<schema>_…`) if it
+    exists with `columns`; None before the first build, on --full-refresh, or when the previous
+    build was made by code without incremental state."""
+    if not build_schema:
+        return None
+    rows = con.execute(
+        "select table_schema, list(column_name) from information_schema.columns "
+        "where table_name = ? and (table_schema = ? or starts_with(table_schema, ?)) "
+        "and table_catalog = current_database() group by table_schema",
+        [table, build_schema, f"{build_schema}_"],
+    ).fetchall()
+    found = [schema for schema, names in rows if set(columns) <= set(names)]
+    return f"{ident(found[0])}.{ident(table)}" if len(found) == 1 else None
+
+
+def resume_plan(
+    con: duckdb.DuckDBPyConnection, build_schema: str | None, fingerprints: pd.DataFrame
+) -> ResumePlan:
+    """What an incremental build keeps from the previous build `build_schema`."""
+    results = previous_relation(
+        con, build_schema, "int_provider_results_risk_adjusted", (FINGERPRINT, COEFFICIENTS, *PAIR, MONTH)
+    )
+    if results is None:
+        return ResumePlan()
+    state = con.execute(
+        f"select distinct {', '.join(map(ident, (*PAIR, MONTH, FINGERPRINT, COEFFICIENTS)))} from {results}"
+    ).df()
+    kept = kept_prefix(fingerprints, state.drop(columns=[COEFFICIENTS]).drop_duplicates())
+    plan = ResumePlan(resume_points(kept, state), results)
+    log.info(
+        "risk adjustment: %d of %d months × tender areas × measures kept from %s",
+        plan.kept_months(fingerprints),
+        len(fingerprints),
+        build_schema,
+    )
+    return plan
+
+
+def with_kept_rows(
+    con: duckdb.DuckDBPyConnection, fresh: pd.DataFrame, previous: str | None, kept_filter: str
+) -> pd.DataFrame | duckdb.DuckDBPyRelation:
+    """The previous build's kept rows and the freshly computed ones, as one relation with the
+    previous table's column types (so kept and fresh rows are stored alike); `fresh` alone
+    when nothing is kept."""
+    if previous is None or kept_filter == "false":
+        return fresh
+    table = con.sql(f"select * from {previous}")
+    names = list(table.columns)
+    casts = ", ".join(
+        f"cast({ident(n)} as {kind}) as {ident(n)}" for n, kind in zip(names, table.types, strict=True)
+    )
+    # Columns the previous table lacks (a newer build's) stop the union: recompute everything.
+    if set(fresh.columns) != set(names):
+        return fresh
+    query = f"select * from {previous} where {kept_filter} union all select {casts} from fresh"
+    return con.from_df(fresh[names]).query("fresh", query)
+
+
+# --- the two dbt Python models --------------------------------------------------------------
+
+
+def risk_adjust_incrementally(
+    con: duckdb.DuckDBPyConnection,
+    base: duckdb.DuckDBPyRelation,
+    config: StatsConfig,
+    fingerprints: pd.DataFrame,
+    previous_schema: str | None,
+) -> pd.DataFrame | duckdb.DuckDBPyRelation:
+    """int_provider_results_risk_adjusted: risk_adjust of the months the previous build cannot
+    give, with each row's base fingerprint and the previous build's rows of the kept months."""
+    plan = resume_plan(con, previous_schema, fingerprints)
+    fresh = risk_adjust(base, config, plan.after(), plan.start())
+    by_month = {
+        (area, measure, _as_date(month)): fingerprint
+        for area, measure, month, fingerprint in fingerprints[[*PAIR, MONTH, FINGERPRINT]].itertuples(
+            index=False
+        )
+    }
+    fresh[FINGERPRINT] = [
+        by_month.get((area, measure, _as_date(month)), "")
+        for area, measure, month in fresh[[*PAIR, MONTH]].itertuples(index=False)
+    ]
+    return with_kept_rows(con, fresh, plan.previous_results, plan.kept_filter())
+
+
+def referral_expected_incrementally(
+    con: duckdb.DuckDBPyConnection,
+    base: duckdb.DuckDBPyRelation,
+    config: StatsConfig,
+    fingerprints: pd.DataFrame,
+    previous_schema: str | None,
+) -> pd.DataFrame | duckdb.DuckDBPyRelation:
+    """fct_referral_expected: the expected probabilities of the referrals that matured in the
+    months the previous build cannot give, and the previous build's rows of the kept months."""
+    previous = previous_relation(con, previous_schema, "fct_referral_expected", EXPECTED_COLUMNS)
+    plan = resume_plan(con, previous_schema, fingerprints) if previous else ResumePlan()
+    fresh = referral_expected(base, config, plan.after(), plan.start())
+    return with_kept_rows(con, fresh, previous, plan.kept_filter())
