@@ -330,8 +330,7 @@ def case_mix(x: Extracts, p: Params, later_links: pd.Index) -> pd.DataFrame:
     out["benefit_weeks_52"] = benefit_history(x, p).reindex(refs.index, fill_value=0).astype("Int64")
     out["prior_referrals"] = prior_referrals(x, later_links).reindex(refs.index, fill_value=0).astype("Int64")
     out["purpose"] = refs["purpose"]
-    quarter_month = (start.dt.month - 1) // 3 * 3
-    out["start_quarter"] = month_start(start.dt.year * 12 + quarter_month)
+    out["start_quarter"] = ((start.dt.month - 1) // 3 + 1).astype("Int64")  # quarter of the year
     return out
 
 

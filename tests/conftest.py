@@ -1,10 +1,12 @@
 """Shared session fixtures of the integration and browser tests.
 
 `small_warehouse` builds the small synthetic warehouse once per test session (generate ->
-ingest -> build, the same verbs a user runs) and returns its Settings. Treat it as read-only:
-a test that writes to the warehouse (decisions, overrides) or changes its data works on a copy
-from `warehouse_copy`, so tests stay independent of their order. `small_reports` decides and
-reports the newest month on one such copy, once, for the report and browser tests."""
+ingest -> build, the same verbs a user runs) and returns its Settings; `city_warehouse` does the
+same for the city scale (seed 1), for the tests that judge against the city's planted truth.
+Treat them as read-only: a test that writes to the warehouse (decisions, overrides) or changes
+its data works on a copy from `warehouse_copy`, so tests stay independent of their order.
+`small_reports` decides and reports the newest month on one such copy, once, for the report and
+browser tests."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from pipeline.ingest import ingest
 from pipeline.settings import Settings
 
 SMALL_SEED = 1
+CITY_SEED = 1  # the seed of `provmon demo` and of the README's city-scale numbers
 
 
 def synthetic_warehouse(root: Path, scale: str, seed: int) -> Settings:
@@ -41,6 +44,14 @@ def synthetic_warehouse(root: Path, scale: str, seed: int) -> Settings:
 def small_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """The small synthetic data set (seed 1), ingested and built for its default as-of date."""
     return synthetic_warehouse(tmp_path_factory.mktemp("small_warehouse"), "small", SMALL_SEED)
+
+
+@pytest.fixture(scope="session")
+def city_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The city-scale synthetic data set (seed 1), ingested and built for its default as-of
+    date, once per session for every test that judges the pipeline against the city's planted
+    truth (ground_truth.json in its raw folder). Read-only, like small_warehouse."""
+    return synthetic_warehouse(tmp_path_factory.mktemp("city_warehouse"), "city", CITY_SEED)
 
 
 def copy_settings(source: Settings, folder: Path) -> Settings:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -51,6 +51,21 @@ PROVIDER_COLUMNS = [
     "first_reduction",
     "reduction_months",
 ]
+# Per planted drop (role `drops`): months from the drop month itself to the first reaction and
+# reduction, whether or not the provider could be judged by then (the issue-17 targets).
+DROP_COLUMNS = [
+    "model",
+    "provider_id",
+    "tender_area",
+    "drop_month",
+    "first_reaction",
+    "reaction_months",
+    "first_reduction",
+    "reduction_months",
+]
+# The CUSUM's false signals are reported per this many provider-months (its in-control target,
+# dbt var cusum_arl_months, is at most one per provider in 60 months).
+FALSE_SIGNAL_SPAN = 60
 CSV_FILE, MARKDOWN_FILE, CHART_FILE, PROVIDERS_FILE = (
     "backtest.csv",
     "backtest.md",
@@ -217,6 +232,61 @@ def _reactions(model: Model, rows: pd.DataFrame, truth: GroundTruth) -> list[dic
     return out
 
 
+def drop_reactions(decisions: pd.DataFrame, truth: GroundTruth) -> pd.DataFrame:
+    """DROP_COLUMNS for every planted drop (role `drops`, drop month within the period) in every
+    area where the provider has decisions: months from the drop month to the model's first
+    flag and first reduction at or after it (NaN: none in the period). Counted from the drop
+    itself, not from the first judgeable month, so that a slow measure counts against the model."""
+    out = []
+    first, last = min(decisions["month"]), max(decisions["month"])
+    for provider, p in sorted(truth.providers.items()):
+        if p.role != "drops" or p.drop_month is None or not first <= p.drop_month <= last:
+            continue
+        rows = decisions[(decisions["provider_id"] == provider) & (decisions["month"] >= p.drop_month)]
+        for (model, area), own in rows.groupby(["model", "tender_area"], sort=True):
+            normal = own["state"] == NORMAL[Model(model)]
+            flag, cut = _first(own.loc[~normal, "month"]), _first(own.loc[own["share"] < 1, "month"])
+            out.append(
+                {
+                    "model": model,
+                    "provider_id": provider,
+                    "tender_area": int(area),
+                    "drop_month": p.drop_month,
+                    "first_reaction": flag,
+                    "reaction_months": months_between(p.drop_month, flag) if flag else math.nan,
+                    "first_reduction": cut,
+                    "reduction_months": months_between(p.drop_month, cut) if cut else math.nan,
+                }
+            )
+    return pd.DataFrame(out, columns=DROP_COLUMNS)
+
+
+def red_without_review(decisions: pd.DataFrame, review_months: Mapping[int, int]) -> int:
+    """Model B's provider-months in RED with `insufficient` evidence, at least the area's
+    review_months after entering RED, that are not flagged for the meeting (issue 17: none)."""
+    soft = decisions[(decisions["model"] == Model.SOFT.value) & (decisions["state"] == SoftState.RED.value)]
+    soft = soft[soft["evidence"] == Evidence.INSUFFICIENT.value]
+    since = soft["state_since"]
+    held = [
+        s is not None and not pd.isna(s) and months_between(s, m) >= review_months[int(a)]
+        for s, m, a in zip(since, soft["month"], soft["tender_area"], strict=True)
+    ]
+    return int((pd.Series(held, index=soft.index, dtype=bool) & ~soft["review_required"].astype(bool)).sum())
+
+
+def cusum_false_signals(decisions: pd.DataFrame, truth: GroundTruth) -> dict[str, float]:
+    """The early-warning chart's signals in provider-months where the provider was truly no
+    worse than its area (the chart is the same under both models; read from model B's rows),
+    and their rate per FALSE_SIGNAL_SPAN provider-months."""
+    rows = _with_truth(decisions[decisions["model"] == Model.SOFT.value], truth)
+    fine = rows[~rows["truly_worse"]]
+    signals = int(fine["cusum_signal"].astype(bool).sum())
+    return {
+        "cusum_false_signals": signals,
+        "cusum_false_signal_rate": FALSE_SIGNAL_SPAN * signals / len(fine) if len(fine) else math.nan,
+    }
+
+
 # --- the table ----------------------------------------------------------------------------------
 
 
@@ -260,6 +330,13 @@ def _table(
             )
     from_summary("state_changes", "Tilstandsskift")
     from_summary("referrals_moved", "Henvisninger flyttet til andre leverandører")
+    review = {int(a): rules.area(int(a)).soft.review_months for a in set(result.decisions["tender_area"])}
+    add(
+        "red_without_review",
+        "Leverandør-måneder i Bookingstop med utilstrækkeligt grundlag i mindst review_months "
+        "måneder uden revurdering på mødet",
+        {Model.SOFT.value: red_without_review(result.decisions, review)},
+    )
     if truth is None:
         return pd.DataFrame(rows, columns=TABLE_COLUMNS), None
     scores, providers = truth_scores(result.decisions, truth)
@@ -277,6 +354,17 @@ def _table(
     }
     for metric, label in labels.items():
         add(metric, label, {m: s[metric] for m, s in scores.items()})
+    signals = cusum_false_signals(result.decisions, truth)
+    add(
+        "cusum_false_signals",
+        "Tidlig varsling (CUSUM): signaler, hvor leverandøren reelt ikke var dårligere end området",
+        {Model.SOFT.value: signals["cusum_false_signals"]},
+    )
+    add(
+        "cusum_false_signal_rate",
+        f"– heraf pr. leverandør pr. {FALSE_SIGNAL_SPAN} måneder",
+        {Model.SOFT.value: signals["cusum_false_signal_rate"]},
+    )
     first_counted = providers.sort_values("counted_from").drop_duplicates(["provider_id", "tender_area"])
     for r in first_counted.sort_values(["tender_area", "provider_id"]).itertuples(index=False):
         role = _ROLE_DA.get(r.role, r.role)
@@ -284,12 +372,23 @@ def _table(
         for kind, text in (("reaction", "første reaktion"), ("reduction", "første reduktion eller stop")):
             key = f"{kind}_months:{r.provider_id}:{r.tender_area}"
             add(key, f"Måneder til {text}: {who}", {m: s.get(key) for m, s in scores.items()})
+    drops = drop_reactions(result.decisions, truth).set_index(["model", "provider_id", "tender_area"])
+    for provider, area, month in (
+        drops.reset_index()[["provider_id", "tender_area", "drop_month"]]
+        .drop_duplicates(["provider_id", "tender_area"])
+        .itertuples(index=False)
+    ):
+        who = f"{provider} (område {area}, fald fra {danish.format_month(month)})"
+        for kind, text in (("reaction", "første reaktion"), ("reduction", "første reduktion eller stop")):
+            values = {m.value: drops[f"{kind}_months"].get((m.value, provider, area)) for m in Model}
+            add(f"drop_{kind}_months:{provider}:{area}", f"Måneder fra faldet til {text}: {who}", values)
     return pd.DataFrame(rows, columns=TABLE_COLUMNS), providers
 
 
 REACTION_NOTE = (
     "Reaktionstiden tælles fra den første måned, hvor leverandøren reelt var dårligere end "
-    "området (syntetiske data, kendt sandhed) og havde forløb nok til en vurdering."
+    "området (syntetiske data, kendt sandhed) og havde forløb nok til en vurdering; "
+    '"fra faldet" tælles fra den måned, resultaterne faldt, uanset om der var forløb nok.'
 )
 _ROLE_DA = {"worse": "dårligere", "drops": "faldende resultater"}
 
@@ -299,7 +398,16 @@ def _cell(metric: str, value: object) -> str:
         return danish.MISSING
     if metric.endswith("_share"):
         return danish.format_percent(float(value))  # type: ignore[arg-type]
-    if metric.startswith(("reaction_months", "reduction_months", "mean_", "referrals_moved")):
+    if metric.startswith(
+        (
+            "reaction_months",
+            "reduction_months",
+            "drop_",
+            "mean_",
+            "referrals_moved",
+            "cusum_false_signal_rate",
+        )
+    ):
         return danish.format_number(float(value), 1)  # type: ignore[arg-type]
     return danish.format_int(float(value))  # type: ignore[arg-type]
 

@@ -200,6 +200,32 @@ def test_false_reductions_and_reaction_delay_against_the_ground_truth(replayed: 
                 assert value == month_index(reduced["month"].iloc[0]) - month_index(start)
 
 
+def test_months_from_every_planted_drop_against_the_ground_truth(replayed: Replayed) -> None:
+    """Every provider planted with a drop in the period has a row per model: months from the
+    drop month to the first non-normal state and the first share below 1 (pandas, here)."""
+    truth = json.loads((replayed.settings.raw_dir / GROUND_TRUTH_FILE).read_text(encoding="utf-8"))
+    d = replayed.summary.decisions
+    report = replayed.summary.report
+    checked = 0
+    for provider, p in truth["providers"].items():
+        drop = date.fromisoformat(f"{p['drop_month']}-01") if p.get("drop_month") else None
+        if p["role"] != "drops" or drop is None or not replayed.first <= drop <= replayed.last:
+            continue
+        for model in ("soft", "hard"):
+            own = d[(d["model"] == model) & (d["provider_id"] == provider) & (d["month"] >= drop)]
+            for area, rows in own.groupby("tender_area"):
+                rows = rows.sort_values("month")
+                for kind, hit in (
+                    ("reaction", rows["state"] != NORMAL[model]),
+                    ("reduction", rows["share"] < 1),
+                ):
+                    value = report.value(f"drop_{kind}_months:{provider}:{area}", model)  # type: ignore[arg-type]
+                    first = rows.loc[hit, "month"]
+                    assert value == (month_index(first.iloc[0]) - month_index(drop) if len(first) else None)
+                checked += 1
+    assert checked, "the small data plant no drop in the period: not as assumed"
+
+
 def test_without_a_ground_truth_there_are_no_truth_rows(replayed: Replayed, tmp_path: Path) -> None:
     settings = dataclasses.replace(replayed.settings, raw_dir=tmp_path / "raw", out_dir=tmp_path / "out")
     summary = run_backtest(settings, replayed.first, replayed.last)

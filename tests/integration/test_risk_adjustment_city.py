@@ -1,8 +1,9 @@
 """The fair comparison (issue 5, item 4) on city-scale synthetic data, judged against the truth
 the generator planted (ground_truth.json), not against numbers the pipeline printed.
 
-One module fixture generates the city data set, ingests it and builds it once. Then, for the
-large tender areas and their primary measure (rules.yaml), at the latest complete as-of month:
+The session fixture city_warehouse (tests/conftest.py) generates the city data set, ingests it
+and builds it once. Then, for the large tender areas and their primary measure (rules.yaml), at
+the latest complete as-of month:
 - the truly worse provider has O/E below 1 and an O/E interval that excludes 1;
 - the hard-intake provider (true effect 0, harder case mix) has a raw rate clearly below its area
   but an O/E interval that contains 1;
@@ -33,11 +34,10 @@ from pipeline.build import PROJECT_DIR
 from pipeline.decisions.rules import load_rules
 from pipeline.settings import GROUND_TRUTH_FILE, Settings
 from pipeline.stats import load_stats_config
-from tests.conftest import synthetic_warehouse
+from tests.conftest import CITY_SEED
 
 pytestmark = pytest.mark.integration
 
-CITY_SEED = 1  # the seed of `provmon demo`
 # The tender areas where the generator plants a worse, a better and a hard-intake provider.
 LARGE_AREAS = (1, 2)
 ADJUSTED = "adjusted"  # adjustment_status of a fitted case-mix model (pipeline/stats)
@@ -64,9 +64,10 @@ def query(settings: Settings, sql: str) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def city(tmp_path_factory: pytest.TempPathFactory) -> City:
-    """The city data set (seed 1), generated, ingested and built for its default as-of date."""
-    settings = synthetic_warehouse(tmp_path_factory.mktemp("city_warehouse"), "city", CITY_SEED)
+def city(city_warehouse: Settings) -> City:
+    """The city data set (seed 1, the session's city_warehouse) with its truth and the tables
+    this module reads."""
+    settings = city_warehouse
     raw = settings.raw_dir
     results = query(
         settings,

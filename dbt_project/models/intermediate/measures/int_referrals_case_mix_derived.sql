@@ -3,6 +3,13 @@
     benefit at start, weeks on benefit in the benefit_history_weeks whole weeks before the week
     of the start, baseline paid hours, the person's earlier courses (a rebooking chain counts
     once), and the start quarter. One row per course, on its last link, with s = its first start.
+
+    The start quarter is the quarter of the year (1-4), a season. A calendar quarter (2021-Q3)
+    would be a level of its own in each month's model, fitted on the referrals of that quarter
+    whose measure has matured; for a measure that matures at closing (has_result,
+    purpose_achieved) the newest quarters hold only the early closers, those with a result, and
+    every newly matured referral was then expected about 10 % too many successes (city seed 1),
+    which the early-warning CUSUM read as false signals.
 -#}
 {%- set history_weeks = var('benefit_history_weeks') | int -%}
 
@@ -108,7 +115,7 @@ final as (
         referrals.tender_area,
         referrals.offer_code,
         referrals.purpose,
-        cast({{ dbt.date_trunc('quarter', 'referrals.start_date') }} as date) as start_quarter
+        cast(extract(quarter from referrals.start_date) as {{ dbt.type_int() }}) as start_quarter
     from referrals
     left join benefit_history
         on referrals.referral_id = benefit_history.referral_id
