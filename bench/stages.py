@@ -36,6 +36,7 @@ VERB_STARTS_FROM = {
 }
 _DELIVERY_DATE = re.compile(r"_(\d{8})\.[A-Za-z]+$")
 _SLOWEST_NODES = 8
+SIMULATED_SCALES = ("small", "city")  # `provmon simulate --scale`
 
 
 def code_version() -> str:
@@ -314,4 +315,17 @@ def risk_synthetic(ws: Workspace, runs: int) -> StageResult:
         if found:
             walls.append(float(found.group(1).replace(",", "")))
     result.extra["risk_adjust_wall_s"] = walls
+    return result
+
+
+def simulate(ws: Workspace, runs: int, seeds: int = 5) -> StageResult:
+    """`provmon simulate` of this scale: the four policies on the worlds of seeds 1..`seeds`
+    (issue 18). It needs no deliveries: each world comes from the generator in memory."""
+    if ws.scale not in SIMULATED_SCALES:
+        scales = ", ".join(SIMULATED_SCALES)
+        return StageResult(ws.scale, "simulate", note=f"skipped: simulate runs at {scales}")
+    argv = [*PROVMON, "simulate", "--scale", ws.scale, "--seeds", str(seeds),
+            "--out", str(ws.work / "simulate")]  # fmt: skip
+    result = repeat(ws, "simulate", argv, runs)
+    result.note = f"{seeds} seeds, policies none, hard, soft, soft-no-ew"
     return result
