@@ -122,8 +122,12 @@ def run_policy(
     frame = decisions_frame(decided)
     if len(frame):
         frame["truly_worse"] = [
-            truly_worse(sim, sim.market.provider_ids.index(r.provider_id), _month_number(r.month),
-                        MEASURE_DRIVERS[r.measure])
+            truly_worse(
+                sim,
+                sim.market.provider_ids.index(r.provider_id),
+                _month_number(r.month),
+                MEASURE_DRIVERS[r.measure],
+            )
             for r in frame.itertuples()
         ]
     return PolicyRun(policy.name, sim.seed, bookings, frame)
