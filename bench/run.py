@@ -15,7 +15,8 @@ then, each as whole processes with wall time and peak memory of the process tree
   and with --full-refresh (issue 19);
 - build-fct: only the dbt models of fct_referral_outcomes (bench/build_fct.py), no tests or marts;
 - pandas: the plain script (bench/pandas_outcomes.py), under a memory cap;
-- risk-synthetic: pipeline/stats' own benchmark of the risk step.
+- risk-synthetic: pipeline/stats' own benchmark of the risk step;
+- simulate: `provmon simulate`, the four policies on five seeds' worlds (issue 18).
 Targets are in bench/targets.yaml. Results go to bench/results/latest.{md,json} (a stage measured
 again replaces its earlier result, the others are kept) with logs in bench/results/logs/. A stage
 that fails is reported with its error line and the benchmark goes on. Never run by the tests."""
@@ -40,6 +41,9 @@ from bench.stages import StageResult, Workspace
 RESULTS = stages.ROOT / "bench" / "results"
 STAGES = ("generate", "floor", "ingest", "validate", "build", "build-fct", "decide", "report", "run",
           "incremental", "incremental-build", "pandas", "risk-synthetic", "simulate")  # fmt: skip
+
+# Stages that make their own data in memory: measured alone, they need no generated deliveries.
+WITHOUT_DELIVERIES = {"risk-synthetic", "simulate"}
 
 
 def _runner(
@@ -67,11 +71,13 @@ def run_scale(
     """Every selected stage of one scale, in the benchmark's order."""
     ws = Workspace(scale)
     print(f"{scale}:", flush=True)
-    generated = stages.generate(ws, config.seed, regenerate=args.regenerate)
-    results = [generated] if "generate" in selected or not generated.note else []
-    if generated.runs and not generated.ok:
-        print(f"  {scale}: generating the data failed; going on with the next scale")
-        return results
+    results: list[StageResult] = []
+    if "generate" in selected or set(selected) - WITHOUT_DELIVERIES:
+        generated = stages.generate(ws, config.seed, regenerate=args.regenerate)
+        results = [generated] if "generate" in selected or not generated.note else []
+        if generated.runs and not generated.ok:
+            print(f"  {scale}: generating the data failed; going on with the next scale")
+            return results
     for stage in (s for s in STAGES if s in selected and s != "generate"):
         for result in _runner(stage, ws, config, args.runs)():
             if not result.ok:

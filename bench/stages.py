@@ -38,6 +38,7 @@ _SLOWEST_NODES = 8
 # dbt's log lines of a finished model and of any finished node, with its seconds.
 _DBT_MODEL_LINE = re.compile(r"OK created [^\n]*? model \S+\.(\w+)\s[^\n]*\[OK in ([\d.]+)s\]")
 _DBT_NODE_TIME = re.compile(r"\[(?:OK|PASS|WARN) in ([\d.]+)s\]")
+SIMULATED_SCALES = ("small", "city")  # `provmon simulate --scale`
 
 
 def code_version() -> str:
@@ -298,22 +299,6 @@ def incremental_build(ws: Workspace, runs: int) -> list[StageResult]:
     return results
 
 
-SIMULATE_SEEDS = 5  # issue 18: city scale, 5 seeds, the 4 policies
-
-
-def simulate(ws: Workspace, runs: int) -> StageResult:
-    """`provmon simulate` on this scale's worlds (it generates its own, in memory): every
-    policy on seeds 1..SIMULATE_SEEDS. The simulation knows small and city worlds only."""
-    if ws.scale not in ("small", "city"):
-        note = "skipped: provmon simulate has small and city worlds only"
-        return StageResult(ws.scale, "simulate", note=note)
-    argv = [*PROVMON, "simulate", "--scale", ws.scale, "--seeds", str(SIMULATE_SEEDS),
-            "--out", str(ws.work / "simulate")]  # fmt: skip
-    result = repeat(ws, "simulate", argv, runs)
-    result.note = f"{SIMULATE_SEEDS} seeds, 4 policies"
-    return result
-
-
 def floor(ws: Workspace, runs: int) -> StageResult:
     return repeat(ws, "floor", [PYTHON, str(ROOT / "bench" / "floor.py"), "--raw-dir", str(ws.raw)], runs)
 
@@ -335,4 +320,17 @@ def risk_synthetic(ws: Workspace, runs: int) -> StageResult:
         if found:
             walls.append(float(found.group(1).replace(",", "")))
     result.extra["risk_adjust_wall_s"] = walls
+    return result
+
+
+def simulate(ws: Workspace, runs: int, seeds: int = 5) -> StageResult:
+    """`provmon simulate` of this scale: the four policies on the worlds of seeds 1..`seeds`
+    (issue 18). It needs no deliveries: each world comes from the generator in memory."""
+    if ws.scale not in SIMULATED_SCALES:
+        scales = ", ".join(SIMULATED_SCALES)
+        return StageResult(ws.scale, "simulate", note=f"skipped: simulate runs at {scales}")
+    argv = [*PROVMON, "simulate", "--scale", ws.scale, "--seeds", str(seeds),
+            "--out", str(ws.work / "simulate")]  # fmt: skip
+    result = repeat(ws, "simulate", argv, runs)
+    result.note = f"{seeds} seeds, policies none, hard, soft, soft-no-ew"
     return result

@@ -14,6 +14,7 @@ from pipeline.decisions.allocation import allocate
 from pipeline.decisions.engine import DecisionRow, Key, MonthInput, ProviderMemory, decide_month
 from pipeline.decisions.inputs import ProviderMonth
 from pipeline.decisions.reasons import Templates
+from pipeline.decisions.rules import Model
 from pipeline.decisions.soft import COHORT_STATES, StateCohort
 from pipeline.simulate.measures import Measures, SimCohorts
 from pipeline.simulate.policies import Policy
@@ -34,7 +35,7 @@ def decide(
         month=rows[0].month if rows else _first_day(month),
         rows=rows,
         cohorts=SimCohorts(measures, month),
-        state_cohorts=_state_cohorts(measures, month, memory),
+        state_cohorts=_state_cohorts(measures, month, memory) if policy.model == Model.SOFT else {},
     )
     decided = decide_month(month_input, memory, policy.rules, templates)
     mine = [r for r in decided.rows if policy.model is not None and r.model == policy.model.value]

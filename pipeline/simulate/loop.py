@@ -17,6 +17,7 @@ import pandas as pd
 
 from pipeline.decisions.engine import Key, ProviderMemory, decisions_frame
 from pipeline.decisions.reasons import Templates
+from pipeline.decisions.rules import Model
 from pipeline.generate.timeline import NULL
 from pipeline.parameters import dbt_var_defaults, measure_parameters
 from pipeline.simulate.adapter import booking_weights, decide
@@ -112,7 +113,9 @@ def run_policy(
         measures.book(rows)
         booked.append(rows)
         if policy.model is not None:
-            inputs = measures.provider_rows(month, agreements)
+            inputs = measures.provider_rows(
+                month, agreements, signals=policy.early_warning, model_b=policy.model == Model.SOFT
+            )
             mine, memory = decide(policy, month, inputs, measures, memory, templates)
             shares = {(r.provider_id, r.tender_area): r.share for r in mine}
             decided += mine
@@ -122,8 +125,12 @@ def run_policy(
     frame = decisions_frame(decided)
     if len(frame):
         frame["truly_worse"] = [
-            truly_worse(sim, sim.market.provider_ids.index(r.provider_id), _month_number(r.month),
-                        MEASURE_DRIVERS[r.measure])
+            truly_worse(
+                sim,
+                sim.market.provider_ids.index(r.provider_id),
+                _month_number(r.month),
+                MEASURE_DRIVERS[r.measure],
+            )
             for r in frame.itertuples()
         ]
     return PolicyRun(policy.name, sim.seed, bookings, frame)

@@ -154,17 +154,24 @@ class Measures:
         )
 
     def provider_rows(
-        self, month: int, agreements: pd.DataFrame, signals: bool = True
+        self, month: int, agreements: pd.DataFrame, signals: bool = True, model_b: bool = True
     ) -> list[ProviderMonth]:
-        """The month's ProviderMonth rows: every provider with a base or a valid agreement."""
+        """The month's ProviderMonth rows: every provider with a base or a valid agreement.
+
+        model_b=False leaves out what only model B reads (the risk model, the expected
+        probabilities, the CUSUM): model A judges raw rates and its stop cohort's counts, and
+        these statistics are nine tenths of a month's time. signals=False leaves out the CUSUM
+        (the policy without early warning never reads it)."""
         base = self.base(month)
-        risk = risk_adjust(base, self.stats) if len(base) else pd.DataFrame()
-        self._remember_expected(base, month)
+        risk = risk_adjust(base, self.stats) if len(base) and model_b else pd.DataFrame()
+        if model_b:
+            self._remember_expected(base, month)
         counts = base.groupby(["tender_area", "provider_id"])["outcome"].agg(["size", "sum"])
         area = base.groupby("tender_area")["outcome"].agg(["size", "sum"])
         for a, r in area.iterrows():
             self.area_rates[(month, int(a))] = r["sum"] / r["size"]
-        self._update_chart(month)
+        if model_b and signals:
+            self._update_chart(month)
         risk_by = (
             {} if risk.empty else {(int(r["tender_area"]), r["provider_id"]): r for _, r in risk.iterrows()}
         )

@@ -21,6 +21,7 @@ METRICS: dict[str, str] = {
     "referrals_to_worse": "Henvisninger til reelt dårligere leverandører",
     "wrongly_reduced": "Leverandørmåneder reduceret/stoppet uden grund",
     "months_to_reaction": "Måneder fra planlagt fald til første reaktion",
+    "drops_missed": "Planlagte fald uden reaktion i perioden",
     "state_changes": "Tilstandsskift",
     "red_months": "Leverandørmåneder i bookingstop",
     "longest_red": "Længste bookingstop (måneder)",
@@ -51,6 +52,7 @@ def run_metrics(run: PolicyRun, drops: Sequence[tuple[str, date]]) -> dict[str, 
     if d.empty:
         out.update(wrongly_reduced=0.0, state_changes=0.0, red_months=0.0, longest_red=0.0, no_route_out=0.0)
         out["months_to_reaction"] = None
+        out["drops_missed"] = float(len(drops))
         return out
     out["wrongly_reduced"] = float(((d["share"] < 1) & ~d["truly_worse"].astype(bool)).sum())
     out["state_changes"] = float((d["previous_state"].notna() & (d["state"] != d["previous_state"])).sum())
@@ -74,6 +76,14 @@ def run_metrics(run: PolicyRun, drops: Sequence[tuple[str, date]]) -> dict[str, 
             first = mine["month"].min()
             lags.append((first.year - drop.year) * 12 + first.month - drop.month)
     out["months_to_reaction"] = float(sum(lags) / len(lags)) if lags else None
+    # a reaction time alone hides the drops never reacted to ("–" looks like no drop at all);
+    # a provider already reduced when its drop came is not missed
+    out["drops_missed"] = float(
+        sum(
+            not ((d["provider_id"] == p) & (d["month"] >= drop) & ~d["state"].isin(["GREEN", "OPEN"])).any()
+            for p, drop in drops
+        )
+    )
     return out
 
 
