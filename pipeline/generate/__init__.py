@@ -34,9 +34,8 @@ from pipeline.generate.config import Scale, World, load_world
 from pipeline.generate.dirt import DirtSpec, plant
 from pipeline.generate.extracts import IdCounters, Vocabs, chunk_rows, lead_citizens
 from pipeline.generate.market import Market, agreement_rows, build_market, provider_rows
-from pipeline.generate.population import make_cohort
 from pipeline.generate.rows import Rows
-from pipeline.generate.simulate import simulate
+from pipeline.generate.simulate import simulated_chunks
 from pipeline.generate.site import site_texts
 from pipeline.generate.timeline import Timeline, month_number
 from pipeline.generate.truth import IntakeTally, ground_truth
@@ -116,30 +115,15 @@ def generate(
         disable=n_chunks_max < 3,
         leave=False,
     ) as progress:
-        done, chunk = 0, 0
-        while done < cfg.referrals:
-            cohort = make_cohort(
-                world,
-                timeline,
-                np.random.default_rng([seed, 1, chunk]),
-                cfg.persons_per_chunk,
-                cfg.referrals - done,
-                chunk,
-                n_chunks_max,
-            )
-            if len(cohort.person) == 0:
-                break
-            result = simulate(world, timeline, market, cohort, np.random.default_rng([seed, 2, chunk]))
+        for chunk, cohort, result in simulated_chunks(world, cfg, timeline, market, seed):
             result = with_links(world, market, result, np.random.default_rng([seed, 5, chunk]))
             run.intake.add(result.referrals["provider"], result.referrals["area"], result.referrals["score"])
             batches = chunk_rows(timeline, cohort, result, run.ids, run.vocabs, run.links)
             run.lead_citizens += lead_citizens(cohort, batches)
             for rows in batches:
                 run.write(rows, force_dirt=chunk == 0)
-            done += len(cohort.person)
-            chunk += 1
             progress.update(len(cohort.person))
-            log.debug("generate: chunk %d done, %d referrals", chunk, done)
+            log.debug("generate: chunk %d done, %d referrals", chunk + 1, progress.n)
     files = run.close()
     if any(f.dialect.site for f in files):  # so that ingestion reads them with no extra step
         shutil.copyfile(run.site.path, out / SITE_MAPPING_FILE)

@@ -17,15 +17,17 @@ Why it is built this way:
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import expit, ndtr
 
 from pipeline.contract import load_contract
-from pipeline.generate.config import DRIVERS, World
+from pipeline.generate.config import DRIVERS, Scale, World
 from pipeline.generate.market import Market
-from pipeline.generate.population import Cohort
+from pipeline.generate.population import Cohort, make_cohort
 from pipeline.generate.timeline import (
     Timeline,
     age_in_years,
@@ -746,3 +748,22 @@ def _aftermath(world: World, rnd: Round, rng: np.random.Generator) -> None:
     in_flex_job = (grant_code == B["flex_unemployment"])[:, None] & (paid[rows, month] > 0)
     status = np.where(granted, np.where(in_flex_job, B["flex_job"], grant_code[:, None]), status)
     rnd.ben = np.where(after, status, rnd.ben).astype(np.int8)
+
+
+def simulated_chunks(
+    world: World, cfg: Scale, timeline: Timeline, market: Market, seed: int
+) -> Iterator[tuple[int, Cohort, ChunkResult]]:
+    """The citizens of a seed chunk by chunk, with their simulated lives: one loop over the
+    generator's streams ([seed, 1, chunk] citizens, [seed, 2, chunk] lives), so that the
+    extracts and the policy simulation see exactly the same referrals."""
+    n_chunks_max = max(1, math.ceil(cfg.referrals / cfg.persons_per_chunk))
+    done, chunk = 0, 0
+    while done < cfg.referrals:
+        citizens, lives = np.random.default_rng([seed, 1, chunk]), np.random.default_rng([seed, 2, chunk])
+        left = cfg.referrals - done
+        cohort = make_cohort(world, timeline, citizens, cfg.persons_per_chunk, left, chunk, n_chunks_max)
+        if len(cohort.person) == 0:
+            return
+        yield chunk, cohort, simulate(world, timeline, market, cohort, lives)
+        done += len(cohort.person)
+        chunk += 1

@@ -9,7 +9,6 @@ numbers): booked where the generator booked it, it gets the generator's outcome.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -18,8 +17,7 @@ from scipy.special import expit
 
 from pipeline.generate.config import DRIVERS, World, load_world
 from pipeline.generate.market import Market, build_market
-from pipeline.generate.population import make_cohort
-from pipeline.generate.simulate import BEN, PURPOSES, simulate
+from pipeline.generate.simulate import BEN, PURPOSES, simulated_chunks
 from pipeline.generate.timeline import NULL, Timeline, first_day, month_number, month_of
 
 # The streams of the generator (generate(): [seed, 0] market, [seed, 1, chunk] citizens,
@@ -56,26 +54,10 @@ def build_world(scale: str, seed: int, months: int | None = None, world: World |
         world.lead_weeks,
     )
     market = build_market(world, cfg, timeline, np.random.default_rng([seed, 0]))
-    frames, done, chunk = [], 0, 0
-    n_chunks_max = max(1, math.ceil(cfg.referrals / cfg.persons_per_chunk))
-    while done < cfg.referrals:
-        cohort = make_cohort(
-            world,
-            timeline,
-            np.random.default_rng([seed, 1, chunk]),
-            cfg.persons_per_chunk,
-            cfg.referrals - done,
-            chunk,
-            n_chunks_max,
-        )
-        if len(cohort.person) == 0:
-            break
-        result = simulate(world, timeline, market, cohort, np.random.default_rng([seed, 2, chunk]))
-        frames.append(
-            _referrals(world, market, result, chunk, np.random.default_rng([seed, BOOKING_STREAM, chunk]))
-        )
-        done += len(cohort.person)
-        chunk += 1
+    frames = [
+        _referrals(world, market, result, chunk, np.random.default_rng([seed, BOOKING_STREAM, chunk]))
+        for chunk, _, result in simulated_chunks(world, cfg, timeline, market, seed)
+    ]
     referrals = pd.concat(frames, ignore_index=True)
     period = list(range(timeline.first_month, timeline.first_month + cfg.months))
     if months is not None:
