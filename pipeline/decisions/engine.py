@@ -43,6 +43,8 @@ from pipeline.months import month_start, months_between, next_month
 from pipeline.stats.config import two_sided_z
 
 Key = tuple[str, int]  # (provider_id, tender_area)
+# Moves whose sentence says what another month below the warning limit would give.
+_WAITING_MOVES = frozenset({SoftMove.FIRST_WARNING, SoftMove.EARLY_WARNING_BELOW})
 _COHORT_MOVES = frozenset(
     {SoftMove.COHORT_RECOVER, SoftMove.COHORT_HOLD, SoftMove.REVIEW, HardMove.STOP_REVIEW}
 )
@@ -316,7 +318,7 @@ def _soft(
         z=judgement.z,
         from_label=label(memory.state) if step.state != memory.state else None,
         to_label=label(step.state),
-        next_label=label(following) if step.move == SoftMove.FIRST_WARNING else None,
+        next_label=label(following) if step.move in _WAITING_MOVES else None,
         below_streak=step.memory.below_streak,
         ok_streak=step.ok_run,
         recover_months=area.soft.recover_months,

@@ -7,6 +7,10 @@ evidence and replayed in a back-test. The rules (decisions.md):
 - de-escalate one step after `recover_months` consecutive `ok`, counted afresh after every
   change of state, so each step down is earned on its own;
 - never more than one step in a month;
+- a signal of the early-warning chart moves GREEN to YELLOW whatever the funnel says short of
+  an escalation: in an `ok` month and in a first month below the warning limit alike (there the
+  funnel alone would wait a month, and the chart, restarted at 0, would not signal again soon);
+  elsewhere it keeps an `ok` month from counting towards a step down;
 - `insufficient` changes nothing, neither the state nor the running counts: a month without
   enough referrals to judge is no evidence either way; except in ORANGE and RED, where a
   provider receives few or no new referrals and would otherwise be trapped: there the state is
@@ -36,6 +40,8 @@ class SoftMove(StrEnum):
     OK_NORMAL = "ok_normal"
     INSUFFICIENT = "insufficient"
     EARLY_WARNING = "early_warning"  # the CUSUM signalled: GREEN -> YELLOW, intake unchanged
+    # the CUSUM signalled in a first month below the warning limit: GREEN -> YELLOW, not a wait
+    EARLY_WARNING_BELOW = "early_warning_below"
     OK_SIGNAL = "ok_signal"  # ok, but the CUSUM signalled: no step down, the count restarts
     COHORT_RECOVER = "cohort_recover"  # insufficient, but the state cohort did as expected
     COHORT_HOLD = "cohort_hold"  # insufficient, and the state cohort does not (yet) show it
@@ -123,11 +129,24 @@ def _signal(memory: SoftMemory, evidence: Evidence) -> SoftStep | None:
     return None
 
 
+def _signal_below(step: SoftStep) -> SoftStep:
+    """A first month below the warning limit, on which the funnel alone waits a month, with a
+    signal of the chart: the signal moves GREEN to YELLOW now, as it would in an `ok` month
+    (decisions.md: "even when the funnel says ok"), and the month stays counted below, so a
+    second one escalates on the funnel's evidence. Without this the signal of the month is lost,
+    and the chart restarts at 0 after signalling."""
+    if step.move != SoftMove.FIRST_WARNING or step.state != SoftState.GREEN:
+        return step
+    moved = replace(step.memory, state=SoftState.YELLOW)
+    return SoftStep(SoftState.YELLOW, SoftMove.EARLY_WARNING_BELOW, moved)
+
+
 def soft_step(memory: SoftMemory, evidence: Evidence, recover_months: int, signal: bool = False) -> SoftStep:
     """The proposed state for this month given last month's memory, this month's evidence and
     whether the early-warning chart (CUSUM) signalled in the month."""
     if evidence in (Evidence.ALARM, Evidence.WARNING):
-        return _below(memory, evidence)
+        step = _below(memory, evidence)
+        return _signal_below(step) if signal else step
     if signal and (step := _signal(memory, evidence)) is not None:
         return step
     if evidence == Evidence.OK:

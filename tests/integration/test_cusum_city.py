@@ -2,7 +2,9 @@
 Bernoulli CUSUM (fct_provider_cusum) signals for each drop the generator planted
 (ground_truth.json: role `drops`, drop_month), within the issue's target months of the drop, and
 before the drop it behaves as in control: its signals there are no more than the in-control
-target (one per cusum_arl_months) allows by chance.
+target (one per cusum_arl_months) allows by chance. And the soft model of the back-test reacts
+to each drop no later than the chart's first signal after it (decisions.md: a signal moves
+GREEN to YELLOW).
 
 The targets are the issue's, counted from the drop month (the month from which the provider's
 new referrals do worse), to the first month at or after it in which the chart signals."""
@@ -20,8 +22,11 @@ import yaml
 from scipy.stats import poisson
 
 from pipeline.build import PROJECT_DIR
+from pipeline.decisions.rules import Model, SoftState
+from pipeline.decisions.service import run_backtest
 from pipeline.months import months_between
 from pipeline.settings import GROUND_TRUTH_FILE, Settings
+from tests.conftest import copy_settings
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +67,14 @@ def city_chart(city_warehouse: Settings) -> CityChart:
     chart["as_of_month"] = pd.to_datetime(chart["as_of_month"]).dt.date
     variables = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))["vars"]
     return CityChart(chart, drops, float(variables["cusum_arl_months"]))
+
+
+@pytest.fixture(scope="module")
+def city_soft_decisions(city_warehouse: Settings, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """Model B's rows of `provmon backtest` over the whole build (on a copy: it records its run)."""
+    settings = copy_settings(city_warehouse, tmp_path_factory.mktemp("city_backtest"))
+    decisions = run_backtest(settings).decisions
+    return decisions[decisions["model"] == Model.SOFT.value]
 
 
 def own_chart(city: CityChart, drop: Drop) -> pd.DataFrame:
@@ -108,6 +121,30 @@ def test_the_chart_signals_within_the_target_months_of_the_drop(city_chart: City
         f"{drop.provider} (area {area}): first signal {first:%Y-%m}, {months} months after the drop "
         f"in {drop.month:%Y-%m} (target {TARGET_MONTHS[area]})"
     )
+
+
+def test_the_soft_model_reacts_no_later_than_the_charts_first_signal_after_the_drop(
+    city_chart: CityChart, city_soft_decisions: pd.DataFrame
+) -> None:
+    """A signal moves GREEN to YELLOW whatever the funnel says short of an escalation (on seed 1
+    P05's first signal after its drop comes in a month the funnel is below its warning limit for
+    the first time), so the first month at or after the drop in which the soft model is not
+    GREEN is at the latest the chart's first signal."""
+    late = []
+    for drop in city_chart.drops:
+        rows = own_chart(city_chart, drop)
+        signals = rows.loc[(rows["as_of_month"] >= drop.month) & rows["signal"], "as_of_month"]
+        assert not signals.empty, f"{drop.provider}: no signal after its drop in {drop.month:%Y-%m}"
+        d = city_soft_decisions
+        own = d[(d["provider_id"] == drop.provider) & (d["tender_area"] == drop.area)]
+        flagged = own.loc[(own["month"] >= drop.month) & (own["state"] != SoftState.GREEN.value), "month"]
+        first_signal = signals.iloc[0]
+        first_reaction = min(flagged) if len(flagged) else None
+        if first_reaction is None or first_reaction > first_signal:
+            late.append(
+                f"{drop.provider}: first signal {first_signal:%Y-%m}, first reaction {first_reaction}"
+            )
+    assert not late, "\n".join(late)
 
 
 def test_before_the_drop_the_chart_is_in_control(city_chart: CityChart) -> None:

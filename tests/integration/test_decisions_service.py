@@ -643,6 +643,12 @@ def test_the_early_warning_chart_moves_green_to_yellow_and_never_further(decided
     assert len(green) > 0
     assert (green["state"] == "YELLOW").all() and (green["reason_code"] == "early_warning").all()
     assert green["reason"].str.contains("CUSUM").all()
+    # whatever the funnel says, a GREEN provider does not stay GREEN in a month with a signal
+    # (a first month below the warning limit included: early_warning_below)
+    signalled = merged[
+        (merged["previous_state"] == "GREEN") & merged["cusum_signal"] & merged["override_state"].isna()
+    ]
+    assert (signalled["state"] == "YELLOW").all()
     # a signal alone never reduces intake: ORANGE and RED come only from the funnel
     order = {"GREEN": 0, "YELLOW": 1, "ORANGE": 2, "RED": 3}
     rank, before = merged["state"].map(order), merged["previous_state"].map(order)
