@@ -114,8 +114,17 @@ class Round:
 
 
 def simulate(
-    world: World, timeline: Timeline, market: Market, cohort: Cohort, rng: np.random.Generator
+    world: World,
+    timeline: Timeline,
+    market: Market,
+    cohort: Cohort,
+    rng: np.random.Generator,
+    booked: np.ndarray | None = None,
 ) -> ChunkResult:
+    """The chunk's lives. `booked` (provider index per cohort referral, -1: the caseworker's
+    draw) books the given referrals with the given providers instead, every draw made as
+    without it, so that the outcomes and registers after the start follow that provider: how
+    `provmon simulate` writes a policy's history as extracts (pipeline/simulate/extracts.py)."""
     benefit = np.zeros((cohort.n_persons, timeline.n_weeks), dtype=np.int8)
     hours = np.zeros((cohort.n_persons, timeline.n_global_months), dtype=np.float32)
     parts: dict[str, list[dict[str, np.ndarray]]] = {
@@ -127,7 +136,7 @@ def simulate(
         rnd = _open_round(timeline, benefit, hours, ref, person, start, area)
         _intake(world, rnd, rng, first=k == 0)
         _covariates(world, timeline, cohort, rnd, k)
-        _allocate(world, timeline, market, rnd, rng)
+        _allocate(world, timeline, market, rnd, rng, None if booked is None else booked[ref])
         _draw_outcomes(world, market, rnd, rng)
         _course(world, rnd, rng, int(first_day(np.array([market.change_month]))[0]))
         _job_and_health(world, rnd, rng)
@@ -370,9 +379,17 @@ def _covariates(world: World, timeline: Timeline, cohort: Cohort, rnd: Round, k:
 # --- booking -----------------------------------------------------------------------------------
 
 
-def _allocate(world: World, timeline: Timeline, market: Market, rnd: Round, rng: np.random.Generator) -> None:
+def _allocate(
+    world: World,
+    timeline: Timeline,
+    market: Market,
+    rnd: Round,
+    rng: np.random.Generator,
+    booked: np.ndarray | None = None,
+) -> None:
     """Booking date, provider and agreement. Providers are chosen by capacity; a provider with
-    an intake tilt receives more of the citizens with a low employability score."""
+    an intake tilt receives more of the citizens with a low employability score. Where `booked`
+    is >= 0 that provider is booked instead (the draw is still made: the stream stays the same)."""
     f, n = rnd.f, len(rnd)
     lag = uniform_int(rng, *world.calendar.booking_lag_days, n)
     day_of_month = rnd.start - first_day(month_of(rnd.start)) + 1
@@ -397,6 +414,8 @@ def _allocate(world: World, timeline: Timeline, market: Market, rnd: Round, rng:
     weights = np.cumsum(cap * open_ * tilt, axis=1)
     draw = rng.random(n) * weights[:, -1]
     f["provider"] = (weights < draw[:, None]).sum(axis=1)
+    if booked is not None:
+        f["provider"] = np.where(booked >= 0, booked, f["provider"])
     version = market.version_of(start_month)
     f["agreement"] = market.agreement_index[f["provider"], rnd.area, f["offer"], version]
     if (f["agreement"] < 0).any():

@@ -10,6 +10,7 @@ numbers): booked where the generator booked it, it gets the generator's outcome.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -37,14 +38,24 @@ class SimWorld:
     market: Market
     referrals: pd.DataFrame
     months: list[int]  # month numbers of the simulated period
+    scale: str = "small"
+    chunk_sizes: tuple[int, ...] = ()  # referrals of each chunk of citizens, the period's and after
 
     @property
     def areas(self) -> list[int]:
         return sorted(int(a) for a in self.referrals["tender_area"].unique())
 
 
-def build_world(scale: str, seed: int, months: int | None = None, world: World | None = None) -> SimWorld:
-    """The world of `seed` at `scale`; `months` shortens the period (the first months only)."""
+def build_world(
+    scale: str,
+    seed: int,
+    months: int | None = None,
+    world: World | None = None,
+    booked: Mapping[int, np.ndarray] | None = None,
+) -> SimWorld:
+    """The world of `seed` at `scale`; `months` shortens the period (the first months only).
+    `booked` (per chunk, a provider index per referral, -1: the generator's draw) is the
+    generator's hook: the world of a history a policy booked (pipeline/simulate/extracts.py)."""
     world = world or load_world()
     cfg = world.scale(scale)
     timeline = Timeline(
@@ -56,7 +67,7 @@ def build_world(scale: str, seed: int, months: int | None = None, world: World |
         world.lead_weeks,
     )
     market = build_market(world, cfg, timeline, np.random.default_rng([seed, 0]))
-    frames, done, chunk = [], 0, 0
+    frames, sizes, done, chunk = [], [], 0, 0
     n_chunks_max = max(1, math.ceil(cfg.referrals / cfg.persons_per_chunk))
     while done < cfg.referrals:
         cohort = make_cohort(
@@ -70,7 +81,15 @@ def build_world(scale: str, seed: int, months: int | None = None, world: World |
         )
         if len(cohort.person) == 0:
             break
-        result = simulate(world, timeline, market, cohort, np.random.default_rng([seed, 2, chunk]))
+        result = simulate(
+            world,
+            timeline,
+            market,
+            cohort,
+            np.random.default_rng([seed, 2, chunk]),
+            None if booked is None else booked.get(chunk),
+        )
+        sizes.append(len(cohort.person))
         frames.append(
             _referrals(world, market, result, chunk, np.random.default_rng([seed, BOOKING_STREAM, chunk]))
         )
@@ -82,7 +101,7 @@ def build_world(scale: str, seed: int, months: int | None = None, world: World |
         period = period[: int(months)]
     referrals = referrals[referrals["start_month"] <= period[-1]].reset_index(drop=True)
     referrals["referral_id"] = np.arange(len(referrals))
-    return SimWorld(seed, world, timeline, market, referrals, period)
+    return SimWorld(seed, world, timeline, market, referrals, period, scale, tuple(sizes))
 
 
 def _first_results(result_refs: np.ndarray, dates: np.ndarray, n: int) -> np.ndarray:
@@ -117,6 +136,7 @@ def _referrals(
     return pd.DataFrame(
         {
             "chunk": chunk,
+            "ref": f["ref"],  # the referral's index in its chunk (the generator's booking hook)
             "person": f["person"],
             "tender_area": f["area"].astype(int),
             "offer_code": np.array(offers, dtype=object)[f["offer"]],
