@@ -151,9 +151,7 @@ def generate(
             if chains:
                 result = with_links(world, market, result, np.random.default_rng([seed, 5, chunk]))
             run.intake.add(result.referrals["provider"], result.referrals["area"], result.referrals["score"])
-            batches = chunk_rows(
-                timeline, cohort, result, run.ids, run.vocabs, run.links if chains else None
-            )
+            batches = chunk_rows(timeline, cohort, result, run.ids, run.vocabs, run.links if chains else None)
             run.lead_citizens += lead_citizens(cohort, batches)
             for rows in batches:
                 run.write(rows, force_dirt=chunk == 0)

@@ -18,9 +18,10 @@ import pandas as pd
 from scipy.special import expit
 
 from pipeline.generate.config import DRIVERS, World, load_world
+from pipeline.generate.extracts import IdCounters, referral_ids
 from pipeline.generate.market import Market, build_market
 from pipeline.generate.population import make_cohort
-from pipeline.generate.simulate import BEN, PURPOSES, simulate
+from pipeline.generate.simulate import BEN, PURPOSES, B, ChunkResult, simulate
 from pipeline.generate.timeline import NULL, Timeline, first_day, month_number, month_of
 
 # The streams of the generator (generate(): [seed, 0] market, [seed, 1, chunk] citizens,
@@ -68,6 +69,7 @@ def build_world(
     )
     market = build_market(world, cfg, timeline, np.random.default_rng([seed, 0]))
     frames, sizes, done, chunk = [], [], 0, 0
+    ids = IdCounters()
     n_chunks_max = max(1, math.ceil(cfg.referrals / cfg.persons_per_chunk))
     while done < cfg.referrals:
         cohort = make_cohort(
@@ -90,9 +92,11 @@ def build_world(
             None if booked is None else booked.get(chunk),
         )
         sizes.append(len(cohort.person))
-        frames.append(
-            _referrals(world, market, result, chunk, np.random.default_rng([seed, BOOKING_STREAM, chunk]))
+        label, vocab = referral_ids(cohort, result, ids)
+        frame = _referrals(
+            world, timeline, market, result, chunk, np.random.default_rng([seed, BOOKING_STREAM, chunk])
         )
+        frames.append(frame.assign(register_id=vocab.texts[label[frame["ref"].to_numpy()]]))
         done += len(cohort.person)
         chunk += 1
     referrals = pd.concat(frames, ignore_index=True)
@@ -111,15 +115,42 @@ def _first_results(result_refs: np.ndarray, dates: np.ndarray, n: int) -> np.nda
     return np.where(first == np.iinfo(np.int64).max, NULL, first)
 
 
+def register_covariates(
+    timeline: Timeline, result: ChunkResult, f: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """benefit_weeks_52 and paid_hours_baseline as the chunk's final registers show them, which
+    is what the pipeline computes them from (metrics.md): weeks on a benefit other than SU in
+    the 52 weeks before the start week; mean paid hours (as delivered: one decimal) in the 3
+    months before the start month. The generator's own covariates are computed from the
+    registers as they stood at the start, and a citizen's later referral can rewrite them
+    afterwards (the history block before its start reaches back before the earlier start), so
+    they can disagree with what the registers end up saying."""
+    weeks = timeline.week_index(f["start_date"])[:, None] + np.arange(-52, 0)
+    status = result.benefit[f["person"][:, None], weeks]
+    months = timeline.month_index(f["start_date"])[:, None] + np.arange(-3, 0)
+    hours = np.round(result.hours[f["person"][:, None], months].astype(np.float64), 1)
+    return {
+        "benefit_weeks_52": ((status != B["none"]) & (status != B["student_grant"])).sum(axis=1),
+        "paid_hours_baseline": hours.sum(axis=1) / 3,
+    }
+
+
 def _referrals(
-    world: World, market: Market, result: object, chunk: int, rng: np.random.Generator
+    world: World,
+    timeline: Timeline,
+    market: Market,
+    result: ChunkResult,
+    chunk: int,
+    rng: np.random.Generator,
 ) -> pd.DataFrame:
-    """One chunk's referrals with what the closed loop needs from the generator's draws."""
-    f = result.referrals  # type: ignore[attr-defined]
+    """One chunk's referrals with what the closed loop needs from the generator's draws; the
+    risk model's covariates as the pipeline computes them from the registers."""
+    f = result.referrals
     order = np.argsort(f["ref"], kind="stable")
     f = {k: np.asarray(v)[order] for k, v in f.items()}
+    f.update(register_covariates(timeline, result, f))
     n = len(f["ref"])
-    results = result.results  # type: ignore[attr-defined]
+    results = result.results
     grace = world.outcomes.result_grace_days
     window = f["end_date"] + grace
     refs = np.searchsorted(f["ref"], results["ref"])
