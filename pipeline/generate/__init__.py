@@ -21,6 +21,7 @@ import re
 import shutil
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,11 +79,21 @@ class GenerateSummary:
 
 
 def generate(
-    scale: str, seed: int, out: Path, dirt_rate: float | None = None, dialect: str = "contract"
+    scale: str,
+    seed: int,
+    out: Path,
+    dirt_rate: float | None = None,
+    dialect: str = "contract",
+    booked: Mapping[int, np.ndarray] | None = None,
+    chains: bool = True,
 ) -> GenerateSummary:
     """Write every extract's monthly deliveries, the synthetic-data marker and the ground
     truth into `out`, and the site mapping (provmon.yaml) when a delivery is in the site's
-    dialect. The same scale, seed, dirt rate and dialect give byte-identical CSV files."""
+    dialect. The same scale, seed, dirt rate and dialect give byte-identical CSV files.
+
+    `booked` (per chunk, the provider index of each of its referrals, -1: drawn as usual) and
+    chains=False (no rebooking chains or aftercare referrals) write a history of
+    `provmon simulate` with the same writers (pipeline/simulate/extracts.py)."""
     started = time.perf_counter()
     world = load_world()
     cfg = world.scale(scale)
@@ -115,10 +126,11 @@ def generate(
         disable=n_chunks_max < 3,
         leave=False,
     ) as progress:
-        for chunk, cohort, result in simulated_chunks(world, cfg, timeline, market, seed):
-            result = with_links(world, market, result, np.random.default_rng([seed, 5, chunk]))
+        for chunk, cohort, result in simulated_chunks(world, cfg, timeline, market, seed, booked):
+            if chains:
+                result = with_links(world, market, result, np.random.default_rng([seed, 5, chunk]))
             run.intake.add(result.referrals["provider"], result.referrals["area"], result.referrals["score"])
-            batches = chunk_rows(timeline, cohort, result, run.ids, run.vocabs, run.links)
+            batches = chunk_rows(timeline, cohort, result, run.ids, run.vocabs, run.links if chains else None)
             run.lead_citizens += lead_citizens(cohort, batches)
             for rows in batches:
                 run.write(rows, force_dirt=chunk == 0)

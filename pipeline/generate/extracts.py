@@ -87,7 +87,7 @@ def chunk_rows(
     """The chunk's rows of every extract; the chains and aftercare referrals delivered are
     recorded in `links` (for the ground truth)."""
     cpr = Vocab(cohort.cpr)
-    ref_label, ref_vocab = _referral_ids(cohort, result, ids)
+    ref_label, ref_vocab = referral_ids(cohort, result, ids)
     referrals = referral_rows(timeline, result.referrals, ref_label, ref_vocab, cpr, vocabs)
     if links is not None:
         labels_of = ref_label[result.referrals["ref"]]
@@ -118,8 +118,10 @@ def lead_citizens(cohort: Cohort, rows: list[Rows]) -> int:
     return int((delivered & ~referred).sum())
 
 
-def _referral_ids(cohort: Cohort, result: ChunkResult, ids: IdCounters) -> tuple[np.ndarray, Vocab]:
-    """Referral ids numbered in booking order; label of each cohort referral."""
+def referral_ids(cohort: Cohort, result: ChunkResult, ids: IdCounters) -> tuple[np.ndarray, Vocab]:
+    """Referral ids numbered in booking order; label of each cohort referral (also the id
+    `provmon simulate` gives a referral, to order referrals known on the same day as the
+    warehouse does)."""
     ref = result.referrals["ref"]
     order = np.lexsort((ref, result.referrals["booked_on"]))
     label = np.full(int(ref.max()) + 1 if len(ref) else 0, -1, dtype=np.int64)

@@ -18,7 +18,7 @@ Why it is built this way:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -116,8 +116,17 @@ class Round:
 
 
 def simulate(
-    world: World, timeline: Timeline, market: Market, cohort: Cohort, rng: np.random.Generator
+    world: World,
+    timeline: Timeline,
+    market: Market,
+    cohort: Cohort,
+    rng: np.random.Generator,
+    booked: np.ndarray | None = None,
 ) -> ChunkResult:
+    """The chunk's lives. `booked` (provider index per cohort referral, -1: the caseworker's
+    draw) books the given referrals with the given providers instead, every draw made as
+    without it, so that the outcomes and registers after the start follow that provider: how
+    `provmon simulate` writes a policy's history as extracts (pipeline/simulate/extracts.py)."""
     benefit = np.zeros((cohort.n_persons, timeline.n_weeks), dtype=np.int8)
     hours = np.zeros((cohort.n_persons, timeline.n_global_months), dtype=np.float32)
     parts: dict[str, list[dict[str, np.ndarray]]] = {
@@ -129,7 +138,7 @@ def simulate(
         rnd = _open_round(timeline, benefit, hours, ref, person, start, area)
         _intake(world, rnd, rng, first=k == 0)
         _covariates(world, timeline, cohort, rnd, k)
-        _allocate(world, timeline, market, rnd, rng)
+        _allocate(world, timeline, market, rnd, rng, None if booked is None else booked[ref])
         _draw_outcomes(world, market, rnd, rng)
         _course(world, rnd, rng, int(first_day(np.array([market.change_month]))[0]))
         _job_and_health(world, rnd, rng)
@@ -372,9 +381,17 @@ def _covariates(world: World, timeline: Timeline, cohort: Cohort, rnd: Round, k:
 # --- booking -----------------------------------------------------------------------------------
 
 
-def _allocate(world: World, timeline: Timeline, market: Market, rnd: Round, rng: np.random.Generator) -> None:
+def _allocate(
+    world: World,
+    timeline: Timeline,
+    market: Market,
+    rnd: Round,
+    rng: np.random.Generator,
+    booked: np.ndarray | None = None,
+) -> None:
     """Booking date, provider and agreement. Providers are chosen by capacity; a provider with
-    an intake tilt receives more of the citizens with a low employability score."""
+    an intake tilt receives more of the citizens with a low employability score. Where `booked`
+    is >= 0 that provider is booked instead (the draw is still made: the stream stays the same)."""
     f, n = rnd.f, len(rnd)
     lag = uniform_int(rng, *world.calendar.booking_lag_days, n)
     day_of_month = rnd.start - first_day(month_of(rnd.start)) + 1
@@ -399,6 +416,8 @@ def _allocate(world: World, timeline: Timeline, market: Market, rnd: Round, rng:
     weights = np.cumsum(cap * open_ * tilt, axis=1)
     draw = rng.random(n) * weights[:, -1]
     f["provider"] = (weights < draw[:, None]).sum(axis=1)
+    if booked is not None:
+        f["provider"] = np.where(booked >= 0, booked, f["provider"])
     version = market.version_of(start_month)
     f["agreement"] = market.agreement_index[f["provider"], rnd.area, f["offer"], version]
     if (f["agreement"] < 0).any():
@@ -751,11 +770,18 @@ def _aftermath(world: World, rnd: Round, rng: np.random.Generator) -> None:
 
 
 def simulated_chunks(
-    world: World, cfg: Scale, timeline: Timeline, market: Market, seed: int
+    world: World,
+    cfg: Scale,
+    timeline: Timeline,
+    market: Market,
+    seed: int,
+    booked: Mapping[int, np.ndarray] | None = None,
 ) -> Iterator[tuple[int, Cohort, ChunkResult]]:
     """The citizens of a seed chunk by chunk, with their simulated lives: one loop over the
     generator's streams ([seed, 1, chunk] citizens, [seed, 2, chunk] lives), so that the
-    extracts and the policy simulation see exactly the same referrals."""
+    extracts and the policy simulation see exactly the same referrals. `booked` (per chunk, a
+    provider index per referral, -1: the generator's own draw) is the hook through which a
+    policy's bookings are written as extracts (pipeline/simulate/extracts.py)."""
     n_chunks_max = max(1, math.ceil(cfg.referrals / cfg.persons_per_chunk))
     done, chunk = 0, 0
     while done < cfg.referrals:
@@ -764,6 +790,10 @@ def simulated_chunks(
         cohort = make_cohort(world, timeline, citizens, cfg.persons_per_chunk, left, chunk, n_chunks_max)
         if len(cohort.person) == 0:
             return
-        yield chunk, cohort, simulate(world, timeline, market, cohort, lives)
+        yield (
+            chunk,
+            cohort,
+            simulate(world, timeline, market, cohort, lives, None if booked is None else booked.get(chunk)),
+        )
         done += len(cohort.person)
         chunk += 1

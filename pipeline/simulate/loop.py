@@ -10,12 +10,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from pipeline.decisions.engine import Key, ProviderMemory, decisions_frame
+from pipeline.decisions.inputs import ProviderMonth
 from pipeline.decisions.reasons import Templates
 from pipeline.decisions.rules import Model
 from pipeline.generate.timeline import NULL
@@ -36,6 +37,7 @@ class PolicyRun:
     seed: int
     bookings: pd.DataFrame  # one row per referral: provider, success, in_population, truly_worse
     decisions: pd.DataFrame  # the policy's decision rows (empty for "none")
+    inputs: list[ProviderMonth] = field(default_factory=list)  # the decision inputs it judged by
 
 
 def agreements_in(sim: SimWorld, month: int) -> pd.DataFrame:
@@ -78,9 +80,16 @@ def _book(sim: SimWorld, rows: pd.DataFrame, weights: dict[Key, float]) -> np.nd
 
 
 def run_policy(
-    sim: SimWorld, policy: Policy, templates: Templates, progress: Callable[[], None] | None = None
+    sim: SimWorld,
+    policy: Policy,
+    templates: Templates,
+    progress: Callable[[], None] | None = None,
+    replay: np.ndarray | None = None,
 ) -> PolicyRun:
-    """Run `policy` on `sim` over its months."""
+    """Run `policy` on `sim` over its months. `replay` (a provider index per referral_id)
+    books every referral where a recorded history booked it instead of by the policy's shares,
+    so the measures and decisions of a history written as extracts can be compared with the
+    warehouse's (pipeline/simulate/extracts.py)."""
     parameters = measure_parameters()
     primary = {a: policy.rules.area(a).primary_measure for a in sim.areas}
     measures = Measures(
@@ -93,7 +102,7 @@ def run_policy(
     volume_months = parameters.booking_volume_months
     memory: dict[Key, ProviderMemory] = {}
     shares: dict[Key, float] = {}
-    booked, decided = [], []
+    booked, decided, judged = [], [], []
     refs = sim.referrals
     for month in sim.months:
         agreements = agreements_in(sim, month)
@@ -107,7 +116,11 @@ def run_policy(
         )
         volumes = {int(a): n / volume_months for a, n in counts.items()}
         rows = refs[refs["start_month"] == month]
-        provider = _book(sim, rows, booking_weights(full, volumes, capacity))
+        provider = (
+            _book(sim, rows, booking_weights(full, volumes, capacity))
+            if replay is None
+            else replay[rows["referral_id"].to_numpy()]
+        )
         has_result, fit = draw_outcomes(sim, provider, rows)
         rows = rows.assign(provider=provider, has_result=has_result, fit=fit)
         measures.book(rows)
@@ -117,6 +130,7 @@ def run_policy(
                 month, agreements, signals=policy.early_warning, model_b=policy.model == Model.SOFT
             )
             mine, memory = decide(policy, month, inputs, measures, memory, templates)
+            judged += inputs
             shares = {(r.provider_id, r.tender_area): r.share for r in mine}
             decided += mine
         if progress:
@@ -133,7 +147,7 @@ def run_policy(
             )
             for r in frame.itertuples()
         ]
-    return PolicyRun(policy.name, sim.seed, bookings, frame)
+    return PolicyRun(policy.name, sim.seed, bookings, frame, judged)
 
 
 def _bookings(sim: SimWorld, rows: pd.DataFrame, primary: dict[int, str]) -> pd.DataFrame:

@@ -232,7 +232,8 @@ class Measures:
             risk_adjusted_rate_high=value("risk_adjusted_rate_high"),  # type: ignore[arg-type]
             z_score=value("z_score"),  # type: ignore[arg-type]
             adjustment_status=value("adjustment_status"),  # type: ignore[arg-type]
-            evidence=value("evidence") if n else "insufficient",  # type: ignore[arg-type]
+            # no base row: NULL, as fct_decision_inputs has it (the engine judges it insufficient)
+            evidence=value("evidence") if n else None,  # type: ignore[arg-type]
             has_agreement=(provider, a) in agreed,
             agreement_ends_in_month=bool(agreed.get((provider, a), False)),
             cusum_s=chart[0],
@@ -254,8 +255,9 @@ class Measures:
         """Add the referrals whose outcome became known (window ended) in the month, with p as
         known then (else the area's rate), and run the chart with the month's h."""
         d = self.all_dated
+        # the warehouse's order (pipeline.stats.cusum): known date, then the delivered referral id
         new = d[d["success"].notna() & (d["window_end_month"] == month)].sort_values(
-            ["window_end", "referral_id"], kind="stable"
+            ["window_end", "register_id"], kind="stable"
         )
         known = [self.expected.get(int(r)) for r in new["referral_id"]]
         rate = new["tender_area"].map(lambda a: self.area_rates.get((month, int(a)), np.nan))

@@ -9,6 +9,7 @@ numbers): booked where the generator booked it, it gets the generator's outcome.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -16,8 +17,9 @@ import pandas as pd
 from scipy.special import expit
 
 from pipeline.generate.config import DRIVERS, World, load_world
+from pipeline.generate.extracts import IdCounters, referral_ids
 from pipeline.generate.market import Market, build_market
-from pipeline.generate.simulate import BEN, PURPOSES, simulated_chunks
+from pipeline.generate.simulate import BEN, PURPOSES, B, ChunkResult, simulated_chunks
 from pipeline.generate.timeline import NULL, Timeline, first_day, month_number, month_of
 
 # The streams of the generator (generate(): [seed, 0] market, [seed, 1, chunk] citizens,
@@ -35,14 +37,24 @@ class SimWorld:
     market: Market
     referrals: pd.DataFrame
     months: list[int]  # month numbers of the simulated period
+    scale: str = "small"
+    chunk_sizes: tuple[int, ...] = ()  # referrals of each chunk of citizens, the period's and after
 
     @property
     def areas(self) -> list[int]:
         return sorted(int(a) for a in self.referrals["tender_area"].unique())
 
 
-def build_world(scale: str, seed: int, months: int | None = None, world: World | None = None) -> SimWorld:
-    """The world of `seed` at `scale`; `months` shortens the period (the first months only)."""
+def build_world(
+    scale: str,
+    seed: int,
+    months: int | None = None,
+    world: World | None = None,
+    booked: Mapping[int, np.ndarray] | None = None,
+) -> SimWorld:
+    """The world of `seed` at `scale`; `months` shortens the period (the first months only).
+    `booked` (per chunk, a provider index per referral, -1: the generator's draw) is the
+    generator's hook: the world of a history a policy booked (pipeline/simulate/extracts.py)."""
     world = world or load_world()
     cfg = world.scale(scale)
     timeline = Timeline(
@@ -54,17 +66,22 @@ def build_world(scale: str, seed: int, months: int | None = None, world: World |
         world.lead_weeks,
     )
     market = build_market(world, cfg, timeline, np.random.default_rng([seed, 0]))
-    frames = [
-        _referrals(world, market, result, chunk, np.random.default_rng([seed, BOOKING_STREAM, chunk]))
-        for chunk, _, result in simulated_chunks(world, cfg, timeline, market, seed)
-    ]
+    frames, sizes = [], []
+    ids = IdCounters()
+    for chunk, cohort, result in simulated_chunks(world, cfg, timeline, market, seed, booked):
+        sizes.append(len(cohort.person))
+        label, vocab = referral_ids(cohort, result, ids)
+        frame = _referrals(
+            world, timeline, market, result, chunk, np.random.default_rng([seed, BOOKING_STREAM, chunk])
+        )
+        frames.append(frame.assign(register_id=vocab.texts[label[frame["ref"].to_numpy()]]))
     referrals = pd.concat(frames, ignore_index=True)
     period = list(range(timeline.first_month, timeline.first_month + cfg.months))
     if months is not None:
         period = period[: int(months)]
     referrals = referrals[referrals["start_month"] <= period[-1]].reset_index(drop=True)
     referrals["referral_id"] = np.arange(len(referrals))
-    return SimWorld(seed, world, timeline, market, referrals, period)
+    return SimWorld(seed, world, timeline, market, referrals, period, scale, tuple(sizes))
 
 
 def _first_results(result_refs: np.ndarray, dates: np.ndarray, n: int) -> np.ndarray:
@@ -74,15 +91,42 @@ def _first_results(result_refs: np.ndarray, dates: np.ndarray, n: int) -> np.nda
     return np.where(first == np.iinfo(np.int64).max, NULL, first)
 
 
+def register_covariates(
+    timeline: Timeline, result: ChunkResult, f: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """benefit_weeks_52 and paid_hours_baseline as the chunk's final registers show them, which
+    is what the pipeline computes them from (metrics.md): weeks on a benefit other than SU in
+    the 52 weeks before the start week; mean paid hours (as delivered: one decimal) in the 3
+    months before the start month. The generator's own covariates are computed from the
+    registers as they stood at the start, and a citizen's later referral can rewrite them
+    afterwards (the history block before its start reaches back before the earlier start), so
+    they can disagree with what the registers end up saying."""
+    weeks = timeline.week_index(f["start_date"])[:, None] + np.arange(-52, 0)
+    status = result.benefit[f["person"][:, None], weeks]
+    months = timeline.month_index(f["start_date"])[:, None] + np.arange(-3, 0)
+    hours = np.round(result.hours[f["person"][:, None], months].astype(np.float64), 1)
+    return {
+        "benefit_weeks_52": ((status != B["none"]) & (status != B["student_grant"])).sum(axis=1),
+        "paid_hours_baseline": hours.sum(axis=1) / 3,
+    }
+
+
 def _referrals(
-    world: World, market: Market, result: object, chunk: int, rng: np.random.Generator
+    world: World,
+    timeline: Timeline,
+    market: Market,
+    result: ChunkResult,
+    chunk: int,
+    rng: np.random.Generator,
 ) -> pd.DataFrame:
-    """One chunk's referrals with what the closed loop needs from the generator's draws."""
-    f = result.referrals  # type: ignore[attr-defined]
+    """One chunk's referrals with what the closed loop needs from the generator's draws; the
+    risk model's covariates as the pipeline computes them from the registers."""
+    f = result.referrals
     order = np.argsort(f["ref"], kind="stable")
     f = {k: np.asarray(v)[order] for k, v in f.items()}
+    f.update(register_covariates(timeline, result, f))
     n = len(f["ref"])
-    results = result.results  # type: ignore[attr-defined]
+    results = result.results
     grace = world.outcomes.result_grace_days
     window = f["end_date"] + grace
     refs = np.searchsorted(f["ref"], results["ref"])
@@ -99,6 +143,7 @@ def _referrals(
     return pd.DataFrame(
         {
             "chunk": chunk,
+            "ref": f["ref"],  # the referral's index in its chunk (the generator's booking hook)
             "person": f["person"],
             "tender_area": f["area"].astype(int),
             "offer_code": np.array(offers, dtype=object)[f["offer"]],
