@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -32,10 +33,9 @@ from pipeline.errors import ProvmonError
 from pipeline.generate.timeline import NULL, date_of
 from pipeline.parameters import dbt_var_defaults
 from pipeline.simulate.world import SimWorld, month_first_day, month_last_day
-from pipeline.stats.compare import risk_adjust
 from pipeline.stats.config import StatsConfig
 from pipeline.stats.cusum import CusumParams, area_thresholds, cusum_path, llr_weights
-from pipeline.stats.expected import referral_expected
+from pipeline.stats.expected import risk_adjust_and_expected
 from pipeline.stats.intervals import wilson_interval
 
 # The measures the closed loop can draw (the generator's drivers behind them).
@@ -163,9 +163,7 @@ class Measures:
         these statistics are nine tenths of a month's time. signals=False leaves out the CUSUM
         (the policy without early warning never reads it)."""
         base = self.base(month)
-        risk = risk_adjust(base, self.stats) if len(base) and model_b else pd.DataFrame()
-        if model_b:
-            self._remember_expected(base, month)
+        risk = self._risk_adjust(base, month) if len(base) and model_b else pd.DataFrame()
         counts = base.groupby(["tender_area", "provider_id"])["outcome"].agg(["size", "sum"])
         area = base.groupby("tender_area")["outcome"].agg(["size", "sum"])
         for a, r in area.iterrows():
@@ -242,13 +240,17 @@ class Measures:
 
     # --- expected probabilities and the CUSUM ----------------------------------------------
 
-    def _remember_expected(self, base: pd.DataFrame, month: int) -> None:
-        """Keep each referral's expected probability from the model of the month it matured."""
-        if base.empty or not (base["window_end_month"] == month_date(month)).any():
-            return
-        expected = referral_expected(base, self.stats)
+    def _risk_adjust(self, base: pd.DataFrame, month: int) -> pd.DataFrame:
+        """risk_adjust of the month's base; each referral that matured in the month keeps its
+        expected probability from the same fit (referral_expected: the model of the month its
+        measure matured). One pattern count and one fit per area serve both, on the base
+        copied into DuckDB once (a DataFrame would be scanned again by each of their queries)."""
+        with duckdb.connect() as con:
+            con.from_df(base).create("risk_base")
+            risk, expected = risk_adjust_and_expected(con.table("risk_base"), self.stats)
         for rid, p in zip(expected["referral_id"], expected["expected_p"], strict=True):
             self.expected[int(rid)] = (month, float(p))
+        return risk
 
     def _update_chart(self, month: int) -> None:
         """Add the referrals whose outcome became known (window ended) in the month, with p as
