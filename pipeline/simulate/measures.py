@@ -18,6 +18,7 @@ everything judged in month m is dated on or before its last day."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -148,7 +149,7 @@ class Measures:
                 ],
                 "outcome": base["success"].to_numpy() == 1,
                 "referral_id": base["referral_id"].to_numpy(),
-                "window_end_month": [month_date(int(m)) for m in base["window_end_month"]],
+                "window_end_month": _month_dates(base["window_end_month"].to_numpy()),
                 **{c: base[c].to_numpy() for c in COVARIATES},
             }
         )
@@ -244,13 +245,30 @@ class Measures:
         """risk_adjust of the month's base; each referral that matured in the month keeps its
         expected probability from the same fit (referral_expected: the model of the month its
         measure matured). One pattern count and one fit per area serve both, on the base
-        copied into DuckDB once (a DataFrame would be scanned again by each of their queries)."""
-        with duckdb.connect() as con:
-            con.from_df(base).create("risk_base")
-            risk, expected = risk_adjust_and_expected(con.table("risk_base"), self.stats)
-        for rid, p in zip(expected["referral_id"], expected["expected_p"], strict=True):
-            self.expected[int(rid)] = (month, float(p))
+        copied into DuckDB once (a DataFrame would be scanned again by each of their queries),
+        and a base another policy of the world already had is not fitted again."""
+        key = self._content_key(base)
+        if key not in self.sim.stats_cache:
+            with duckdb.connect() as con:
+                con.from_df(base).create("risk_base")
+                risk, expected = risk_adjust_and_expected(con.table("risk_base"), self.stats)
+            matured = [
+                (int(r), float(p))
+                for r, p in zip(expected["referral_id"], expected["expected_p"], strict=True)
+            ]
+            self.sim.stats_cache[key] = (risk, matured)
+        risk, matured = self.sim.stats_cache[key]  # type: ignore[misc]
+        for rid, p in matured:
+            self.expected[rid] = (month, p)
         return risk
+
+    def _content_key(self, base: pd.DataFrame) -> bytes:
+        """A digest of everything the statistics read: every column of the base and the
+        statistics' configuration."""
+        digest = hashlib.blake2b(digest_size=32)
+        digest.update(repr((list(base.columns), self.stats)).encode())
+        digest.update(pd.util.hash_pandas_object(base, index=False).to_numpy().tobytes())
+        return digest.digest()
 
     def _update_chart(self, month: int) -> None:
         """Add the referrals whose outcome became known (window ended) in the month, with p as
@@ -355,6 +373,12 @@ class Measures:
             expected=float(np.nansum(p)),
             variance=float(np.nansum(p * (1 - p))),
         )
+
+
+def _month_dates(months: np.ndarray) -> np.ndarray:
+    """month_date of each month number, as date objects (computed once per distinct month)."""
+    distinct, where = np.unique(months, return_inverse=True)
+    return np.array([month_date(int(m)) for m in distinct], dtype=object)[where.reshape(-1)]
 
 
 def _month_number(d: date) -> int:
