@@ -7,7 +7,9 @@ computed with the pipeline's own statistics so that no rule is implemented twice
   window end: start + 182 days);
 - risk adjustment, O/E, z and the funnel evidence: pipeline.stats.risk_adjust on that base;
   each referral's expected probability from the model of the month its measure matured:
-  pipeline.stats.expected.referral_expected;
+  pipeline.stats.expected.referral_expected; both from one fit per area
+  (pipeline.stats.expected.risk_adjust_and_expected), kept on the world for the other
+  policies that reach the same base;
 - the early-warning CUSUM: pipeline.decisions.early_warning.chart_referrals' rule for p and the
   known date, h by pipeline.stats.cusum.area_thresholds, S by cusum_path;
 - model A's lift cohorts and model B's state cohorts counted as the dbt models
