@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -160,6 +161,7 @@ def cmd_simulate(args: argparse.Namespace) -> str:
             policy_names=args.policy,
             rules_file=args.rules,
             out=Path(args.out),
+            jobs=args.jobs,
         )
     )
 
@@ -346,6 +348,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--rules", type=Path, help="a candidate rule file, run as one more policy (model B)")
     p.add_argument("--out", default="out/simulate", help="output folder (default out/simulate)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="worlds simulated at a time, each in its own process (default: 2, or 1 on one core)",
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     p.set_defaults(func=cmd_simulate)
 

@@ -7,7 +7,9 @@ computed with the pipeline's own statistics so that no rule is implemented twice
   window end: start + 182 days);
 - risk adjustment, O/E, z and the funnel evidence: pipeline.stats.risk_adjust on that base;
   each referral's expected probability from the model of the month its measure matured:
-  pipeline.stats.expected.referral_expected;
+  pipeline.stats.expected.referral_expected; both from one fit per area
+  (pipeline.stats.expected.risk_adjust_and_expected), kept on the world for the other
+  policies that reach the same base;
 - the early-warning CUSUM: pipeline.decisions.early_warning.chart_referrals' rule for p and the
   known date, h by pipeline.stats.cusum.area_thresholds, S by cusum_path;
 - model A's lift cohorts and model B's state cohorts counted as the dbt models
@@ -18,10 +20,12 @@ everything judged in month m is dated on or before its last day."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -32,10 +36,9 @@ from pipeline.errors import ProvmonError
 from pipeline.generate.timeline import NULL, date_of
 from pipeline.parameters import dbt_var_defaults
 from pipeline.simulate.world import SimWorld, month_first_day, month_last_day
-from pipeline.stats.compare import risk_adjust
 from pipeline.stats.config import StatsConfig
 from pipeline.stats.cusum import CusumParams, area_thresholds, cusum_path, llr_weights
-from pipeline.stats.expected import referral_expected
+from pipeline.stats.expected import risk_adjust_and_expected
 from pipeline.stats.intervals import wilson_interval
 
 # The measures the closed loop can draw (the generator's drivers behind them).
@@ -148,7 +151,7 @@ class Measures:
                 ],
                 "outcome": base["success"].to_numpy() == 1,
                 "referral_id": base["referral_id"].to_numpy(),
-                "window_end_month": [month_date(int(m)) for m in base["window_end_month"]],
+                "window_end_month": _month_dates(base["window_end_month"].to_numpy()),
                 **{c: base[c].to_numpy() for c in COVARIATES},
             }
         )
@@ -163,9 +166,7 @@ class Measures:
         these statistics are nine tenths of a month's time. signals=False leaves out the CUSUM
         (the policy without early warning never reads it)."""
         base = self.base(month)
-        risk = risk_adjust(base, self.stats) if len(base) and model_b else pd.DataFrame()
-        if model_b:
-            self._remember_expected(base, month)
+        risk = self._risk_adjust(base, month) if len(base) and model_b else pd.DataFrame()
         counts = base.groupby(["tender_area", "provider_id"])["outcome"].agg(["size", "sum"])
         area = base.groupby("tender_area")["outcome"].agg(["size", "sum"])
         for a, r in area.iterrows():
@@ -243,13 +244,34 @@ class Measures:
 
     # --- expected probabilities and the CUSUM ----------------------------------------------
 
-    def _remember_expected(self, base: pd.DataFrame, month: int) -> None:
-        """Keep each referral's expected probability from the model of the month it matured."""
-        if base.empty or not (base["window_end_month"] == month_date(month)).any():
-            return
-        expected = referral_expected(base, self.stats)
-        for rid, p in zip(expected["referral_id"], expected["expected_p"], strict=True):
-            self.expected[int(rid)] = (month, float(p))
+    def _risk_adjust(self, base: pd.DataFrame, month: int) -> pd.DataFrame:
+        """risk_adjust of the month's base; each referral that matured in the month keeps its
+        expected probability from the same fit (referral_expected: the model of the month its
+        measure matured). One pattern count and one fit per area serve both, on the base
+        copied into DuckDB once (a DataFrame would be scanned again by each of their queries),
+        and a base another policy of the world already had is not fitted again."""
+        key = self._content_key(base)
+        if key not in self.sim.stats_cache:
+            with duckdb.connect() as con:
+                con.from_df(base).create("risk_base")
+                risk, expected = risk_adjust_and_expected(con.table("risk_base"), self.stats)
+            matured = [
+                (int(r), float(p))
+                for r, p in zip(expected["referral_id"], expected["expected_p"], strict=True)
+            ]
+            self.sim.stats_cache[key] = (risk, matured)
+        risk, matured = self.sim.stats_cache[key]  # type: ignore[misc]
+        for rid, p in matured:
+            self.expected[rid] = (month, p)
+        return risk
+
+    def _content_key(self, base: pd.DataFrame) -> bytes:
+        """A digest of everything the statistics read: every column of the base and the
+        statistics' configuration."""
+        digest = hashlib.blake2b(digest_size=32)
+        digest.update(repr((list(base.columns), self.stats)).encode())
+        digest.update(pd.util.hash_pandas_object(base, index=False).to_numpy().tobytes())
+        return digest.digest()
 
     def _update_chart(self, month: int) -> None:
         """Add the referrals whose outcome became known (window ended) in the month, with p as
@@ -355,6 +377,12 @@ class Measures:
             expected=float(np.nansum(p)),
             variance=float(np.nansum(p * (1 - p))),
         )
+
+
+def _month_dates(months: np.ndarray) -> np.ndarray:
+    """month_date of each month number, as date objects (computed once per distinct month)."""
+    distinct, where = np.unique(months, return_inverse=True)
+    return np.array([month_date(int(m)) for m in distinct], dtype=object)[where.reshape(-1)]
 
 
 def _month_number(d: date) -> int:

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
@@ -12,6 +15,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from pipeline.decisions.reasons import load_templates
+from pipeline.generate.config import load_world
 from pipeline.simulate.loop import PolicyRun, run_policy
 from pipeline.simulate.measures import month_date
 from pipeline.simulate.outputs import run_metrics, summarise, write_outputs
@@ -45,6 +49,16 @@ def _series(run: PolicyRun) -> pd.DataFrame:
     return by.assign(policy=run.policy, seed=run.seed)
 
 
+@dataclass(frozen=True)
+class SeedResult:
+    """Every policy's run on one seed's world, with its metrics and its monthly series."""
+
+    runs: list[PolicyRun]
+    metrics: list[dict[str, object]]
+    series: list[pd.DataFrame]
+    months: int
+
+
 def simulate(
     scale: str = "small",
     seeds: int = 3,
@@ -54,33 +68,93 @@ def simulate(
     out: Path = Path("out/simulate"),
     on: date | None = None,
     progress: bool = True,
+    jobs: int = 1,
 ) -> SimulationSummary:
-    """Run each policy on the worlds of seeds 1..seeds; write the summary to `out`."""
+    """Run each policy on the worlds of seeds 1..seeds; write the summary to `out`. `jobs`
+    worlds are run at a time, each in its own process (the seeds are independent, so the
+    result is the same for any `jobs`)."""
+    chosen = make_policies(policy_names, rules_file)
+    seed_list = list(range(1, seeds + 1))
+    bar = tqdm(
+        total=len(seed_list) * len(chosen) * period_months(scale, months),
+        desc=f"simulate {scale}",
+        unit=" months",
+        disable=not progress,
+    )
+    with bar:
+        if jobs > 1 and len(seed_list) > 1:
+            done = _in_processes(scale, seed_list, months, policy_names, rules_file, jobs, bar)
+        else:
+            done = [
+                run_seed(scale, seed, months, policy_names, rules_file, _ticker(bar)) for seed in seed_list
+            ]
+    table = summarise(pd.DataFrame([m for d in done for m in d.metrics]))
+    series = [s for d in done for s in d.series]
+    chart = pd.concat(series).groupby(["policy", "month"], sort=False)["results_per_100"].mean().reset_index()
+    paths = write_outputs(Path(out), table, chart, seed_list, scale, done[-1].months, on or date.today())
+    return SimulationSummary(Path(out), table, [r for d in done for r in d.runs], paths)
+
+
+def period_months(scale: str, months: int | None) -> int:
+    """The months a world of `scale` simulates (build_world's period)."""
+    total = load_world().scale(scale).months
+    return total if months is None else len(range(total)[: int(months)])
+
+
+def run_seed(
+    scale: str,
+    seed: int,
+    months: int | None,
+    policy_names: list[str] | None,
+    rules_file: Path | None,
+    tick: Callable[[str], None],
+) -> SeedResult:
+    """Every policy on the world of `seed`; tick(label) after each policy-month."""
     chosen = make_policies(policy_names, rules_file)
     templates = load_templates()
+    sim = build_world(scale, seed, months)
+    drops = planted_drops(sim)
     runs, metrics, series = [], [], []
-    seed_list = list(range(1, seeds + 1))
-    bar = None
-    for seed in seed_list:
-        sim = build_world(scale, seed, months)
-        if bar is None:
-            bar = tqdm(
-                total=len(seed_list) * len(chosen) * len(sim.months),
-                desc=f"simulate {scale}",
-                unit=" months",
-                disable=not progress,
-            )
-        drops = planted_drops(sim)
-        for policy in chosen:
-            bar.set_postfix_str(f"seed {seed} {policy.name}")
-            run = run_policy(sim, policy, templates, progress=partial(bar.update, 1))
-            runs.append(run)
-            metrics.append({"policy": policy.name, "seed": seed, **run_metrics(run, drops)})
-            series.append(_series(run))
-    if bar is not None:
-        bar.close()
-    table = summarise(pd.DataFrame(metrics))
-    chart = pd.concat(series).groupby(["policy", "month"], sort=False)["results_per_100"].mean().reset_index()
-    n_months = len(sim.months)
-    paths = write_outputs(Path(out), table, chart, seed_list, scale, n_months, on or date.today())
-    return SimulationSummary(Path(out), table, runs, paths)
+    for policy in chosen:
+        run = run_policy(sim, policy, templates, progress=partial(tick, f"seed {seed} {policy.name}"))
+        runs.append(run)
+        metrics.append({"policy": policy.name, "seed": seed, **run_metrics(run, drops)})
+        series.append(_series(run))
+    return SeedResult(runs, metrics, series, len(sim.months))
+
+
+def _ticker(bar: tqdm) -> Callable[[str], None]:
+    def tick(label: str) -> None:
+        bar.set_postfix_str(label, refresh=False)
+        bar.update(1)
+
+    return tick
+
+
+def _in_processes(
+    scale: str,
+    seed_list: list[int],
+    months: int | None,
+    policy_names: list[str] | None,
+    rules_file: Path | None,
+    jobs: int,
+    bar: tqdm,
+) -> list[SeedResult]:
+    """run_seed of every seed, `jobs` at a time in fresh processes (spawned: forking a process
+    that holds DuckDB's and BLAS' threads is unsafe); their ticks come back through a queue."""
+    context = multiprocessing.get_context("spawn")
+    tick = _ticker(bar)
+    with context.Manager() as manager, ProcessPoolExecutor(min(jobs, len(seed_list)), context) as pool:
+        ticks = manager.Queue()
+        futures = [
+            pool.submit(run_seed, scale, seed, months, policy_names, rules_file, ticks.put)
+            for seed in seed_list
+        ]
+        pending = set(futures)
+        while True:
+            finished = not pending
+            while not ticks.empty():  # a worker's ticks are queued before its result is ready
+                tick(ticks.get())
+            if finished:
+                return [f.result() for f in futures]
+            _, pending = wait(pending, timeout=0.5)

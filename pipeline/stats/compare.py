@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import numpy as np
@@ -52,6 +52,7 @@ from pipeline.stats.patterns import (
 
 RISK_ADJUSTED = "risk_adjusted"
 UNADJUSTED = "unadjusted"
+T = TypeVar("T")
 
 # What each output column holds; the order is the output's column order. The funnel columns are
 # named after the levels of stats.yaml (funnel_95_low ... for the default 0.95 and 0.998).
@@ -202,27 +203,64 @@ def compare_providers(
     the configuration, n and successes (one row per covariate pattern, see `pattern_counts`).
     `start`: per (tender_area, measure), the coefficients the first month's fit starts from.
     Returns OUTPUT_COLUMNS, one row per tender_area × measure × as_of_month × provider_id."""
+    return compare_with(patterns, config, start)[0]
+
+
+def compare_with(
+    patterns: pd.DataFrame,
+    config: StatsConfig | None = None,
+    start: Mapping[tuple[Any, Any], Mapping[str, float] | None] | None = None,
+    also: Callable[[tuple[Any, ...], _Patterns, AreaModel, list[list[str]]], T] | None = None,
+) -> tuple[pd.DataFrame, list[T]]:
+    """compare_providers, and also(group key, cells, model, level names) of every group's fit:
+    what a caller derives from the same fits (referral_expected's fitted patterns) without
+    fitting the models a second time."""
     config = config or load_stats_config()
     covariates = list(config.covariates)
     require_columns(patterns.columns, [*GROUP_KEYS, PROVIDER, *covariates, "n", "successes"], "the patterns")
     data = _checked(patterns)
     if data.empty:
-        return _empty(config)
+        return _empty(config), []
     groups = _GroupedPatterns(data, covariates)
-    pieces: list[dict[str, Any]] = []
-    # the last coefficients per area x measure
-    previous: dict[tuple[Any, ...], Mapping[str, float]] = {k: v for k, v in (start or {}).items() if v}
+    pieces, derived = [], []
+    for key, provider_ids, cell, model in area_models(groups, config, (start or {}).get):
+        pieces.append(provider_piece(key, provider_ids, cell, model, config))
+        if also is not None:
+            derived.append(also(key, cell, model, groups.labels))
+    return _assemble(pieces, data, config), derived
+
+
+def provider_piece(
+    key: tuple[Any, ...], provider_ids: NDArray[Any], cell: _Patterns, model: AreaModel, config: StatsConfig
+) -> dict[str, Any]:
+    """The output rows of one tender area × measure × as-of month as arrays (for _assemble)."""
+    piece = _provider_rows(cell, model, config)
+    for name, value in zip(GROUP_KEYS, key, strict=True):
+        piece[name] = np.repeat(np.array([value], dtype=object), len(provider_ids))
+    piece[PROVIDER] = provider_ids
+    return piece
+
+
+def area_models(
+    groups: _GroupedPatterns,
+    config: StatsConfig,
+    start: Callable[[tuple[Any, Any]], Mapping[str, float] | None],
+) -> Iterator[tuple[tuple[Any, ...], NDArray[Any], _Patterns, AreaModel]]:
+    """(group key, provider ids, cells, model) per tender area × measure × as-of month, in key
+    order: the one place the case-mix models are fitted, for the comparison and for the expected
+    probabilities alike (pipeline/stats/expected.py), so both always read the same fit. Each
+    month starts from the last adjusted fit of the same area × measure, the first from
+    start(pair) (an incremental build's stored coefficients; None: the area rate)."""
+    covariates = list(config.covariates)
+    previous: dict[tuple[Any, ...], Mapping[str, float]] = {}  # the last coefficients per pair
     with single_threaded_blas():
         for key, provider_ids, cell in groups:
-            model = _fit_area_model(cell, groups.labels, covariates, config, previous.get(key[:2]))
+            pair = key[:2]
+            first = previous.get(pair) or start(pair)
+            model = _fit_area_model(cell, groups.labels, covariates, config, first)
             if model.status == ADJUSTED:
-                previous[key[:2]] = model.params
-            piece = _provider_rows(cell, model, config)
-            for name, value in zip(GROUP_KEYS, key, strict=True):
-                piece[name] = np.repeat(np.array([value], dtype=object), len(provider_ids))
-            piece[PROVIDER] = provider_ids
-            pieces.append(piece)
-    return _assemble(pieces, data, config)
+                previous[pair] = model.params
+            yield key, provider_ids, cell, model
 
 
 class _GroupedPatterns:

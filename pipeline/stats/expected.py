@@ -14,6 +14,7 @@ base and `adjustment` says `unadjusted`."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import duckdb
@@ -24,9 +25,13 @@ from pipeline.sql import literal
 from pipeline.stats.compare import (
     RISK_ADJUSTED,
     UNADJUSTED,
+    AreaModel,
     _checked,
-    _fit_area_model,
+    _empty,
     _GroupedPatterns,
+    _Patterns,
+    area_models,
+    compare_with,
 )
 from pipeline.stats.config import StatsConfig, load_stats_config
 from pipeline.stats.model import ADJUSTED
@@ -66,10 +71,38 @@ def referral_expected(
             _expected_of(relation, config, pair, after.get(pair), start.get(pair))
             for pair in area_measures(relation)
         ]
+    return _expected_frame(pieces)
+
+
+def _expected_frame(pieces: list[pd.DataFrame]) -> pd.DataFrame:
+    """EXPECTED_COLUMNS of the non-empty pieces, one per tender area × measure."""
     pieces = [piece for piece in pieces if not piece.empty]
     if not pieces:
         return pd.DataFrame({name: pd.Series(dtype=object) for name in EXPECTED_COLUMNS})
     return pd.concat(pieces, ignore_index=True)[list(EXPECTED_COLUMNS)]
+
+
+def risk_adjust_and_expected(
+    base: pd.DataFrame | duckdb.DuckDBPyRelation, config: StatsConfig | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(risk_adjust(base, config), referral_expected(base, config)), the same to the last bit,
+    from one pattern count and one model fit per tender area × measure × as-of month where the
+    two calls make two of each: for a caller that needs both of one base (provmon simulate,
+    every simulated month)."""
+    config = config or load_stats_config()
+    comparisons, expected = [], []
+    with as_relation(base) as relation:
+        require_columns(relation.columns, ["referral_id", MATURED_MONTH], "the risk base")
+        for pair in area_measures(relation):
+            comparison, fitted = compare_with(
+                count_patterns(relation, config, *pair), config, also=partial(fitted_piece, config=config)
+            )
+            comparisons.append(comparison)
+            expected.append(_matured_expected(relation, config, pair, _fitted_frame(fitted, config)))
+    return (
+        pd.concat(comparisons, ignore_index=True) if comparisons else _empty(config),
+        _expected_frame(expected),
+    )
 
 
 def _expected_of(
@@ -81,8 +114,20 @@ def _expected_of(
 ) -> pd.DataFrame:
     """The referrals of one tender area × measure with their expected probabilities (of the
     months after `after` only, if given)."""
+    patterns = count_patterns(relation, config, *pair, after)
+    return _matured_expected(relation, config, pair, fitted_patterns(patterns, config, start), after)
+
+
+def _matured_expected(
+    relation: duckdb.DuckDBPyRelation,
+    config: StatsConfig,
+    pair: tuple[Any, Any],
+    fitted: pd.DataFrame,
+    after: Any = None,
+) -> pd.DataFrame:
+    """The referrals of one tender area × measure that matured in an as-of month of `fitted`
+    (fitted_patterns), each with its pattern's probability in that month."""
     tender_area, measure = pair
-    fitted = fitted_patterns(count_patterns(relation, config, tender_area, measure, after), config, start)
     matured = _matured_rows(relation, config, tender_area, measure, after)
     keys = [*GROUP_KEYS, *config.covariates]
     for frame in (fitted, matured):  # one text form of every key, whatever each side's dtype
@@ -126,27 +171,37 @@ def fitted_patterns(
     `compare_providers` fits them. `patterns` holds one tender area × measure; `start`: the
     coefficients its first month's fit starts from (an incremental build)."""
     config = config or load_stats_config()
-    covariates = list(config.covariates)
     data = _checked(patterns)
-    columns = [*GROUP_KEYS, *covariates, "expected_p", "adjustment"]
     if data.empty:
+        return _fitted_frame([], config)
+    groups = _GroupedPatterns(data, list(config.covariates))
+    pieces = [fitted_piece(key, cell, model, groups.labels, config) for key, _, cell, model in
+              area_models(groups, config, lambda _: start)]  # fmt: skip
+    return _fitted_frame(pieces, config)
+
+
+def _fitted_frame(pieces: list[pd.DataFrame], config: StatsConfig) -> pd.DataFrame:
+    """The fitted patterns of the groups in one frame (fitted_patterns' columns)."""
+    columns = [*GROUP_KEYS, *config.covariates, "expected_p", "adjustment"]
+    if not pieces:
         return pd.DataFrame(columns=columns)
-    groups = _GroupedPatterns(data, covariates)
-    previous: dict[tuple[Any, ...], Mapping[str, float]] = {}
-    pieces: list[pd.DataFrame] = []
-    for key, _, cell in groups:
-        model = _fit_area_model(cell, groups.labels, covariates, config, previous.get(key[:2], start))
-        n_patterns = len(cell.pattern_codes[0]) if cell.pattern_codes else 1
-        if model.status == ADJUSTED and model.fitted is not None:
-            previous[key[:2]] = model.params
-            p, adjustment = np.asarray(model.fitted, dtype=float), RISK_ADJUSTED
-        else:
-            p, adjustment = np.full(n_patterns, cell.successes.sum() / cell.n.sum()), UNADJUSTED
-        piece = {
-            name: [labels[code] for code in codes]
-            for name, labels, codes in zip(covariates, groups.labels, cell.pattern_codes, strict=True)
-        }
-        piece.update({name: [value] * n_patterns for name, value in zip(GROUP_KEYS, key, strict=True)})
-        piece.update(expected_p=p, adjustment=[adjustment] * n_patterns)
-        pieces.append(pd.DataFrame(piece))
     return pd.concat(pieces, ignore_index=True)[columns]
+
+
+def fitted_piece(
+    key: tuple[Any, ...], cell: _Patterns, model: AreaModel, labels: list[list[str]], config: StatsConfig
+) -> pd.DataFrame:
+    """The covariate patterns of one tender area × measure × as-of month with their fitted
+    probability (the area rate where the model fell back)."""
+    n_patterns = len(cell.pattern_codes[0]) if cell.pattern_codes else 1
+    if model.status == ADJUSTED and model.fitted is not None:
+        p, adjustment = np.asarray(model.fitted, dtype=float), RISK_ADJUSTED
+    else:
+        p, adjustment = np.full(n_patterns, cell.successes.sum() / cell.n.sum()), UNADJUSTED
+    piece = {
+        name: [level[code] for code in codes]
+        for name, level, codes in zip(config.covariates, labels, cell.pattern_codes, strict=True)
+    }
+    piece.update({name: [value] * n_patterns for name, value in zip(GROUP_KEYS, key, strict=True)})
+    piece.update(expected_p=p, adjustment=[adjustment] * n_patterns)
+    return pd.DataFrame(piece)

@@ -165,3 +165,30 @@ def test_reaction_time_and_missed_drops():
     assert metrics["months_to_reaction"] == 2
     assert metrics["drops_missed"] == 1
     assert metrics["wrongly_reduced"] == 4  # P3's four months at share 0.5, truly no worse
+
+
+def test_a_world_whose_statistics_another_policy_fitted_gives_the_same_run(world):
+    """The month's risk adjustment is kept on the world by its base's content: soft-no-ew run
+    after soft on one world (reusing soft's fits while their bookings agree) equals soft-no-ew
+    on a fresh world that fits every month itself."""
+    soft, no_ew = policies(["soft", "soft-no-ew"])
+    shared = build_world("small", 1, MONTHS)
+    run_policy(shared, soft, load_templates())
+    fitted_by_soft = len(shared.stats_cache)
+    reused = run_policy(shared, no_ew, load_templates())
+    assert fitted_by_soft > 0 and len(shared.stats_cache) < 2 * fitted_by_soft  # soft's fits were read
+    fresh = run_policy(build_world("small", 1, MONTHS), no_ew, load_templates())
+    assert reused.bookings.equals(fresh.bookings)
+    assert reused.decisions.drop(columns=["reason"]).equals(fresh.decisions.drop(columns=["reason"]))
+
+
+def test_worlds_in_parallel_processes_give_the_same_result(tmp_path):
+    from pipeline.simulate.run import simulate
+
+    kwargs = {"scale": "small", "seeds": 2, "months": 4, "policy_names": ["none", "soft"], "progress": False}
+    serial = simulate(**kwargs, out=tmp_path / "serial", jobs=1)
+    parallel = simulate(**kwargs, out=tmp_path / "parallel", jobs=2)
+    assert parallel.table.equals(serial.table)
+    assert [(r.policy, r.seed) for r in parallel.runs] == [(r.policy, r.seed) for r in serial.runs]
+    for p, s in zip(parallel.runs, serial.runs, strict=True):
+        assert p.bookings.equals(s.bookings) and p.decisions.equals(s.decisions)

@@ -9,7 +9,7 @@ import pytest
 import statsmodels.api as sm
 
 from pipeline.stats import risk_adjust
-from pipeline.stats.expected import EXPECTED_COLUMNS, referral_expected
+from pipeline.stats.expected import EXPECTED_COLUMNS, referral_expected, risk_adjust_and_expected
 from pipeline.stats.patterns import band_labels
 from tests.unit.test_stats_compare import CONFIG, PLANTED, _base
 
@@ -87,3 +87,17 @@ def test_a_month_without_a_model_gives_the_area_rate() -> None:
     out = referral_expected(base, CONFIG)
     assert set(out["adjustment"]) == {"unadjusted"}
     np.testing.assert_allclose(out["expected_p"], base["outcome"].mean())
+
+
+def test_one_fit_for_both_equals_the_two_calls() -> None:
+    """risk_adjust_and_expected (one pattern count and one fit per area × measure × month, what
+    provmon simulate calls every month) gives exactly what risk_adjust and referral_expected
+    give separately: over two months (the warm start) and two areas, one of them falling back."""
+    single = _base(33, {"P_ONLY": (300, 0.0, False)}).assign(tender_area=2, window_end_month=JUNE)
+    base = pd.concat(
+        [_two_months(), single.assign(referral_id=[f"S{i}" for i in range(len(single))])], ignore_index=True
+    )
+    results, expected = risk_adjust_and_expected(base, CONFIG)
+    assert set(results["adjustment_status"]) == {"adjusted", "single_provider"}
+    pd.testing.assert_frame_equal(results, risk_adjust(base, CONFIG), check_exact=True)
+    pd.testing.assert_frame_equal(expected, referral_expected(base, CONFIG), check_exact=True)
