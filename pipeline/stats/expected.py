@@ -29,7 +29,7 @@ from pipeline.stats.compare import (
     _GroupedPatterns,
 )
 from pipeline.stats.config import StatsConfig, load_stats_config
-from pipeline.stats.model import ADJUSTED
+from pipeline.stats.model import ADJUSTED, single_threaded_blas
 from pipeline.stats.patterns import (
     GROUP_KEYS,
     OUTCOME,
@@ -134,19 +134,24 @@ def fitted_patterns(
     groups = _GroupedPatterns(data, covariates)
     previous: dict[tuple[Any, ...], Mapping[str, float]] = {}
     pieces: list[pd.DataFrame] = []
-    for key, _, cell in groups:
-        model = _fit_area_model(cell, groups.labels, covariates, config, previous.get(key[:2], start))
-        n_patterns = len(cell.pattern_codes[0]) if cell.pattern_codes else 1
-        if model.status == ADJUSTED and model.fitted is not None:
-            previous[key[:2]] = model.params
-            p, adjustment = np.asarray(model.fitted, dtype=float), RISK_ADJUSTED
-        else:
-            p, adjustment = np.full(n_patterns, cell.successes.sum() / cell.n.sum()), UNADJUSTED
-        piece = {
-            name: [labels[code] for code in codes]
-            for name, labels, codes in zip(covariates, groups.labels, cell.pattern_codes, strict=True)
-        }
-        piece.update({name: [value] * n_patterns for name, value in zip(GROUP_KEYS, key, strict=True)})
-        piece.update(expected_p=p, adjustment=[adjustment] * n_patterns)
-        pieces.append(pd.DataFrame(piece))
+    # One BLAS thread, as compare_providers fits. BLAS's thread count is the process's: these fits
+    # got one or two threads depending on whether the risk adjustment (which holds it to one) ran
+    # beside them in the build, two threads add a fit's sums in another order, and expected_p
+    # differed in the last bit between builds of the same data (city scale: 10 % of the rows).
+    with single_threaded_blas():
+        for key, _, cell in groups:
+            model = _fit_area_model(cell, groups.labels, covariates, config, previous.get(key[:2], start))
+            n_patterns = len(cell.pattern_codes[0]) if cell.pattern_codes else 1
+            if model.status == ADJUSTED and model.fitted is not None:
+                previous[key[:2]] = model.params
+                p, adjustment = np.asarray(model.fitted, dtype=float), RISK_ADJUSTED
+            else:
+                p, adjustment = np.full(n_patterns, cell.successes.sum() / cell.n.sum()), UNADJUSTED
+            piece = {
+                name: [labels[code] for code in codes]
+                for name, labels, codes in zip(covariates, groups.labels, cell.pattern_codes, strict=True)
+            }
+            piece.update({name: [value] * n_patterns for name, value in zip(GROUP_KEYS, key, strict=True)})
+            piece.update(expected_p=p, adjustment=[adjustment] * n_patterns)
+            pieces.append(pd.DataFrame(piece))
     return pd.concat(pieces, ignore_index=True)[columns]
