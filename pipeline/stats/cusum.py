@@ -47,6 +47,7 @@ Parameters (dbt var names): cusum_odds_ratio (0.5), cusum_arl_months (60), cusum
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -338,39 +339,105 @@ def _checked(referrals: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(order, kind="stable")
 
 
-def area_thresholds(referrals: pd.DataFrame, months: Sequence[int], params: CusumParams) -> pd.DataFrame:
+THRESHOLD_COLUMNS = ["tender_area", "month", "h", "false_signal_rate", "monthly_volume"]
+# (tender_area, month index) -> a threshold an earlier build computed from the same window.
+KnownThresholds = Mapping[tuple[object, int], Threshold]
+
+
+def _window(month: np.ndarray, m: int, params: CusumParams) -> np.ndarray:
+    """The referrals (of one area) h of month index m is calibrated from."""
+    return (month > m - params.calibration_months) & (month <= m)
+
+
+def area_thresholds(
+    referrals: pd.DataFrame,
+    months: Sequence[int],
+    params: CusumParams,
+    known: KnownThresholds | None = None,
+) -> pd.DataFrame:
     """h per tender area and month index (year x 12 + month - 1), each from the referrals of
-    the area known in the `calibration_months` months up to and including the month."""
+    the area known in the `calibration_months` months up to and including the month.
+
+    `known` (an incremental build): thresholds whose window is unchanged since they were
+    computed (window_fingerprints); they are taken as they are, the rest simulated."""
+    known = known or {}
     out = []
     for area, rows in referrals.groupby("tender_area", sort=True):
         month, p = rows["month"].to_numpy(), rows["p"].to_numpy()
         windows, volumes = [], []
         first = int(month.min())
         for m in months:
-            window = (month > m - params.calibration_months) & (month <= m)
+            window = _window(month, m, params)
             span = max(1, min(params.calibration_months, m - first + 1))  # months with data so far
             per_provider = rows.loc[window, "provider_id"].value_counts() / span
             basis = per_provider.max() if params.volume_basis == "max" else per_provider.mean()
             windows.append(window)
             volumes.append(float(basis) if len(per_provider) else 0.0)
-        steps = max((horizon_steps(v, params) for v in volumes if v > 0), default=1)
+        # Only the months simulated need draws (a sequence's start never depends on its length).
+        needed = [v for m, v in zip(months, volumes, strict=True) if v > 0 and (area, m) not in known]
+        steps = max((horizon_steps(v, params) for v in needed), default=1)
         draws = simulation_draws(params.simulations, steps, params, (int(area),))
         for m, window, volume in zip(months, windows, volumes, strict=True):
-            t = _calibrate(p[window], volume, params, draws)
+            t = known.get((area, m)) or _calibrate(p[window], volume, params, draws)
             out.append((area, m, t.h, t.false_signal_rate, t.monthly_volume))
-    return pd.DataFrame(out, columns=["tender_area", "month", "h", "false_signal_rate", "monthly_volume"])
+    return pd.DataFrame(out, columns=THRESHOLD_COLUMNS)
+
+
+def window_fingerprints(
+    referrals: pd.DataFrame, months: Sequence[int], params: CusumParams, salt: str
+) -> pd.DataFrame:
+    """tender_area, month, fingerprint: per area and month index, a digest of everything its h
+    is computed from (area_thresholds): the window's referrals in the order they are met
+    (provider and p), the area's first month (the volume's span), the parameters and `salt`
+    (the code's digest). Equal fingerprints give the same threshold bit for bit."""
+    out = []
+    for area, rows in referrals.groupby("tender_area", sort=True):
+        month, p = rows["month"].to_numpy(), rows["p"].to_numpy(dtype=np.float64)
+        providers = pd.util.hash_array(rows["provider_id"].astype(str).to_numpy())
+        head = f"{salt}|{params}|{area}|{int(month.min())}|".encode()
+        for m in months:
+            window = _window(month, m, params)
+            digest = hashlib.sha256(head + str(m).encode())
+            digest.update(providers[window].tobytes())
+            digest.update(p[window].tobytes())
+            out.append((area, m, digest.hexdigest()[:32]))
+    return pd.DataFrame(out, columns=["tender_area", "month", "fingerprint"])
+
+
+def chart_months(
+    referrals: pd.DataFrame, as_of_months: Iterable[date | str | pd.Timestamp]
+) -> tuple[list[int], list[int]]:
+    """The month indices reported (the as-of months) and those the chart runs over (from the
+    first with a known outcome, or the first reported, to the last reported); `referrals`
+    as checked (a month column)."""
+    wanted = sorted({int(m) for m in _month_index(pd.Series(list(as_of_months)))})
+    if referrals.empty or not wanted:
+        return wanted, []
+    return wanted, list(range(min(int(referrals["month"].min()), wanted[0]), wanted[-1] + 1))
+
+
+def checked_referrals(referrals: pd.DataFrame) -> pd.DataFrame:
+    """The referrals as the chart reads them: checked, with their month index, in the order
+    they enter (known_date, referral_id)."""
+    return _checked(referrals)
 
 
 def cusum_by_month(
-    referrals: pd.DataFrame, as_of_months: Iterable[date | str | pd.Timestamp], params: CusumParams
+    referrals: pd.DataFrame,
+    as_of_months: Iterable[date | str | pd.Timestamp],
+    params: CusumParams,
+    thresholds: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The chart per as-of month x tender area x provider (CHART_COLUMNS; module docstring)."""
+    """The chart per as-of month x tender area x provider (CHART_COLUMNS; module docstring).
+
+    `thresholds` (THRESHOLD_COLUMNS, e.g. computed once by area_thresholds and stored): h of
+    every area and month the chart runs over; computed here when not given."""
     frame = _checked(referrals)
-    wanted = sorted({int(m) for m in _month_index(pd.Series(list(as_of_months)))})
-    if frame.empty or not wanted:
+    wanted, months = chart_months(frame, as_of_months)
+    if not months:
         return pd.DataFrame(columns=CHART_COLUMNS)
-    months = list(range(min(int(frame["month"].min()), wanted[0]), wanted[-1] + 1))
-    by_month = area_thresholds(frame, months, params)
+    by_month = area_thresholds(frame, months, params) if thresholds is None else thresholds
+    _require_thresholds(by_month, frame["tender_area"].unique(), months)
     thresholds = by_month.set_index(["tender_area", "month"])
     frame["w"] = llr_weights(frame["y"], frame["p"], params.odds_ratio)
     frame = frame[frame["month"] <= wanted[-1]].merge(by_month[["tender_area", "month", "h"]], how="left")
@@ -401,6 +468,19 @@ def cusum_by_month(
     return pd.DataFrame(out, columns=CHART_COLUMNS).sort_values(
         ["as_of_month", "tender_area", "provider_id"], ignore_index=True
     )
+
+
+def _require_thresholds(thresholds: pd.DataFrame, areas: Iterable[object], months: Sequence[int]) -> None:
+    """Given thresholds must cover every area and month the chart runs over: a missing one
+    would silently never signal."""
+    have = set(zip(thresholds["tender_area"], thresholds["month"].astype(int), strict=True))
+    missing = [(a, m) for a in areas for m in months if (a, m) not in have]
+    if missing:
+        area, m = missing[0]
+        raise StatsInputError(
+            f"the CUSUM has no threshold for {len(missing)} area month(s), e.g. tender area {area}, "
+            f"{_month_date(m).isoformat()}"
+        )
 
 
 def _month_date(index: int) -> date:

@@ -35,6 +35,9 @@ CORRECTED_MONTHS_BACK = 12
 PURPOSES = ("job", "paid_hours", "education", "clarification", "return_to_work", "retention")
 TEST_KEY = "incremental-build-test-key-of-32-characters"
 KEPT_LOG = re.compile(r"risk adjustment: (\d+) of (\d+) months")
+CUSUM_KEPT_LOG = re.compile(r"CUSUM thresholds: (\d+) of (\d+) area months")
+# The loggers of the incremental models: the risk adjustment's and the CUSUM thresholds'.
+INCREMENTAL_LOGGERS = ("pipeline.stats.incremental", "pipeline.stats.cusum_incremental")
 
 
 def delivery_date(path: Path) -> str | None:
@@ -68,28 +71,32 @@ def correction_of_an_old_referral(raw: Path, feed: Path, day: str) -> None:
         writer.writerow(row)
 
 
-def kept_counts(records: list[logging.LogRecord]) -> list[tuple[int, int]]:
-    """(kept, all) months × areas × measures of each risk adjustment logged by a build."""
+def kept_counts(
+    records: list[logging.LogRecord], pattern: re.Pattern[str] = KEPT_LOG
+) -> list[tuple[int, int]]:
+    """(kept, all) months × areas × measures of each risk adjustment logged by a build (or what
+    `pattern` counts: CUSUM_KEPT_LOG the thresholds' area months)."""
     return [
         (int(m.group(1)), int(m.group(2)))
         for r in records
-        if (m := KEPT_LOG.search(r.getMessage())) is not None
+        if (m := pattern.search(r.getMessage())) is not None
     ]
 
 
 @pytest.fixture(scope="module")
 def fed_month_by_month(
     tmp_path_factory: pytest.TempPathFactory,
-) -> tuple[Settings, list[list[tuple[int, int]]]]:
+) -> tuple[Settings, list[list[logging.LogRecord]]]:
     """The small data set built once on all but the newest INCREMENTAL_MONTHS months, then
-    incrementally after each of them; returns the settings and what each incremental build kept."""
+    incrementally after each of them; returns the settings and what the incremental models
+    logged in each incremental build (what they kept)."""
     with pytest.MonkeyPatch.context() as patch:
         # The correction is not a file the generator wrote, so the demo key may not be used.
         patch.setenv("PROVMON_PSEUDONYM_KEY", TEST_KEY)
         return feed_month_by_month(tmp_path_factory.mktemp("incremental"))
 
 
-def feed_month_by_month(root: Path) -> tuple[Settings, list[list[tuple[int, int]]]]:
+def feed_month_by_month(root: Path) -> tuple[Settings, list[list[logging.LogRecord]]]:
     raw, feed = root / "raw", root / "feed"
     generate(scale="small", seed=SMALL_SEED, out=raw)
     files = [p for p in raw.rglob("*") if p.is_file()]
@@ -114,13 +121,15 @@ def feed_month_by_month(root: Path) -> tuple[Settings, list[list[tuple[int, int]
             correction_of_an_old_referral(raw, feed, day)
         ingest(settings)
         handler = _Collect()
-        logging.getLogger("pipeline.stats.incremental").addHandler(handler)
-        logging.getLogger("pipeline.stats.incremental").setLevel(logging.INFO)
+        for name in INCREMENTAL_LOGGERS:
+            logging.getLogger(name).addHandler(handler)
+            logging.getLogger(name).setLevel(logging.INFO)
         try:
             build(settings)
         finally:
-            logging.getLogger("pipeline.stats.incremental").removeHandler(handler)
-        kept.append(kept_counts(handler.records))
+            for name in INCREMENTAL_LOGGERS:
+                logging.getLogger(name).removeHandler(handler)
+        kept.append(handler.records)
     return settings, kept
 
 
@@ -134,12 +143,20 @@ class _Collect(logging.Handler):
 
 
 def test_the_incremental_builds_kept_months_and_recomputed_others(fed_month_by_month) -> None:
-    _, kept = fed_month_by_month
-    # each build logs once per Python model (the risk adjustment and the expected probabilities)
-    assert all(len(counts) == 2 for counts in kept)
-    for counts in kept:
+    _, logged = fed_month_by_month
+    for records in logged:
+        # once per Python model fitting the risk models (the risk adjustment, the expected p)
+        counts = kept_counts(records)
+        assert len(counts) == 2
         (kept_months, months), _ = counts
         assert 0 < kept_months < months
+
+
+def test_the_incremental_builds_kept_cusum_thresholds_and_simulated_others(fed_month_by_month) -> None:
+    _, logged = fed_month_by_month
+    for records in logged:
+        ((kept, area_months),) = kept_counts(records, CUSUM_KEPT_LOG)
+        assert 0 < kept < area_months
 
 
 def test_every_public_mart_equals_a_full_build_of_the_same_data(fed_month_by_month, tmp_path: Path) -> None:
@@ -150,7 +167,13 @@ def test_every_public_mart_equals_a_full_build_of_the_same_data(fed_month_by_mon
     assert list(compare_trees(incremental.marts_dir, full.marts_dir, grains)) == []  # the Parquet marts
     ours = public_tables(incremental, tmp_path / "ours")
     assert public_tables(full, tmp_path / "theirs") == ours
-    assert {"fct_referral_expected", "fct_decision_inputs", "mart_provider_results"} <= set(ours)
+    assert {
+        "fct_referral_expected",
+        "fct_decision_inputs",
+        "mart_provider_results",
+        "fct_provider_cusum",
+        "fct_cusum_thresholds",
+    } <= set(ours)
     assert list(compare_trees(tmp_path / "ours", tmp_path / "theirs", grains)) == []
 
 

@@ -17,12 +17,15 @@ from pipeline.errors import ConfigError
 from pipeline.stats.cusum import (
     CHART_COLUMNS,
     CusumParams,
+    Threshold,
     area_thresholds,
     calibrate_threshold,
+    checked_referrals,
     cusum_by_month,
     cusum_path,
     llr_weights,
     simulation_draws,
+    window_fingerprints,
 )
 from pipeline.stats.patterns import StatsInputError
 
@@ -250,3 +253,70 @@ def test_h_is_set_for_the_busiest_provider_unless_the_mean_is_asked_for() -> Non
     assert average.loc[1, "monthly_volume"] == pytest.approx(counts.loc[1].mean())
     assert busiest.loc[1, "h"] >= average.loc[1, "h"]
     assert busiest.loc[2, "monthly_volume"] == average.loc[2, "monthly_volume"]  # one provider
+
+
+# --- thresholds kept by an incremental build (issue 19) -------------------------------------------
+
+
+def with_months(referrals: pd.DataFrame) -> pd.DataFrame:
+    return referrals.assign(month=referrals["known_date"].dt.year * 12 + referrals["known_date"].dt.month - 1)
+
+
+def test_known_thresholds_are_taken_as_given_and_the_others_simulated_as_before() -> None:
+    frame = with_months(referral_frame(5))
+    params = CusumParams(simulations=100)
+    months = list(range(int(frame["month"].min()), int(frame["month"].max()) + 1))
+    full = area_thresholds(frame, months, params)
+    # the first half of area 1 known (one of them a marker no simulation would give): the
+    # others, area 2 whole, are what a full computation gives, bit for bit
+    known = {
+        (1, m): Threshold(h, rate, volume, 0)
+        for _, _, m, h, rate, volume in full[full["tender_area"] == 1].head(7).itertuples()
+    }
+    marked = (1, months[3])
+    known[marked] = Threshold(123.0, 0.5, 7.0, 0)
+    again = area_thresholds(frame, months, params, known).set_index(["tender_area", "month"])
+    expected = full.set_index(["tender_area", "month"])
+    assert again.loc[marked, "h"] == 123.0 and again.loc[marked, "monthly_volume"] == 7.0
+    pd.testing.assert_frame_equal(again.drop(index=[marked]), expected.drop(index=[marked]))
+
+
+def test_a_window_fingerprint_changes_exactly_with_the_windows_referrals() -> None:
+    referrals = referral_frame(6)
+    params = CusumParams(simulations=100, calibration_months=3)
+    months = list(range(2023 * 12, 2024 * 12 + 2))
+    before = window_fingerprints(checked_referrals(referrals), months, params, "code")
+    # one referral of area 1 known in April 2023 (month index 2023 * 12 + 3) gets another p
+    april = referrals.index[
+        (referrals["tender_area"] == 1)
+        & (referrals["known_date"].dt.month == 4)
+        & (referrals["known_date"].dt.year == 2023)
+    ][0]
+    changed = referrals.copy()
+    changed.loc[april, "p"] = changed.loc[april, "p"] / 2
+    after = window_fingerprints(checked_referrals(changed), months, params, "code")
+    differs = before.merge(after, on=["tender_area", "month"]).query("fingerprint_x != fingerprint_y")
+    # the windows holding April: April to June (three calibration months), area 1 only
+    assert sorted(differs["month"]) == [2023 * 12 + 3, 2023 * 12 + 4, 2023 * 12 + 5]
+    assert set(differs["tender_area"]) == {1}
+    # the parameters and the code enter every fingerprint
+    other = window_fingerprints(
+        checked_referrals(referrals), months, CusumParams(simulations=101, calibration_months=3), "code"
+    )
+    assert not set(other["fingerprint"]) & set(before["fingerprint"])
+    salted = window_fingerprints(checked_referrals(referrals), months, params, "other code")
+    assert not set(salted["fingerprint"]) & set(before["fingerprint"])
+
+
+def test_the_chart_with_given_thresholds_equals_the_chart_that_simulates_them() -> None:
+    referrals = referral_frame(7)
+    params = CusumParams(simulations=100)
+    months = [date(2023, m, 1) for m in range(1, 13)] + [date(2024, 1, 1), date(2024, 2, 1)]
+    frame = with_months(referrals)
+    all_months = list(range(int(frame["month"].min()), 2024 * 12 + 2))
+    given = area_thresholds(frame, all_months, params)
+    pd.testing.assert_frame_equal(
+        cusum_by_month(referrals, months, params, given), cusum_by_month(referrals, months, params)
+    )
+    with pytest.raises(StatsInputError, match="no threshold for 1 area month"):
+        cusum_by_month(referrals, months, params, given.iloc[1:])

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from threadpoolctl import threadpool_limits
 
 from pipeline.stats import risk_adjust
 from pipeline.stats.expected import EXPECTED_COLUMNS, referral_expected, risk_adjust_and_expected
@@ -101,3 +102,38 @@ def test_one_fit_for_both_equals_the_two_calls() -> None:
     assert set(results["adjustment_status"]) == {"adjusted", "single_provider"}
     pd.testing.assert_frame_equal(results, risk_adjust(base, CONFIG), check_exact=True)
     pd.testing.assert_frame_equal(expected, referral_expected(base, CONFIG), check_exact=True)
+
+
+def _varied_base(months: int = 3, per_month: int = 3000, seed: int = 1) -> pd.DataFrame:
+    """A risk base whose every covariate varies, so each month's design is as wide as the real
+    ones (about 1,000 patterns × 30 columns: wide enough for BLAS to split its sums)."""
+    rng = np.random.default_rng(seed)
+    n = months * per_month
+    age = rng.integers(18, 65, n)
+    month = np.repeat([pd.Timestamp(2024, m + 1, 1) for m in range(months)], per_month)
+    pick = lambda options: np.asarray(options)[rng.integers(0, len(options), n)]  # noqa: E731
+    return pd.DataFrame(
+        {"as_of_month": month, "window_end_month": month, "tender_area": 1, "measure": "m",
+         "provider_id": [f"P{i % 6}" for i in range(n)], "referral_id": [f"R{i}" for i in range(n)],
+         "outcome": rng.random(n) < 1 / (1 + np.exp(-(-1.0 + 0.03 * (age - 40)))),
+         "age_at_start": age, "sex": pick(["M", "F"]),
+         "benefit_at_start": pick(["kontant", "sygedagpenge", "ledighed"]),
+         "benefit_weeks_52": rng.integers(0, 52, n),
+         "paid_hours_baseline": rng.integers(0, 30, n).astype(float),
+         "prior_referrals": rng.integers(0, 4, n), "offer_code": pick(list("ABCDE")),
+         "purpose": pick(["job", "education", "clarification"]),
+         "start_quarter": pick([pd.Timestamp(2024, q, 1) for q in (1, 4, 7, 10)])}
+    )  # fmt: skip
+
+
+def test_the_probabilities_do_not_depend_on_how_many_threads_blas_has() -> None:
+    """BLAS's thread count is the process's, and in a build the risk adjustment beside this
+    model holds it to one while it runs: the fits must give the same bits either way, or two
+    builds of the same data differ (issue 19's exactness, at city scale)."""
+    base = _varied_base()
+    with threadpool_limits(2, user_api="blas"):
+        two = referral_expected(base)
+    with threadpool_limits(1, user_api="blas"):
+        one = referral_expected(base)
+    assert (one["adjustment"] == "risk_adjusted").all()
+    pd.testing.assert_frame_equal(two, one, check_exact=True)

@@ -98,25 +98,23 @@ area_rates as (
 
 state_cohort_judged as (
 
-    {#- Per as-of month × entry month: the judged referrals of the state cohort (ongoing at the
-        entry month's end or started since, and started by the as-of date) and each one's
-        expected probability as known in the as-of month. #}
+    {#- Per as-of month: the referrals judged by then (started by the as-of date, their outcome
+        known), each with its expected probability as known in the as-of month and the first
+        month it is no longer ongoing at the end of (end_month: an entry month before it holds
+        the referral, ongoing at that month's end or started since). #}
     select
         months.as_of_month,
-        entry.as_of_month as entry_month,
         dated.provider_id,
         dated.tender_area,
+        {{ month_start('dated.end_date') }} as end_month,
         coalesce(dated.success_known_on <= months.as_of_date, false) as is_success,
         coalesce(
             case when expected.as_of_month <= months.as_of_month then expected.expected_p end,
             area_rates.area_rate
         ) as expected_p
     from dated
-    inner join months as entry
-        on dated.end_date is null or dated.end_date > {{ month_end('entry.as_of_month') }}
     inner join months
-        on entry.as_of_month <= months.as_of_month
-        and dated.start_date <= months.as_of_date
+        on dated.start_date <= months.as_of_date
         and (
             dated.success_known_on <= months.as_of_date
             or (dated.success is not null and dated.window_end <= months.as_of_date)
@@ -134,21 +132,43 @@ state_cohort_judged as (
 
 ),
 
-state_cohorts_counted as (
+state_cohort_parts as (
 
+    {#- The judged referrals counted per end month first: a state cohort (entry month E) is
+        the sum of the parts whose end month lies after E, so each referral is counted once
+        per as-of month, not once per entry month too. Exact sums (macro exact_sum): the same
+        in every build whatever order the rows of fct_referral_expected come in, which an
+        incremental build changes, and a sum of parts equal to the sum of their rows. #}
     select
         as_of_month,
         provider_id,
         tender_area,
-        entry_month,
+        end_month,
         count(*) as judged,
         count(*) filter (where is_success) as successes,
-        {#- Exact sums (macro exact_sum): the same in every build whatever order the rows of
-            fct_referral_expected come in, which an incremental build changes. #}
-        cast({{ exact_sum('expected_p') }} as {{ type_double() }}) as expected,
-        cast({{ exact_sum('expected_p * (1 - expected_p)') }} as {{ type_double() }}) as variance
+        {{ exact_sum('expected_p') }} as expected,
+        {{ exact_sum('expected_p * (1 - expected_p)') }} as variance
     from state_cohort_judged
-    group by as_of_month, provider_id, tender_area, entry_month
+    group by as_of_month, provider_id, tender_area, end_month
+
+),
+
+state_cohorts_counted as (
+
+    select
+        parts.as_of_month,
+        parts.provider_id,
+        parts.tender_area,
+        entry.as_of_month as entry_month,
+        cast(sum(parts.judged) as {{ dbt.type_bigint() }}) as judged,
+        cast(sum(parts.successes) as {{ dbt.type_bigint() }}) as successes,
+        cast(sum(parts.expected) as {{ type_double() }}) as expected,
+        cast(sum(parts.variance) as {{ type_double() }}) as variance
+    from state_cohort_parts as parts
+    inner join months as entry
+        on entry.as_of_month <= parts.as_of_month
+        and (parts.end_month is null or entry.as_of_month < parts.end_month)
+    group by parts.as_of_month, parts.provider_id, parts.tender_area, entry.as_of_month
 
 ),
 
