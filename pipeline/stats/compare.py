@@ -180,8 +180,10 @@ def _prefetched(items: list[Any], fetch: Callable[[Any], pd.DataFrame]) -> Itera
     """fetch(item) for each item, the next one computed in a background thread while the caller
     works on the current one: DuckDB counts the next tender area × measure (releasing the GIL)
     while Python fits this one, so the two halves of the work overlap on two cores."""
+    if not items:  # e.g. an incremental build that keeps every month
+        return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stats-count") as pool:
-        pending = pool.submit(fetch, items[0]) if items else None
+        pending = pool.submit(fetch, items[0])
         for following in [*items[1:], None]:
             current = pending.result()
             pending = pool.submit(fetch, following) if following is not None else None

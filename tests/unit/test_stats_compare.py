@@ -278,6 +278,13 @@ def test_empty_input_gives_an_empty_result_with_the_output_columns() -> None:
     assert list(compare_providers(patterns, CONFIG).columns) == list(OUTPUT_COLUMNS)
 
 
+def test_an_empty_risk_base_gives_an_empty_result() -> None:
+    """An incremental build whose every month is kept hands risk_adjust no rows to refit (a
+    rebuild of unchanged data, e.g. after a killed build): that is an empty result, not a crash."""
+    result = risk_adjust(_base(45, {"A": (10, 0.0, False)}).iloc[:0], CONFIG)
+    assert result.empty and list(result.columns) == list(OUTPUT_COLUMNS)
+
+
 def test_the_shipped_configuration_loads() -> None:
     config = load_stats_config()
     assert "paid_hours_baseline" in config.covariates and config.funnel.levels == {"95": 0.95, "998": 0.998}
