@@ -8,10 +8,12 @@ at a fraction of the rows: that is what keeps thousands of fits fast."""
 
 from __future__ import annotations
 
+import threading
 import warnings
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import statsmodels.api as sm
@@ -21,9 +23,9 @@ from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 from pipeline.stats.config import ModelConfig
 
 try:
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import ThreadpoolController
 except ImportError:  # optional: see single_threaded_blas
-    threadpool_limits = None
+    ThreadpoolController = None
 
 # Status of a fit, recorded on every output row (the fallbacks are the issue's "honest failure").
 ADJUSTED = "adjusted"
@@ -36,12 +38,65 @@ INTERCEPT = "intercept"
 _ALIAS_TOLERANCE = 1e-9
 
 
-def single_threaded_blas() -> AbstractContextManager[object]:
+class _ProcessBlasHold:
+    """BLAS held to one thread while any caller in the process holds it, from whatever thread.
+
+    BLAS's thread count is one setting of the whole process (OpenBLAS's pool is shared), and a
+    build fits in two threads at once: dbt runs the risk adjustment beside fct_referral_expected.
+    threadpoolctl's threadpool_limits does not serve that: it lets only one thread (the first
+    to set a limit) change the count and silently ignores the others, and on exit it restores
+    the count it found. So one model's fits ran with one BLAS thread or two depending on when
+    the other model's fits began and ended, and two threads add in another order: two builds of
+    the same data differed in the last bit (issue 19). Here the first holder sets one thread and
+    only the last to leave restores the count found, each through the library's own setter."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._restore: list[tuple[Any, int]] = []
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._holders == 0 and ThreadpoolController is not None:
+                libraries = ThreadpoolController().select(user_api="blas").lib_controllers
+                self._restore = [(library, library.num_threads) for library in libraries]
+                for library, _ in self._restore:
+                    _set_blas_threads(library, 1)
+            self._holders += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holders -= 1
+                if self._holders == 0:
+                    for library, count in self._restore:
+                        _set_blas_threads(library, count)
+                    self._restore = []
+
+
+def _set_blas_threads(library: Any, count: int) -> None:
+    """Set a BLAS library's thread count from this thread, whichever thread threadpoolctl last
+    let control it (OpenBLAS: clear_controlling_thread, then its setter takes control), and
+    leave no thread in control, so that threadpool_limits elsewhere works as before."""
+    release = getattr(type(library), "clear_controlling_thread", None)
+    if release is not None:
+        release(force=True)
+    library.set_num_threads(count)
+    if release is not None:
+        release(force=True)
+
+
+_BLAS_HOLD = _ProcessBlasHold()
+
+
+def single_threaded_blas() -> AbstractContextManager[None]:
     """Hold BLAS to one thread while thousands of small fits run: the matrices (about 1,000 × 35)
-    are too small to gain from threads, and on a busy machine the spinning threads made the city
-    benchmark ten times slower (170 s instead of 16 s CPU). Needs threadpoolctl; without it BLAS
-    keeps its default (OPENBLAS_NUM_THREADS=1 in the environment does the same)."""
-    return threadpool_limits(1, user_api="blas") if threadpool_limits is not None else nullcontext()
+    are too small to gain from threads, on a busy machine the spinning threads made the city
+    benchmark ten times slower (170 s instead of 16 s CPU), and one thread gives the same bits in
+    every build. Process-wide and safe across threads (_ProcessBlasHold). Needs threadpoolctl;
+    without it BLAS keeps its default (OPENBLAS_NUM_THREADS=1 in the environment does the same)."""
+    return _BLAS_HOLD()
 
 
 class _FullRankGLM(sm.GLM):

@@ -1,15 +1,18 @@
 """The grouped case-mix model against references: statsmodels Logit on the expanded referrals,
 a brute-force pairwise AUC, the score equations of the logistic MLE, and honest failure."""
 
+import threading
+
 import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from pipeline.stats import PatternCounts, build_design, design_within_budget, fit_grouped_logit, grouped_auc
 from pipeline.stats.config import ModelConfig
-from pipeline.stats.model import ADJUSTED, FIT_FAILED, SEPARATION, Design
+from pipeline.stats.model import ADJUSTED, FIT_FAILED, SEPARATION, Design, single_threaded_blas
 
 
 def _patterns(rng: np.random.Generator, sizes: dict[str, int], rows: int = 60) -> pd.DataFrame:
@@ -205,3 +208,42 @@ def test_with_too_few_events_for_any_level_only_the_intercept_is_left() -> None:
     patterns = _separated().assign(successes=[1, 2, 1, 1, 1, 1])
     design = design_within_budget(_counts(patterns, ["a", "b"]), ModelConfig())
     assert design.names == ["intercept"]
+
+
+def _blas_threads() -> int:
+    return max(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
+
+
+def test_blas_stays_at_one_thread_while_any_thread_fits() -> None:
+    """BLAS's thread count is one setting for the whole process, and a build runs two fitting
+    models at once, in dbt's worker threads (the risk adjustment beside fct_referral_expected).
+    The hold must work from a thread other than the one that last set a limit (threadpoolctl
+    ignores such threads), the first holder's exit must not give the other's remaining fits two
+    threads again, and the last exit must restore the count: two threads add in another order,
+    so two builds of the same data differed in the last bit (issue 19)."""
+    with threadpool_limits(2, user_api="blas"):
+        if _blas_threads() != 2:
+            pytest.skip("BLAS cannot be given two threads here")
+        first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+        seen: dict[str, int] = {}
+
+        def first() -> None:
+            with single_threaded_blas():
+                first_in.set()
+                second_in.wait()
+            first_out.set()
+
+        def second() -> None:
+            first_in.wait()
+            with single_threaded_blas():
+                second_in.set()
+                first_out.wait()
+                seen["second, after the first left"] = _blas_threads()
+            seen["after both"] = _blas_threads()
+
+        threads = [threading.Thread(target=first), threading.Thread(target=second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert seen == {"second, after the first left": 1, "after both": 2}
