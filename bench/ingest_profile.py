@@ -4,9 +4,10 @@
     python bench/ingest_profile.py --raw-dir bench/cache/national/raw --warehouse /tmp/w.duckdb
 
 The warehouse must not exist yet (a full ingest, as the benchmark's ingest stage does). Not
-a benchmark: the process also runs cProfile, so use the benchmark's numbers for the totals;
-this one says which statement of which extract took them. `--explain DIR` writes DuckDB's
-profile (the EXPLAIN ANALYZE tree) of the first statement of each kind into DIR."""
+a benchmark (use its numbers for the totals): this one says which statement of which extract
+took them; `--cprofile` adds Python's profile, which slows the Python parts down. `--explain
+DIR` writes DuckDB's profile (the EXPLAIN ANALYZE tree) of the first statement of each kind
+into DIR."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ class TimedConnection:
     def _profile_to(self, caller: str, extract: str, sql: str) -> Path | None:
         """The file for DuckDB's profile of this statement: the first statement of each kind
         (caller, extract, its first words) that creates a table or inserts, when asked."""
-        words = " ".join(str(sql).split()[:4])
+        words = " ".join(str(sql).split()[:6])
         kind = (caller, extract, re.sub(r'"?[bf][0-9]+_', "", words))
         if self._explain is None or kind in self._explained:
             return None
@@ -70,7 +71,7 @@ class TimedConnection:
         result = getattr(self._con, method)(sql, *args, **kwargs)
         seconds = time.perf_counter() - started
         if profile:
-            self._con.execute("SET disable_profiling")
+            self._con.execute("PRAGMA disable_profiling")
         entry = self._times[(caller, extract)]
         entry[0] += seconds
         entry[1] += 1
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--raw-dir", type=Path, required=True)
     parser.add_argument("--warehouse", type=Path, required=True)
-    parser.add_argument("--cprofile", type=Path, help="write cProfile stats here")
+    parser.add_argument("--cprofile", action="store_true", help="also run cProfile (slows Python down)")
     parser.add_argument("--explain", type=Path, help="folder for DuckDB's profile of each kind of statement")
     args = parser.parse_args(argv)
     if args.warehouse.exists():
@@ -147,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     key = resolve_key(args.raw_dir)
     after_key = time.perf_counter()
-    profiler.enable()
+    if args.cprofile:
+        profiler.enable()
     summary = ingest_paths(args.warehouse, args.raw_dir, key)
     profiler.disable()
     total = time.perf_counter() - started
@@ -161,13 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     print("\nslowest statements")
     for seconds, caller, extract, sql in statements[:_SHOWN_STATEMENTS]:
         print(f"{seconds:7.1f}  {caller}  {extract}  {sql[:200]}")
-    stream = io.StringIO()
-    stats = pstats.Stats(profiler, stream=stream).sort_stats("tottime")
-    stats.print_stats(25)
-    print("\ncProfile (tottime: time in the function itself, DuckDB calls included)")
-    print(stream.getvalue())
     if args.cprofile:
-        stats.dump_stats(str(args.cprofile))
+        stream = io.StringIO()
+        pstats.Stats(profiler, stream=stream).sort_stats("tottime").print_stats(25)
+        print("\ncProfile (tottime: time in the function itself, DuckDB calls included)")
+        print(stream.getvalue())
     return 0
 
 
