@@ -132,6 +132,12 @@ def _add(times: dict[tuple[str, str], list[float]], key: tuple[str, str], second
     times[key][1] += 1
 
 
+def statement_kind(sql: str) -> str:
+    """A statement without its batch's names, cut to the words that tell what it does."""
+    words = re.sub(r'"?\b[bf][0-9]+_', "", sql).replace('"', "").split()
+    return " ".join(words[:9])[:100]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--raw-dir", type=Path, required=True)
@@ -160,6 +166,12 @@ def main(argv: list[str] | None = None) -> int:
         if seconds >= 0.05:
             print(f"{seconds:7.1f} {calls:6d}  {step}  {extract}")
     statements = sorted((s for con in made for s in con.statements), reverse=True)
+    kinds: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0])
+    for seconds, _caller, extract, sql in statements:
+        _add(kinds, (extract, statement_kind(sql)), seconds)
+    print("\nseconds  calls  extract  statement kind")
+    for (extract, kind), (seconds, calls) in sorted(kinds.items(), key=lambda kv: -kv[1][0])[:40]:
+        print(f"{seconds:7.1f} {calls:6d}  {extract}  {kind}")
     print("\nslowest statements")
     for seconds, caller, extract, sql in statements[:_SHOWN_STATEMENTS]:
         print(f"{seconds:7.1f}  {caller}  {extract}  {sql[:200]}")
