@@ -274,10 +274,7 @@ class IngestSession:
     def _run_checks(self, queries: BatchQueries, jobs: list[_Load]) -> None:
         self.con.execute(queries.create_source([j.raw.relation for j in jobs if j.raw]))
         if queries.cpr_column:
-            self.con.execute(queries.create_values())
-            self.cache.add(f"SELECT v FROM {queries.values}")
-            for statement in queries.create_keys():
-                self.con.execute(statement)
+            self.cache.add(queries.cpr_values())
         self.con.execute(queries.create_typed())
         self.con.execute(queries.create_repeated())
         self.con.execute(

@@ -89,35 +89,6 @@ class BatchQueries:
         """Query of the distinct trimmed CPR values (column v), for the pseudonym cache."""
         return f"SELECT DISTINCT {self._trim(self.cpr_column or '')} AS v FROM {ident(self.source)} src"
 
-    @property
-    def values(self) -> str:
-        """The table of the batch's distinct CPR values (column v)."""
-        return self._table("cpr_values")
-
-    @property
-    def keys(self) -> str:
-        """The pseudonym cache's rows of the batch's CPR values (pseudonym.CPR_TABLE's columns)."""
-        return self._table("keys")
-
-    @property
-    def persons(self) -> str:
-        """The persons of the batch's CPR values (pseudonym.PERSONS_TABLE's columns)."""
-        return self._table("persons")
-
-    def create_values(self) -> str:
-        return f"CREATE OR REPLACE TEMP TABLE {self.values} AS {self.cpr_values()}"
-
-    def create_keys(self) -> list[str]:
-        """The run's cache cut down to the batch's values and persons, once they are keyed: the
-        batch's rows are joined to these, whose hash tables are as large as the batch's
-        persons, instead of to the whole run's (millions at national scale), every batch."""
-        return [
-            f"CREATE OR REPLACE TEMP TABLE {self.keys} AS "
-            f"SELECT k.* FROM {CPR_TABLE} k SEMI JOIN {self.values} v ON k.raw = v.v",
-            f"CREATE OR REPLACE TEMP TABLE {self.persons} AS "
-            f"SELECT p.* FROM {PERSONS_TABLE} p SEMI JOIN {self.keys} k USING (pid)",
-        ]
-
     def _trimmed(self) -> str:
         """Trimmed text of every header column, NULL for empty; contract columns no file has
         are NULL. Rows with nothing in them are left out (spreadsheet residue)."""
@@ -162,7 +133,7 @@ class BatchQueries:
         """Text, typed values, the CPR's person id and problem, extra columns as JSON."""
         parsed = [f"{parse_expr(col)} AS {value_col(col.name)}" for col in self.extract.columns.values()]
         if cpr := self.cpr_column:
-            join = f"LEFT JOIN {self.keys} k ON k.raw = s.{text_col(cpr)}"
+            join = f"LEFT JOIN {CPR_TABLE} k ON k.raw = s.{text_col(cpr)}"
             keyed = "k.pid, k.problem AS cpr_problem, k.masked AS cpr_masked"
         else:
             join, keyed = "", "NULL::INTEGER AS pid"
@@ -226,7 +197,7 @@ class BatchQueries:
         return f"SELECT {FILE}, count(*) FROM {ident(self.source)} GROUP BY {FILE}"
 
     def _persons_join(self) -> str:
-        return f"LEFT JOIN {self.persons} USING (pid)" if self.cpr_column else ""
+        return f"LEFT JOIN {PERSONS_TABLE} USING (pid)" if self.cpr_column else ""
 
     @property
     def duplicates(self) -> str:
