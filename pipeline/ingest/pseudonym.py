@@ -14,10 +14,13 @@ filled with (require_same_key)."""
 from __future__ import annotations
 
 import calendar
+import hashlib
 import logging
 import os
+from datetime import date
 from itertools import count
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -25,6 +28,7 @@ import pyarrow as pa
 from pipeline import cpr
 from pipeline.errors import ConfigError
 from pipeline.ingest.marker import unverified
+from pipeline.sql import literal
 from pipeline.warehouse import KEY_FINGERPRINT, qualified
 
 log = logging.getLogger(__name__)
@@ -129,11 +133,18 @@ def cpr_problem(raw: str) -> str | None:
 
 
 class PseudonymCache:
-    """The CPR values seen so far in this run, keyed; grows file by file."""
+    """The CPR values seen so far in this run, keyed; grows file by file.
+
+    A national run keys millions of distinct values, so the common one (ten ASCII digits, with
+    or without the hyphen, a real birth date) takes a short path: its birth date is looked up
+    by its first seven digits, its mask is its first six, and the HMAC starts from a copy of
+    the keyed state. Every other value goes through pipeline.cpr as before; both give the same
+    rows (tests/unit/test_ingest_files.py)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, key: bytes) -> None:
         self._con = con
         self._key = key
+        self._inner, self._outer = _hmac_pads(key)
         self._pid_by_digits: dict[str, int] = {}
         self._pids = count(1)
         con.execute(
@@ -145,21 +156,75 @@ class PseudonymCache:
             "(pid INTEGER, person_key VARCHAR, birth_date DATE, sex VARCHAR, masked VARCHAR)"
         )
 
+    def _person_key(self, digits: str) -> str:
+        """cpr.person_key of ten digits: HMAC-SHA256 from copies of the keyed pads."""
+        inner = self._inner.copy()
+        inner.update(digits.encode("ascii"))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
     def add(self, values_sql: str) -> int:
         """Key the values of `values_sql` (a query of distinct trimmed CPR texts, column v)
-        that are not in the cache yet; returns how many were new."""
+        that are not in the cache yet; returns how many were new. DuckDB picks out the ten
+        digits of the values written plainly (see _add_plain); the others go through
+        pipeline.cpr one by one."""
         new = self._con.execute(
-            f"SELECT new.v FROM ({values_sql}) new ANTI JOIN {CPR_TABLE} known ON known.raw = new.v "
-            "WHERE new.v IS NOT NULL"
+            f"SELECT new.v, CASE WHEN regexp_full_match(new.v, {literal(_PLAIN_CPR)}) "
+            f"THEN replace(new.v, '-', '') END FROM ({values_sql}) new "
+            f"ANTI JOIN {CPR_TABLE} known ON known.raw = new.v WHERE new.v IS NOT NULL"
         ).fetchall()
+        born: dict[str, date | None] = {}  # first seven digits -> birth date (None: no date)
         for start in range(0, len(new), _BATCH):
             values: dict[str, list[object]] = {name: [] for name in _CPR_SCHEMA.names}
             persons: dict[str, list[object]] = {name: [] for name in _PERSON_SCHEMA.names}
-            for (raw,) in new[start : start + _BATCH]:
+            for raw in self._add_plain(new[start : start + _BATCH], born, values, persons):
                 self._add_value(raw, values, persons)
             self._append(CPR_TABLE, values, _CPR_SCHEMA)
             self._append(PERSONS_TABLE, persons, _PERSON_SCHEMA)
         return len(new)
+
+    def _add_plain(
+        self,
+        rows: list[tuple[str, str | None]],
+        born: dict[str, date | None],
+        values: dict[str, list[object]],
+        persons: dict[str, list[object]],
+    ) -> list[str]:
+        """_add_value of the valid CPRs written as ten ASCII digits (a hyphen after the sixth
+        allowed), given as (raw, digits), in one tight loop without pipeline.cpr's regular
+        expressions; returns the other raw values. Their birth date depends on the first
+        seven digits only, so it is worked out once per seven."""
+        pid_of, pids, others, keyed = self._pid_by_digits, self._pids, [], []
+        raws, raw_pids, person_pids, births = (
+            values["raw"],
+            values["pid"],
+            persons["pid"],
+            persons["birth_date"],
+        )
+        for raw, digits in rows:
+            if digits is None:
+                others.append(raw)
+                continue
+            head = digits[:7]
+            birth = born[head] if head in born else born.setdefault(head, _birth_date(head))
+            if birth is None:
+                others.append(raw)
+                continue
+            pid = pid_of.get(digits)
+            if pid is None:
+                pid = pid_of[digits] = next(pids)
+                keyed.append(digits)
+                person_pids.append(pid)
+                births.append(birth)
+            raws.append(raw)
+            raw_pids.append(pid)
+        values["problem"] += [None] * len(raws)
+        values["masked"] += [f"{raw[:6]}-****" for raw in raws]
+        persons["person_key"] += [self._person_key(digits) for digits in keyed]
+        persons["sex"] += ["M" if digits[9] in "13579" else "F" for digits in keyed]
+        persons["masked"] += [f"{digits[:6]}-****" for digits in keyed]
+        return others
 
     def _add_value(self, raw: str, values: dict[str, list[object]], persons: dict[str, list[object]]) -> None:
         """The cache row of one CPR text; a person seen for the first time is keyed and added
@@ -188,3 +253,25 @@ class PseudonymCache:
             self._con.execute(f"INSERT INTO {table} SELECT * FROM pseudonym_batch")
         finally:
             self._con.unregister("pseudonym_batch")
+
+
+_PLAIN_CPR = "[0-9]{6}-?[0-9]{4}"  # RE2: ASCII digits only
+
+
+def _birth_date(head: str) -> date | None:
+    """The birth date cpr.parse gives a CPR starting with these seven digits (None when they
+    are no date): the day, month, year and the century digit."""
+    info = cpr.parse(head + "000")
+    return info.birth_date if info else None
+
+
+def _hmac_pads(key: bytes) -> tuple[Any, Any]:
+    """SHA-256 states after the inner and the outer padded key of HMAC (RFC 2104), to be
+    copied for each message: hmac.new would pad and hash the key again for every person."""
+    block = hashlib.sha256().block_size
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\x00")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    return inner, outer

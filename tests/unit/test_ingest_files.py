@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipeline import cpr
 from pipeline.errors import ConfigError, UnreadableFileError
 from pipeline.ingest.config import load_config
 from pipeline.ingest.deliveries import Delivery, Misnamed, classify, find_deliveries
@@ -244,6 +245,59 @@ def test_the_pseudonym_cache_keys_each_person_once_whichever_way_the_cpr_is_writ
     assert invalid[2:4] == ("day 32 is not a date", "320150-****")
     assert invalid[4] == hmac.new(key, b"3201505001", hashlib.sha256).hexdigest()  # ten digits, no hyphen
     assert (invalid[5], invalid[6]) == (None, None)
+
+
+def _cpr_like_values() -> list[str]:
+    """CPR texts of every kind the cache meets: each birth-date form and century digit, both
+    sexes, replacement numbers, dates that do not exist, one person written two ways, and
+    values that only look like a CPR (spaces, other digits, wrong lengths)."""
+    values = []
+    for day in ("01", "29", "30", "31", "32", "61", "89", "91", "92", "00"):
+        for month in ("01", "02", "04", "12", "13"):
+            for year in ("00", "36", "37", "57", "58", "99"):
+                for seventh in "0123456789":
+                    serial = f"{seventh}12{(int(day) + int(month)) % 10}"
+                    values.append(f"{day}{month}{year}{serial}")
+    values += [f"{v[:6]}-{v[6:]}" for v in values[::7]]  # the same persons with a hyphen
+    values += [
+        " 0101505001",
+        "010150 5001",
+        "010150--5001",
+        "0101505001x",
+        "١٠١٥٠٥٠٠١٠",  # ten Arabic-Indic digits: \d in pipeline.cpr, not the short path
+        "010150-500",
+        "101505001",
+        "",
+        "abcdefghij",
+    ]
+    return list(dict.fromkeys(values))
+
+
+@pytest.mark.parametrize("key", [b"unit-test-key", b"a key longer than SHA-256's block of 64 bytes " * 2])
+def test_the_pseudonym_cache_gives_what_pipeline_cpr_gives_for_every_kind_of_value(key: bytes) -> None:
+    """The cache's short path for plain CPRs against pipeline.cpr, value by value."""
+    values = _cpr_like_values()
+    with duckdb.connect() as con:
+        con.execute("CREATE TABLE given (v VARCHAR)")
+        con.executemany("INSERT INTO given VALUES (?)", [[v] for v in values])
+        cache = PseudonymCache(con, key)
+        assert cache.add("SELECT v FROM given") == len(values)
+        rows = con.execute(
+            f"SELECT v.raw, v.pid, v.problem, v.masked, p.person_key, p.birth_date, p.sex "
+            f"FROM {CPR_TABLE} v JOIN {PERSONS_TABLE} p USING (pid)"
+        ).fetchall()
+        (persons,) = con.execute(f"SELECT count(*) FROM {PERSONS_TABLE}").fetchone()
+    assert len(rows) == len(values)
+    pid_of: dict[str, int] = {}
+    for raw, pid, problem, masked, person_key, birth_date, sex in rows:
+        info = cpr.parse(raw)
+        expected_person = cpr.person_key(info.digits if info else raw, key)
+        assert (problem, masked, person_key) == (cpr_problem(raw), cpr.mask(raw), expected_person), raw
+        assert (birth_date, sex) == ((info.birth_date, info.sex) if info else (None, None)), raw
+        if info:  # one pid per person, whichever way the number is written
+            assert pid_of.setdefault(info.digits, pid) == pid, raw
+    invalid = [v for v in values if cpr.parse(v) is None]
+    assert persons == len(pid_of) + len(invalid)  # a person keyed once, a malformed value alone
 
 
 def test_the_ingest_configuration_is_validated_on_load(tmp_path: Path) -> None:
