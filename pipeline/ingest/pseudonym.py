@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import hmac
 import logging
 import os
 from datetime import date
 from itertools import count
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -138,13 +138,15 @@ class PseudonymCache:
     A national run keys millions of distinct values, so the common one (ten ASCII digits, with
     or without the hyphen, a real birth date) takes a short path: its birth date is looked up
     by its first seven digits, its mask is its first six, and the HMAC starts from a copy of
-    the keyed state. Every other value goes through pipeline.cpr as before; both give the same
+    the keyed one. Every other value goes through pipeline.cpr as before; both give the same
     rows (tests/unit/test_ingest_files.py)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, key: bytes) -> None:
         self._con = con
         self._key = key
-        self._inner, self._outer = _hmac_pads(key)
+        # HMAC keyed once and copied per person: hmac.new would pad and hash the key again
+        # for each of millions of persons.
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
         self._pid_by_digits: dict[str, int] = {}
         self._pids = count(1)
         con.execute(
@@ -157,12 +159,10 @@ class PseudonymCache:
         )
 
     def _person_key(self, digits: str) -> str:
-        """cpr.person_key of ten digits: HMAC-SHA256 from copies of the keyed pads."""
-        inner = self._inner.copy()
-        inner.update(digits.encode("ascii"))
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        return outer.hexdigest()
+        """cpr.person_key of ten digits, from a copy of the keyed HMAC."""
+        mac = self._keyed.copy()
+        mac.update(digits.encode("ascii"))
+        return mac.hexdigest()
 
     def add(self, values_sql: str) -> int:
         """Key the values of `values_sql` (a query of distinct trimmed CPR texts, column v)
@@ -263,15 +263,3 @@ def _birth_date(head: str) -> date | None:
     are no date): the day, month, year and the century digit."""
     info = cpr.parse(head + "000")
     return info.birth_date if info else None
-
-
-def _hmac_pads(key: bytes) -> tuple[Any, Any]:
-    """SHA-256 states after the inner and the outer padded key of HMAC (RFC 2104), to be
-    copied for each message: hmac.new would pad and hash the key again for every person."""
-    block = hashlib.sha256().block_size
-    if len(key) > block:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(block, b"\x00")
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
-    return inner, outer
