@@ -39,7 +39,7 @@ class SimWorld:
     months: list[int]  # month numbers of the simulated period
     scale: str = "small"
     chunk_sizes: tuple[int, ...] = ()  # referrals of each chunk of citizens, the period's and after
-    # The risk adjustment of a month's base, by the base's content (Measures.risk_adjusted): the
+    # The risk adjustment of a month's base, by the base's content (Measures._risk_adjust): the
     # policies of one world book alike until their decisions first differ (soft and soft-no-ew
     # until the early warning changes a share), and the same base need not be fitted again.
     stats_cache: dict[bytes, object] = field(default_factory=dict, compare=False, repr=False)
