@@ -14,14 +14,17 @@ base and `adjustment` says `unadjusted`."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+from numpy.typing import NDArray
 
-from pipeline.sql import literal
+from pipeline.sql import ident, literal
 from pipeline.stats.compare import (
     RISK_ADJUSTED,
     UNADJUSTED,
@@ -48,6 +51,7 @@ from pipeline.stats.patterns import (
 
 # The interface with dbt: the risk base must say in which month each row's measure matured.
 MATURED_MONTH = "window_end_month"
+MONTH_KEY = "as_of_month"
 EXPECTED_COLUMNS = ("referral_id", "measure", "as_of_month", "expected_p", "tender_area", "adjustment")
 
 
@@ -122,19 +126,17 @@ def _matured_expected(
     relation: duckdb.DuckDBPyRelation,
     config: StatsConfig,
     pair: tuple[Any, Any],
-    fitted: pd.DataFrame,
+    fitted: pa.Table,
     after: Any = None,
 ) -> pd.DataFrame:
     """The referrals of one tender area × measure that matured in an as-of month of `fitted`
-    (fitted_patterns), each with its pattern's probability in that month."""
+    (fitted_patterns), each with its pattern's probability in that month.
+
+    Joined inside DuckDB, on the month and the covariate levels as text (the banding of the
+    pattern counts on the base's side, the fitted levels on the other): the matured rows are
+    most of the risk base's rows of their month, too many to key by text in pandas."""
     tender_area, measure = pair
-    matured = _matured_rows(relation, config, tender_area, measure, after)
-    keys = [*GROUP_KEYS, *config.covariates]
-    for frame in (fitted, matured):  # one text form of every key, whatever each side's dtype
-        frame["as_of_month"] = pd.to_datetime(frame["as_of_month"]).dt.strftime("%Y-%m-%d")
-        for key in keys:
-            frame[key] = frame[key].astype(str)
-    joined = matured.merge(fitted, on=keys, how="left", validate="many_to_one")
+    joined = relation.query("base", _matured_sql(config, tender_area, measure, after)).df()
     if joined["expected_p"].isna().any():  # every matured row is in its month's base
         raise StatsInputError(
             f"{int(joined['expected_p'].isna().sum())} referral(s) of tender area {tender_area}, "
@@ -145,29 +147,37 @@ def _matured_expected(
     return joined
 
 
-def _matured_rows(
-    relation: duckdb.DuckDBPyRelation, config: StatsConfig, tender_area: Any, measure: Any, after: Any = None
-) -> pd.DataFrame:
+# The name under which _matured_sql reads the fitted patterns: DuckDB finds the Arrow table
+# `fitted` of _matured_expected's frame by it (a replacement scan), as no table of the
+# warehouse is called so.
+_FITTED = "fitted"
+
+
+def _matured_sql(config: StatsConfig, tender_area: Any, measure: Any, after: Any = None) -> str:
     """The rows of the base whose as-of month is the month their measure matured, with the
-    covariates banded as for the pattern counts."""
-    bands = ",\n    ".join(covariate_sql(name, cov) for name, cov in config.covariates.items())
-    query = (
-        f"select referral_id, tender_area, measure, as_of_month,\n    {bands}\n"
-        f"from base where {OUTCOME} is not null and as_of_month = {MATURED_MONTH}"
-        f" and tender_area = $area and measure = $measure"
-        + (f" and as_of_month > {literal(after)}" if after is not None else "")
+    covariates banded as for the pattern counts, left-joined to their month's fitted pattern."""
+    bands = ",\n        ".join(covariate_sql(name, cov) for name, cov in config.covariates.items())
+    on = " and ".join(
+        [f"f.{MONTH_KEY} = m.{MONTH_KEY}"]
+        + [f"cast(f.{ident(name)} as varchar) = m.{ident(name)}" for name in config.covariates]
     )
-    query = query.replace("$area", literal(tender_area)).replace("$measure", literal(measure))
-    return relation.query("base", query).df()
+    return (
+        f"with matured as (\n    select referral_id, measure, as_of_month,\n        {bands}\n"
+        f"    from base where {OUTCOME} is not null and as_of_month = {MATURED_MONTH}"
+        f" and tender_area = {literal(tender_area)} and measure = {literal(measure)}"
+        + (f" and as_of_month > {literal(after)}" if after is not None else "")
+        + f"\n)\nselect m.referral_id, m.measure, m.as_of_month, f.expected_p, f.adjustment\n"
+        f"from matured as m left join {_FITTED} as f on {on}\norder by m.as_of_month, m.referral_id"
+    )
 
 
 def fitted_patterns(
     patterns: pd.DataFrame,
     config: StatsConfig | None = None,
     start: Mapping[str, float] | None = None,
-) -> pd.DataFrame:
-    """Per tender area × measure × as-of month × covariate pattern: the fitted probability of
-    that month's model (or the area rate where it fell back), fitted exactly as
+) -> pa.Table:
+    """Per as-of month × covariate pattern of one tender area × measure: the fitted probability
+    of that month's model (or the area rate where it fell back), fitted exactly as
     `compare_providers` fits them. `patterns` holds one tender area × measure; `start`: the
     coefficients its first month's fit starts from (an incremental build)."""
     config = config or load_stats_config()
@@ -180,17 +190,42 @@ def fitted_patterns(
     return _fitted_frame(pieces, config)
 
 
-def _fitted_frame(pieces: list[pd.DataFrame], config: StatsConfig) -> pd.DataFrame:
-    """The fitted patterns of the groups in one frame (fitted_patterns' columns)."""
-    columns = [*GROUP_KEYS, *config.covariates, "expected_p", "adjustment"]
+@dataclass(frozen=True)
+class FittedPiece:
+    """The covariate patterns of one tender area × measure × as-of month with their fitted
+    probabilities: level codes into `labels` (shared by every month of a tender area × measure,
+    _GroupedPatterns), so that no text is made per pattern."""
+
+    as_of_month: Any
+    codes: list[NDArray[np.intp]]
+    labels: list[list[str]]
+    expected_p: NDArray[np.float64]
+    adjustment: str
+
+
+def _fitted_frame(pieces: list[FittedPiece], config: StatsConfig) -> pa.Table:
+    """The fitted patterns of the groups as one Arrow table: as_of_month, the covariates (level
+    names, dictionary-encoded), expected_p and adjustment."""
     if not pieces:
-        return pd.DataFrame(columns=columns)
-    return pd.concat(pieces, ignore_index=True)[columns]
+        text = pa.dictionary(pa.int32(), pa.string())
+        return pa.table(
+            {MONTH_KEY: pa.array([], pa.date32())}
+            | {name: pa.array([], text) for name in config.covariates}
+            | {"expected_p": pa.array([], pa.float64()), "adjustment": pa.array([], pa.string())}
+        )
+    sizes = [len(piece.expected_p) for piece in pieces]
+    columns = {MONTH_KEY: pa.array(np.repeat([piece.as_of_month for piece in pieces], sizes), pa.date32())}
+    for i, name in enumerate(config.covariates):
+        codes = pa.array(np.concatenate([piece.codes[i] for piece in pieces]), pa.int32())
+        columns[name] = pa.DictionaryArray.from_arrays(codes, pa.array(pieces[0].labels[i], pa.string()))
+    columns["expected_p"] = pa.array(np.concatenate([piece.expected_p for piece in pieces]), pa.float64())
+    columns["adjustment"] = pa.array(np.repeat([piece.adjustment for piece in pieces], sizes), pa.string())
+    return pa.table(columns)
 
 
 def fitted_piece(
     key: tuple[Any, ...], cell: _Patterns, model: AreaModel, labels: list[list[str]], config: StatsConfig
-) -> pd.DataFrame:
+) -> FittedPiece:
     """The covariate patterns of one tender area × measure × as-of month with their fitted
     probability (the area rate where the model fell back)."""
     n_patterns = len(cell.pattern_codes[0]) if cell.pattern_codes else 1
@@ -198,10 +233,5 @@ def fitted_piece(
         p, adjustment = np.asarray(model.fitted, dtype=float), RISK_ADJUSTED
     else:
         p, adjustment = np.full(n_patterns, cell.successes.sum() / cell.n.sum()), UNADJUSTED
-    piece = {
-        name: [level[code] for code in codes]
-        for name, level, codes in zip(config.covariates, labels, cell.pattern_codes, strict=True)
-    }
-    piece.update({name: [value] * n_patterns for name, value in zip(GROUP_KEYS, key, strict=True)})
-    piece.update(expected_p=p, adjustment=[adjustment] * n_patterns)
-    return pd.DataFrame(piece)
+    month = pd.Timestamp(key[GROUP_KEYS.index(MONTH_KEY)]).date()
+    return FittedPiece(month, list(cell.pattern_codes), labels, p, adjustment)

@@ -57,7 +57,7 @@ def _dummies(frame: pd.DataFrame) -> pd.DataFrame:
         if covariate.bands is not None:
             edges = [-np.inf, *covariate.bands, np.inf]
             values = pd.cut(values, edges, right=False, labels=band_labels(covariate.bands))
-        values = values.astype(str)
+        values = values.astype(str).fillna("missing")  # a missing value is a level of its own
         reference = values.value_counts().idxmax()
         for level in sorted(set(values) - {reference}):
             columns[f"{name}={level}"] = (values == level).astype(float)
@@ -70,6 +70,22 @@ def test_june_probabilities_equal_a_logit_over_single_referrals(expected) -> Non
     fit = sm.Logit(june["outcome"].astype(float), _dummies(june)).fit(disp=False)
     got = out.set_index("referral_id").loc[june.index, "expected_p"]
     np.testing.assert_allclose(got.to_numpy(), np.asarray(fit.predict()), rtol=1e-6)
+
+
+def test_referrals_with_missing_covariates_find_their_fitted_pattern() -> None:
+    """The matured referrals meet their month's fitted pattern on the covariate levels as text
+    (a join in DuckDB): a missing value (level 'missing', banded or not) must find its pattern
+    like any other level. Against a logit over single referrals with the missing values as a
+    level of their own."""
+    june = _base(34, PLANTED, "2024-06-01").assign(window_end_month=JUNE)
+    june = june.assign(referral_id=[f"M{i}" for i in range(len(june))])
+    june["sex"] = june["sex"].where(june.index % 4 != 0, None)
+    june["age_at_start"] = june["age_at_start"].astype(float).where(june.index % 5 != 1)
+    out = referral_expected(june, CONFIG).set_index("referral_id")
+    assert len(out) == len(june) and set(out["adjustment"]) == {"risk_adjusted"}
+    june = june.set_index("referral_id")
+    fit = sm.Logit(june["outcome"].astype(float), _dummies(june)).fit(disp=False)
+    np.testing.assert_allclose(out.loc[june.index, "expected_p"], np.asarray(fit.predict()), rtol=1e-6)
 
 
 def test_sums_equal_the_expected_successes_of_compare_providers() -> None:
