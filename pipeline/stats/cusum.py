@@ -49,10 +49,12 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -77,8 +79,11 @@ VAR_PREFIX = "cusum_"
 # Simulated sequences are cut at this multiple of the target run length (in referrals); the
 # censored run lengths are completed by the hazard of the sequences' second half.
 HORIZON_FACTOR = 1.0
-# Sequences x steps per block of the simulation: bounds memory (float32: 4 MB an array).
-BLOCK_CELLS = 1_000_000
+# Months x sequences x steps whose W is looked up at once: each month's table (256 kB) is read
+# for many steps while it is in the cache; bounds memory (float32: 32 MB).
+BLOCK_CELLS = 8_000_000
+# Months x sequences x steps of S kept to find the records of the running maximum (1 MB).
+RECORD_CELLS = 250_000
 # Bisection of h stops at this width (the simulation runs in float32: S to about 1e-3).
 H_TOLERANCE = 1e-3
 # The in-control distribution of W is drawn from this many equally likely values.
@@ -206,34 +211,74 @@ def simulation_draws(rows: int, steps: int, params: CusumParams, seed_key: Seque
     return np.vstack(blocks)[:steps]
 
 
-def _running_max_records(table: np.ndarray, draws: np.ndarray, steps: int) -> tuple[np.ndarray, ...]:
-    """Per simulated sequence (a column of the first `steps` rows of draws), the records of the
-    running maximum of S without signals: sequence, step and value of every new maximum, sorted
-    by sequence and step. The first signal at h is the first record >= h. Steps run down the
-    rows, so every cumulative operation works on whole rows at a time (vectorised), in blocks
-    of steps carrying C, min(0, min C) and the maximum over."""
-    rows = draws.shape[1]
-    block = min(steps, max(1, BLOCK_CELLS // rows))
-    c = np.zeros((block + 1, rows), dtype=np.float32)  # row 0: the carry from the block before
+def _running_max_records(
+    tables: Sequence[np.ndarray], draws: np.ndarray, horizons: Sequence[int]
+) -> list[tuple[np.ndarray, ...]]:
+    """Per table (one month's in-control W) and simulated sequence (a column of the first
+    `horizons[i]` rows of draws), the records of the running maximum of S without signals:
+    sequence, step and value of every new maximum, sorted by sequence and step. The first
+    signal at h is the first record >= h.
+
+    Why this shape: a cumulative ufunc (cumsum, minimum.accumulate) runs one element after the
+    other, an element-wise ufunc over a wide row is vectorised. So the months of an area run
+    side by side on the same draws, one step at a time over a row of months x sequences: C,
+    min(0, min C) and S = C - min(0, min C), the same float32 operations in the same order as a
+    cumulative sum. The running maximum is followed, per block of steps, only in the sequences
+    whose S rose above their maximum so far in the block (records are rare)."""
+    order = sorted(range(len(tables)), key=lambda i: -horizons[i])  # running months: a prefix
+    tabs, ends = [tables[i] for i in order], [horizons[i] for i in order]
+    months, rows = len(tabs), draws.shape[1]
+    block = max(1, BLOCK_CELLS // max(1, months * rows))
+    span = max(1, RECORD_CELLS // max(1, months * rows))
+    c = np.zeros((months, rows), dtype=np.float32)
     low, top = np.zeros_like(c), np.zeros_like(c)
-    new = np.empty((block, rows), dtype=bool)
-    out: list[list[np.ndarray]] = [[], [], []]
-    for first in range(0, steps, block):
-        k = min(block, steps - first)
-        np.take(table, draws[first : first + k], out=c[1 : k + 1])
-        np.cumsum(c[: k + 1], axis=0, out=c[: k + 1])  # C
-        low[1 : k + 1] = c[1 : k + 1]
-        np.minimum.accumulate(low[: k + 1], axis=0, out=low[: k + 1])  # min(0, min C)
-        np.subtract(c[1 : k + 1], low[1 : k + 1], out=top[1 : k + 1])  # S without signals
-        np.maximum.accumulate(top[: k + 1], axis=0, out=top[: k + 1])  # its running maximum
-        np.greater(top[1 : k + 1], top[:k], out=new[:k])
-        step, row = np.nonzero(new[:k])
-        for part, values in zip(out, (row, step + first, top[step + 1, row].astype(np.float64)), strict=True):
-            part.append(values)
-        c[0], low[0], top[0] = c[k], low[k], top[k]
-    row, step, value = (np.concatenate(part) for part in out)
-    order = np.lexsort((step, row))
-    return row[order], step[order], value[order]
+    w = np.empty((months, block, rows), dtype=np.float32)
+    s = np.empty((span, months, rows), dtype=np.float32)
+    found = [[np.zeros(0, dtype=np.intp)] for _ in range(3)] + [[np.zeros(0)]]  # month, row, step, value
+    first, running = 0, months
+    while running:
+        k = min(block, ends[running - 1] - first)  # no month ends inside a block
+        for j in range(running):  # draws are table indices: always in range, so no checks
+            np.take(tabs[j], draws[first : first + k], out=w[j, :k], mode="clip")
+        c_run, low_run = c[:running], low[:running]
+        for part in range(0, k, span):
+            steps = min(span, k - part)
+            for t in range(steps):
+                np.add(c_run, w[:running, part + t], out=c_run)  # C
+                np.minimum(low_run, c_run, out=low_run)  # min(0, min C)
+                np.subtract(c_run, low_run, out=s[t, :running])  # S without signals
+            _block_records(s[:steps, :running], top[:running], first + part, found)
+        first += k
+        while running and ends[running - 1] <= first:
+            running -= 1
+    month, row, step, value = (np.concatenate(part) for part in found)
+    by_month = np.lexsort((step, row, month))
+    month, row, step, value = month[by_month], row[by_month], step[by_month], value[by_month]
+    bounds = np.searchsorted(month, np.arange(months + 1))
+    out: list[tuple[np.ndarray, ...]] = [()] * months
+    for j, i in enumerate(order):
+        part = slice(bounds[j], bounds[j + 1])
+        out[i] = (row[part], step[part], value[part])
+    return out
+
+
+def _block_records(s: np.ndarray, top: np.ndarray, first: int, found: list[list[np.ndarray]]) -> None:
+    """The records in one block of S (steps x months x sequences, from step `first`) beyond
+    `top` (the running maximum before the block, updated here), appended to `found` as month,
+    sequence, step and value."""
+    month, row = np.divmod(np.flatnonzero(s.max(axis=0) > top), top.shape[1])
+    if len(month) == 0:
+        return
+    path = np.empty((s.shape[0] + 1, len(month)), dtype=np.float32)
+    path[0] = top[month, row]
+    path[1:] = s[:, month, row]
+    np.maximum.accumulate(path, axis=0, out=path)
+    step, at = np.nonzero(path[1:] > path[:-1])
+    for part, values in zip(
+        found, (month[at], row[at], step + first, path[step + 1, at].astype(np.float64)), strict=True
+    ):
+        part.append(values)
+    top[month, row] = path[-1]
 
 
 class _RunLengths:
@@ -276,19 +321,33 @@ def horizon_steps(monthly_volume: float, params: CusumParams) -> int:
 
 
 def _calibrate(
-    p_pool: np.ndarray, monthly_volume: float, params: CusumParams, draws: np.ndarray
-) -> Threshold:
-    if len(p_pool) == 0 or not monthly_volume > 0:
-        return Threshold(math.nan, math.nan, float(monthly_volume), len(p_pool))
+    pools: Sequence[tuple[np.ndarray, float]], params: CusumParams, draws: np.ndarray
+) -> list[Threshold]:
+    """h for each (expected probabilities, monthly volume) of one area, all simulated on the
+    same draws (enough rows for the largest volume) in one pass."""
+    simulated = [i for i, (p, volume) in enumerate(pools) if len(p) and volume > 0]
+    horizons = [horizon_steps(pools[i][1], params) for i in simulated]
+    tables = [w_table(pools[i][0], params.odds_ratio) for i in simulated]
+    records = dict(zip(simulated, _running_max_records(tables, draws, horizons), strict=True))
+    out = []
+    for i, (p, volume) in enumerate(pools):
+        if i not in records:
+            out.append(Threshold(math.nan, math.nan, float(volume), len(p)))
+            continue
+        horizon = horizon_steps(volume, params)
+        runs = _RunLengths(records[i], draws.shape[1], horizon)
+        out.append(_bisect(runs, volume, params, len(p)))
+    return out
+
+
+def _bisect(runs: _RunLengths, monthly_volume: float, params: CusumParams, referrals: int) -> Threshold:
+    """The smallest h (to H_TOLERANCE) whose simulated rate meets the target."""
     target_per_referral = 1.0 / (params.arl_months * monthly_volume)
-    horizon = horizon_steps(monthly_volume, params)
-    table = w_table(p_pool, params.odds_ratio)
-    runs = _RunLengths(_running_max_records(table, draws, horizon), draws.shape[1], horizon)
     low, high = 0.0, runs.top + H_TOLERANCE  # above every record: no signal at all
     while high - low > H_TOLERANCE:
         mid = (low + high) / 2
         low, high = (mid, high) if runs.rate_per_referral(mid) > target_per_referral else (low, mid)
-    return Threshold(high, runs.rate_per_referral(high) * monthly_volume, float(monthly_volume), len(p_pool))
+    return Threshold(high, runs.rate_per_referral(high) * monthly_volume, float(monthly_volume), referrals)
 
 
 def _pool(p_pool: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -310,9 +369,8 @@ def calibrate_threshold(
     picks the random numbers, together with params.seed."""
     p = _pool(p_pool)
     steps = horizon_steps(monthly_volume, params) if monthly_volume > 0 else 1
-    return _calibrate(
-        p, monthly_volume, params, simulation_draws(params.simulations, steps, params, seed_key)
-    )
+    draws = simulation_draws(params.simulations, steps, params, seed_key)
+    return _calibrate([(p, monthly_volume)], params, draws)[0]
 
 
 # --- the chart per provider and month --------------------------------------------------------------
@@ -354,33 +412,58 @@ def area_thresholds(
     months: Sequence[int],
     params: CusumParams,
     known: KnownThresholds | None = None,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """h per tender area and month index (year x 12 + month - 1), each from the referrals of
     the area known in the `calibration_months` months up to and including the month.
 
     `known` (an incremental build): thresholds whose window is unchanged since they were
-    computed (window_fingerprints); they are taken as they are, the rest simulated."""
-    known = known or {}
+    computed (window_fingerprints); they are taken as they are, the rest simulated.
+    `workers`: areas simulated at once in threads (default: the CPU count); numpy works
+    without the GIL, and each area has its own seeded draws, so the result does not depend on
+    it. The largest areas start first, so that the last one to finish is a small one."""
+    areas = list(referrals.groupby("tender_area", sort=True))
+    count = max(1, min(workers or os.cpu_count() or 1, len(areas)))
+
+    def one(item: tuple[Any, pd.DataFrame]) -> list[tuple[object, ...]]:
+        return _one_area_thresholds(item[0], item[1], months, params, known or {})
+
+    by_size = sorted(range(len(areas)), key=lambda i: -len(areas[i][1]))
+    if count == 1:
+        parts = [one(areas[i]) for i in by_size]
+    else:
+        with ThreadPoolExecutor(max_workers=count, thread_name_prefix="cusum") as pool:
+            parts = list(pool.map(one, [areas[i] for i in by_size]))
+    in_order = [part for _, part in sorted(zip(by_size, parts, strict=True), key=lambda pair: pair[0])]
+    return pd.DataFrame([row for part in in_order for row in part], columns=THRESHOLD_COLUMNS)
+
+
+def _one_area_thresholds(
+    area: Any, rows: pd.DataFrame, months: Sequence[int], params: CusumParams, known: KnownThresholds
+) -> list[tuple[object, ...]]:
+    """area_thresholds' rows (THRESHOLD_COLUMNS) of one area: its months simulated in one pass."""
+    month, p = rows["month"].to_numpy(), rows["p"].to_numpy()
+    first = int(month.min())
+    todo: list[tuple[int, np.ndarray, float]] = []
+    volumes = {}
+    for m in months:
+        window = _window(month, m, params)
+        span = max(1, min(params.calibration_months, m - first + 1))  # months with data so far
+        per_provider = rows.loc[window, "provider_id"].value_counts() / span
+        basis = per_provider.max() if params.volume_basis == "max" else per_provider.mean()
+        volumes[m] = float(basis) if len(per_provider) else 0.0
+        if (area, m) not in known:
+            todo.append((m, window, volumes[m]))
+    # Only the months simulated need draws (a sequence's start never depends on its length).
+    steps = max((horizon_steps(v, params) for _, _, v in todo if v > 0), default=1)
+    draws = simulation_draws(params.simulations, steps, params, (int(area),))
+    simulated = _calibrate([(p[window], volume) for _, window, volume in todo], params, draws)
+    by_month = dict(zip([m for m, _, _ in todo], simulated, strict=True))
     out = []
-    for area, rows in referrals.groupby("tender_area", sort=True):
-        month, p = rows["month"].to_numpy(), rows["p"].to_numpy()
-        windows, volumes = [], []
-        first = int(month.min())
-        for m in months:
-            window = _window(month, m, params)
-            span = max(1, min(params.calibration_months, m - first + 1))  # months with data so far
-            per_provider = rows.loc[window, "provider_id"].value_counts() / span
-            basis = per_provider.max() if params.volume_basis == "max" else per_provider.mean()
-            windows.append(window)
-            volumes.append(float(basis) if len(per_provider) else 0.0)
-        # Only the months simulated need draws (a sequence's start never depends on its length).
-        needed = [v for m, v in zip(months, volumes, strict=True) if v > 0 and (area, m) not in known]
-        steps = max((horizon_steps(v, params) for v in needed), default=1)
-        draws = simulation_draws(params.simulations, steps, params, (int(area),))
-        for m, window, volume in zip(months, windows, volumes, strict=True):
-            t = known.get((area, m)) or _calibrate(p[window], volume, params, draws)
-            out.append((area, m, t.h, t.false_signal_rate, t.monthly_volume))
-    return pd.DataFrame(out, columns=THRESHOLD_COLUMNS)
+    for m in months:
+        t = known.get((area, m)) or by_month[m]
+        out.append((area, m, t.h, t.false_signal_rate, t.monthly_volume))
+    return out
 
 
 def window_fingerprints(
