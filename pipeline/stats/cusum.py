@@ -82,6 +82,8 @@ HORIZON_FACTOR = 1.0
 # Months x sequences x steps whose W is looked up at once: each month's table (256 kB) is read
 # for many steps while it is in the cache; bounds memory (float32: 32 MB).
 BLOCK_CELLS = 8_000_000
+# Area months x sequences simulated side by side (one step: a few ufuncs over rows this wide).
+ROW_CELLS = 32_768
 # Months x sequences x steps of S kept to find the records of the running maximum (1 MB).
 RECORD_CELLS = 250_000
 # Bisection of h stops at this width (the simulation runs in float32: S to about 1e-3).
@@ -212,22 +214,22 @@ def simulation_draws(rows: int, steps: int, params: CusumParams, seed_key: Seque
 
 
 def _running_max_records(
-    tables: Sequence[np.ndarray], draws: np.ndarray, horizons: Sequence[int]
+    tables: Sequence[np.ndarray], draws: Sequence[np.ndarray], horizons: Sequence[int]
 ) -> list[tuple[np.ndarray, ...]]:
-    """Per table (one month's in-control W) and simulated sequence (a column of the first
-    `horizons[i]` rows of draws), the records of the running maximum of S without signals:
-    sequence, step and value of every new maximum, sorted by sequence and step. The first
-    signal at h is the first record >= h.
+    """Per table (one area month's in-control W) and simulated sequence (a column of the first
+    `horizons[i]` rows of draws[i], the area's draws), the records of the running maximum of S
+    without signals: sequence, step and value of every new maximum, sorted by sequence and
+    step. The first signal at h is the first record >= h.
 
     Why this shape: a cumulative ufunc (cumsum, minimum.accumulate) runs one element after the
-    other, an element-wise ufunc over a wide row is vectorised. So the months of an area run
-    side by side on the same draws, one step at a time over a row of months x sequences: C,
-    min(0, min C) and S = C - min(0, min C), the same float32 operations in the same order as a
-    cumulative sum. The running maximum is followed, per block of steps, only in the sequences
-    whose S rose above their maximum so far in the block (records are rare)."""
+    other, an element-wise ufunc over a wide row is vectorised. So the area months run side by
+    side, one step at a time over a row of area months x sequences: C, min(0, min C) and
+    S = C - min(0, min C), the same float32 operations in the same order as a cumulative sum.
+    The running maximum is followed, per block of steps, only in the sequences whose S rose
+    above their maximum so far in the block (records are rare)."""
     order = sorted(range(len(tables)), key=lambda i: -horizons[i])  # running months: a prefix
-    tabs, ends = [tables[i] for i in order], [horizons[i] for i in order]
-    months, rows = len(tabs), draws.shape[1]
+    tabs, ends, sources = [tables[i] for i in order], [horizons[i] for i in order], [draws[i] for i in order]
+    months, rows = len(tabs), sources[0].shape[1] if sources else 1
     block = max(1, BLOCK_CELLS // max(1, months * rows))
     span = max(1, RECORD_CELLS // max(1, months * rows))
     c = np.zeros((months, rows), dtype=np.float32)
@@ -239,7 +241,7 @@ def _running_max_records(
     while running:
         k = min(block, ends[running - 1] - first)  # no month ends inside a block
         for j in range(running):  # draws are table indices: always in range, so no checks
-            np.take(tabs[j], draws[first : first + k], out=w[j, :k], mode="clip")
+            np.take(tabs[j], sources[j][first : first + k], out=w[j, :k], mode="clip")
         c_run, low_run = c[:running], low[:running]
         for part in range(0, k, span):
             steps = min(span, k - part)
@@ -320,22 +322,33 @@ def horizon_steps(monthly_volume: float, params: CusumParams) -> int:
     return max(2, math.ceil(HORIZON_FACTOR * params.arl_months * monthly_volume))
 
 
-def _calibrate(
-    pools: Sequence[tuple[np.ndarray, float]], params: CusumParams, draws: np.ndarray
-) -> list[Threshold]:
-    """h for each (expected probabilities, monthly volume) of one area, all simulated on the
-    same draws (enough rows for the largest volume) in one pass."""
-    simulated = [i for i, (p, volume) in enumerate(pools) if len(p) and volume > 0]
-    horizons = [horizon_steps(pools[i][1], params) for i in simulated]
-    tables = [w_table(pools[i][0], params.odds_ratio) for i in simulated]
-    records = dict(zip(simulated, _running_max_records(tables, draws, horizons), strict=True))
+# One area month to calibrate: its expected probabilities, monthly volume and the area's draws.
+Calibration = tuple[np.ndarray, float, np.ndarray]
+
+
+def _calibrate(jobs: Sequence[Calibration], params: CusumParams) -> list[Threshold]:
+    """h for each area month, all simulated in one pass (_running_max_records)."""
+    simulated = [i for i, (p, volume, _) in enumerate(jobs) if len(p) and volume > 0]
+    horizons = [horizon_steps(jobs[i][1], params) for i in simulated]
+    tables = [w_table(jobs[i][0], params.odds_ratio) for i in simulated]
+    draws = [jobs[i][2] for i in simulated]
+    # a row of at most ROW_CELLS: wider rows leave the cache; similar horizons side by side
+    by_horizon = sorted(range(len(simulated)), key=lambda i: -horizons[i])
+    size = max(1, ROW_CELLS // (draws[0].shape[1] if draws else 1))
+    records = {}
+    for start in range(0, len(by_horizon), size):
+        part = by_horizon[start : start + size]
+        found = _running_max_records(
+            [tables[i] for i in part], [draws[i] for i in part], [horizons[i] for i in part]
+        )
+        records.update({simulated[i]: r for i, r in zip(part, found, strict=True)})
     out = []
-    for i, (p, volume) in enumerate(pools):
+    for i, (p, volume, area_draws) in enumerate(jobs):
         if i not in records:
             out.append(Threshold(math.nan, math.nan, float(volume), len(p)))
             continue
         horizon = horizon_steps(volume, params)
-        runs = _RunLengths(records[i], draws.shape[1], horizon)
+        runs = _RunLengths(records[i], area_draws.shape[1], horizon)
         out.append(_bisect(runs, volume, params, len(p)))
     return out
 
@@ -370,7 +383,7 @@ def calibrate_threshold(
     p = _pool(p_pool)
     steps = horizon_steps(monthly_volume, params) if monthly_volume > 0 else 1
     draws = simulation_draws(params.simulations, steps, params, seed_key)
-    return _calibrate([(p, monthly_volume)], params, draws)[0]
+    return _calibrate([(p, monthly_volume, draws)], params)[0]
 
 
 # --- the chart per provider and month --------------------------------------------------------------
@@ -419,51 +432,60 @@ def area_thresholds(
 
     `known` (an incremental build): thresholds whose window is unchanged since they were
     computed (window_fingerprints); they are taken as they are, the rest simulated.
-    `workers`: areas simulated at once in threads (default: the CPU count); numpy works
-    without the GIL, and each area has its own seeded draws, so the result does not depend on
-    it. The largest areas start first, so that the last one to finish is a small one."""
-    areas = list(referrals.groupby("tender_area", sort=True))
-    count = max(1, min(workers or os.cpu_count() or 1, len(areas)))
+    `workers`: threads simulating at once (default: the CPU count). numpy works without the
+    GIL, and every area month has its area's seeded draws, so the result does not depend on
+    it. The area months are dealt to the threads by horizon, largest first, so that each gets
+    about the same number of simulated steps, and a wide row of them (_running_max_records)."""
+    known = known or {}
+    keys: list[tuple[Any, int]] = []
+    volumes: list[float] = []
+    jobs: list[Calibration] = []
+    for area, rows in referrals.groupby("tender_area", sort=True):
+        for m, pool, volume, draws in _area_windows(area, rows, months, params, known):
+            keys.append((area, m))
+            volumes.append(volume)
+            if draws is not None:
+                jobs.append((pool, volume, draws))
+    count = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    by_horizon = sorted(range(len(jobs)), key=lambda i: -jobs[i][1])
+    shares = [by_horizon[start::count] for start in range(count)]
 
-    def one(item: tuple[Any, pd.DataFrame]) -> list[tuple[object, ...]]:
-        return _one_area_thresholds(item[0], item[1], months, params, known or {})
+    def calibrate(share: list[int]) -> list[Threshold]:
+        return _calibrate([jobs[i] for i in share], params)
 
-    by_size = sorted(range(len(areas)), key=lambda i: -len(areas[i][1]))
-    if count == 1:
-        parts = [one(areas[i]) for i in by_size]
-    else:
-        with ThreadPoolExecutor(max_workers=count, thread_name_prefix="cusum") as pool:
-            parts = list(pool.map(one, [areas[i] for i in by_size]))
-    in_order = [part for _, part in sorted(zip(by_size, parts, strict=True), key=lambda pair: pair[0])]
-    return pd.DataFrame([row for part in in_order for row in part], columns=THRESHOLD_COLUMNS)
+    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="cusum") as pool:
+        done = list(pool.map(calibrate, shares))
+    simulated = dict(
+        zip([i for share in shares for i in share], [t for part in done for t in part], strict=True)
+    )
+    out, at = [], 0
+    for key in keys:
+        t = known.get(key)
+        if t is None:
+            t, at = simulated[at], at + 1
+        out.append((*key, t.h, t.false_signal_rate, t.monthly_volume))
+    return pd.DataFrame(out, columns=THRESHOLD_COLUMNS)
 
 
-def _one_area_thresholds(
+def _area_windows(
     area: Any, rows: pd.DataFrame, months: Sequence[int], params: CusumParams, known: KnownThresholds
-) -> list[tuple[object, ...]]:
-    """area_thresholds' rows (THRESHOLD_COLUMNS) of one area: its months simulated in one pass."""
+) -> list[tuple[int, np.ndarray, float, np.ndarray | None]]:
+    """Per month of one area: the expected probabilities of its window, the monthly volume and
+    the area's draws (None where the threshold is known), enough rows for its largest volume."""
     month, p = rows["month"].to_numpy(), rows["p"].to_numpy()
     first = int(month.min())
-    todo: list[tuple[int, np.ndarray, float]] = []
-    volumes = {}
+    windows = []
     for m in months:
         window = _window(month, m, params)
         span = max(1, min(params.calibration_months, m - first + 1))  # months with data so far
         per_provider = rows.loc[window, "provider_id"].value_counts() / span
         basis = per_provider.max() if params.volume_basis == "max" else per_provider.mean()
-        volumes[m] = float(basis) if len(per_provider) else 0.0
-        if (area, m) not in known:
-            todo.append((m, window, volumes[m]))
+        windows.append((m, p[window], float(basis) if len(per_provider) else 0.0))
     # Only the months simulated need draws (a sequence's start never depends on its length).
-    steps = max((horizon_steps(v, params) for _, _, v in todo if v > 0), default=1)
+    todo = [(m, pool, volume) for m, pool, volume in windows if (area, m) not in known]
+    steps = max((horizon_steps(volume, params) for _, _, volume in todo if volume > 0), default=1)
     draws = simulation_draws(params.simulations, steps, params, (int(area),))
-    simulated = _calibrate([(p[window], volume) for _, window, volume in todo], params, draws)
-    by_month = dict(zip([m for m, _, _ in todo], simulated, strict=True))
-    out = []
-    for m in months:
-        t = known.get((area, m)) or by_month[m]
-        out.append((area, m, t.h, t.false_signal_rate, t.monthly_volume))
-    return out
+    return [(m, pool, volume, None if (area, m) in known else draws) for m, pool, volume in windows]
 
 
 def window_fingerprints(

@@ -347,26 +347,27 @@ def plain_records(table: np.ndarray, draws: np.ndarray, steps: int) -> tuple[np.
 
 
 def test_records_of_months_side_by_side_equal_a_plain_loop_per_month(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Several months with different horizons on the same draws, in blocks so small that they
-    and the record spans end inside and between the months' horizons: bit for bit."""
+    """Months of two areas (two sets of draws) with different horizons side by side, in blocks
+    so small that they and the record spans end inside and between the horizons: bit for bit."""
     monkeypatch.setattr(cusum, "BLOCK_CELLS", 7 * 12 * 4)
     monkeypatch.setattr(cusum, "RECORD_CELLS", 3 * 12 * 4)
     rng = np.random.default_rng(12)
     params = CusumParams(simulations=12, seed=4)
     horizons = [90, 7, 250, 90, 1, 181]
     tables = [w_table(rng.beta(a, 4, 50), params.odds_ratio) for a in (1, 2, 3, 4, 5, 6)]
-    draws = simulation_draws(12, max(horizons), params, (9,))
+    areas = [simulation_draws(12, max(horizons), params, (area,)) for area in (9, 10)]
+    draws = [areas[i % 2] for i in range(len(tables))]
     got = cusum._running_max_records(tables, draws, horizons)
     assert len(got) == len(tables)
-    for table, horizon, records in zip(tables, horizons, got, strict=True):
-        expected = plain_records(table, draws, horizon)
+    for table, area_draws, horizon, records in zip(tables, draws, horizons, got, strict=True):
+        expected = plain_records(table, area_draws, horizon)
         assert len(expected[0]) > 0
         for part, want in zip(records, expected, strict=True):
             assert part.dtype == want.dtype and np.array_equal(part, want)
     # a pool where S never rises: no records, and none for nothing to simulate
-    never = cusum._running_max_records([w_table(np.ones(5), 0.5)], draws, [40])
+    never = cusum._running_max_records([w_table(np.ones(5), 0.5)], areas[:1], [40])
     assert [len(part) for part in never[0]] == [0, 0, 0]
-    assert cusum._running_max_records([], draws, []) == []
+    assert cusum._running_max_records([], [], []) == []
 
 
 def test_area_thresholds_equal_a_plain_simulation_month_by_month() -> None:
