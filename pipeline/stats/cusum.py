@@ -49,10 +49,12 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -77,8 +79,13 @@ VAR_PREFIX = "cusum_"
 # Simulated sequences are cut at this multiple of the target run length (in referrals); the
 # censored run lengths are completed by the hazard of the sequences' second half.
 HORIZON_FACTOR = 1.0
-# Sequences x steps per block of the simulation: bounds memory (float32: 4 MB an array).
-BLOCK_CELLS = 1_000_000
+# Months x sequences x steps whose W is looked up at once: each month's table (256 kB) is read
+# for many steps while it is in the cache; bounds memory (float32: 32 MB).
+BLOCK_CELLS = 8_000_000
+# Area months x sequences simulated side by side (one step: a few ufuncs over rows this wide).
+ROW_CELLS = 32_768
+# Months x sequences x steps of S kept to find the records of the running maximum (1 MB).
+RECORD_CELLS = 250_000
 # Bisection of h stops at this width (the simulation runs in float32: S to about 1e-3).
 H_TOLERANCE = 1e-3
 # The in-control distribution of W is drawn from this many equally likely values.
@@ -206,34 +213,74 @@ def simulation_draws(rows: int, steps: int, params: CusumParams, seed_key: Seque
     return np.vstack(blocks)[:steps]
 
 
-def _running_max_records(table: np.ndarray, draws: np.ndarray, steps: int) -> tuple[np.ndarray, ...]:
-    """Per simulated sequence (a column of the first `steps` rows of draws), the records of the
-    running maximum of S without signals: sequence, step and value of every new maximum, sorted
-    by sequence and step. The first signal at h is the first record >= h. Steps run down the
-    rows, so every cumulative operation works on whole rows at a time (vectorised), in blocks
-    of steps carrying C, min(0, min C) and the maximum over."""
-    rows = draws.shape[1]
-    block = min(steps, max(1, BLOCK_CELLS // rows))
-    c = np.zeros((block + 1, rows), dtype=np.float32)  # row 0: the carry from the block before
+def _running_max_records(
+    tables: Sequence[np.ndarray], draws: Sequence[np.ndarray], horizons: Sequence[int]
+) -> list[tuple[np.ndarray, ...]]:
+    """Per table (one area month's in-control W) and simulated sequence (a column of the first
+    `horizons[i]` rows of draws[i], the area's draws), the records of the running maximum of S
+    without signals: sequence, step and value of every new maximum, sorted by sequence and
+    step. The first signal at h is the first record >= h.
+
+    Why this shape: a cumulative ufunc (cumsum, minimum.accumulate) runs one element after the
+    other, an element-wise ufunc over a wide row is vectorised. So the area months run side by
+    side, one step at a time over a row of area months x sequences: C, min(0, min C) and
+    S = C - min(0, min C), the same float32 operations in the same order as a cumulative sum.
+    The running maximum is followed, per block of steps, only in the sequences whose S rose
+    above their maximum so far in the block (records are rare)."""
+    order = sorted(range(len(tables)), key=lambda i: -horizons[i])  # running months: a prefix
+    tabs, ends, sources = [tables[i] for i in order], [horizons[i] for i in order], [draws[i] for i in order]
+    months, rows = len(tabs), sources[0].shape[1] if sources else 1
+    block = max(1, BLOCK_CELLS // max(1, months * rows))
+    span = max(1, RECORD_CELLS // max(1, months * rows))
+    c = np.zeros((months, rows), dtype=np.float32)
     low, top = np.zeros_like(c), np.zeros_like(c)
-    new = np.empty((block, rows), dtype=bool)
-    out: list[list[np.ndarray]] = [[], [], []]
-    for first in range(0, steps, block):
-        k = min(block, steps - first)
-        np.take(table, draws[first : first + k], out=c[1 : k + 1])
-        np.cumsum(c[: k + 1], axis=0, out=c[: k + 1])  # C
-        low[1 : k + 1] = c[1 : k + 1]
-        np.minimum.accumulate(low[: k + 1], axis=0, out=low[: k + 1])  # min(0, min C)
-        np.subtract(c[1 : k + 1], low[1 : k + 1], out=top[1 : k + 1])  # S without signals
-        np.maximum.accumulate(top[: k + 1], axis=0, out=top[: k + 1])  # its running maximum
-        np.greater(top[1 : k + 1], top[:k], out=new[:k])
-        step, row = np.nonzero(new[:k])
-        for part, values in zip(out, (row, step + first, top[step + 1, row].astype(np.float64)), strict=True):
-            part.append(values)
-        c[0], low[0], top[0] = c[k], low[k], top[k]
-    row, step, value = (np.concatenate(part) for part in out)
-    order = np.lexsort((step, row))
-    return row[order], step[order], value[order]
+    w = np.empty((months, block, rows), dtype=np.float32)
+    s = np.empty((span, months, rows), dtype=np.float32)
+    found = [[np.zeros(0, dtype=np.intp)] for _ in range(3)] + [[np.zeros(0)]]  # month, row, step, value
+    first, running = 0, months
+    while running:
+        k = min(block, ends[running - 1] - first)  # no month ends inside a block
+        for j in range(running):  # draws are table indices: always in range, so no checks
+            np.take(tabs[j], sources[j][first : first + k], out=w[j, :k], mode="clip")
+        c_run, low_run = c[:running], low[:running]
+        for part in range(0, k, span):
+            steps = min(span, k - part)
+            for t in range(steps):
+                np.add(c_run, w[:running, part + t], out=c_run)  # C
+                np.minimum(low_run, c_run, out=low_run)  # min(0, min C)
+                np.subtract(c_run, low_run, out=s[t, :running])  # S without signals
+            _block_records(s[:steps, :running], top[:running], first + part, found)
+        first += k
+        while running and ends[running - 1] <= first:
+            running -= 1
+    month, row, step, value = (np.concatenate(part) for part in found)
+    by_month = np.lexsort((step, row, month))
+    month, row, step, value = month[by_month], row[by_month], step[by_month], value[by_month]
+    bounds = np.searchsorted(month, np.arange(months + 1))
+    out: list[tuple[np.ndarray, ...]] = [()] * months
+    for j, i in enumerate(order):
+        part = slice(bounds[j], bounds[j + 1])
+        out[i] = (row[part], step[part], value[part])
+    return out
+
+
+def _block_records(s: np.ndarray, top: np.ndarray, first: int, found: list[list[np.ndarray]]) -> None:
+    """The records in one block of S (steps x months x sequences, from step `first`) beyond
+    `top` (the running maximum before the block, updated here), appended to `found` as month,
+    sequence, step and value."""
+    month, row = np.divmod(np.flatnonzero(s.max(axis=0) > top), top.shape[1])
+    if len(month) == 0:
+        return
+    path = np.empty((s.shape[0] + 1, len(month)), dtype=np.float32)
+    path[0] = top[month, row]
+    path[1:] = s[:, month, row]
+    np.maximum.accumulate(path, axis=0, out=path)
+    step, at = np.nonzero(path[1:] > path[:-1])
+    for part, values in zip(
+        found, (month[at], row[at], step + first, path[step + 1, at].astype(np.float64)), strict=True
+    ):
+        part.append(values)
+    top[month, row] = path[-1]
 
 
 class _RunLengths:
@@ -275,20 +322,45 @@ def horizon_steps(monthly_volume: float, params: CusumParams) -> int:
     return max(2, math.ceil(HORIZON_FACTOR * params.arl_months * monthly_volume))
 
 
-def _calibrate(
-    p_pool: np.ndarray, monthly_volume: float, params: CusumParams, draws: np.ndarray
-) -> Threshold:
-    if len(p_pool) == 0 or not monthly_volume > 0:
-        return Threshold(math.nan, math.nan, float(monthly_volume), len(p_pool))
+# One area month to calibrate: its expected probabilities, monthly volume and the area's draws.
+Calibration = tuple[np.ndarray, float, np.ndarray]
+
+
+def _calibrate(jobs: Sequence[Calibration], params: CusumParams) -> list[Threshold]:
+    """h for each area month, all simulated in one pass (_running_max_records)."""
+    simulated = [i for i, (p, volume, _) in enumerate(jobs) if len(p) and volume > 0]
+    horizons = [horizon_steps(jobs[i][1], params) for i in simulated]
+    tables = [w_table(jobs[i][0], params.odds_ratio) for i in simulated]
+    draws = [jobs[i][2] for i in simulated]
+    # a row of at most ROW_CELLS: wider rows leave the cache; similar horizons side by side
+    by_horizon = sorted(range(len(simulated)), key=lambda i: -horizons[i])
+    size = max(1, ROW_CELLS // (draws[0].shape[1] if draws else 1))
+    records = {}
+    for start in range(0, len(by_horizon), size):
+        part = by_horizon[start : start + size]
+        found = _running_max_records(
+            [tables[i] for i in part], [draws[i] for i in part], [horizons[i] for i in part]
+        )
+        records.update({simulated[i]: r for i, r in zip(part, found, strict=True)})
+    out = []
+    for i, (p, volume, area_draws) in enumerate(jobs):
+        if i not in records:
+            out.append(Threshold(math.nan, math.nan, float(volume), len(p)))
+            continue
+        horizon = horizon_steps(volume, params)
+        runs = _RunLengths(records[i], area_draws.shape[1], horizon)
+        out.append(_bisect(runs, volume, params, len(p)))
+    return out
+
+
+def _bisect(runs: _RunLengths, monthly_volume: float, params: CusumParams, referrals: int) -> Threshold:
+    """The smallest h (to H_TOLERANCE) whose simulated rate meets the target."""
     target_per_referral = 1.0 / (params.arl_months * monthly_volume)
-    horizon = horizon_steps(monthly_volume, params)
-    table = w_table(p_pool, params.odds_ratio)
-    runs = _RunLengths(_running_max_records(table, draws, horizon), draws.shape[1], horizon)
     low, high = 0.0, runs.top + H_TOLERANCE  # above every record: no signal at all
     while high - low > H_TOLERANCE:
         mid = (low + high) / 2
         low, high = (mid, high) if runs.rate_per_referral(mid) > target_per_referral else (low, mid)
-    return Threshold(high, runs.rate_per_referral(high) * monthly_volume, float(monthly_volume), len(p_pool))
+    return Threshold(high, runs.rate_per_referral(high) * monthly_volume, float(monthly_volume), referrals)
 
 
 def _pool(p_pool: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -310,9 +382,8 @@ def calibrate_threshold(
     picks the random numbers, together with params.seed."""
     p = _pool(p_pool)
     steps = horizon_steps(monthly_volume, params) if monthly_volume > 0 else 1
-    return _calibrate(
-        p, monthly_volume, params, simulation_draws(params.simulations, steps, params, seed_key)
-    )
+    draws = simulation_draws(params.simulations, steps, params, seed_key)
+    return _calibrate([(p, monthly_volume, draws)], params)[0]
 
 
 # --- the chart per provider and month --------------------------------------------------------------
@@ -354,33 +425,67 @@ def area_thresholds(
     months: Sequence[int],
     params: CusumParams,
     known: KnownThresholds | None = None,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """h per tender area and month index (year x 12 + month - 1), each from the referrals of
     the area known in the `calibration_months` months up to and including the month.
 
     `known` (an incremental build): thresholds whose window is unchanged since they were
-    computed (window_fingerprints); they are taken as they are, the rest simulated."""
+    computed (window_fingerprints); they are taken as they are, the rest simulated.
+    `workers`: threads simulating at once (default: the CPU count). numpy works without the
+    GIL, and every area month has its area's seeded draws, so the result does not depend on
+    it. The area months are dealt to the threads by horizon, largest first, so that each gets
+    about the same number of simulated steps, and a wide row of them (_running_max_records)."""
     known = known or {}
-    out = []
+    keys: list[tuple[Any, int]] = []
+    volumes: list[float] = []
+    jobs: list[Calibration] = []
     for area, rows in referrals.groupby("tender_area", sort=True):
-        month, p = rows["month"].to_numpy(), rows["p"].to_numpy()
-        windows, volumes = [], []
-        first = int(month.min())
-        for m in months:
-            window = _window(month, m, params)
-            span = max(1, min(params.calibration_months, m - first + 1))  # months with data so far
-            per_provider = rows.loc[window, "provider_id"].value_counts() / span
-            basis = per_provider.max() if params.volume_basis == "max" else per_provider.mean()
-            windows.append(window)
-            volumes.append(float(basis) if len(per_provider) else 0.0)
-        # Only the months simulated need draws (a sequence's start never depends on its length).
-        needed = [v for m, v in zip(months, volumes, strict=True) if v > 0 and (area, m) not in known]
-        steps = max((horizon_steps(v, params) for v in needed), default=1)
-        draws = simulation_draws(params.simulations, steps, params, (int(area),))
-        for m, window, volume in zip(months, windows, volumes, strict=True):
-            t = known.get((area, m)) or _calibrate(p[window], volume, params, draws)
-            out.append((area, m, t.h, t.false_signal_rate, t.monthly_volume))
+        for m, pool, volume, draws in _area_windows(area, rows, months, params, known):
+            keys.append((area, m))
+            volumes.append(volume)
+            if draws is not None:
+                jobs.append((pool, volume, draws))
+    count = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    by_horizon = sorted(range(len(jobs)), key=lambda i: -jobs[i][1])
+    shares = [by_horizon[start::count] for start in range(count)]
+
+    def calibrate(share: list[int]) -> list[Threshold]:
+        return _calibrate([jobs[i] for i in share], params)
+
+    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="cusum") as pool:
+        done = list(pool.map(calibrate, shares))
+    simulated = dict(
+        zip([i for share in shares for i in share], [t for part in done for t in part], strict=True)
+    )
+    out, at = [], 0
+    for key in keys:
+        t = known.get(key)
+        if t is None:
+            t, at = simulated[at], at + 1
+        out.append((*key, t.h, t.false_signal_rate, t.monthly_volume))
     return pd.DataFrame(out, columns=THRESHOLD_COLUMNS)
+
+
+def _area_windows(
+    area: Any, rows: pd.DataFrame, months: Sequence[int], params: CusumParams, known: KnownThresholds
+) -> list[tuple[int, np.ndarray, float, np.ndarray | None]]:
+    """Per month of one area: the expected probabilities of its window, the monthly volume and
+    the area's draws (None where the threshold is known), enough rows for its largest volume."""
+    month, p = rows["month"].to_numpy(), rows["p"].to_numpy()
+    first = int(month.min())
+    windows = []
+    for m in months:
+        window = _window(month, m, params)
+        span = max(1, min(params.calibration_months, m - first + 1))  # months with data so far
+        per_provider = rows.loc[window, "provider_id"].value_counts() / span
+        basis = per_provider.max() if params.volume_basis == "max" else per_provider.mean()
+        windows.append((m, p[window], float(basis) if len(per_provider) else 0.0))
+    # Only the months simulated need draws (a sequence's start never depends on its length).
+    todo = [(m, pool, volume) for m, pool, volume in windows if (area, m) not in known]
+    steps = max((horizon_steps(volume, params) for _, _, volume in todo if volume > 0), default=1)
+    draws = simulation_draws(params.simulations, steps, params, (int(area),))
+    return [(m, pool, volume, None if (area, m) in known else draws) for m, pool, volume in windows]
 
 
 def window_fingerprints(

@@ -87,11 +87,18 @@ def thresholds_incrementally(
     log.info(
         "CUSUM thresholds: %d of %d area months kept from %s", len(known), len(fingerprints), previous_schema
     )
-    table = area_thresholds(frame, months, params, known).merge(
+    table = area_thresholds(frame, months, params, known, _configured_threads(con)).merge(
         fingerprints, on=["tender_area", "month"], how="left", validate="one_to_one"
     )
     table["as_of_month"] = [_month_date(m) for m in table["month"]]
     return table.rename(columns={"fingerprint": WINDOW_FINGERPRINT})[STORED_COLUMNS]
+
+
+def _configured_threads(con: duckdb.DuckDBPyConnection) -> int:
+    """The build's thread count (the profile's DuckDB `threads`): the areas simulated at once,
+    so the model takes the cores the build was given and no more."""
+    row = con.execute("select current_setting('threads')").fetchone()
+    return max(1, int(row[0])) if row else 1
 
 
 def stored_thresholds(table: pd.DataFrame) -> pd.DataFrame:

@@ -8,12 +8,14 @@ plain loop."""
 import math
 from datetime import date
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import beta
 
 from pipeline.errors import ConfigError
+from pipeline.stats import cusum
 from pipeline.stats.cusum import (
     CHART_COLUMNS,
     CusumParams,
@@ -25,8 +27,10 @@ from pipeline.stats.cusum import (
     cusum_path,
     llr_weights,
     simulation_draws,
+    w_table,
     window_fingerprints,
 )
+from pipeline.stats.cusum_incremental import _configured_threads
 from pipeline.stats.patterns import StatsInputError
 
 
@@ -320,3 +324,87 @@ def test_the_chart_with_given_thresholds_equals_the_chart_that_simulates_them() 
     )
     with pytest.raises(StatsInputError, match="no threshold for 1 area month"):
         cusum_by_month(referrals, months, params, given.iloc[1:])
+
+
+# --- the simulation against a plain loop (issue 19: the optimised path gives the same h) ---------
+
+
+def plain_records(table: np.ndarray, draws: np.ndarray, steps: int) -> tuple[np.ndarray, ...]:
+    """The records of the running maximum of S, one sequence and one step at a time in float32
+    (C, min(0, min C), S = C - min(0, min C)): sequence, step, value, sorted by both."""
+    found = []
+    for row in range(draws.shape[1]):
+        c = low = top = np.float32(0.0)
+        for step in range(steps):
+            c = np.float32(c + table[draws[step, row]])
+            low = min(low, c)
+            s = np.float32(c - low)
+            if s > top:
+                top = s
+                found.append((row, step, float(s)))
+    rows, step_at, value = zip(*found, strict=True) if found else ((), (), ())
+    return np.array(rows, dtype=np.intp), np.array(step_at, dtype=np.intp), np.array(value, dtype=float)
+
+
+def test_records_of_months_side_by_side_equal_a_plain_loop_per_month(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Months of two areas (two sets of draws) with different horizons side by side, in blocks
+    so small that they and the record spans end inside and between the horizons: bit for bit."""
+    monkeypatch.setattr(cusum, "BLOCK_CELLS", 7 * 12 * 4)
+    monkeypatch.setattr(cusum, "RECORD_CELLS", 3 * 12 * 4)
+    rng = np.random.default_rng(12)
+    params = CusumParams(simulations=12, seed=4)
+    horizons = [90, 7, 250, 90, 1, 181]
+    tables = [w_table(rng.beta(a, 4, 50), params.odds_ratio) for a in (1, 2, 3, 4, 5, 6)]
+    areas = [simulation_draws(12, max(horizons), params, (area,)) for area in (9, 10)]
+    draws = [areas[i % 2] for i in range(len(tables))]
+    got = cusum._running_max_records(tables, draws, horizons)
+    assert len(got) == len(tables)
+    for table, area_draws, horizon, records in zip(tables, draws, horizons, got, strict=True):
+        expected = plain_records(table, area_draws, horizon)
+        assert len(expected[0]) > 0
+        for part, want in zip(records, expected, strict=True):
+            assert part.dtype == want.dtype and np.array_equal(part, want)
+    # a pool where S never rises: no records, and none for nothing to simulate
+    never = cusum._running_max_records([w_table(np.ones(5), 0.5)], areas[:1], [40])
+    assert [len(part) for part in never[0]] == [0, 0, 0]
+    assert cusum._running_max_records([], [], []) == []
+
+
+def test_area_thresholds_equal_a_plain_simulation_month_by_month() -> None:
+    """Every h, rate and volume of area_thresholds (all months of an area in one pass) equals
+    the plain loop's records bisected month by month on draws just as long as the month's
+    horizon."""
+    frame = with_months(referral_frame(8))
+    params = CusumParams(simulations=10, calibration_months=4)
+    months = list(range(int(frame["month"].min()) - 1, int(frame["month"].max()) + 2))
+    got = area_thresholds(frame, months, params)
+    checked = 0
+    for row in got.itertuples():
+        rows = frame[frame["tender_area"] == row.tender_area]
+        window = (rows["month"] > row.month - 4) & (rows["month"] <= row.month)
+        if not window.any():
+            assert math.isnan(row.h) and row.monthly_volume == 0.0
+            continue
+        horizon = cusum.horizon_steps(row.monthly_volume, params)
+        draws = simulation_draws(10, horizon, params, (row.tender_area,))
+        table = w_table(rows.loc[window, "p"].to_numpy(), params.odds_ratio)
+        runs = cusum._RunLengths(plain_records(table, draws, horizon), 10, horizon)
+        want = cusum._bisect(runs, row.monthly_volume, params, int(window.sum()))
+        assert (row.h, row.false_signal_rate) == (want.h, want.false_signal_rate)
+        checked += 1
+    assert checked == 2 * 15  # 14 months with referrals and the one after (its window holds some)
+
+
+def test_thresholds_do_not_depend_on_the_worker_threads() -> None:
+    """Areas simulated side by side in threads give the table of one thread, bit for bit and
+    in the same order; the build passes DuckDB's configured thread count."""
+    frame = with_months(referral_frame(9))
+    params = CusumParams(simulations=50)
+    months = list(range(int(frame["month"].min()), int(frame["month"].max()) + 1))
+    one = area_thresholds(frame, months, params, workers=1)
+    assert list(one["tender_area"].unique()) == [1, 2]
+    for workers in (2, 3, None):
+        pd.testing.assert_frame_equal(area_thresholds(frame, months, params, workers=workers), one)
+    con = duckdb.connect()
+    con.execute("set threads = 3")
+    assert _configured_threads(con) == 3
