@@ -13,7 +13,9 @@ base and `adjustment` says `unadjusted`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -69,10 +71,9 @@ def referral_expected(
     after[pair], warm-started from start[pair])."""
     config = config or load_stats_config()
     after, start = after or {}, start or {}
-    with as_relation(base) as relation:
-        require_columns(relation.columns, ["referral_id", MATURED_MONTH], "the risk base")
+    with as_relation(base) as relation, matured_rows(relation, config) as matured:
         pieces = [
-            _expected_of(relation, config, pair, after.get(pair), start.get(pair))
+            _expected_of(relation, matured, config, pair, after.get(pair), start.get(pair))
             for pair in area_measures(relation)
         ]
     return _expected_frame(pieces)
@@ -95,22 +96,54 @@ def risk_adjust_and_expected(
     every simulated month)."""
     config = config or load_stats_config()
     comparisons, expected = [], []
-    with as_relation(base) as relation:
-        require_columns(relation.columns, ["referral_id", MATURED_MONTH], "the risk base")
+    with as_relation(base) as relation, matured_rows(relation, config) as matured:
         for pair in area_measures(relation):
             comparison, fitted = compare_with(
                 count_patterns(relation, config, *pair), config, also=partial(fitted_piece, config=config)
             )
             comparisons.append(comparison)
-            expected.append(_matured_expected(relation, config, pair, _fitted_frame(fitted, config)))
+            expected.append(_matured_expected(matured, pair, _fitted_frame(fitted, config)))
     return (
         pd.concat(comparisons, ignore_index=True) if comparisons else _empty(config),
         _expected_frame(expected),
     )
 
 
+@dataclass(frozen=True)
+class Matured:
+    """Where matured_rows put the matured rows: `table` on the connection of `relation`."""
+
+    relation: duckdb.DuckDBPyRelation
+    table: str
+    covariates: tuple[str, ...]
+
+
+@contextmanager
+def matured_rows(relation: duckdb.DuckDBPyRelation, config: StatsConfig) -> Iterator[Matured]:
+    """The rows of the risk base whose as-of month is the month their measure matured, with the
+    covariates banded as for the pattern counts: read from the base once, into a temporary table
+    of the base's connection (spilled to disk as DuckDB needs, dropped on exit).
+
+    Once, not per tender area × measure: the risk base is a view whose rolling-base join is
+    evaluated again by every query of it, and the matured rows are one month of the rolling
+    months of its rows (a twelfth)."""
+    require_columns(relation.columns, ["referral_id", MATURED_MONTH], "the risk base")
+    name = f"provmon_matured_{uuid.uuid4().hex}"
+    bands = ",\n        ".join(covariate_sql(n, cov) for n, cov in config.covariates.items())
+    relation.query(
+        "base",
+        f"create temp table {name} as\nselect tender_area, referral_id, measure, as_of_month,\n"
+        f"        {bands}\nfrom base where {OUTCOME} is not null and as_of_month = {MATURED_MONTH}",
+    )
+    try:
+        yield Matured(relation, name, tuple(config.covariates))
+    finally:
+        relation.query("base", f"drop table if exists {name}")
+
+
 def _expected_of(
     relation: duckdb.DuckDBPyRelation,
+    matured: Matured,
     config: StatsConfig,
     pair: tuple[Any, Any],
     after: Any = None,
@@ -119,24 +152,20 @@ def _expected_of(
     """The referrals of one tender area × measure with their expected probabilities (of the
     months after `after` only, if given)."""
     patterns = count_patterns(relation, config, *pair, after)
-    return _matured_expected(relation, config, pair, fitted_patterns(patterns, config, start), after)
+    return _matured_expected(matured, pair, fitted_patterns(patterns, config, start), after)
 
 
 def _matured_expected(
-    relation: duckdb.DuckDBPyRelation,
-    config: StatsConfig,
-    pair: tuple[Any, Any],
-    fitted: pa.Table,
-    after: Any = None,
+    matured: Matured, pair: tuple[Any, Any], fitted: pa.Table, after: Any = None
 ) -> pd.DataFrame:
-    """The referrals of one tender area × measure that matured in an as-of month of `fitted`
+    """The matured referrals of one tender area × measure in an as-of month of `fitted`
     (fitted_patterns), each with its pattern's probability in that month.
 
-    Joined inside DuckDB, on the month and the covariate levels as text (the banding of the
-    pattern counts on the base's side, the fitted levels on the other): the matured rows are
-    most of the risk base's rows of their month, too many to key by text in pandas."""
+    Joined inside DuckDB, on the month and the covariate levels as text (the banded levels of
+    matured_rows on one side, the fitted levels on the other): millions of rows at national
+    scale, too many to key by text in pandas."""
     tender_area, measure = pair
-    joined = relation.query("base", _matured_sql(config, tender_area, measure, after)).df()
+    joined = matured.relation.query("base", _matured_sql(matured, tender_area, measure, after)).df()
     if joined["expected_p"].isna().any():  # every matured row is in its month's base
         raise StatsInputError(
             f"{int(joined['expected_p'].isna().sum())} referral(s) of tender area {tender_area}, "
@@ -153,21 +182,20 @@ def _matured_expected(
 _FITTED = "fitted"
 
 
-def _matured_sql(config: StatsConfig, tender_area: Any, measure: Any, after: Any = None) -> str:
-    """The rows of the base whose as-of month is the month their measure matured, with the
-    covariates banded as for the pattern counts, left-joined to their month's fitted pattern."""
-    bands = ",\n        ".join(covariate_sql(name, cov) for name, cov in config.covariates.items())
+def _matured_sql(matured: Matured, tender_area: Any, measure: Any, after: Any = None) -> str:
+    """One tender area × measure of the matured rows (of the months after `after`, if given),
+    left-joined to their month's fitted pattern."""
     on = " and ".join(
         [f"f.{MONTH_KEY} = m.{MONTH_KEY}"]
-        + [f"cast(f.{ident(name)} as varchar) = m.{ident(name)}" for name in config.covariates]
+        + [f"cast(f.{ident(name)} as varchar) = m.{ident(name)}" for name in matured.covariates]
+    )
+    where = f"m.tender_area = {literal(tender_area)} and m.measure = {literal(measure)}" + (
+        f" and m.as_of_month > {literal(after)}" if after is not None else ""
     )
     return (
-        f"with matured as (\n    select referral_id, measure, as_of_month,\n        {bands}\n"
-        f"    from base where {OUTCOME} is not null and as_of_month = {MATURED_MONTH}"
-        f" and tender_area = {literal(tender_area)} and measure = {literal(measure)}"
-        + (f" and as_of_month > {literal(after)}" if after is not None else "")
-        + f"\n)\nselect m.referral_id, m.measure, m.as_of_month, f.expected_p, f.adjustment\n"
-        f"from matured as m left join {_FITTED} as f on {on}\norder by m.as_of_month, m.referral_id"
+        f"select m.referral_id, m.measure, m.as_of_month, f.expected_p, f.adjustment\n"
+        f"from {matured.table} as m left join {_FITTED} as f on {on}\n"
+        f"where {where}\norder by m.as_of_month, m.referral_id"
     )
 
 
