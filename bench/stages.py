@@ -178,7 +178,7 @@ def repeat(
 def _add_dbt_times(result: StageResult, warehouse: Path) -> None:
     """The risk step's share of the build and the slowest dbt nodes, from dbt's log, which the
     build keeps beside the warehouse (dbt's own target folder goes with the build's process).
-    The risk step: the risk models and fct_referral_expected, which fits the same models."""
+    The risk step: the risk models and fct_referral_expected, which applies their coefficients."""
     log = warehouse.parent / "logs" / "dbt.log"
     if not log.exists():
         return

@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -52,7 +52,6 @@ from pipeline.stats.patterns import (
 
 RISK_ADJUSTED = "risk_adjusted"
 UNADJUSTED = "unadjusted"
-T = TypeVar("T")
 
 # What each output column holds; the order is the output's column order. The funnel columns are
 # named after the levels of stats.yaml (funnel_95_low ... for the default 0.95 and 0.998).
@@ -205,31 +204,18 @@ def compare_providers(
     the configuration, n and successes (one row per covariate pattern, see `pattern_counts`).
     `start`: per (tender_area, measure), the coefficients the first month's fit starts from.
     Returns OUTPUT_COLUMNS, one row per tender_area × measure × as_of_month × provider_id."""
-    return compare_with(patterns, config, start)[0]
-
-
-def compare_with(
-    patterns: pd.DataFrame,
-    config: StatsConfig | None = None,
-    start: Mapping[tuple[Any, Any], Mapping[str, float] | None] | None = None,
-    also: Callable[[tuple[Any, ...], _Patterns, AreaModel, list[list[str]]], T] | None = None,
-) -> tuple[pd.DataFrame, list[T]]:
-    """compare_providers, and also(group key, cells, model, level names) of every group's fit:
-    what a caller derives from the same fits (referral_expected's fitted patterns) without
-    fitting the models a second time."""
     config = config or load_stats_config()
     covariates = list(config.covariates)
     require_columns(patterns.columns, [*GROUP_KEYS, PROVIDER, *covariates, "n", "successes"], "the patterns")
     data = _checked(patterns)
     if data.empty:
-        return _empty(config), []
+        return _empty(config)
     groups = _GroupedPatterns(data, covariates)
-    pieces, derived = [], []
-    for key, provider_ids, cell, model in area_models(groups, config, (start or {}).get):
-        pieces.append(provider_piece(key, provider_ids, cell, model, config))
-        if also is not None:
-            derived.append(also(key, cell, model, groups.labels))
-    return _assemble(pieces, data, config), derived
+    pieces = [
+        provider_piece(key, provider_ids, cell, model, config)
+        for key, provider_ids, cell, model in area_models(groups, config, (start or {}).get)
+    ]
+    return _assemble(pieces, data, config)
 
 
 def provider_piece(
@@ -249,8 +235,8 @@ def area_models(
     start: Callable[[tuple[Any, Any]], Mapping[str, float] | None],
 ) -> Iterator[tuple[tuple[Any, ...], NDArray[Any], _Patterns, AreaModel]]:
     """(group key, provider ids, cells, model) per tender area × measure × as-of month, in key
-    order: the one place the case-mix models are fitted, for the comparison and for the expected
-    probabilities alike (pipeline/stats/expected.py), so both always read the same fit. Each
+    order: the one place the case-mix models are fitted (the expected probabilities per
+    referral, pipeline/stats/expected.py, read the coefficients these fits store). Each
     month starts from the last adjusted fit of the same area × measure, the first from
     start(pair) (an incremental build's stored coefficients; None: the area rate)."""
     covariates = list(config.covariates)

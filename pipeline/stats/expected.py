@@ -5,19 +5,22 @@ the expected probability of every referral for every binary measure from the mod
 as-of month in which its measure matured: a referral enters a CUSUM once, in the month its
 outcome became known, and must be judged by what was expected then, not by a later model.
 
-The models are the ones of `compare_providers` (same pattern counts, same fits, same warm
-start from the month before), so a referral's expected_p summed over a provider's referrals
-of one month's base is that month's expected successes. Where the model of a month fell back
-(too few events, separation, one provider), expected_p is the area's rate over that month's
-base and `adjustment` says `unadjusted`."""
+The models are the risk adjustment's (`risk_adjust`, int_provider_results_risk_adjusted): its
+rows carry each month's fitted coefficients by design column, and a referral's probability is
+the inverse logit of the intercept plus the coefficients of its covariate levels (a level folded
+into the reference or dropped as aliased has none). So the case-mix models are fitted once per
+build, for the comparison, and a referral's expected_p summed over a provider's referrals of one
+month's base is that month's expected successes. Where the model of a month fell back (too few
+events, separation, one provider), expected_p is the area's rate over that month's base and
+`adjustment` says `unadjusted`."""
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import duckdb
@@ -27,26 +30,14 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from pipeline.sql import ident, literal
-from pipeline.stats.compare import (
-    RISK_ADJUSTED,
-    UNADJUSTED,
-    AreaModel,
-    _checked,
-    _empty,
-    _GroupedPatterns,
-    _Patterns,
-    area_models,
-    compare_with,
-)
+from pipeline.stats.compare import RISK_ADJUSTED, UNADJUSTED, risk_adjust
 from pipeline.stats.config import StatsConfig, load_stats_config
-from pipeline.stats.model import ADJUSTED
+from pipeline.stats.model import INTERCEPT
 from pipeline.stats.patterns import (
-    GROUP_KEYS,
     OUTCOME,
     StatsInputError,
     area_measures,
     as_relation,
-    count_patterns,
     covariate_sql,
     require_columns,
 )
@@ -55,28 +46,42 @@ from pipeline.stats.patterns import (
 MATURED_MONTH = "window_end_month"
 MONTH_KEY = "as_of_month"
 EXPECTED_COLUMNS = ("referral_id", "measure", "as_of_month", "expected_p", "tender_area", "adjustment")
+# The columns of the risk adjustment's rows that describe a month's model (one value per
+# tender area × measure × as-of month, repeated on each provider's row).
+MODEL_COLUMNS = ("tender_area", "measure", MONTH_KEY, "adjustment", "area_rate", "model_coefficients")
 
 
 def referral_expected(
     base: pd.DataFrame | duckdb.DuckDBPyRelation,
     config: StatsConfig | None = None,
-    after: Mapping[tuple[Any, Any], Any] | None = None,
-    start: Mapping[tuple[Any, Any], Mapping[str, float] | None] | None = None,
+    results: pd.DataFrame | duckdb.DuckDBPyRelation | None = None,
 ) -> pd.DataFrame:
     """One row per referral × binary measure of the risk base: its expected probability from
     the model of the as-of month equal to the month its measure matured (EXPECTED_COLUMNS).
 
     `base`: the risk base of `risk_adjust`, with referral_id and window_end_month besides.
-    `after`, `start`: as for risk_adjust (an incremental build computes only the months after
-    after[pair], warm-started from start[pair])."""
+    `results`: risk_adjust's rows for that base (int_provider_results_risk_adjusted), whose
+    coefficients give the probabilities; None fits them here."""
     config = config or load_stats_config()
-    after, start = after or {}, start or {}
-    with as_relation(base) as relation, matured_rows(relation, config) as matured:
-        pieces = [
-            _expected_of(relation, matured, config, pair, after.get(pair), start.get(pair))
-            for pair in area_measures(relation)
-        ]
+    with as_relation(base) as relation:
+        if results is None:
+            results = risk_adjust(relation, config)
+        models = month_models(results)
+        with matured_rows(relation, config) as matured:
+            pieces = [_matured_expected(matured, pair, models) for pair in area_measures(relation)]
     return _expected_frame(pieces)
+
+
+def risk_adjust_and_expected(
+    base: pd.DataFrame | duckdb.DuckDBPyRelation, config: StatsConfig | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(risk_adjust(base, config), referral_expected(base, config)) from one fit per tender
+    area × measure × as-of month: for a caller that needs both of one base (provmon simulate,
+    every simulated month)."""
+    config = config or load_stats_config()
+    with as_relation(base) as relation:
+        results = risk_adjust(relation, config)
+        return results, referral_expected(relation, config, results)
 
 
 def _expected_frame(pieces: list[pd.DataFrame]) -> pd.DataFrame:
@@ -87,26 +92,38 @@ def _expected_frame(pieces: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(pieces, ignore_index=True)[list(EXPECTED_COLUMNS)]
 
 
-def risk_adjust_and_expected(
-    base: pd.DataFrame | duckdb.DuckDBPyRelation, config: StatsConfig | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(risk_adjust(base, config), referral_expected(base, config)), the same to the last bit,
-    from one pattern count and one model fit per tender area × measure × as-of month where the
-    two calls make two of each: for a caller that needs both of one base (provmon simulate,
-    every simulated month)."""
-    config = config or load_stats_config()
-    comparisons, expected = [], []
-    with as_relation(base) as relation, matured_rows(relation, config) as matured:
-        for pair in area_measures(relation):
-            comparison, fitted = compare_with(
-                count_patterns(relation, config, *pair), config, also=partial(fitted_piece, config=config)
+@dataclass(frozen=True)
+class MonthModel:
+    """The model of one tender area × measure × as-of month as the risk adjustment stored it:
+    the coefficients by design column (`covariate=level`, and the intercept) when adjusted,
+    else None and the area rate."""
+
+    area_rate: float
+    coefficients: dict[str, float] | None
+
+
+def month_models(
+    results: pd.DataFrame | duckdb.DuckDBPyRelation,
+) -> dict[tuple[Any, Any, pd.Timestamp], MonthModel]:
+    """Per (tender_area, measure, as_of_month) of the risk adjustment's rows, its model."""
+    names = ", ".join(map(ident, MODEL_COLUMNS))
+    if isinstance(results, pd.DataFrame):
+        require_columns(results.columns, MODEL_COLUMNS, "the risk adjustment's results")
+        frame = results[list(MODEL_COLUMNS)].drop_duplicates()
+    else:
+        require_columns(results.columns, MODEL_COLUMNS, "the risk adjustment's results")
+        frame = results.query("results", f"select distinct {names} from results").df()
+    models = {}
+    for area, measure, month, adjustment, rate, coefficients in frame.itertuples(index=False):
+        adjusted = adjustment == RISK_ADJUSTED and bool(coefficients)
+        key = (area, measure, pd.Timestamp(month))
+        if key in models:
+            raise StatsInputError(
+                f"the risk adjustment's results hold two models for tender area {area}, measure "
+                f"{measure}, as-of month {pd.Timestamp(month):%Y-%m}"
             )
-            comparisons.append(comparison)
-            expected.append(_matured_expected(matured, pair, _fitted_frame(fitted, config)))
-    return (
-        pd.concat(comparisons, ignore_index=True) if comparisons else _empty(config),
-        _expected_frame(expected),
-    )
+        models[key] = MonthModel(float(rate), json.loads(coefficients) if adjusted else None)
+    return models
 
 
 @dataclass(frozen=True)
@@ -121,8 +138,9 @@ class Matured:
 @contextmanager
 def matured_rows(relation: duckdb.DuckDBPyRelation, config: StatsConfig) -> Iterator[Matured]:
     """The rows of the risk base whose as-of month is the month their measure matured, with the
-    covariates banded as for the pattern counts: read from the base once, into a temporary table
-    of the base's connection (spilled to disk as DuckDB needs, dropped on exit).
+    covariates banded as for the pattern counts (so their levels are the design's): read from
+    the base once, into a temporary table of the base's connection (spilled to disk as DuckDB
+    needs, dropped on exit).
 
     Once, not per tender area × measure: the risk base is a view whose rolling-base join is
     evaluated again by every query of it, and the matured rows are one month of the rolling
@@ -141,125 +159,75 @@ def matured_rows(relation: duckdb.DuckDBPyRelation, config: StatsConfig) -> Iter
         relation.query("base", f"drop table if exists {name}")
 
 
-def _expected_of(
-    relation: duckdb.DuckDBPyRelation,
-    matured: Matured,
-    config: StatsConfig,
-    pair: tuple[Any, Any],
-    after: Any = None,
-    start: Mapping[str, float] | None = None,
-) -> pd.DataFrame:
-    """The referrals of one tender area × measure with their expected probabilities (of the
-    months after `after` only, if given)."""
-    patterns = count_patterns(relation, config, *pair, after)
-    return _matured_expected(matured, pair, fitted_patterns(patterns, config, start), after)
-
-
 def _matured_expected(
-    matured: Matured, pair: tuple[Any, Any], fitted: pa.Table, after: Any = None
+    matured: Matured, pair: tuple[Any, Any], models: dict[tuple[Any, Any, pd.Timestamp], MonthModel]
 ) -> pd.DataFrame:
-    """The matured referrals of one tender area × measure in an as-of month of `fitted`
-    (fitted_patterns), each with its pattern's probability in that month.
-
-    Joined inside DuckDB, on the month and the covariate levels as text (the banded levels of
-    matured_rows on one side, the fitted levels on the other): millions of rows at national
-    scale, too many to key by text in pandas."""
+    """The matured referrals of one tender area × measure, each with its probability under the
+    model of its as-of month."""
     tender_area, measure = pair
-    joined = matured.relation.query("base", _matured_sql(matured, tender_area, measure, after)).df()
-    if joined["expected_p"].isna().any():  # every matured row is in its month's base
+    names = ", ".join(map(ident, matured.covariates))
+    query = (
+        f"select referral_id, measure, {MONTH_KEY}, {names} from {matured.table}\n"
+        f"where tender_area = {literal(tender_area)} and measure = {literal(measure)}\n"
+        f"order by {MONTH_KEY}, referral_id"
+    )
+    table = matured.relation.query("base", query).arrow()
+    if isinstance(table, pa.RecordBatchReader):
+        table = table.read_all()
+    months, month_index = np.unique(table.column(MONTH_KEY).to_numpy(), return_inverse=True)
+    month_keys = [(tender_area, measure, pd.Timestamp(month)) for month in months]
+    missing = [key for key in month_keys if key not in models]
+    if missing:
         raise StatsInputError(
-            f"{int(joined['expected_p'].isna().sum())} referral(s) of tender area {tender_area}, "
-            f"measure {measure} have no fitted covariate pattern in the month their measure matured"
+            f"the risk adjustment has no model for tender area {tender_area}, measure {measure} in "
+            f"the as-of month(s) {', '.join(f'{key[2]:%Y-%m}' for key in missing)} in which "
+            "referrals of the risk base matured"
         )
-    joined["tender_area"] = tender_area
-    joined["as_of_month"] = pd.to_datetime(joined["as_of_month"]).dt.date
-    return joined
-
-
-# The name under which _matured_sql reads the fitted patterns: DuckDB finds the Arrow table
-# `fitted` of _matured_expected's frame by it (a replacement scan), as no table of the
-# warehouse is called so.
-_FITTED = "fitted"
-
-
-def _matured_sql(matured: Matured, tender_area: Any, measure: Any, after: Any = None) -> str:
-    """One tender area × measure of the matured rows (of the months after `after`, if given),
-    left-joined to their month's fitted pattern."""
-    on = " and ".join(
-        [f"f.{MONTH_KEY} = m.{MONTH_KEY}"]
-        + [f"cast(f.{ident(name)} as varchar) = m.{ident(name)}" for name in matured.covariates]
-    )
-    where = f"m.tender_area = {literal(tender_area)} and m.measure = {literal(measure)}" + (
-        f" and m.as_of_month > {literal(after)}" if after is not None else ""
-    )
-    return (
-        f"select m.referral_id, m.measure, m.as_of_month, f.expected_p, f.adjustment\n"
-        f"from {matured.table} as m left join {_FITTED} as f on {on}\n"
-        f"where {where}\norder by m.as_of_month, m.referral_id"
+    month_models_ = [models[key] for key in month_keys]
+    levels = [_level_codes(table.column(name)) for name in matured.covariates]
+    p = _probabilities(month_models_, month_index, matured.covariates, levels)
+    adjusted = np.array([model.coefficients is not None for model in month_models_])[month_index]
+    return pd.DataFrame(
+        {
+            "referral_id": table.column("referral_id").to_pandas(),
+            "measure": table.column("measure").to_pandas(),
+            MONTH_KEY: pd.to_datetime(table.column(MONTH_KEY).to_pandas()).dt.date,
+            "expected_p": p,
+            "tender_area": tender_area,
+            "adjustment": np.where(adjusted, RISK_ADJUSTED, UNADJUSTED),
+        }
     )
 
 
-def fitted_patterns(
-    patterns: pd.DataFrame,
-    config: StatsConfig | None = None,
-    start: Mapping[str, float] | None = None,
-) -> pa.Table:
-    """Per as-of month × covariate pattern of one tender area × measure: the fitted probability
-    of that month's model (or the area rate where it fell back), fitted exactly as
-    `compare_providers` fits them. `patterns` holds one tender area × measure; `start`: the
-    coefficients its first month's fit starts from (an incremental build)."""
-    config = config or load_stats_config()
-    data = _checked(patterns)
-    if data.empty:
-        return _fitted_frame([], config)
-    groups = _GroupedPatterns(data, list(config.covariates))
-    pieces = [fitted_piece(key, cell, model, groups.labels, config) for key, _, cell, model in
-              area_models(groups, config, lambda _: start)]  # fmt: skip
-    return _fitted_frame(pieces, config)
+def _level_codes(column: pa.ChunkedArray) -> tuple[NDArray[np.intp], list[str]]:
+    """The level code of every row and the level names of one banded covariate column."""
+    encoded = column.combine_chunks().dictionary_encode()
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp), encoded.dictionary.to_pylist()
 
 
-@dataclass(frozen=True)
-class FittedPiece:
-    """The covariate patterns of one tender area × measure × as-of month with their fitted
-    probabilities: level codes into `labels` (shared by every month of a tender area × measure,
-    _GroupedPatterns), so that no text is made per pattern."""
-
-    as_of_month: Any
-    codes: list[NDArray[np.intp]]
-    labels: list[list[str]]
-    expected_p: NDArray[np.float64]
-    adjustment: str
-
-
-def _fitted_frame(pieces: list[FittedPiece], config: StatsConfig) -> pa.Table:
-    """The fitted patterns of the groups as one Arrow table: as_of_month, the covariates (level
-    names, dictionary-encoded), expected_p and adjustment."""
-    if not pieces:
-        text = pa.dictionary(pa.int32(), pa.string())
-        return pa.table(
-            {MONTH_KEY: pa.array([], pa.date32())}
-            | {name: pa.array([], text) for name in config.covariates}
-            | {"expected_p": pa.array([], pa.float64()), "adjustment": pa.array([], pa.string())}
-        )
-    sizes = [len(piece.expected_p) for piece in pieces]
-    columns = {MONTH_KEY: pa.array(np.repeat([piece.as_of_month for piece in pieces], sizes), pa.date32())}
-    for i, name in enumerate(config.covariates):
-        codes = pa.array(np.concatenate([piece.codes[i] for piece in pieces]), pa.int32())
-        columns[name] = pa.DictionaryArray.from_arrays(codes, pa.array(pieces[0].labels[i], pa.string()))
-    columns["expected_p"] = pa.array(np.concatenate([piece.expected_p for piece in pieces]), pa.float64())
-    columns["adjustment"] = pa.array(np.repeat([piece.adjustment for piece in pieces], sizes), pa.string())
-    return pa.table(columns)
+def _probabilities(
+    models: list[MonthModel],
+    month_index: NDArray[np.intp],
+    covariates: tuple[str, ...],
+    levels: list[tuple[NDArray[np.intp], list[str]]],
+) -> NDArray[np.float64]:
+    """Each row's probability under its month's model: the inverse logit of the intercept plus
+    its levels' coefficients, added in the covariates' order (the same order in every build),
+    or the month's area rate where the model fell back."""
+    eta = np.array([_coefficient(model, INTERCEPT) for model in models])[month_index]
+    for covariate, (codes, names) in zip(covariates, levels, strict=True):
+        by_month_and_level = np.array(
+            [[_coefficient(model, f"{covariate}={name}") for name in names] for model in models]
+        ).reshape(len(models), len(names))
+        eta = eta + by_month_and_level[month_index, codes]
+    with np.errstate(over="ignore"):
+        p = 1.0 / (1.0 + np.exp(-eta))
+    rate = np.array([model.area_rate for model in models])[month_index]
+    adjusted = np.array([model.coefficients is not None for model in models])[month_index]
+    return np.where(adjusted, p, rate)
 
 
-def fitted_piece(
-    key: tuple[Any, ...], cell: _Patterns, model: AreaModel, labels: list[list[str]], config: StatsConfig
-) -> FittedPiece:
-    """The covariate patterns of one tender area × measure × as-of month with their fitted
-    probability (the area rate where the model fell back)."""
-    n_patterns = len(cell.pattern_codes[0]) if cell.pattern_codes else 1
-    if model.status == ADJUSTED and model.fitted is not None:
-        p, adjustment = np.asarray(model.fitted, dtype=float), RISK_ADJUSTED
-    else:
-        p, adjustment = np.full(n_patterns, cell.successes.sum() / cell.n.sum()), UNADJUSTED
-    month = pd.Timestamp(key[GROUP_KEYS.index(MONTH_KEY)]).date()
-    return FittedPiece(month, list(cell.pattern_codes), labels, p, adjustment)
+def _coefficient(model: MonthModel, name: str) -> float:
+    """A design column's coefficient; 0 for a level without one (the reference level, a folded
+    or an aliased one) and for a month without a model."""
+    return (model.coefficients or {}).get(name, 0.0)

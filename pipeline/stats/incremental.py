@@ -33,7 +33,6 @@ import pyarrow as pa
 from pipeline.sql import ident, literal
 from pipeline.stats.compare import risk_adjust
 from pipeline.stats.config import StatsConfig
-from pipeline.stats.expected import EXPECTED_COLUMNS, referral_expected
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +241,7 @@ def with_kept_rows(
     return con.from_df(fresh[names]).query("fresh", query)
 
 
-# --- the two dbt Python models --------------------------------------------------------------
+# --- the dbt Python model --------------------------------------------------------------
 
 
 def risk_adjust_incrementally(
@@ -267,18 +266,3 @@ def risk_adjust_incrementally(
         for area, measure, month in fresh[[*PAIR, MONTH]].itertuples(index=False)
     ]
     return with_kept_rows(con, fresh, plan.previous_results, plan.kept_filter())
-
-
-def referral_expected_incrementally(
-    con: duckdb.DuckDBPyConnection,
-    base: duckdb.DuckDBPyRelation,
-    config: StatsConfig,
-    fingerprints: pd.DataFrame,
-    previous_schema: str | None,
-) -> pd.DataFrame | duckdb.DuckDBPyRelation:
-    """fct_referral_expected: the expected probabilities of the referrals that matured in the
-    months the previous build cannot give, and the previous build's rows of the kept months."""
-    previous = previous_relation(con, previous_schema, "fct_referral_expected", EXPECTED_COLUMNS)
-    plan = resume_plan(con, previous_schema, fingerprints) if previous else ResumePlan()
-    fresh = referral_expected(pending_base(con, base, plan), config, plan.after(), plan.start())
-    return with_kept_rows(con, fresh, previous, plan.kept_filter())

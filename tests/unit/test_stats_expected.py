@@ -3,6 +3,7 @@ probability from the model of the month its measure matured, checked against a l
 regression over single referrals (statsmodels, no patterns), against compare_providers'
 expected successes, and for the fallback to the area rate."""
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -100,6 +101,48 @@ def test_sums_equal_the_expected_successes_of_compare_providers() -> None:
     reference = results.set_index(["as_of_month", "provider_id"])["expected"]
     sums = sums.sort_index()
     np.testing.assert_allclose(sums.to_numpy(), reference.loc[sums.index].to_numpy())
+
+
+def _levels(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each referral's covariate levels as the design names them (banded as stats.yaml says)."""
+    levels = {}
+    for name, covariate in CONFIG.covariates.items():
+        values = frame[name]
+        if covariate.bands is not None:
+            values = pd.cut(values, [-np.inf, *covariate.bands, np.inf], right=False,
+                            labels=band_labels(covariate.bands))  # fmt: skip
+        levels[name] = values.astype(str)
+    return pd.DataFrame(levels, index=frame.index)
+
+
+def test_the_probabilities_are_the_coefficients_the_risk_adjustment_stored() -> None:
+    """The models are fitted once per build, by the risk adjustment: a referral's probability is
+    the inverse logit of the intercept plus its levels' coefficients as the risk adjustment's
+    rows store them (a level without a coefficient adds nothing). Coefficients changed in those
+    rows move expected_p exactly as a hand computation from them says, and a month whose stored
+    model fell back gives its stored area rate."""
+    base = _two_months()
+    results = risk_adjust(base, CONFIG)
+    june = pd.to_datetime(results["as_of_month"]) == JUNE
+    stored = json.loads(results.loc[june, "model_coefficients"].iloc[0])
+    changed = {name: stored[name] + 0.25 * i for i, name in enumerate(sorted(stored))}
+    results.loc[june, "model_coefficients"] = json.dumps(changed)
+    july = ~june
+    results.loc[july, ["adjustment", "model_coefficients", "area_rate"]] = ["unadjusted", "", 0.375]
+
+    out = referral_expected(base, CONFIG, results).set_index("referral_id")
+
+    matured = base[base["as_of_month"] == base["window_end_month"]].set_index("referral_id")
+    levels = _levels(matured[matured["as_of_month"] == JUNE])
+    eta = changed["intercept"] + sum(
+        levels[name].map(lambda level, name=name: changed.get(f"{name}={level}", 0.0))
+        for name in CONFIG.covariates
+    )
+    np.testing.assert_allclose(out.loc[levels.index, "expected_p"], 1 / (1 + np.exp(-eta)), rtol=1e-12)
+    later = matured.index[matured["as_of_month"] == JULY]
+    assert (out.loc[later, "expected_p"] == 0.375).all()
+    assert set(out.loc[later, "adjustment"]) == {"unadjusted"}
+    assert set(out.loc[levels.index, "adjustment"]) == {"risk_adjusted"}
 
 
 def test_a_month_without_a_model_gives_the_area_rate() -> None:

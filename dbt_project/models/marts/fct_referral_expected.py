@@ -1,34 +1,20 @@
-"""Each referral's expected probability per binary measure, from the case-mix model of the as-of
-month in which its measure matured (metrics.md, "Risk adjustment"): the input of the
+"""Each referral's expected probability per binary measure, from the case-mix model of the
+as-of month in which its measure matured (metrics.md, "Risk adjustment"): the input of the
 early-warning CUSUM and of the risk-adjusted intervals the reports show.
 
-A dbt Python model beside int_provider_results_risk_adjusted, fitting the same models with the
-same library (pipeline.stats.expected, see pipeline/stats/README.md). Incremental like it: the
-months that model keeps from the previous build are kept here too, and the fits of the others
-resume from its coefficients (pipeline/stats/incremental.py)."""
+A dbt Python model after int_provider_results_risk_adjusted: it fits nothing itself, but reads
+each month's coefficients from that model's rows and applies them to the referrals that matured
+in the month (pipeline.stats.expected, see pipeline/stats/README.md). So the models are fitted
+once per build, and an incremental build's kept months and warm starts are that model's."""
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     from pipeline.stats import load_stats_config
-    from pipeline.stats.incremental import (
-        month_fingerprints,
-        referral_expected_incrementally,
-        statistics_digest,
-    )
+    from pipeline.stats.expected import referral_expected
 
-    # The model's config is stats.yaml's alone; the parameters only enter the fingerprint, which
-    # must be the one int_provider_results_risk_adjusted stored.
-    fingerprints = month_fingerprints(
-        dbt.ref("int_risk_base_fingerprinted").df(),
-        statistics_digest(dbt.config.get("measure_parameters")),
-    )
-    # A statement of its own: dbt finds the config keys a model reads only in plain calls.
-    previous = dbt.config.get("previous_build_schema")
-    return referral_expected_incrementally(
-        session,
+    return referral_expected(
         dbt.ref("int_risk_base_expanded_to_months"),
         load_stats_config(),
-        fingerprints,
-        previous or None,
+        dbt.ref("int_provider_results_risk_adjusted"),
     )
