@@ -41,14 +41,15 @@ _ALIAS_TOLERANCE = 1e-9
 class _ProcessBlasHold:
     """BLAS held to one thread while any caller in the process holds it, from whatever thread.
 
-    BLAS's thread count is one setting of the whole process (OpenBLAS's pool is shared), and a
-    build fits in two threads at once: dbt runs the risk adjustment beside fct_referral_expected.
-    threadpoolctl's threadpool_limits does not serve that: it lets only one thread (the first
-    to set a limit) change the count and silently ignores the others, and on exit it restores
-    the count it found. So one model's fits ran with one BLAS thread or two depending on when
-    the other model's fits began and ended, and two threads add in another order: two builds of
-    the same data differed in the last bit (issue 19). Here the first holder sets one thread and
-    only the last to leave restores the count found, each through the library's own setter."""
+    BLAS's thread count is one setting of the whole process (OpenBLAS's pool is shared), and dbt
+    runs two Python models at once in its threads (until fct_referral_expected read the risk
+    adjustment's coefficients, both fitted). threadpoolctl's threadpool_limits does not serve
+    that: it lets only one thread (the first to set a limit) change the count and silently
+    ignores the others, and on exit it restores the count it found. So one model's fits ran with
+    one BLAS thread or two depending on when the other's began and ended, and two threads add in
+    another order: two builds of the same data differed in the last bit (issue 19). Here the
+    first holder sets one thread and only the last to leave restores the count found, each
+    through the library's own setter."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

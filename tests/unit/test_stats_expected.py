@@ -190,9 +190,9 @@ def _varied_base(months: int = 3, per_month: int = 3000, seed: int = 1) -> pd.Da
 
 
 def test_the_probabilities_do_not_depend_on_how_many_threads_blas_has() -> None:
-    """BLAS's thread count is the process's, and in a build the risk adjustment beside this
-    model holds it to one while it runs: the fits must give the same bits either way, or two
-    builds of the same data differ (issue 19's exactness, at city scale)."""
+    """BLAS's thread count is the process's, and in a build whatever Python model runs beside
+    the fits may have set it: the fits (and the probabilities from their coefficients) must give
+    the same bits either way, or two builds of the same data differ (issue 19's exactness)."""
     base = _varied_base()
     with threadpool_limits(2, user_api="blas"):
         two = referral_expected(base)
@@ -207,8 +207,9 @@ def _fitted(models: Iterator[tuple[Any, ...]]) -> list[np.ndarray]:
 
 
 def test_fits_beside_other_fits_that_end_first_give_the_same_bits() -> None:
-    """In a build the risk adjustment and this model fit at the same time (dbt's two threads),
-    and the one that started first may end first. The other's remaining fits must give the bits
+    """Two fitting loops at the same time (dbt's two threads: until 2026-12-06 the risk
+    adjustment and fct_referral_expected both fitted), and the one that started first may end
+    first. The other's remaining fits must give the bits
     they give alone: when its end gave BLAS back its two threads, two --full-refresh builds of
     the city data differed in 5,675 expected_p (one area × measure, the first both fit) by up to
     2.2e-16 (issue 19). Interleaved here as generators, so the order is fixed."""

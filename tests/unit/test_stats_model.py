@@ -216,7 +216,7 @@ def _blas_threads() -> int:
 
 def test_blas_stays_at_one_thread_while_any_thread_fits() -> None:
     """BLAS's thread count is one setting for the whole process, and a build runs two fitting
-    models at once, in dbt's worker threads (the risk adjustment beside fct_referral_expected).
+    models at once, in dbt's worker threads (as the risk adjustment and fct_referral_expected did).
     The hold must work from a thread other than the one that last set a limit (threadpoolctl
     ignores such threads), the first holder's exit must not give the other's remaining fits two
     threads again, and the last exit must restore the count: two threads add in another order,
