@@ -101,17 +101,20 @@ class MonthModel:
     area_rate: float
     coefficients: dict[str, float] | None
 
+    @property
+    def adjusted(self) -> bool:
+        return self.coefficients is not None
+
 
 def month_models(
     results: pd.DataFrame | duckdb.DuckDBPyRelation,
 ) -> dict[tuple[Any, Any, pd.Timestamp], MonthModel]:
     """Per (tender_area, measure, as_of_month) of the risk adjustment's rows, its model."""
-    names = ", ".join(map(ident, MODEL_COLUMNS))
+    require_columns(results.columns, MODEL_COLUMNS, "the risk adjustment's results")
     if isinstance(results, pd.DataFrame):
-        require_columns(results.columns, MODEL_COLUMNS, "the risk adjustment's results")
         frame = results[list(MODEL_COLUMNS)].drop_duplicates()
     else:
-        require_columns(results.columns, MODEL_COLUMNS, "the risk adjustment's results")
+        names = ", ".join(map(ident, MODEL_COLUMNS))
         frame = results.query("results", f"select distinct {names} from results").df()
     models = {}
     for area, measure, month, adjustment, rate, coefficients in frame.itertuples(index=False):
@@ -183,10 +186,10 @@ def _matured_expected(
             f"the as-of month(s) {', '.join(f'{key[2]:%Y-%m}' for key in missing)} in which "
             "referrals of the risk base matured"
         )
-    month_models_ = [models[key] for key in month_keys]
+    used = [models[key] for key in month_keys]
+    adjusted = np.array([model.adjusted for model in used], dtype=bool)[month_index]
     levels = [_level_codes(table.column(name)) for name in matured.covariates]
-    p = _probabilities(month_models_, month_index, matured.covariates, levels)
-    adjusted = np.array([model.coefficients is not None for model in month_models_])[month_index]
+    p = _probabilities(used, month_index, adjusted, matured.covariates, levels)
     return pd.DataFrame(
         {
             "referral_id": table.column("referral_id").to_pandas(),
@@ -208,12 +211,13 @@ def _level_codes(column: pa.ChunkedArray) -> tuple[NDArray[np.intp], list[str]]:
 def _probabilities(
     models: list[MonthModel],
     month_index: NDArray[np.intp],
+    adjusted: NDArray[np.bool_],
     covariates: tuple[str, ...],
     levels: list[tuple[NDArray[np.intp], list[str]]],
 ) -> NDArray[np.float64]:
     """Each row's probability under its month's model: the inverse logit of the intercept plus
     its levels' coefficients, added in the covariates' order (the same order in every build),
-    or the month's area rate where the model fell back."""
+    or the month's area rate where the model fell back (`adjusted` false)."""
     eta = np.array([_coefficient(model, INTERCEPT) for model in models])[month_index]
     for covariate, (codes, names) in zip(covariates, levels, strict=True):
         by_month_and_level = np.array(
@@ -223,7 +227,6 @@ def _probabilities(
     with np.errstate(over="ignore"):
         p = 1.0 / (1.0 + np.exp(-eta))
     rate = np.array([model.area_rate for model in models])[month_index]
-    adjusted = np.array([model.coefficients is not None for model in models])[month_index]
     return np.where(adjusted, p, rate)
 
 

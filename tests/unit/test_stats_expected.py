@@ -49,16 +49,23 @@ def test_one_row_per_referral_and_measure_from_its_matured_month(expected) -> No
     assert set(out["adjustment"]) == {"risk_adjusted"}
 
 
+def _levels(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each referral's covariate levels as the design names them (banded as stats.yaml says)."""
+    levels = {}
+    for name, covariate in CONFIG.covariates.items():
+        values = frame[name]
+        if covariate.bands is not None:
+            values = pd.cut(values, [-np.inf, *covariate.bands, np.inf], right=False,
+                            labels=band_labels(covariate.bands))  # fmt: skip
+        levels[name] = values.astype(str).fillna("missing")  # a missing value is a level of its own
+    return pd.DataFrame(levels, index=frame.index)
+
+
 def _dummies(frame: pd.DataFrame) -> pd.DataFrame:
     """The design of a logistic regression over single referrals: banded covariates as
     categories, the most frequent level of each as reference (as the pattern model does)."""
     columns = {}
-    for name, covariate in CONFIG.covariates.items():
-        values = frame[name]
-        if covariate.bands is not None:
-            edges = [-np.inf, *covariate.bands, np.inf]
-            values = pd.cut(values, edges, right=False, labels=band_labels(covariate.bands))
-        values = values.astype(str).fillna("missing")  # a missing value is a level of its own
+    for name, values in _levels(frame).items():
         reference = values.value_counts().idxmax()
         for level in sorted(set(values) - {reference}):
             columns[f"{name}={level}"] = (values == level).astype(float)
@@ -101,18 +108,6 @@ def test_sums_equal_the_expected_successes_of_compare_providers() -> None:
     reference = results.set_index(["as_of_month", "provider_id"])["expected"]
     sums = sums.sort_index()
     np.testing.assert_allclose(sums.to_numpy(), reference.loc[sums.index].to_numpy())
-
-
-def _levels(frame: pd.DataFrame) -> pd.DataFrame:
-    """Each referral's covariate levels as the design names them (banded as stats.yaml says)."""
-    levels = {}
-    for name, covariate in CONFIG.covariates.items():
-        values = frame[name]
-        if covariate.bands is not None:
-            values = pd.cut(values, [-np.inf, *covariate.bands, np.inf], right=False,
-                            labels=band_labels(covariate.bands))  # fmt: skip
-        levels[name] = values.astype(str)
-    return pd.DataFrame(levels, index=frame.index)
 
 
 def test_the_probabilities_are_the_coefficients_the_risk_adjustment_stored() -> None:
