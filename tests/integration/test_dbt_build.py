@@ -8,6 +8,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import json
+import re
 import shutil
 from dataclasses import dataclass
 
@@ -433,6 +434,37 @@ def test_docs_generate_and_every_built_column_is_described(built: Built) -> None
         upstream |= new
         todo += new
     assert {"source.provmon.landing.referrals", "model.provmon.int_referral_measures_unpivoted"} <= upstream
+
+
+def test_the_spells_test_fails_on_a_week_counted_twice(built: Built) -> None:
+    """The person-weeks the benefit spells are grouped from have no key test of their own
+    (dbt_project/README.md, "The big extract"): spells_are_whole_and_apart stands in for it.
+    Its SQL as this build compiled it passes on the built spells and fails on the spells a week
+    delivered twice gives when the newest-delivery rule is left out (the week ends one spell and
+    starts the next), and on a spell whose week count does not match its span."""
+    target = dbt_work_dir(built.settings.warehouse.resolve()) / "target"
+    compiled = sorted(target.rglob("spells_are_whole_and_apart_*.sql"))
+    assert compiled, f"no compiled spells test under {target}"
+    sql = compiled[0].read_text(encoding="utf-8")
+    relation = re.search(r'"[^"\s]*"\."[^"\s]*"\."int_benefit_weeks_grouped_to_spells"', sql)
+    assert relation is not None, sql
+    spells = "(values {}) as spells(person_id, first_week_start, last_week_start, weeks)"
+
+    def failing(rows: str) -> int:
+        with duckdb.connect(str(built.settings.warehouse), read_only=True) as con:
+            return len(con.execute(sql.replace(relation.group(0), spells.format(rows))).fetchall())
+
+    with duckdb.connect(str(built.settings.warehouse), read_only=True) as con:
+        assert con.execute(sql).fetchall() == []
+        assert con.execute(f"select count(*) from {relation.group(0)}").fetchone()[0] > 100
+    week = "(1, date '{}', date '{}', {})"
+    apart = [week.format("2024-01-01", "2024-01-08", 2), week.format("2024-01-22", "2024-01-22", 1)]
+    assert failing(", ".join(apart)) == 0
+    twice = [week.format("2024-01-01", "2024-01-08", 2), week.format("2024-01-08", "2024-01-15", 2)]
+    assert failing(", ".join(twice)) == 1
+    touching = [week.format("2024-01-01", "2024-01-08", 2), week.format("2024-01-15", "2024-01-15", 1)]
+    assert failing(", ".join(touching)) == 1
+    assert failing(week.format("2024-01-01", "2024-01-15", 2)) == 1
 
 
 def test_case_mix_covariates_equal_an_independent_computation(built: Built) -> None:

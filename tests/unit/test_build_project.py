@@ -133,6 +133,54 @@ def test_the_dag_runs_from_staging_to_intermediate_to_marts() -> None:
     assert not upstream_layer_errors(files)
 
 
+def materialization(path: Path) -> str:
+    """How dbt stores a model: its yml config, else its Python dbt.config, else the config of
+    its folders in dbt_project.yml (the deepest wins), else a view."""
+    configured = declared_model(path).get("config", {}).get("materialized")
+    in_code = re.search(r"""materialized\s*=\s*['"](\w+)['"]""", path.read_text(encoding="utf-8"))
+    if configured or (in_code and path.suffix == ".py"):
+        return configured or in_code.group(1)
+    folders = load_yaml(PROJECT_DIR / "dbt_project.yml")["models"]["provmon"]
+    found = folders.get("+materialized", "view")
+    for part in path.relative_to(MODELS).parts[:-1]:
+        folders = folders.get(part, {})
+        found = folders.get("+materialized", found)
+    return found
+
+
+def data_test_count(model: dict) -> int:
+    columns = model.get("columns", [])
+    return len(model.get("data_tests", [])) + sum(len(c.get("data_tests", [])) for c in columns)
+
+
+# A view is evaluated again by every model that reads it and every data test on it.
+MAX_VIEW_EVALUATIONS = 3
+
+
+def test_a_model_read_or_tested_several_times_is_stored_as_a_table() -> None:
+    """At national scale each evaluation of a view can cost seconds to a minute (the nine tests
+    of the lift cohorts re-ran their view for 44 s of a build): an intermediate model that more
+    than MAX_VIEW_EVALUATIONS models read, or with more than that many data tests, is a table."""
+    files = model_files()
+    readers: dict[str, set[str]] = {}
+    for path in files:
+        for upstream in set(REF.findall(strip_comments(path.read_text(encoding="utf-8")))):
+            readers.setdefault(upstream, set()).add(path.stem)
+    counts = {
+        path.stem: (len(readers.get(path.stem, ())), data_test_count(declared_model(path)))
+        for path in files
+        if layer(path) == "intermediate" and materialization(path) == "view"
+    }
+    views = [
+        f"{name} ({read} readers, {tests} tests)"
+        for name, (read, tests) in counts.items()
+        if max(read, tests) > MAX_VIEW_EVALUATIONS
+    ]
+    assert not views, f"views evaluated again and again: {', '.join(views)}"
+    assert materialization(MODELS / "intermediate/risk/int_risk_base_expanded_to_months.sql") == "view"
+    assert materialization(MODELS / "intermediate/measures/int_referrals_costed.sql") == "table"
+
+
 def test_a_ref_against_the_flow_is_found(tmp_path: Path) -> None:
     """The check above can fail: an intermediate model reading a mart is reported."""
     (tmp_path / "marts").mkdir()
