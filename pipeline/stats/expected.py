@@ -36,7 +36,6 @@ from pipeline.stats.model import INTERCEPT
 from pipeline.stats.patterns import (
     OUTCOME,
     StatsInputError,
-    area_measures,
     as_relation,
     covariate_sql,
     require_columns,
@@ -68,7 +67,7 @@ def referral_expected(
             results = risk_adjust(relation, config)
         models = month_models(results)
         with matured_rows(relation, config) as matured:
-            pieces = [_matured_expected(matured, pair, models) for pair in area_measures(relation)]
+            pieces = [_matured_expected(matured, pair, models) for pair in matured.area_measures()]
     return _expected_frame(pieces)
 
 
@@ -136,6 +135,12 @@ class Matured:
     relation: duckdb.DuckDBPyRelation
     table: str
     covariates: tuple[str, ...]
+
+    def area_measures(self) -> list[tuple[Any, Any]]:
+        """The (tender_area, measure) pairs with matured rows, in order: read from the
+        temporary table, not from the risk-base view, whose every query evaluates its join."""
+        query = f"select distinct tender_area, measure from {self.table} order by all"
+        return [tuple(row) for row in self.relation.query("base", query).fetchall()]
 
 
 @contextmanager

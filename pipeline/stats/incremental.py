@@ -1,5 +1,6 @@
 """Incremental risk adjustment: keep the months of the previous build whose models cannot have
-changed, recompute the rest (issue 19).
+changed, recompute the rest (issue 19), and the same months of the referrals' expected
+probabilities, which are those models applied to the referrals that matured in the month.
 
 The risk adjustment fits one model per tender area × measure × as-of month, each month's fit
 starting from the coefficients of the month before (the warm start). A month's results are
@@ -13,7 +14,12 @@ the recomputed months are bit for bit what a full build computes. A correction d
 past changes that month's fingerprint, so it and every later month are recomputed.
 
 The fingerprint also carries a digest of the statistics' parameters, stats.yaml and the code
-of pipeline/stats: a changed parameter or method recomputes everything."""
+of pipeline/stats: a changed parameter or method recomputes everything.
+
+A kept month's expected probabilities (fct_referral_expected) are kept too: they are the kept
+coefficients applied to the referrals that matured in the month, and the month's fingerprint
+hashes each of them (referral_id, window_end_month and every covariate), so none can have
+changed."""
 
 from __future__ import annotations
 
@@ -33,6 +39,7 @@ import pyarrow as pa
 from pipeline.sql import ident, literal
 from pipeline.stats.compare import risk_adjust
 from pipeline.stats.config import StatsConfig
+from pipeline.stats.expected import EXPECTED_COLUMNS, referral_expected
 
 log = logging.getLogger(__name__)
 
@@ -266,3 +273,39 @@ def risk_adjust_incrementally(
         for area, measure, month in fresh[[*PAIR, MONTH]].itertuples(index=False)
     ]
     return with_kept_rows(con, fresh, plan.previous_results, plan.kept_filter())
+
+
+def referral_expected_incrementally(
+    con: duckdb.DuckDBPyConnection,
+    base: duckdb.DuckDBPyRelation,
+    config: StatsConfig,
+    results: duckdb.DuckDBPyRelation,
+    previous_schema: str | None,
+) -> pd.DataFrame | duckdb.DuckDBPyRelation:
+    """fct_referral_expected: referral_expected of the months the risk adjustment recomputed
+    (`results`, this build's int_provider_results_risk_adjusted), with the previous build's
+    rows of the months it kept. Kept are the same months as the risk adjustment's: per area ×
+    measure, the longest run from the first month whose fingerprints are the previous build's."""
+    previous = previous_relation(con, previous_schema, "fct_referral_expected", EXPECTED_COLUMNS)
+    before = previous_relation(
+        con, previous_schema, "int_provider_results_risk_adjusted", (FINGERPRINT, *PAIR, MONTH)
+    )
+    if previous is None or before is None or _columns(con, previous) != set(EXPECTED_COLUMNS):
+        return referral_expected(base, config, results)
+    keys = ", ".join(map(ident, (*PAIR, MONTH, FINGERPRINT)))
+    current = results.query("results", f"select distinct {keys} from results").df()
+    kept = kept_prefix(current, con.execute(f"select distinct {keys} from {before}").df())
+    plan = ResumePlan({pair: Resume(through) for pair, through in kept.items()}, previous)
+    log.info(
+        "expected probabilities: %d of %d months × tender areas × measures kept from %s",
+        plan.kept_months(current),
+        len(current),
+        previous_schema,
+    )
+    kept_filter = plan.kept_filter()
+    pending = base if kept_filter == "false" else base.filter(f"not ({kept_filter})")
+    return with_kept_rows(con, referral_expected(pending, config, results), previous, kept_filter)
+
+
+def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> set[str]:
+    return set(con.sql(f"select * from {relation}").columns)

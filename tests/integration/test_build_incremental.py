@@ -36,6 +36,7 @@ PURPOSES = ("job", "paid_hours", "education", "clarification", "return_to_work",
 TEST_KEY = "incremental-build-test-key-of-32-characters"
 KEPT_LOG = re.compile(r"risk adjustment: (\d+) of (\d+) months")
 CUSUM_KEPT_LOG = re.compile(r"CUSUM thresholds: (\d+) of (\d+) area months")
+EXPECTED_KEPT_LOG = re.compile(r"expected probabilities: (\d+) of (\d+) months")
 # The loggers of the incremental models: the risk adjustment's and the CUSUM thresholds'.
 INCREMENTAL_LOGGERS = ("pipeline.stats.incremental", "pipeline.stats.cusum_incremental")
 
@@ -148,6 +149,15 @@ def test_the_incremental_builds_kept_months_and_recomputed_others(fed_month_by_m
         # once: the risk adjustment alone fits the models (fct_referral_expected reads them)
         ((kept_months, months),) = kept_counts(records)
         assert 0 < kept_months < months
+
+
+def test_the_incremental_builds_kept_the_expected_probabilities_of_the_kept_months(
+    fed_month_by_month,
+) -> None:
+    """fct_referral_expected keeps the months the risk adjustment kept, and only those."""
+    _, logged = fed_month_by_month
+    for records in logged:
+        assert kept_counts(records, EXPECTED_KEPT_LOG) == kept_counts(records)
 
 
 def test_the_incremental_builds_kept_cusum_thresholds_and_simulated_others(fed_month_by_month) -> None:
