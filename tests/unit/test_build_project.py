@@ -159,8 +159,9 @@ MAX_VIEW_EVALUATIONS = 3
 
 def test_a_model_read_or_tested_several_times_is_stored_as_a_table() -> None:
     """At national scale each evaluation of a view can cost seconds to a minute (the nine tests
-    of the lift cohorts re-ran their view for 44 s of a build): an intermediate model that more
-    than MAX_VIEW_EVALUATIONS models read, or with more than that many data tests, is a table."""
+    of the lift cohorts re-ran their view for 44 s of a build): a staging or intermediate model
+    that more than MAX_VIEW_EVALUATIONS models read, or with more than that many data tests, is
+    a table, unless its meta `stays_a_view` says why storing it costs more."""
     files = model_files()
     readers: dict[str, set[str]] = {}
     for path in files:
@@ -169,7 +170,9 @@ def test_a_model_read_or_tested_several_times_is_stored_as_a_table() -> None:
     counts = {
         path.stem: (len(readers.get(path.stem, ())), data_test_count(declared_model(path)))
         for path in files
-        if layer(path) == "intermediate" and materialization(path) == "view"
+        if layer(path) in ("staging", "intermediate")
+        and materialization(path) == "view"
+        and not declared_model(path).get("meta", {}).get("stays_a_view")
     }
     views = [
         f"{name} ({read} readers, {tests} tests)"
