@@ -13,8 +13,9 @@ kept, and the fits resume after it from the coefficients of the last adjusted ke
 the recomputed months are bit for bit what a full build computes. A correction dated in the
 past changes that month's fingerprint, so it and every later month are recomputed.
 
-The fingerprint also carries a digest of the statistics' parameters, stats.yaml and the code
-of pipeline/stats: a changed parameter or method recomputes everything.
+The fingerprint also carries a digest of the statistics' parameters, stats.yaml, the code of
+pipeline/stats and of the risk step's dbt models, and the versions of the numeric libraries: a
+changed parameter, method or library recomputes everything.
 
 A kept month's expected probabilities (fct_referral_expected) are kept too: they are the kept
 coefficients applied to the referrals that matured in the month, and the month's fingerprint
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib.metadata
 import json
 import logging
 from collections.abc import Mapping
@@ -99,13 +101,36 @@ class ResumePlan:
         return " or ".join(kept) if kept else "false"
 
 
+def digest_sources() -> list[Path]:
+    """The files whose code turns the risk base into a month's results: pipeline/stats (with
+    stats.yaml), the risk step's dbt models and the macro naming the columns they read."""
+    project = STATS_DIR.parents[1] / "dbt_project"
+    return sorted(
+        [
+            *STATS_DIR.glob("*.py"),
+            *STATS_DIR.glob("*.yaml"),
+            *(project / "models" / "intermediate" / "risk").glob("*.*"),
+            project / "models" / "marts" / "fct_referral_expected.py",
+            project / "macros" / "risk_base.sql",
+        ]
+    )
+
+
+def digest_libraries() -> dict[str, str]:
+    """The installed versions of the libraries whose arithmetic decides the last bit of a fit
+    or a probability (an upgrade may change it)."""
+    names = ("numpy", "scipy", "statsmodels", "duckdb", "pandas", "pyarrow")
+    return {name: importlib.metadata.version(name) for name in names}
+
+
 def statistics_digest(parameters: str | None) -> str:
     """A digest of everything besides the data that decides a month's results: the parameters
-    (JSON from the model's config), stats.yaml and the source of pipeline/stats."""
+    (JSON from the model's config), the code of digest_sources and the library versions."""
     digest = hashlib.sha256((parameters or "").encode("utf-8"))
-    for path in sorted([*STATS_DIR.glob("*.py"), *STATS_DIR.glob("*.yaml")]):
+    for path in digest_sources():
         digest.update(path.name.encode("utf-8"))
         digest.update(path.read_bytes())
+    digest.update(json.dumps(digest_libraries(), sort_keys=True).encode("utf-8"))
     return digest.hexdigest()[:16]
 
 
@@ -123,23 +148,28 @@ def month_fingerprints(fingerprinted: pd.DataFrame, digest: str) -> pd.DataFrame
 
 def kept_prefix(current: pd.DataFrame, previous: pd.DataFrame) -> dict[AreaMeasure, dt.date | None]:
     """Per area × measure of `current`, the last month of the longest run of months, from the
-    first, whose fingerprint equals the previous build's (None: nothing can be kept).
+    first, whose fingerprint equals the previous build's (None: nothing can be kept). A month
+    that only one of the builds has ends the run: kept rows are a range of months, and a month
+    the previous build alone has (its rolling base emptied by a correction) must not be kept.
 
     Both frames: tender_area, measure, as_of_month, base_fingerprint (one row per month)."""
-    before = {
-        (row.tender_area, row.measure, _as_date(row.as_of_month)): row.base_fingerprint
-        for row in previous.itertuples(index=False)
-    }
+    before, now = _by_month(previous), _by_month(current)
     kept: dict[AreaMeasure, dt.date | None] = {}
-    ordered = current.assign(**{MONTH: current[MONTH].map(_as_date)}).sort_values([*PAIR, MONTH])
-    for pair, months in ordered.groupby(list(PAIR), sort=False):
+    for pair in sorted({key[:2] for key in now}, key=str):
         last = None
-        for month, fingerprint in zip(months[MONTH], months[FINGERPRINT], strict=True):
-            if before.get((*pair, month)) != fingerprint:
+        for month in sorted({key[2] for key in (*before, *now) if key[:2] == pair}):
+            if before.get((*pair, month)) != now.get((*pair, month)):
                 break
             last = month
-        kept[tuple(pair)] = last
+        kept[pair] = last
     return kept
+
+
+def _by_month(fingerprints: pd.DataFrame) -> dict[tuple[Any, Any, dt.date], str]:
+    return {
+        (row.tender_area, row.measure, _as_date(row.as_of_month)): row.base_fingerprint
+        for row in fingerprints.itertuples(index=False)
+    }
 
 
 def resume_points(

@@ -17,6 +17,8 @@ from pipeline.stats.expected import referral_expected
 from pipeline.stats.incremental import (
     Resume,
     ResumePlan,
+    digest_libraries,
+    digest_sources,
     kept_prefix,
     month_fingerprints,
     pending_base,
@@ -54,6 +56,18 @@ def test_a_month_missing_in_the_previous_build_ends_the_prefix() -> None:
     assert kept_prefix(current, previous) == {(1, "m"): JAN}
 
 
+def test_a_month_only_the_previous_build_has_ends_the_prefix() -> None:
+    """A correction can empty a month's rolling base (the area's only referrals of a year moved
+    elsewhere): the month is gone from this build, and keeping the months after it would keep
+    the previous build's rows of the gone month too (the kept rows are a range of months)."""
+    previous = fingerprints([(1, "m", JAN, "a"), (1, "m", FEB, "b"), (1, "m", MAR, "c")])
+    current = fingerprints([(1, "m", FEB, "b"), (1, "m", MAR, "c")])
+    assert kept_prefix(current, previous) == {(1, "m"): None}
+    previous = fingerprints([(1, "m", JAN, "a"), (1, "m", FEB, "b"), (1, "m", MAR, "c")])
+    current = fingerprints([(1, "m", JAN, "a"), (1, "m", MAR, "c"), (1, "m", APR, "d")])
+    assert kept_prefix(current, previous) == {(1, "m"): JAN}
+
+
 def test_fits_resume_from_the_last_kept_month_with_a_model() -> None:
     coefficients = pd.DataFrame(
         {
@@ -79,6 +93,17 @@ def test_the_fingerprint_carries_the_rows_the_hash_and_the_statistics_digest() -
         "tender_area": 1, "measure": "m", "as_of_month": JAN, "base_fingerprint": f"d1:7:{2**63 + 5}"
     }  # fmt: skip
     assert statistics_digest('{"min_n": 20}') != statistics_digest('{"min_n": 30}')
+
+
+def test_the_digest_covers_the_risk_models_code_and_the_numeric_libraries() -> None:
+    """Kept months are only exact while the code that turns the risk base into results is the
+    same: the statistics, the dbt models of the risk step, and the libraries whose arithmetic
+    decides the last bit of a fit."""
+    sources = {path.name for path in digest_sources()}
+    assert {"compare.py", "stats.yaml", "int_provider_results_risk_adjusted.py",
+            "int_risk_base_expanded_to_months.sql", "fct_referral_expected.py",
+            "risk_base.sql"} <= sources  # fmt: skip
+    assert {"numpy", "scipy", "statsmodels", "duckdb", "pandas", "pyarrow"} <= set(digest_libraries())
 
 
 # --- resuming gives the full computation's rows -----------------------------------------------
