@@ -154,10 +154,13 @@ def kept_prefix(current: pd.DataFrame, previous: pd.DataFrame) -> dict[AreaMeasu
 
     Both frames: tender_area, measure, as_of_month, base_fingerprint (one row per month)."""
     before, now = _by_month(previous), _by_month(current)
+    months: dict[AreaMeasure, set[dt.date]] = {}
+    for area, measure, month in (*before, *now):
+        months.setdefault((area, measure), set()).add(month)
     kept: dict[AreaMeasure, dt.date | None] = {}
-    for pair in sorted({key[:2] for key in now}, key=str):
+    for pair in {key[:2] for key in now}:
         last = None
-        for month in sorted({key[2] for key in (*before, *now) if key[:2] == pair}):
+        for month in sorted(months[pair]):
             if before.get((*pair, month)) != now.get((*pair, month)):
                 break
             last = month
@@ -201,11 +204,15 @@ def _as_date(value: Any) -> dt.date:
 
 
 def previous_relation(
-    con: duckdb.DuckDBPyConnection, build_schema: str | None, table: str, columns: tuple[str, ...] = ()
+    con: duckdb.DuckDBPyConnection,
+    build_schema: str | None,
+    table: str,
+    columns: tuple[str, ...] = (),
+    exactly: bool = False,
 ) -> str | None:
     """`table` of the previous build (its schema or one dbt made beside it, `<schema>_…`) if it
-    exists with `columns`; None before the first build, on --full-refresh, or when the previous
-    build was made by code without incremental state."""
+    exists with `columns` (`exactly`: with no others); None before the first build, on
+    --full-refresh, or when the previous build was made by code without incremental state."""
     if not build_schema:
         return None
     rows = con.execute(
@@ -214,7 +221,11 @@ def previous_relation(
         "and table_catalog = current_database() group by table_schema",
         [table, build_schema, f"{build_schema}_"],
     ).fetchall()
-    found = [schema for schema, names in rows if set(columns) <= set(names)]
+    found = [
+        schema
+        for schema, names in rows
+        if (set(names) == set(columns) if exactly else set(columns) <= set(names))
+    ]
     return f"{ident(found[0])}.{ident(table)}" if len(found) == 1 else None
 
 
@@ -316,16 +327,19 @@ def referral_expected_incrementally(
     (`results`, this build's int_provider_results_risk_adjusted), with the previous build's
     rows of the months it kept. Kept are the same months as the risk adjustment's: per area ×
     measure, the longest run from the first month whose fingerprints are the previous build's."""
-    previous = previous_relation(con, previous_schema, "fct_referral_expected", EXPECTED_COLUMNS)
+    # Exactly its columns: with_kept_rows stores kept and fresh rows in one table.
+    previous = previous_relation(
+        con, previous_schema, "fct_referral_expected", EXPECTED_COLUMNS, exactly=True
+    )
     before = previous_relation(
         con, previous_schema, "int_provider_results_risk_adjusted", (FINGERPRINT, *PAIR, MONTH)
     )
-    if previous is None or before is None or _columns(con, previous) != set(EXPECTED_COLUMNS):
+    if previous is None or before is None:
         return referral_expected(base, config, results)
     keys = ", ".join(map(ident, (*PAIR, MONTH, FINGERPRINT)))
     current = results.query("results", f"select distinct {keys} from results").df()
     kept = kept_prefix(current, con.execute(f"select distinct {keys} from {before}").df())
-    plan = ResumePlan({pair: Resume(through) for pair, through in kept.items()}, previous)
+    plan = ResumePlan({pair: Resume(through) for pair, through in kept.items()})
     log.info(
         "expected probabilities: %d of %d months × tender areas × measures kept from %s",
         plan.kept_months(current),
@@ -335,7 +349,3 @@ def referral_expected_incrementally(
     kept_filter = plan.kept_filter()
     pending = base if kept_filter == "false" else base.filter(f"not ({kept_filter})")
     return with_kept_rows(con, referral_expected(pending, config, results), previous, kept_filter)
-
-
-def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> set[str]:
-    return set(con.sql(f"select * from {relation}").columns)

@@ -134,12 +134,15 @@ def test_the_dag_runs_from_staging_to_intermediate_to_marts() -> None:
 
 
 def materialization(path: Path) -> str:
-    """How dbt stores a model: its yml config, else its Python dbt.config, else the config of
-    its folders in dbt_project.yml (the deepest wins), else a view."""
+    """How dbt stores a model, in dbt's order of precedence: the config in its file (a Python
+    model's dbt.config, a SQL model's config()), else its yml config, else the config of its
+    folders in dbt_project.yml (the deepest wins), else a view."""
+    in_code = re.search(
+        r"""materialized\s*=\s*['"](\w+)['"]""", strip_comments(path.read_text(encoding="utf-8"))
+    )
     configured = declared_model(path).get("config", {}).get("materialized")
-    in_code = re.search(r"""materialized\s*=\s*['"](\w+)['"]""", path.read_text(encoding="utf-8"))
-    if configured or (in_code and path.suffix == ".py"):
-        return configured or in_code.group(1)
+    if in_code or configured:
+        return in_code.group(1) if in_code else configured
     folders = load_yaml(PROJECT_DIR / "dbt_project.yml")["models"]["provmon"]
     found = folders.get("+materialized", "view")
     for part in path.relative_to(MODELS).parts[:-1]:
