@@ -43,6 +43,7 @@ from pipeline.cpr import scrub
 from pipeline.errors import ProvmonError
 from pipeline.files import atomic_path
 from pipeline.months import complete_month, month_end, next_month
+from pipeline.project_tests import is_project_test, project_digest, skip_args
 from pipeline.settings import WAREHOUSE_ENV, Settings
 from pipeline.sql import ident, literal
 from pipeline.warehouse import WarehouseError, connect, process_alive, record_run
@@ -81,15 +82,19 @@ class BuildSummary:
     exported: tuple[Path, ...] = field(default=())
     # Each dbt test that warned, in words: "<model>.<column> <test>: <n> rows".
     warned: tuple[str, ...] = field(default=())
+    # Of `tests`, the project's own (unit tests and SQL properties, pipeline/project_tests.py);
+    # 0 when the project is unchanged since the published build and they were skipped.
+    project_tests: int = 0
 
     def __str__(self) -> str:
         warned = ""
         if self.warnings:
             named = f" ({'; '.join(self.warned)})" if self.warned else ""
             warned = f", {self.warnings} warning{'s' if self.warnings != 1 else ''}{named}"
+        skipped = "" if self.project_tests else " (the project's own tests skipped: they passed on it before)"
         return (
             f"build: as_of {self.as_of.isoformat()}, {self.models} models and {self.tests} tests "
-            f"passed{warned}, {len(self.exported)} marts exported, {self.seconds:.1f} s"
+            f"passed{skipped}{warned}, {len(self.exported)} marts exported, {self.seconds:.1f} s"
         )
 
 
@@ -106,6 +111,8 @@ def build(
     Incremental unless `full_refresh`: the risk adjustment keeps the as-of months whose risk
     base is unchanged since the published build and fits only the rest (var
     previous_build_schema, pipeline/stats/incremental.py); the result is the same either way.
+    The project's own tests (pipeline/project_tests.py) run only on a full refresh or when the
+    project changed since the published build: on the same SQL they cannot fail again.
 
     Until the very end everything is written beside the public marts (a build schema, a
     temporary export folder), so a failure anywhere leaves the previous build in place."""
@@ -116,14 +123,30 @@ def build(
     with build_lock(warehouse):
         check_landing(warehouse, need_referrals=as_of is None, as_of=as_of)
         given = dict(variables or {})
+        digest = project_digest(PROJECT_DIR, given)
         previous = None if full_refresh else published_schema(warehouse)
         if previous is not None:
             given.setdefault(PREVIOUS_BUILD_VAR, previous)
-        return _build(settings, warehouse, as_of, started, given)
+        tested = previous is not None and published_project_digest(warehouse) == digest
+        return _build(settings, warehouse, as_of, started, given, Project(digest, tested))
+
+
+@dataclass(frozen=True)
+class Project:
+    """The dbt project a build runs: its digest, and whether its own tests passed on it in the
+    published build (or one before it), so that this build may skip them."""
+
+    digest: str
+    tested: bool
 
 
 def _build(
-    settings: Settings, warehouse: Path, as_of: dt.date | None, started: float, variables: Mapping[str, Any]
+    settings: Settings,
+    warehouse: Path,
+    as_of: dt.date | None,
+    started: float,
+    variables: Mapping[str, Any],
+    project: Project,
 ) -> BuildSummary:
     with record_run(warehouse, "build", create=False) as run:
         drop_unpublished(warehouse)
@@ -132,10 +155,13 @@ def _build(
         schema = f"{BUILD_SCHEMA_PREFIX}{run.run_id}"
         staging = settings.marts_dir / f".{schema}"
         try:
-            results = run_dbt(warehouse, dbt_args(as_of, variables=variables), schema=schema)
+            skipped = skip_args() if project.tested else []
+            if project.tested:
+                log.info("build: the project is unchanged since its own tests passed; skipping them")
+            results = run_dbt(warehouse, [*dbt_args(as_of, variables=variables), *skipped], schema=schema)
             resolved = resolved_as_of(warehouse, schema)
             staged = stage_exports(warehouse, results.exports, staging)
-            publish(warehouse, schema, results.public, resolved, run.run_id)
+            publish(warehouse, schema, results.public, resolved, run.run_id, project.digest)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             discard(warehouse, schema)
@@ -150,6 +176,7 @@ def _build(
             seconds=time.monotonic() - started,
             exported=tuple(exported),
             warned=results.warned,
+            project_tests=results.project_tests,
         )
         run.summary = str(summary)
     return summary
@@ -273,6 +300,7 @@ class DbtOutcome:
     warned: tuple[str, ...]
     exports: tuple[tuple[str, tuple[str, ...]], ...]  # (relation, order-by columns) per mart
     public: tuple[str, ...] = ()  # the models of the build schema itself: the public marts
+    project_tests: int = 0  # of `tests`, the project's own (pipeline/project_tests.py)
 
     @property
     def warnings(self) -> int:
@@ -377,7 +405,14 @@ def summarise(node_results: Sequence[Any], schema: str = PUBLIC_SCHEMA) -> DbtOu
         if node.config.meta.get("export_parquet")
     )
     public = tuple(node.alias for node in models_built if node.schema == schema)
-    return DbtOutcome(models=models, tests=tests, warned=warned, exports=exports, public=public)
+    project_tests = sum(
+        1
+        for r in node_results
+        if is_project_test(r.node.resource_type, list(r.node.tags or ())) and str(r.status) == "pass"
+    )
+    return DbtOutcome(
+        models=models, tests=tests, warned=warned, exports=exports, public=public, project_tests=project_tests
+    )
 
 
 def warning_text(result: Any) -> str:
@@ -504,6 +539,23 @@ def published_schema(warehouse: Path) -> str | None:
         con.close()
 
 
+def published_project_digest(warehouse: Path) -> str | None:
+    """The project digest the published build's own tests passed on (None before the first
+    build, or for a build published before the digest was recorded)."""
+    if not warehouse.exists():
+        return None
+    con = connect(warehouse, read_only=True)
+    try:
+        if _published_schema(con) is None:
+            return None
+        cursor = con.execute(f"select * from meta.{PUBLISHED_TABLE}")
+        row = cursor.fetchone()
+        columns = [column[0] for column in cursor.description or ()]
+    finally:
+        con.close()
+    return dict(zip(columns, row, strict=True)).get("project_digest") if row else None
+
+
 def _published_schema(con: duckdb.DuckDBPyConnection) -> str | None:
     found = con.execute(
         "select count(*) from information_schema.tables where table_schema = 'meta' "
@@ -565,9 +617,17 @@ def drop_unpublished(warehouse: Path) -> None:
         log.info("build: dropped left-over schemas %s", ", ".join(dropped))
 
 
-def publish(warehouse: Path, schema: str, public: Sequence[str], as_of: dt.date, run_id: int) -> None:
+def publish(
+    warehouse: Path,
+    schema: str,
+    public: Sequence[str],
+    as_of: dt.date,
+    run_id: int,
+    digest: str | None = None,
+) -> None:
     """Make the public names in `main` views of this build's tables, in one transaction: a
-    reader sees either every mart of the previous build or every mart of this one."""
+    reader sees either every mart of the previous build or every mart of this one. `digest`:
+    the project digest the build's own tests passed on (pipeline/project_tests.py)."""
     con = connect(warehouse, read_only=False)
     try:
         existing = dict(
@@ -588,10 +648,13 @@ def publish(warehouse: Path, schema: str, public: Sequence[str], as_of: dt.date,
             f"create table if not exists meta.{PUBLISHED_TABLE} (build_schema varchar not null, "
             "as_of date not null, run_id bigint, published_at timestamp not null)"
         )
+        # Added after the first release: a warehouse built before has the table without it.
+        con.execute(f"alter table meta.{PUBLISHED_TABLE} add column if not exists project_digest varchar")
         con.execute(f"delete from meta.{PUBLISHED_TABLE}")
         con.execute(
-            f"insert into meta.{PUBLISHED_TABLE} values (?, ?, ?, current_localtimestamp())",
-            [schema, as_of, run_id],
+            f"insert into meta.{PUBLISHED_TABLE} (build_schema, as_of, run_id, published_at, project_digest) "
+            "values (?, ?, ?, current_localtimestamp(), ?)",
+            [schema, as_of, run_id, digest],
         )
         con.execute("commit")
     except BaseException:

@@ -10,15 +10,18 @@ import datetime as dt
 import logging
 import re
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
-from pipeline.build import PROJECT_DIR, build
+from pipeline.build import PROJECT_DIR, BuildSummary, build
 from pipeline.equivalence import compare_trees, model_grains
 from pipeline.generate import generate
 from pipeline.ingest import ingest
+from pipeline.project_tests import SQL_TAG
 from pipeline.settings import Settings
 from pipeline.sql import ident, literal
 from tests.conftest import SMALL_SEED, copy_settings
@@ -84,20 +87,28 @@ def kept_counts(
     ]
 
 
+@dataclass
+class Fed:
+    """The warehouse fed month by month: its settings, the first (full) build's summary, and
+    per incremental build its summary and what the incremental models logged (what they kept)."""
+
+    settings: Settings
+    first: BuildSummary
+    summaries: list[BuildSummary] = field(default_factory=list)
+    logged: list[list[logging.LogRecord]] = field(default_factory=list)
+
+
 @pytest.fixture(scope="module")
-def fed_month_by_month(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> tuple[Settings, list[list[logging.LogRecord]]]:
+def fed_month_by_month(tmp_path_factory: pytest.TempPathFactory) -> Fed:
     """The small data set built once on all but the newest INCREMENTAL_MONTHS months, then
-    incrementally after each of them; returns the settings and what the incremental models
-    logged in each incremental build (what they kept)."""
+    incrementally after each of them."""
     with pytest.MonkeyPatch.context() as patch:
         # The correction is not a file the generator wrote, so the demo key may not be used.
         patch.setenv("PROVMON_PSEUDONYM_KEY", TEST_KEY)
         return feed_month_by_month(tmp_path_factory.mktemp("incremental"))
 
 
-def feed_month_by_month(root: Path) -> tuple[Settings, list[list[logging.LogRecord]]]:
+def feed_month_by_month(root: Path) -> Fed:
     raw, feed = root / "raw", root / "feed"
     generate(scale="small", seed=SMALL_SEED, out=raw)
     files = [p for p in raw.rglob("*") if p.is_file()]
@@ -110,10 +121,9 @@ def feed_month_by_month(root: Path) -> tuple[Settings, list[list[logging.LogReco
         out_dir=str(root / "reports"),
     )
     ingest(settings)
-    build(settings)
+    fed = Fed(settings, build(settings))
 
     late = [p for p in files if delivery_date(p) == months[0] and p.parent.name == LATE_EXTRACT]
-    kept = []
     for i, month in enumerate(months):
         on_time = [p for p in files if delivery_date(p) == month and p not in late]
         copy_into(raw, feed, on_time + (late if i > 0 else []))
@@ -126,12 +136,12 @@ def feed_month_by_month(root: Path) -> tuple[Settings, list[list[logging.LogReco
             logging.getLogger(name).addHandler(handler)
             logging.getLogger(name).setLevel(logging.INFO)
         try:
-            build(settings)
+            fed.summaries.append(build(settings))
         finally:
             for name in INCREMENTAL_LOGGERS:
                 logging.getLogger(name).removeHandler(handler)
-        kept.append(handler.records)
-    return settings, kept
+        fed.logged.append(handler.records)
+    return fed
 
 
 class _Collect(logging.Handler):
@@ -144,8 +154,7 @@ class _Collect(logging.Handler):
 
 
 def test_the_incremental_builds_kept_months_and_recomputed_others(fed_month_by_month) -> None:
-    _, logged = fed_month_by_month
-    for records in logged:
+    for records in fed_month_by_month.logged:
         # once: the risk adjustment alone fits the models (fct_referral_expected reads them)
         ((kept_months, months),) = kept_counts(records)
         assert 0 < kept_months < months
@@ -155,22 +164,21 @@ def test_the_incremental_builds_kept_the_expected_probabilities_of_the_kept_mont
     fed_month_by_month,
 ) -> None:
     """fct_referral_expected keeps the months the risk adjustment kept, and only those."""
-    _, logged = fed_month_by_month
-    for records in logged:
+    for records in fed_month_by_month.logged:
         assert kept_counts(records, EXPECTED_KEPT_LOG) == kept_counts(records)
 
 
 def test_the_incremental_builds_kept_cusum_thresholds_and_simulated_others(fed_month_by_month) -> None:
-    _, logged = fed_month_by_month
-    for records in logged:
+    for records in fed_month_by_month.logged:
         ((kept, area_months),) = kept_counts(records, CUSUM_KEPT_LOG)
         assert 0 < kept < area_months
 
 
 def test_every_public_mart_equals_a_full_build_of_the_same_data(fed_month_by_month, tmp_path: Path) -> None:
-    incremental, _ = fed_month_by_month
+    incremental = fed_month_by_month.settings
     full = copy_settings(incremental, tmp_path / "full")
-    build(full, full_refresh=True)
+    refreshed = build(full, full_refresh=True)
+    assert refreshed.project_tests == fed_month_by_month.first.project_tests  # a full refresh runs all
     grains = model_grains(PROJECT_DIR)
     assert list(compare_trees(incremental.marts_dir, full.marts_dir, grains)) == []  # the Parquet marts
     ours = public_tables(incremental, tmp_path / "ours")
@@ -183,6 +191,34 @@ def test_every_public_mart_equals_a_full_build_of_the_same_data(fed_month_by_mon
         "fct_cusum_thresholds",
     } <= set(ours)
     assert list(compare_trees(tmp_path / "ours", tmp_path / "theirs", grains)) == []
+
+
+def test_the_incremental_builds_skipped_the_project_tests_that_passed_on_the_same_project(
+    fed_month_by_month,
+) -> None:
+    """The first build runs every unit test and every test tagged follows_from_sql (counted
+    in the ymls); the builds after it, on the same project, run the data tests only."""
+    first = fed_month_by_month.first
+    assert first.project_tests == declared_project_tests() > 0
+    for summary in fed_month_by_month.summaries:
+        assert summary.project_tests == 0
+        assert summary.tests == first.tests - first.project_tests
+        assert "the project's own tests skipped" in str(summary)
+
+
+def declared_project_tests() -> int:
+    """The unit tests and the data tests tagged follows_from_sql in the project's ymls."""
+    count = 0
+    for path in (PROJECT_DIR / "models").rglob("_*.yml"):
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        count += len(document.get("unit_tests", []))
+        for model in document.get("models", []):
+            tests = [*model.get("data_tests", [])]
+            tests += [t for column in model.get("columns", []) for t in column.get("data_tests", [])]
+            for test in tests:
+                config = next(iter(test.values())).get("config", {}) if isinstance(test, dict) else {}
+                count += SQL_TAG in config.get("tags", [])
+    return count
 
 
 def public_tables(settings: Settings, folder: Path) -> list[str]:

@@ -356,3 +356,34 @@ def test_the_decision_marts_are_tested_dbt_models_whose_lineage_reaches_the_land
     assert list(shape) == [*DECISION_COLUMNS, *STORED_EXTRA]
     assert all(c["data_type"] for c in shape.values())
     assert not manifest.get("exposures"), "the decision marts make the exposure redundant"
+
+
+def test_a_test_skipped_on_an_unchanged_project_checks_a_key_its_parents_tested_keys_imply(
+    tmp_path: Path,
+) -> None:
+    """A data test tagged follows_from_sql runs only when the project changes
+    (pipeline/project_tests.py), so it may only check what the SQL guarantees: the key of a join,
+    the union of its parents' keys, each tested in every build (untagged)."""
+    from pipeline.equivalence import model_grains
+    from pipeline.project_tests import SQL_TAG
+
+    manifest = _parsed_manifest(tmp_path)
+    grains = model_grains(PROJECT_DIR)
+    nodes = manifest["nodes"]
+    tagged = [n for n in nodes.values() if n["resource_type"] == "test" and SQL_TAG in n["tags"]]
+    assert [nodes[n["attached_node"]]["name"] for n in tagged] == ["int_risk_base_expanded_to_months"]
+    for test in tagged:
+        assert test["test_metadata"]["name"] in GRAIN_TESTS
+        model = nodes[test["attached_node"]]
+        parents = [nodes[p] for p in model["depends_on"]["nodes"]]
+        implied = {column for parent in parents for column in grains[parent["name"]]}
+        assert set(grains[model["name"]]) == implied, model["name"]
+        for parent in parents:
+            parent_tests = [
+                n
+                for n in nodes.values()
+                if n["resource_type"] == "test"
+                and n.get("attached_node") == parent["unique_id"]
+                and n["test_metadata"]["name"] in GRAIN_TESTS
+            ]
+            assert parent_tests and not any(SQL_TAG in n["tags"] for n in parent_tests), parent["name"]
