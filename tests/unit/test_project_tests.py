@@ -4,12 +4,14 @@ and with nothing else."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 
-from pipeline.build import PROJECT_DIR
+from pipeline.build import PROJECT_DIR, publish, published_project_digest
 from pipeline.project_tests import SQL_TAG, is_project_test, project_digest, project_files, skip_args
 
 
@@ -74,3 +76,23 @@ def test_skipping_leaves_out_unit_tests_and_the_tagged_tests() -> None:
     assert is_project_test("test", [SQL_TAG])
     assert not is_project_test("test", ["other"])
     assert not is_project_test("model", [SQL_TAG])
+
+
+def test_a_warehouse_published_before_the_digest_runs_the_tests_once_then_records_it(tmp_path: Path) -> None:
+    """meta.published_build of an older warehouse has no project_digest: its next build runs
+    the project's own tests (no digest to match) and publishing adds the column."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema meta")
+        con.execute(
+            "create table meta.published_build (build_schema varchar not null, as_of date not null, "
+            "run_id bigint, published_at timestamp not null)"
+        )
+        con.execute("insert into meta.published_build values ('provmon_build_1', '2024-05-31', 1, now())")
+    assert published_project_digest(warehouse) is None
+    publish(warehouse, "provmon_build_2", (), dt.date(2024, 6, 30), 2, "0123456789abcdef")
+    assert published_project_digest(warehouse) == "0123456789abcdef"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select build_schema, run_id from meta.published_build").fetchall() == [
+            ("provmon_build_2", 2)
+        ]
