@@ -43,7 +43,16 @@ from pipeline.cpr import scrub
 from pipeline.errors import ProvmonError
 from pipeline.files import atomic_path
 from pipeline.months import complete_month, month_end, next_month
-from pipeline.project_tests import is_project_test, project_digest, skip_args
+from pipeline.project_tests import (
+    Passed,
+    code_digest,
+    is_project_test,
+    last_passed,
+    record_passed,
+    select_args,
+    skip_args,
+    types_digest,
+)
 from pipeline.settings import WAREHOUSE_ENV, Settings
 from pipeline.sql import ident, literal
 from pipeline.warehouse import WarehouseError, connect, process_alive, record_run
@@ -82,16 +91,19 @@ class BuildSummary:
     exported: tuple[Path, ...] = field(default=())
     # Each dbt test that warned, in words: "<model>.<column> <test>: <n> rows".
     warned: tuple[str, ...] = field(default=())
-    # Of `tests`, the project's own (unit tests and SQL properties, pipeline/project_tests.py);
-    # 0 when the project is unchanged since the published build and they were skipped.
+    # Of `tests`, the project's own (unit tests and SQL properties, pipeline/project_tests.py),
+    # and whether they were skipped because they had passed on the same code and column types.
     project_tests: int = 0
+    project_tests_skipped: bool = False
 
     def __str__(self) -> str:
         warned = ""
         if self.warnings:
             named = f" ({'; '.join(self.warned)})" if self.warned else ""
             warned = f", {self.warnings} warning{'s' if self.warnings != 1 else ''}{named}"
-        skipped = "" if self.project_tests else " (the project's own tests skipped: they passed on it before)"
+        skipped = ""
+        if self.project_tests_skipped:
+            skipped = " (the project's own tests skipped: passed on this code)"
         return (
             f"build: as_of {self.as_of.isoformat()}, {self.models} models and {self.tests} tests "
             f"passed{skipped}{warned}, {len(self.exported)} marts exported, {self.seconds:.1f} s"
@@ -111,8 +123,8 @@ def build(
     Incremental unless `full_refresh`: the risk adjustment keeps the as-of months whose risk
     base is unchanged since the published build and fits only the rest (var
     previous_build_schema, pipeline/stats/incremental.py); the result is the same either way.
-    The project's own tests (pipeline/project_tests.py) run only on a full refresh or when the
-    project changed since the published build: on the same SQL they cannot fail again.
+    The project's own tests (pipeline/project_tests.py) are skipped when they passed on the same
+    code and column types before: they test the SQL, not the month's data.
 
     Until the very end everything is written beside the public marts (a build schema, a
     temporary export folder), so a failure anywhere leaves the previous build in place."""
@@ -123,21 +135,13 @@ def build(
     with build_lock(warehouse):
         check_landing(warehouse, need_referrals=as_of is None, as_of=as_of)
         given = dict(variables or {})
-        digest = project_digest(PROJECT_DIR, given)
+        code = code_digest(PROJECT_DIR, given)
         previous = None if full_refresh else published_schema(warehouse)
         if previous is not None:
             given.setdefault(PREVIOUS_BUILD_VAR, previous)
-        tested = previous is not None and published_project_digest(warehouse) == digest
-        return _build(settings, warehouse, as_of, started, given, Project(digest, tested))
-
-
-@dataclass(frozen=True)
-class Project:
-    """The dbt project a build runs: its digest, and whether its own tests passed on it in the
-    published build (or one before it), so that this build may skip them."""
-
-    digest: str
-    tested: bool
+        passed = None if previous is None else project_tests_passed(warehouse)
+        tested = passed if passed is not None and passed.code == code else None
+        return _build(settings, warehouse, as_of, started, given, code, tested)
 
 
 def _build(
@@ -146,8 +150,11 @@ def _build(
     as_of: dt.date | None,
     started: float,
     variables: Mapping[str, Any],
-    project: Project,
+    code: str,
+    tested: Passed | None,
 ) -> BuildSummary:
+    """`code`: the code digest of the project this build runs; `tested`: what the project's own
+    tests passed on when they passed on the same code (None: run them in the build)."""
     with record_run(warehouse, "build", create=False) as run:
         drop_unpublished(warehouse)
         for left in settings.marts_dir.glob(f".{BUILD_SCHEMA_PREFIX}*"):  # of a killed build
@@ -155,13 +162,13 @@ def _build(
         schema = f"{BUILD_SCHEMA_PREFIX}{run.run_id}"
         staging = settings.marts_dir / f".{schema}"
         try:
-            skipped = skip_args() if project.tested else []
-            if project.tested:
-                log.info("build: the project is unchanged since its own tests passed; skipping them")
-            results = run_dbt(warehouse, [*dbt_args(as_of, variables=variables), *skipped], schema=schema)
+            built = run_build(warehouse, schema, as_of, variables, code, tested)
+            results = built.outcome
             resolved = resolved_as_of(warehouse, schema)
             staged = stage_exports(warehouse, results.exports, staging)
-            publish(warehouse, schema, results.public, resolved, run.run_id, project.digest)
+            # Not recorded if the project's files changed while dbt ran: which code passed is unknown.
+            passed = built.passed if code_digest(PROJECT_DIR, variables) == code else None
+            publish(warehouse, schema, results.public, resolved, run.run_id, passed)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             discard(warehouse, schema)
@@ -171,15 +178,52 @@ def _build(
         summary = BuildSummary(
             as_of=resolved,
             models=results.models,
-            tests=results.tests,
+            tests=built.tests,
             warnings=len(results.warned),
             seconds=time.monotonic() - started,
             exported=tuple(exported),
             warned=results.warned,
-            project_tests=results.project_tests,
+            project_tests=built.project_tests,
+            project_tests_skipped=built.passed is None,
         )
         run.summary = str(summary)
     return summary
+
+
+@dataclass(frozen=True)
+class DbtBuild:
+    """dbt's build of one build schema, with the project's own tests run in it, after it or not
+    at all."""
+
+    outcome: DbtOutcome
+    tests: int  # every test that passed, the project's own run after the build included
+    project_tests: int
+    passed: Passed | None  # what the project's own tests passed on; None when they were skipped
+
+
+def run_build(
+    warehouse: Path,
+    schema: str,
+    as_of: dt.date | None,
+    variables: Mapping[str, Any],
+    code: str,
+    tested: Passed | None,
+) -> DbtBuild:
+    """dbt build into `schema`. The project's own tests run inside it unless they passed on the
+    same code (`tested`); then they run after it only when the column types of the build and the
+    landing tables differ from those they passed on (a fixture row is cast to its input's type)."""
+    if tested is not None:
+        log.info("build: the project's code is the one its own tests passed on; skipping them")
+    skipped = skip_args() if tested is not None else []
+    outcome = run_dbt(warehouse, [*dbt_args(as_of, variables=variables), *skipped], schema=schema)
+    types = built_types(warehouse, schema)
+    if tested is None:
+        return DbtBuild(outcome, outcome.tests, outcome.project_tests, Passed(code, types))
+    if tested.types == types:
+        return DbtBuild(outcome, outcome.tests, 0, None)
+    log.info("build: column types changed since the project's own tests passed; running them")
+    after = run_dbt(warehouse, [*dbt_args(as_of, ("test",), variables), *select_args()], schema=schema)
+    return DbtBuild(outcome, outcome.tests + after.tests, after.project_tests, Passed(code, types))
 
 
 def dbt_args(
@@ -539,21 +583,22 @@ def published_schema(warehouse: Path) -> str | None:
         con.close()
 
 
-def published_project_digest(warehouse: Path) -> str | None:
-    """The project digest the published build's own tests passed on (None before the first
-    build, or for a build published before the digest was recorded)."""
-    if not warehouse.exists():
-        return None
+def project_tests_passed(warehouse: Path) -> Passed | None:
+    """What the project's own tests last passed on in this warehouse (None: never)."""
     con = connect(warehouse, read_only=True)
     try:
-        if _published_schema(con) is None:
-            return None
-        cursor = con.execute(f"select * from meta.{PUBLISHED_TABLE}")
-        row = cursor.fetchone()
-        columns = [column[0] for column in cursor.description or ()]
+        return last_passed(con)
     finally:
         con.close()
-    return dict(zip(columns, row, strict=True)).get("project_digest") if row else None
+
+
+def built_types(warehouse: Path, schema: str) -> str:
+    """The column-type digest of the build in `schema` and of the landing tables."""
+    con = connect(warehouse, read_only=True)
+    try:
+        return types_digest(con, schema)
+    finally:
+        con.close()
 
 
 def _published_schema(con: duckdb.DuckDBPyConnection) -> str | None:
@@ -623,11 +668,11 @@ def publish(
     public: Sequence[str],
     as_of: dt.date,
     run_id: int,
-    digest: str | None = None,
+    passed: Passed | None = None,
 ) -> None:
     """Make the public names in `main` views of this build's tables, in one transaction: a
-    reader sees either every mart of the previous build or every mart of this one. `digest`:
-    the project digest the build's own tests passed on (pipeline/project_tests.py)."""
+    reader sees either every mart of the previous build or every mart of this one. `passed`:
+    what the build's own tests passed on, if they ran (pipeline/project_tests.py)."""
     con = connect(warehouse, read_only=False)
     try:
         existing = dict(
@@ -648,14 +693,14 @@ def publish(
             f"create table if not exists meta.{PUBLISHED_TABLE} (build_schema varchar not null, "
             "as_of date not null, run_id bigint, published_at timestamp not null)"
         )
-        # Added after the first release: a warehouse built before has the table without it.
-        con.execute(f"alter table meta.{PUBLISHED_TABLE} add column if not exists project_digest varchar")
         con.execute(f"delete from meta.{PUBLISHED_TABLE}")
         con.execute(
-            f"insert into meta.{PUBLISHED_TABLE} (build_schema, as_of, run_id, published_at, project_digest) "
-            "values (?, ?, ?, current_localtimestamp(), ?)",
-            [schema, as_of, run_id, digest],
+            f"insert into meta.{PUBLISHED_TABLE} (build_schema, as_of, run_id, published_at) "
+            "values (?, ?, ?, current_localtimestamp())",
+            [schema, as_of, run_id],
         )
+        if passed is not None:
+            record_passed(con, passed, run_id)
         con.execute("commit")
     except BaseException:
         with suppress(duckdb.Error):

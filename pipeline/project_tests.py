@@ -1,18 +1,22 @@
 """Which of the dbt project's own tests a build runs.
 
 Most of a build's tests check the month's data (keys, accepted values, relationships) and run in
-every build. Two kinds check the project's SQL instead, and give the same answer on any data:
+every build. Two kinds check the project's SQL instead:
 
 - dbt's unit tests (`unit_tests:` beside the models): fixed rows in, fixed rows out;
 - data tests tagged `follows_from_sql`: a property the SQL guarantees once the tests upstream of
   it pass, such as the key of a join of two keyed tables (the risk base view's key follows from
   the keys of the measures and the month spine, both tested in every build).
 
-A build runs them when the project may have changed since the published build: the first
-build, `--full-refresh`, or a changed project digest (every file of the dbt project, the dbt
-and DuckDB versions, and the dbt vars the build was given other than as_of and the previous
-build's schema). Otherwise they passed on the same project before and cannot fail now, so the
-monthly build skips them (issue 19: about 40 s of a national build)."""
+Their result depends on what compiles and runs the SQL, not on the rows: the project's files,
+the dbt and DuckDB libraries, the dbt vars, and the column types of the relations they read
+(dbt casts a unit test's fixture rows to the types of the real inputs, and a staging model
+compiles against the landing table's columns). A build therefore runs them inside the build
+when the code may have changed since they last passed (the first build, `--full-refresh`, a
+changed code digest); with the same code it skips them, and runs them after the build only if
+the column types of the build's relations or the landing tables differ from those they passed
+on. What they passed on is kept in meta.project_tests_passed (issue 19: about 40 s of a
+national build)."""
 
 from __future__ import annotations
 
@@ -20,23 +24,43 @@ import hashlib
 import importlib.metadata
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
+from pipeline.sql import ident
+
 # The tag of a data test whose result follows from the SQL and the tests upstream of it.
 SQL_TAG = "follows_from_sql"
-# The files of the dbt project that decide what its SQL does (not its README or dbt's output).
+# The files of the dbt project that decide what its SQL does (not its docs or dbt's output).
 PROJECT_SUFFIXES = (".sql", ".py", ".yml", ".yaml", ".csv", ".jinja")
-OUTPUT_DIRS = ("target", "logs", "dbt_packages")
-# The libraries that compile and run the SQL.
-LIBRARIES = ("dbt-core", "dbt-duckdb", "duckdb")
+OUTPUT_DIRS = ("target", "logs")
+# The libraries that render, compile and run the SQL, besides every installed dbt-* package
+# (dbt-core, dbt-adapters with the unit-test machinery and the cross-database macros, …).
+LIBRARIES = ("duckdb", "jinja2", "agate")
 # The vars that change every build without changing what the SQL does on fixed rows: the unit
 # tests that read as_of set it themselves.
 PER_BUILD_VARS = ("as_of", "previous_build_schema")
+# Where a build records the code and column types its project tests passed on.
+PASSED_TABLE = "project_tests_passed"
+LANDING_SCHEMA = "landing"
+# The build's schema in the column-type digest, so that two builds' schemas compare equal.
+BUILD_PLACEHOLDER = "build"
+
+
+@dataclass(frozen=True)
+class Passed:
+    """What the project's own tests passed on: the code digest and the column-type digest."""
+
+    code: str
+    types: str
 
 
 def project_files(project_dir: Path) -> list[Path]:
-    """The project's source files, in a stable order."""
+    """The project's source files, in a stable order (installed packages under dbt_packages
+    included: they are code the project runs)."""
     return sorted(
         path
         for path in project_dir.rglob("*")
@@ -49,24 +73,86 @@ def is_output(relative: Path) -> bool:
     return any(part in OUTPUT_DIRS or part.startswith(".") for part in relative.parts)
 
 
-def project_digest(project_dir: Path, variables: Mapping[str, Any] | None = None) -> str:
-    """A digest of what the project's own tests test: its files (by path and content), the
-    library versions and the build's vars but the per-build ones."""
+def library_versions() -> dict[str, str]:
+    """Every installed dbt package and the other LIBRARIES, by name."""
+    versions = {}
+    for distribution in importlib.metadata.distributions():
+        name = (distribution.metadata["Name"] or "").lower().replace("_", "-")
+        if name.startswith("dbt-") or name in LIBRARIES:
+            versions[name] = distribution.version
+    return dict(sorted(versions.items()))
+
+
+def code_digest(project_dir: Path, variables: Mapping[str, Any] | None = None) -> str:
+    """A digest of the code the project's own tests test: the project's files (by path and
+    content), the library versions and the build's vars but the per-build ones."""
     digest = hashlib.sha256()
     for path in project_files(project_dir):
         digest.update(path.relative_to(project_dir).as_posix().encode("utf-8"))
         digest.update(b"\0")
         digest.update(path.read_bytes())
         digest.update(b"\0")
-    versions = {name: importlib.metadata.version(name) for name in LIBRARIES}
     given = {name: value for name, value in (variables or {}).items() if name not in PER_BUILD_VARS}
-    digest.update(json.dumps([versions, given], sort_keys=True, default=str).encode("utf-8"))
+    digest.update(json.dumps([library_versions(), given], sort_keys=True).encode("utf-8"))
     return digest.hexdigest()[:16]
+
+
+def types_digest(con: duckdb.DuckDBPyConnection, schema: str) -> str:
+    """A digest of the columns (name and type, in order) of every relation of the build schema
+    `schema` and the schemas beside it, and of the landing tables."""
+    rows = con.execute(
+        "select table_schema, table_name, column_name, data_type from information_schema.columns "
+        "where table_catalog = current_database() "
+        "and (table_schema = ? or table_schema = ? or starts_with(table_schema, ?)) "
+        "order by table_schema, table_name, ordinal_position",
+        [LANDING_SCHEMA, schema, f"{schema}_"],
+    ).fetchall()
+    named = [[placeholder(table_schema, schema), *rest] for table_schema, *rest in rows]
+    return hashlib.sha256(json.dumps(named).encode("utf-8")).hexdigest()[:16]
+
+
+def placeholder(table_schema: str, schema: str) -> str:
+    """A build schema's name with the build's own part replaced (landing stays landing)."""
+    return table_schema if table_schema == LANDING_SCHEMA else BUILD_PLACEHOLDER + table_schema[len(schema) :]
+
+
+def last_passed(con: duckdb.DuckDBPyConnection) -> Passed | None:
+    """What the project's own tests last passed on in this warehouse (None: never)."""
+    found = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'meta' "
+        "and table_name = ? and table_catalog = current_database()",
+        [PASSED_TABLE],
+    ).fetchone()
+    if not found or not found[0]:
+        return None
+    row = con.execute(f"select code_digest, types_digest from meta.{ident(PASSED_TABLE)}").fetchone()
+    return Passed(row[0], row[1]) if row else None
+
+
+def record_passed(con: duckdb.DuckDBPyConnection, passed: Passed, run_id: int) -> None:
+    """Keep what the tests passed on (one row; the caller's transaction publishes it with the
+    build, so a failed build records nothing)."""
+    table = f"meta.{ident(PASSED_TABLE)}"
+    con.execute(
+        f"create table if not exists {table} (code_digest varchar not null, types_digest varchar not null, "
+        "run_id bigint, passed_at timestamp not null)"
+    )
+    con.execute(f"delete from {table}")
+    con.execute(
+        f"insert into {table} (code_digest, types_digest, run_id, passed_at) "
+        "values (?, ?, ?, current_localtimestamp())",
+        [passed.code, passed.types, run_id],
+    )
 
 
 def skip_args() -> list[str]:
     """dbt arguments that leave the project's own tests out of a build."""
     return ["--exclude-resource-type", "unit_test", "--exclude", f"tag:{SQL_TAG}"]
+
+
+def select_args() -> list[str]:
+    """dbt arguments that select the project's own tests alone (for `dbt test`)."""
+    return ["--select", "test_type:unit", f"tag:{SQL_TAG}"]
 
 
 def is_project_test(resource_type: str, tags: list[str]) -> bool:

@@ -21,7 +21,7 @@ from pipeline.build import PROJECT_DIR, BuildSummary, build
 from pipeline.equivalence import compare_trees, model_grains
 from pipeline.generate import generate
 from pipeline.ingest import ingest
-from pipeline.project_tests import SQL_TAG
+from pipeline.project_tests import SQL_TAG, Passed, last_passed, types_digest
 from pipeline.settings import Settings
 from pipeline.sql import ident, literal
 from tests.conftest import SMALL_SEED, copy_settings
@@ -204,6 +204,26 @@ def test_the_incremental_builds_skipped_the_project_tests_that_passed_on_the_sam
         assert summary.project_tests == 0
         assert summary.tests == first.tests - first.project_tests
         assert "the project's own tests skipped" in str(summary)
+
+
+def test_a_build_on_the_same_code_runs_the_project_tests_when_the_column_types_changed(
+    fed_month_by_month, tmp_path: Path
+) -> None:
+    """A landing table gains a column (a new contract version): the fixtures of the unit tests
+    reading it take their types from it, so the build runs the project's own tests after the
+    build, and records the new types."""
+    settings = copy_settings(fed_month_by_month.settings, tmp_path / "changed")
+    with duckdb.connect(str(settings.warehouse)) as con:
+        before = last_passed(con)
+        con.execute("alter table landing.referrals add column case_note varchar")
+    summary = build(settings)
+    assert summary.project_tests == declared_project_tests()
+    assert not summary.project_tests_skipped
+    assert summary.tests == fed_month_by_month.first.tests
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        after = last_passed(con)
+        schema = con.execute("select build_schema from meta.published_build").fetchone()[0]
+        assert after == Passed(before.code, types_digest(con, schema)) != before
 
 
 def declared_project_tests() -> int:

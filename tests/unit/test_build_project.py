@@ -362,8 +362,9 @@ def test_a_test_skipped_on_an_unchanged_project_checks_a_key_its_parents_tested_
     tmp_path: Path,
 ) -> None:
     """A data test tagged follows_from_sql runs only when the project changes
-    (pipeline/project_tests.py), so it may only check what the SQL guarantees: the key of a join,
-    the union of its parents' keys, each tested in every build (untagged)."""
+    (pipeline/project_tests.py), so it may only check what the SQL guarantees: the key of a join
+    (no union, which could repeat a row), the union of its parents' keys, each tested in every
+    build (untagged, failing the build, on every row)."""
     from pipeline.equivalence import model_grains
     from pipeline.project_tests import SQL_TAG
 
@@ -378,6 +379,7 @@ def test_a_test_skipped_on_an_unchanged_project_checks_a_key_its_parents_tested_
         parents = [nodes[p] for p in model["depends_on"]["nodes"]]
         implied = {column for parent in parents for column in grains[parent["name"]]}
         assert set(grains[model["name"]]) == implied, model["name"]
+        assert "union" not in model["raw_code"].lower(), model["name"]
         for parent in parents:
             parent_tests = [
                 n
@@ -386,4 +388,7 @@ def test_a_test_skipped_on_an_unchanged_project_checks_a_key_its_parents_tested_
                 and n.get("attached_node") == parent["unique_id"]
                 and n["test_metadata"]["name"] in GRAIN_TESTS
             ]
-            assert parent_tests and not any(SQL_TAG in n["tags"] for n in parent_tests), parent["name"]
+            assert parent_tests, parent["name"]
+            for n in parent_tests:
+                assert SQL_TAG not in n["tags"], n["name"]
+                assert n["config"]["severity"].lower() == "error" and not n["config"].get("where"), n["name"]

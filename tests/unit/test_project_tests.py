@@ -11,8 +11,19 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.build import PROJECT_DIR, publish, published_project_digest
-from pipeline.project_tests import SQL_TAG, is_project_test, project_digest, project_files, skip_args
+from pipeline import project_tests
+from pipeline.build import PROJECT_DIR, publish
+from pipeline.project_tests import (
+    SQL_TAG,
+    Passed,
+    code_digest,
+    is_project_test,
+    last_passed,
+    project_files,
+    select_args,
+    skip_args,
+    types_digest,
+)
 
 
 @pytest.fixture
@@ -27,16 +38,16 @@ def project(tmp_path: Path) -> Path:
 
 
 def test_the_digest_is_the_same_for_the_same_project_whatever_the_per_build_vars(project: Path) -> None:
-    first = project_digest(project, {"min_n": 30})
-    assert project_digest(project, {"min_n": 30}) == first
+    first = code_digest(project, {"min_n": 30})
+    assert code_digest(project, {"min_n": 30}) == first
     per_build = {"as_of": "2024-05-31", "previous_build_schema": "provmon_build_7"}
-    assert project_digest(project, {"min_n": 30, **per_build}) == first
-    assert project_digest(PROJECT_DIR, {"min_n": 30}) == first  # outputs and docs do not count
+    assert code_digest(project, {"min_n": 30, **per_build}) == first
+    assert code_digest(PROJECT_DIR, {"min_n": 30}) == first  # outputs and docs do not count
 
 
 def test_a_changed_model_macro_yml_or_var_changes_the_digest(project: Path) -> None:
-    before = project_digest(project)
-    assert project_digest(project, {"min_n": 31}) != before
+    before = code_digest(project)
+    assert code_digest(project, {"min_n": 31}) != before
     for relative in (
         "models/intermediate/measures/int_referral_measures_unpivoted.sql",
         "macros/risk_base.sql",
@@ -46,26 +57,26 @@ def test_a_changed_model_macro_yml_or_var_changes_the_digest(project: Path) -> N
         path = project / relative
         original = path.read_bytes()
         path.write_bytes(original + b"\n-- changed\n")
-        assert project_digest(project) != before, relative
+        assert code_digest(project) != before, relative
         path.write_bytes(original)
-    assert project_digest(project) == before
+    assert code_digest(project) == before
 
 
 def test_docs_and_dbt_output_do_not_change_the_digest(project: Path) -> None:
-    before = project_digest(project)
+    before = code_digest(project)
     (project / "README.md").write_text("other words\n", encoding="utf-8")
     (project / "target").mkdir()
     (project / "target" / "compiled.sql").write_text("select 1\n", encoding="utf-8")
     (project / "logs").mkdir()
     (project / "logs" / "dbt.yml").write_text("a: 1\n", encoding="utf-8")
-    assert project_digest(project) == before
+    assert code_digest(project) == before
 
 
 def test_a_moved_file_changes_the_digest(project: Path) -> None:
-    before = project_digest(project)
+    before = code_digest(project)
     source = project / "macros" / "risk_base.sql"
     source.rename(project / "macros" / "risk_base_moved.sql")
-    assert project_digest(project) != before
+    assert code_digest(project) != before
 
 
 def test_skipping_leaves_out_unit_tests_and_the_tagged_tests() -> None:
@@ -76,23 +87,47 @@ def test_skipping_leaves_out_unit_tests_and_the_tagged_tests() -> None:
     assert is_project_test("test", [SQL_TAG])
     assert not is_project_test("test", ["other"])
     assert not is_project_test("model", [SQL_TAG])
+    assert select_args()[1:] == ["test_type:unit", f"tag:{SQL_TAG}"]
 
 
-def test_a_warehouse_published_before_the_digest_runs_the_tests_once_then_records_it(tmp_path: Path) -> None:
-    """meta.published_build of an older warehouse has no project_digest: its next build runs
-    the project's own tests (no digest to match) and publishing adds the column."""
+def test_a_changed_library_changes_the_digest(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = code_digest(project)
+    versions = project_tests.library_versions()
+    assert {"dbt-core", "dbt-adapters", "dbt-duckdb", "duckdb", "jinja2"} <= set(versions)
+    monkeypatch.setattr(project_tests, "library_versions", lambda: {**versions, "dbt-adapters": "0.0.1"})
+    assert code_digest(project) != before
+
+
+def test_the_types_digest_compares_two_builds_schemas_by_their_columns_alone(tmp_path: Path) -> None:
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        for schema in ("landing", "provmon_build_1", "provmon_build_1_staging", "provmon_build_2"):
+            con.execute(f"create schema {schema}")
+        con.execute("create table landing.referrals (referral_id varchar, booked_on date)")
+        con.execute("create table provmon_build_1_staging.stg (referral_id varchar, n integer)")
+        con.execute("create table provmon_build_1.mart (referral_id varchar, rate double)")
+        first = types_digest(con, "provmon_build_1")
+        con.execute("create schema provmon_build_2_staging")
+        con.execute("create table provmon_build_2_staging.stg (referral_id varchar, n integer)")
+        con.execute("create table provmon_build_2.mart (referral_id varchar, rate double)")
+        assert types_digest(con, "provmon_build_2") == first
+        con.execute("create or replace table provmon_build_2.mart (referral_id varchar, rate integer)")
+        assert types_digest(con, "provmon_build_2") != first
+        con.execute("create or replace table provmon_build_2.mart (referral_id varchar, rate double)")
+        con.execute("alter table landing.referrals add column note varchar")
+        assert types_digest(con, "provmon_build_2") != first
+
+
+def test_what_the_tests_passed_on_is_kept_beside_the_published_build_without_changing_it(
+    tmp_path: Path,
+) -> None:
+    """A warehouse without the record runs the tests; publishing records what they passed on in
+    a table of its own, so meta.published_build keeps the columns older releases insert into."""
     warehouse = tmp_path / "warehouse.duckdb"
     with duckdb.connect(str(warehouse)) as con:
         con.execute("create schema meta")
-        con.execute(
-            "create table meta.published_build (build_schema varchar not null, as_of date not null, "
-            "run_id bigint, published_at timestamp not null)"
-        )
-        con.execute("insert into meta.published_build values ('provmon_build_1', '2024-05-31', 1, now())")
-    assert published_project_digest(warehouse) is None
-    publish(warehouse, "provmon_build_2", (), dt.date(2024, 6, 30), 2, "0123456789abcdef")
-    assert published_project_digest(warehouse) == "0123456789abcdef"
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        assert con.execute("select build_schema, run_id from meta.published_build").fetchall() == [
-            ("provmon_build_2", 2)
-        ]
+        assert last_passed(con) is None
+    publish(warehouse, "provmon_build_1", (), dt.date(2024, 5, 31), 1, Passed("c" * 16, "t" * 16))
+    publish(warehouse, "provmon_build_2", (), dt.date(2024, 6, 30), 2, None)  # skipped: kept as it was
+    with duckdb.connect(str(warehouse)) as con:
+        assert last_passed(con) == Passed("c" * 16, "t" * 16)
+        con.execute("insert into meta.published_build values ('provmon_build_3', '2024-07-31', 3, now())")
