@@ -55,7 +55,7 @@ from pipeline.project_tests import (
 )
 from pipeline.settings import WAREHOUSE_ENV, Settings
 from pipeline.sql import ident, literal
-from pipeline.warehouse import WarehouseError, connect, process_alive, record_run
+from pipeline.warehouse import WarehouseError, connect, meta_table_exists, process_alive, record_run
 
 log = logging.getLogger(__name__)
 
@@ -602,12 +602,7 @@ def built_types(warehouse: Path, schema: str) -> str:
 
 
 def _published_schema(con: duckdb.DuckDBPyConnection) -> str | None:
-    found = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'meta' "
-        "and table_name = ? and table_catalog = current_database()",
-        [PUBLISHED_TABLE],
-    ).fetchone()
-    if not found or not found[0]:
+    if not meta_table_exists(con, PUBLISHED_TABLE):
         return None
     row = con.execute(f"select build_schema from meta.{PUBLISHED_TABLE}").fetchone()
     return row[0] if row else None

@@ -31,6 +31,7 @@ from typing import Any
 import duckdb
 
 from pipeline.sql import ident
+from pipeline.warehouse import meta_table_exists
 
 # The tag of a data test whose result follows from the SQL and the tests upstream of it.
 SQL_TAG = "follows_from_sql"
@@ -118,12 +119,7 @@ def placeholder(table_schema: str, schema: str) -> str:
 
 def last_passed(con: duckdb.DuckDBPyConnection) -> Passed | None:
     """What the project's own tests last passed on in this warehouse (None: never)."""
-    found = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'meta' "
-        "and table_name = ? and table_catalog = current_database()",
-        [PASSED_TABLE],
-    ).fetchone()
-    if not found or not found[0]:
+    if not meta_table_exists(con, PASSED_TABLE):
         return None
     row = con.execute(f"select code_digest, types_digest from meta.{ident(PASSED_TABLE)}").fetchone()
     return Passed(row[0], row[1]) if row else None

@@ -94,6 +94,16 @@ class WarehouseError(ProvmonError):
     """The warehouse file cannot be opened (missing, locked by another process, not DuckDB)."""
 
 
+def meta_table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether meta.<name> exists in the open warehouse (a table a verb creates on first use)."""
+    found = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'meta' "
+        "and table_name = ? and table_catalog = current_database()",
+        [name],
+    ).fetchone()
+    return bool(found and found[0])
+
+
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the warehouse file; the caller closes it (use it as a context manager). The one way
     every verb opens the file, so a locked file reads the same whoever meets it.
