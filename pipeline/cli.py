@@ -287,7 +287,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--full-refresh",
         action="store_true",
-        help="recompute every as-of month's risk adjustment instead of keeping the unchanged ones",
+        help=(
+            "recompute everything: the risk adjustment, expected probabilities and CUSUM thresholds "
+            "of unchanged months too, and the dbt project's own tests (unit tests, follows_from_sql) "
+            "even when they passed on the same code"
+        ),
     )
     _common(p)
     p.set_defaults(func=cmd_build)
