@@ -392,3 +392,18 @@ def test_a_test_skipped_on_an_unchanged_project_checks_a_key_its_parents_tested_
             for n in parent_tests:
                 assert SQL_TAG not in n["tags"], n["name"]
                 assert n["config"]["severity"].lower() == "error" and not n["config"].get("where"), n["name"]
+
+
+def test_a_unit_test_of_a_model_reading_a_per_build_var_sets_it() -> None:
+    """The project's own tests are skipped on the same code whatever as_of and the previous
+    build's schema are (pipeline/project_tests.py PER_BUILD_VARS), so no unit test may take them
+    from the build."""
+    from pipeline.project_tests import PER_BUILD_VARS
+
+    sources = {path.stem: path.read_text(encoding="utf-8") for path in MODELS.rglob("*.sql")}
+    unit_tests = [t for p in model_ymls() for t in load_yaml(p).get("unit_tests", [])]
+    assert unit_tests
+    for test in unit_tests:
+        for name in PER_BUILD_VARS:
+            if re.search(rf"var\(\s*['\"]{name}['\"]", sources.get(test["model"], "")):
+                assert name in test.get("overrides", {}).get("vars", {}), (test["name"], name)
