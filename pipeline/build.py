@@ -140,7 +140,7 @@ def build(
         if previous is not None:
             given.setdefault(PREVIOUS_BUILD_VAR, previous)
         passed = None if previous is None else project_tests_passed(warehouse)
-        tested = passed if passed is not None and passed.code == code else None
+        tested = passed if passed and passed.code == code else None
         return _build(settings, warehouse, as_of, started, given, code, tested)
 
 
@@ -585,20 +585,14 @@ def published_schema(warehouse: Path) -> str | None:
 
 def project_tests_passed(warehouse: Path) -> Passed | None:
     """What the project's own tests last passed on in this warehouse (None: never)."""
-    con = connect(warehouse, read_only=True)
-    try:
+    with connect(warehouse, read_only=True) as con:
         return last_passed(con)
-    finally:
-        con.close()
 
 
 def built_types(warehouse: Path, schema: str) -> str:
     """The column-type digest of the build in `schema` and of the landing tables."""
-    con = connect(warehouse, read_only=True)
-    try:
+    with connect(warehouse, read_only=True) as con:
         return types_digest(con, schema)
-    finally:
-        con.close()
 
 
 def _published_schema(con: duckdb.DuckDBPyConnection) -> str | None:
