@@ -42,11 +42,20 @@ from pipeline.contract import extract_names
 from pipeline.cpr import scrub
 from pipeline.errors import ProvmonError
 from pipeline.files import atomic_path
+from pipeline.landing_checks import (
+    LANDING_VAR,
+    Checked,
+    checked_through,
+    last_checked,
+    newest_load,
+    record_checked,
+)
 from pipeline.months import complete_month, month_end, next_month
 from pipeline.project_tests import (
     Passed,
     code_digest,
     is_project_test,
+    landing_types_digest,
     last_passed,
     record_passed,
     select_args,
@@ -124,7 +133,9 @@ def build(
     base is unchanged since the published build and fits only the rest (var
     previous_build_schema, pipeline/stats/incremental.py); the result is the same either way.
     The project's own tests (pipeline/project_tests.py) are skipped when they passed on the same
-    code and column types before: they test the SQL, not the month's data.
+    code and column types before: they test the SQL, not the month's data. Likewise the row
+    tests of the landing benefit weeks check only the loads that arrived since a build on the
+    same code checked the others (pipeline/landing_checks.py): landing only grows.
 
     Until the very end everything is written beside the public marts (a build schema, a
     temporary export folder), so a failure anywhere leaves the previous build in place."""
@@ -141,7 +152,39 @@ def build(
             given.setdefault(PREVIOUS_BUILD_VAR, previous)
         passed = None if previous is None else project_tests_passed(warehouse)
         tested = passed if passed and passed.code == code else None
-        return _build(settings, warehouse, as_of, started, given, code, tested)
+        checked = landing_to_check(warehouse, code, check_all=previous is None)
+        given[LANDING_VAR] = checked_through(checked.before, code, checked.now.types)
+        if given[LANDING_VAR]:
+            log.info(
+                "build: the landing row tests check the loads after %s (the others passed on this code)",
+                given[LANDING_VAR],
+            )
+        return _build(settings, warehouse, as_of, started, given, Known(code, tested, checked.now))
+
+
+@dataclass(frozen=True)
+class Known:
+    """What a build knows of its code and of earlier checks before dbt runs."""
+
+    code: str  # the code digest of the project this build runs
+    tested: Passed | None  # what the project's own tests passed on, if on the same code (else: run them)
+    checking: Checked  # the landing rows this build's row tests will have checked
+
+
+@dataclass(frozen=True)
+class LandingCheck:
+    """The landing rows checked by the last published build, and those this build will have checked."""
+
+    before: Checked | None
+    now: Checked
+
+
+def landing_to_check(warehouse: Path, code: str, check_all: bool) -> LandingCheck:
+    """What the last published build checked (nothing when `check_all`) and what this one will
+    have checked: every load so far, on the current landing columns (pipeline/landing_checks.py)."""
+    with connect(warehouse, read_only=True) as con:
+        before = None if check_all else last_checked(con)
+        return LandingCheck(before, Checked(newest_load(con), code, landing_types_digest(con)))
 
 
 def _build(
@@ -150,11 +193,8 @@ def _build(
     as_of: dt.date | None,
     started: float,
     variables: Mapping[str, Any],
-    code: str,
-    tested: Passed | None,
+    known: Known,
 ) -> BuildSummary:
-    """`code`: the code digest of the project this build runs; `tested`: what the project's own
-    tests passed on when they passed on the same code (None: run them in the build)."""
     with record_run(warehouse, "build", create=False) as run:
         drop_unpublished(warehouse)
         for left in settings.marts_dir.glob(f".{BUILD_SCHEMA_PREFIX}*"):  # of a killed build
@@ -162,13 +202,14 @@ def _build(
         schema = f"{BUILD_SCHEMA_PREFIX}{run.run_id}"
         staging = settings.marts_dir / f".{schema}"
         try:
-            built = run_build(warehouse, schema, as_of, variables, code, tested)
+            built = run_build(warehouse, schema, as_of, variables, known.code, known.tested)
             results = built.outcome
             resolved = resolved_as_of(warehouse, schema)
             staged = stage_exports(warehouse, results.exports, staging)
-            # Not recorded if the project's files changed while dbt ran: which code passed is unknown.
-            passed = built.passed if code_digest(PROJECT_DIR, variables) == code else None
-            publish(warehouse, schema, results.public, resolved, run.run_id, passed)
+            # Nothing recorded if the project's files changed while dbt ran: which code passed is unknown.
+            unchanged = code_digest(PROJECT_DIR, variables) == known.code
+            checks = Checks(built.passed, known.checking) if unchanged else Checks()
+            publish(warehouse, schema, results.public, resolved, run.run_id, checks)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             discard(warehouse, schema)
@@ -651,17 +692,26 @@ def drop_unpublished(warehouse: Path) -> None:
         log.info("build: dropped left-over schemas %s", ", ".join(dropped))
 
 
+@dataclass(frozen=True)
+class Checks:
+    """What a build's checks passed on, recorded with it: the project's own tests (if they ran,
+    pipeline/project_tests.py) and the landing rows (pipeline/landing_checks.py)."""
+
+    passed: Passed | None = None
+    landing: Checked | None = None
+
+
 def publish(
     warehouse: Path,
     schema: str,
     public: Sequence[str],
     as_of: dt.date,
     run_id: int,
-    passed: Passed | None = None,
+    checks: Checks | None = None,
 ) -> None:
     """Make the public names in `main` views of this build's tables, in one transaction: a
-    reader sees either every mart of the previous build or every mart of this one. `passed`:
-    what the build's own tests passed on, if they ran (pipeline/project_tests.py)."""
+    reader sees either every mart of the previous build or every mart of this one, and the
+    record of what its checks passed on (`checks`) with them."""
     con = connect(warehouse, read_only=False)
     try:
         existing = dict(
@@ -688,8 +738,11 @@ def publish(
             "values (?, ?, ?, current_localtimestamp())",
             [schema, as_of, run_id],
         )
-        if passed is not None:
-            record_passed(con, passed, run_id)
+        checks = checks or Checks()
+        if checks.passed is not None:
+            record_passed(con, checks.passed, run_id)
+        if checks.landing is not None:
+            record_checked(con, checks.landing, run_id)
         con.execute("commit")
     except BaseException:
         with suppress(duckdb.Error):

@@ -31,7 +31,7 @@ from typing import Any
 import duckdb
 
 from pipeline.sql import ident
-from pipeline.warehouse import meta_table_exists
+from pipeline.warehouse import keep_one_row, meta_table_exists
 
 # The tag of a data test whose result follows from the SQL and the tests upstream of it.
 SQL_TAG = "follows_from_sql"
@@ -42,8 +42,9 @@ OUTPUT_DIRS = ("target", "logs")
 # (dbt-core, dbt-adapters with the unit-test machinery and the cross-database macros, …).
 LIBRARIES = ("duckdb", "jinja2", "agate")
 # The vars that change every build without changing what the SQL does on fixed rows: the unit
-# tests that read as_of set it themselves.
-PER_BUILD_VARS = ("as_of", "previous_build_schema")
+# tests that read as_of set it themselves; landing_rows_checked_through only narrows the landing
+# row tests to new loads (pipeline/landing_checks.py).
+PER_BUILD_VARS = ("as_of", "previous_build_schema", "landing_rows_checked_through")
 # Where a build records the code and column types its project tests passed on.
 PASSED_TABLE = "project_tests_passed"
 LANDING_SCHEMA = "landing"
@@ -101,15 +102,32 @@ def code_digest(project_dir: Path, variables: Mapping[str, Any] | None = None) -
 def types_digest(con: duckdb.DuckDBPyConnection, schema: str) -> str:
     """A digest of the columns (name and type, in order) of every relation of the build schema
     `schema` and the schemas beside it, and of the landing tables."""
+    rows = column_types(
+        con,
+        "table_schema = ? or table_schema = ? or starts_with(table_schema, ?)",
+        [LANDING_SCHEMA, schema, f"{schema}_"],
+    )
+    return digest_of([[placeholder(table_schema, schema), *rest] for table_schema, *rest in rows])
+
+
+def landing_types_digest(con: duckdb.DuckDBPyConnection) -> str:
+    """A digest of the landing tables' columns (name and type, in order)."""
+    return digest_of(column_types(con, "table_schema = ?", [LANDING_SCHEMA]))
+
+
+def column_types(con: duckdb.DuckDBPyConnection, schemas: str, parameters: list[str]) -> list[list[str]]:
+    """Schema, table, column and type of every column of the schemas `schemas` selects, in order."""
     rows = con.execute(
         "select table_schema, table_name, column_name, data_type from information_schema.columns "
-        "where table_catalog = current_database() "
-        "and (table_schema = ? or table_schema = ? or starts_with(table_schema, ?)) "
+        f"where table_catalog = current_database() and ({schemas}) "
         "order by table_schema, table_name, ordinal_position",
-        [LANDING_SCHEMA, schema, f"{schema}_"],
+        parameters,
     ).fetchall()
-    named = [[placeholder(table_schema, schema), *rest] for table_schema, *rest in rows]
-    return hashlib.sha256(json.dumps(named).encode("utf-8")).hexdigest()[:16]
+    return [list(row) for row in rows]
+
+
+def digest_of(rows: list[list[str]]) -> str:
+    return hashlib.sha256(json.dumps(rows).encode("utf-8")).hexdigest()[:16]
 
 
 def placeholder(table_schema: str, schema: str) -> str:
@@ -128,17 +146,8 @@ def last_passed(con: duckdb.DuckDBPyConnection) -> Passed | None:
 def record_passed(con: duckdb.DuckDBPyConnection, passed: Passed, run_id: int) -> None:
     """Keep what the tests passed on (one row; the caller's transaction publishes it with the
     build, so a failed build records nothing)."""
-    table = f"meta.{ident(PASSED_TABLE)}"
-    con.execute(
-        f"create table if not exists {table} (code_digest varchar not null, types_digest varchar not null, "
-        "run_id bigint, passed_at timestamp not null)"
-    )
-    con.execute(f"delete from {table}")
-    con.execute(
-        f"insert into {table} (code_digest, types_digest, run_id, passed_at) "
-        "values (?, ?, ?, current_localtimestamp())",
-        [passed.code, passed.types, run_id],
-    )
+    columns = {"code_digest": "varchar not null", "types_digest": "varchar not null", "run_id": "bigint"}
+    keep_one_row(con, PASSED_TABLE, columns, [passed.code, passed.types, run_id], stamp="passed_at")
 
 
 def skip_args() -> list[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +102,25 @@ def meta_table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
         [name],
     ).fetchone()
     return bool(found and found[0])
+
+
+def keep_one_row(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    columns: Mapping[str, str],
+    values: Sequence[object],
+    stamp: str,
+) -> None:
+    """Make `values` the one row of meta.<name> (created on first use with `columns`, name ->
+    type, and the timestamp column `stamp`, set to now). In the caller's transaction, so a record
+    of what a build did is published with the build or not at all."""
+    table = f"meta.{ident(name)}"
+    declared = ", ".join(f"{ident(column)} {kind}" for column, kind in columns.items())
+    con.execute(f"create table if not exists {table} ({declared}, {ident(stamp)} timestamp not null)")
+    con.execute(f"delete from {table}")
+    named = ", ".join(ident(column) for column in [*columns, stamp])
+    marks = ", ".join("?" for _ in columns)
+    con.execute(f"insert into {table} ({named}) values ({marks}, current_localtimestamp())", list(values))
 
 
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:

@@ -17,10 +17,11 @@ import duckdb
 import pytest
 import yaml
 
-from pipeline.build import PROJECT_DIR, BuildSummary, build
+from pipeline.build import PROJECT_DIR, BuildError, BuildSummary, build
 from pipeline.equivalence import compare_trees, model_grains
 from pipeline.generate import generate
 from pipeline.ingest import ingest
+from pipeline.landing_checks import last_checked
 from pipeline.project_tests import SQL_TAG, Passed, last_passed, types_digest
 from pipeline.settings import Settings
 from pipeline.sql import ident, literal
@@ -224,6 +225,46 @@ def test_a_build_on_the_same_code_runs_the_project_tests_when_the_column_types_c
         after = last_passed(con)
         schema = con.execute("select build_schema from meta.published_build").fetchone()[0]
         assert after == Passed(before.code, types_digest(con, schema)) != before
+
+
+def test_a_build_on_the_same_code_checks_only_the_landing_rows_of_loads_it_has_not_checked(
+    fed_month_by_month, tmp_path: Path
+) -> None:
+    """Landing is append-only, so the row tests of the benefit weeks (10^8 rows nationally) need
+    to see only the loads added since the last build on the same code checked the others: a row
+    of an old load changed by hand (which ingest never does) passes an incremental build, fails
+    a --full-refresh build (which checks every row), and a bad row of a new load fails the next
+    incremental build by itself."""
+    settings = copy_settings(fed_month_by_month.settings, tmp_path / "landing")
+    with duckdb.connect(str(settings.warehouse)) as con:
+        newest = con.execute("select max(load_id) from meta.loads").fetchone()[0]
+        recorded = last_checked(con)
+        assert recorded is not None and recorded.through == newest
+        first_load = con.execute("select min(_load_id) from landing.benefit_weeks").fetchone()[0]
+        con.execute(
+            "update landing.benefit_weeks set benefit = 'no_such_benefit' "
+            "where _load_id = ? and _row_number = 1",
+            [first_load],
+        )
+    build(settings)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert last_checked(con) == recorded
+
+    with pytest.raises(BuildError, match="accepted_values_stg_landing__benefit_weeks_benefit_code"):
+        build(settings, full_refresh=True)
+
+    with duckdb.connect(str(settings.warehouse)) as con:
+        # One delivered row twice in a new load: a repeated (load, row number).
+        source = con.execute("select max(_load_id) from landing.benefit_weeks").fetchone()[0]
+        con.execute(
+            "insert into landing.benefit_weeks select w.* replace (? as _load_id) "
+            "from landing.benefit_weeks as w, range(2) where w._load_id = ? and w._row_number = 2",
+            [newest + 1, source],
+        )
+    with pytest.raises(BuildError) as failed:
+        build(settings)
+    assert "unique_combination" in str(failed.value)
+    assert "accepted_values" not in str(failed.value)
 
 
 def declared_project_tests() -> int:

@@ -310,12 +310,12 @@ def test_messages_mask_cpr_numbers() -> None:
     assert one_line("bad row 010190-1234\nnext") == "bad row 010190-**** next"
 
 
-def _parsed_manifest(tmp_path: Path) -> dict:
-    """The project's manifest from `dbt parse` (no warehouse is opened)."""
+def _parsed_manifest(tmp_path: Path, variables: dict | None = None) -> dict:
+    """The project's manifest from `dbt parse` with `variables` (no warehouse is opened)."""
     from pipeline.build import dbt_work_dir, run_dbt
 
     warehouse = tmp_path / "warehouse.duckdb"
-    run_dbt(warehouse, dbt_args(None, command=("parse",)), schema="main")
+    run_dbt(warehouse, dbt_args(None, command=("parse",), variables=variables), schema="main")
     return json.loads((dbt_work_dir(warehouse) / "target" / "manifest.json").read_text(encoding="utf-8"))
 
 
@@ -407,3 +407,33 @@ def test_a_unit_test_of_a_model_reading_a_per_build_var_sets_it() -> None:
         for name in PER_BUILD_VARS:
             if re.search(rf"var\(\s*['\"]{name}['\"]", sources.get(test["model"], "")):
                 assert name in test.get("overrides", {}).get("vars", {}), (test["name"], name)
+
+
+def test_a_test_narrowed_to_new_loads_checks_rows_an_old_row_cannot_change(tmp_path: Path) -> None:
+    """A build on the same code runs the landing row tests only on loads no earlier build
+    checked (pipeline/landing_checks.py). That is sound only for a test whose result on a row
+    depends on that row alone, or on rows of its own load: not null, accepted values, or a key
+    that contains the load id; on a view that renames one landing table (a model that ranks
+    deliveries, joins or aggregates lets an old row change what a new one looks like)."""
+    from pipeline.landing_checks import LANDING_VAR
+
+    sentinel = 987654321  # where configs are rendered when dbt parses: find the tests that use the var
+    nodes = _parsed_manifest(tmp_path, {LANDING_VAR: sentinel})["nodes"]
+    narrowed = [
+        n
+        for n in nodes.values()
+        if n["resource_type"] == "test" and str(sentinel) in (n["config"].get("where") or "")
+    ]
+    assert narrowed
+    for test in narrowed:
+        assert test["config"]["where"] == f"_load_id > {sentinel}", test["name"]
+        kind = test["test_metadata"]["name"]
+        assert kind in {"not_null", "accepted_values", "unique_combination"}, test["name"]
+        if kind == "unique_combination":
+            assert "_load_id" in test["test_metadata"]["kwargs"]["columns"], test["name"]
+        model = nodes[test["attached_node"]]
+        assert model["config"]["materialized"] == "view", model["name"]
+        (parent,) = model["depends_on"]["nodes"]
+        assert parent.startswith("source.provmon.landing."), model["name"]
+        code = model["raw_code"].lower()
+        assert not re.search(r"\b(join|qualify|over|group\s+by|union|where)\b", code), model["name"]

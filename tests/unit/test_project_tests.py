@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from pipeline import project_tests
-from pipeline.build import PROJECT_DIR, publish
+from pipeline.build import PROJECT_DIR, Checks, publish
 from pipeline.project_tests import (
     SQL_TAG,
     Passed,
@@ -126,8 +126,8 @@ def test_what_the_tests_passed_on_is_kept_beside_the_published_build_without_cha
     with duckdb.connect(str(warehouse)) as con:
         con.execute("create schema meta")
         assert last_passed(con) is None
-    publish(warehouse, "provmon_build_1", (), dt.date(2024, 5, 31), 1, Passed("c" * 16, "t" * 16))
-    publish(warehouse, "provmon_build_2", (), dt.date(2024, 6, 30), 2, None)  # skipped: kept as it was
+    publish(warehouse, "provmon_build_1", (), dt.date(2024, 5, 31), 1, Checks(Passed("c" * 16, "t" * 16)))
+    publish(warehouse, "provmon_build_2", (), dt.date(2024, 6, 30), 2, Checks())  # skipped: kept as it was
     with duckdb.connect(str(warehouse)) as con:
         assert last_passed(con) == Passed("c" * 16, "t" * 16)
         con.execute("insert into meta.published_build values ('provmon_build_3', '2024-07-31', 3, now())")
