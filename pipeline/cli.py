@@ -289,8 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=(
             "recompute everything: the risk adjustment, expected probabilities and CUSUM thresholds "
-            "of unchanged months too, and the dbt project's own tests (unit tests, follows_from_sql) "
-            "even when they passed on the same code"
+            "of unchanged months too, the dbt project's own tests (unit tests, follows_from_sql) "
+            "even when they passed on the same code, and the row tests of every landing row, "
+            "not only of the loads since the last build"
         ),
     )
     _common(p)

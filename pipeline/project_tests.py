@@ -5,8 +5,9 @@ every build. Two kinds check the project's SQL instead:
 
 - dbt's unit tests (`unit_tests:` beside the models): fixed rows in, fixed rows out;
 - data tests tagged `follows_from_sql`: a property the SQL guarantees once the tests upstream of
-  it pass, such as the key of a join of two keyed tables (the risk base view's key follows from
-  the keys of the measures and the month spine, both tested in every build).
+  it pass, such as a staging model's key (its newest-delivery rule keeps one row per key) or the
+  key of a join of two keyed tables (the risk base view's key follows from the keys of the
+  measures and the month spine, both tested in every build).
 
 Their result depends on what compiles and runs the SQL, not on the rows: the project's files,
 the dbt and DuckDB libraries, the dbt vars, and the column types of the relations they read

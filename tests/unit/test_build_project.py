@@ -358,40 +358,93 @@ def test_the_decision_marts_are_tested_dbt_models_whose_lineage_reaches_the_land
     assert not manifest.get("exposures"), "the decision marts make the exposure redundant"
 
 
-def test_a_test_skipped_on_an_unchanged_project_checks_a_key_its_parents_tested_keys_imply(
+def test_a_test_skipped_on_an_unchanged_project_checks_a_key_the_sql_guarantees(
     tmp_path: Path,
 ) -> None:
     """A data test tagged follows_from_sql runs only when the project changes
-    (pipeline/project_tests.py), so it may only check what the SQL guarantees: the key of a join
-    (no union, which could repeat a row), the union of its parents' keys, each tested in every
-    build (untagged, failing the build, on every row)."""
-    from pipeline.equivalence import model_grains
+    (pipeline/project_tests.py), so it may only check what the SQL guarantees whatever the rows:
+    - the key of a staging model whose last clause is the newest-delivery rule over exactly that
+      key (one row per key: `qualify row_number() over (partition by the key …) = 1`);
+    - the key of a model whose `final` CTE groups by exactly that key;
+    - or the key of a join (no union, which could repeat a row) that is the union of its parents'
+      keys, each tested in every build (untagged, failing the build, on every row) or itself
+      tagged and so held to these rules here."""
     from pipeline.project_tests import SQL_TAG
 
     manifest = _parsed_manifest(tmp_path)
-    grains = model_grains(PROJECT_DIR)
     nodes = manifest["nodes"]
     tagged = [n for n in nodes.values() if n["resource_type"] == "test" and SQL_TAG in n["tags"]]
-    assert [nodes[n["attached_node"]]["name"] for n in tagged] == ["int_risk_base_expanded_to_months"]
+    newest = [t for t in tagged if _key_of_newest_delivery_rule(nodes[t["attached_node"]], _tested_key(t))]
+    assert sorted({nodes[t["attached_node"]]["name"] for t in newest}) == sorted(
+        m["name"]
+        for m in nodes.values()
+        if m["resource_type"] == "model" and "qualify_newest_delivery(" in _last_clause(m)
+    )
+    grouped = [t for t in tagged if _key_of_final_group_by(nodes[t["attached_node"]], _tested_key(t))]
+    joined = [t for t in tagged if t not in newest and t not in grouped]
+    assert newest and grouped and joined
     for test in tagged:
         assert test["test_metadata"]["name"] in GRAIN_TESTS
-        model = nodes[test["attached_node"]]
-        parents = [nodes[p] for p in model["depends_on"]["nodes"]]
-        implied = {column for parent in parents for column in grains[parent["name"]]}
-        assert set(grains[model["name"]]) == implied, model["name"]
-        assert "union" not in model["raw_code"].lower(), model["name"]
-        for parent in parents:
-            parent_tests = [
-                n
-                for n in nodes.values()
-                if n["resource_type"] == "test"
-                and n.get("attached_node") == parent["unique_id"]
-                and n["test_metadata"]["name"] in GRAIN_TESTS
-            ]
-            assert parent_tests, parent["name"]
-            for n in parent_tests:
-                assert SQL_TAG not in n["tags"], n["name"]
-                assert n["config"]["severity"].lower() == "error" and not n["config"].get("where"), n["name"]
+        assert test["config"]["severity"].lower() == "error" and not test["config"].get("where"), test["name"]
+    for test in joined:
+        _assert_key_of_a_join_of_tested_keys(nodes, test)
+
+
+NEWEST_DELIVERY_CALL = re.compile(r"\{\{\s*qualify_newest_delivery\(\s*\[([^\]]*)\]\s*\)\s*\}\}$")
+
+
+def _last_clause(model: dict) -> str:
+    """A model's SQL after its last CTE (which closes with a line of its own): the final select
+    and what follows it."""
+    code = re.sub(r"\{#.*?#\}", "", model.get("raw_code", ""), flags=re.DOTALL)
+    return re.split(r"^\)[ \t]*$", code, flags=re.MULTILINE)[-1].strip()
+
+
+def _tested_key(test: dict) -> list[str]:
+    kwargs = test["test_metadata"]["kwargs"]
+    return list(kwargs.get("columns") or [kwargs.get("column_name")])
+
+
+def _key_of_newest_delivery_rule(model: dict, key: list[str]) -> bool:
+    """The model ends in `select * from <cte>` and the newest-delivery rule over exactly `key`."""
+    lines = [line.strip() for line in _last_clause(model).splitlines() if line.strip()]
+    if len(lines) != 2 or not re.fullmatch(r"select \* from \w+", lines[0]):
+        return False
+    found = NEWEST_DELIVERY_CALL.fullmatch(lines[1])
+    named = [part.strip().strip("'\"") for part in found.group(1).split(",")] if found else []
+    return bool(found) and sorted(named) == sorted(key) and "union" not in model["raw_code"].lower()
+
+
+def _key_of_final_group_by(model: dict, key: list[str]) -> bool:
+    """The model ends in `select * from final` and its `final` CTE ends in `group by` exactly `key`."""
+    code = re.sub(r"\{#.*?#\}", "", model.get("raw_code", ""), flags=re.DOTALL)
+    body = re.search(r"^final as \($(.*?)^\)[ \t]*$", code, flags=re.MULTILINE | re.DOTALL)
+    if _last_clause(model) != "select * from final" or body is None or "union" in code.lower():
+        return False
+    grouped = re.search(r"\bgroup by\s+([\w\s,]+?)\s*$", body.group(1).strip())
+    return bool(grouped) and sorted(c.strip() for c in grouped.group(1).split(",")) == sorted(key)
+
+
+def _assert_key_of_a_join_of_tested_keys(nodes: dict, test: dict) -> None:
+    from pipeline.equivalence import model_grains
+
+    grains = model_grains(PROJECT_DIR)
+    model = nodes[test["attached_node"]]
+    parents = [nodes[p] for p in model["depends_on"]["nodes"]]
+    implied = {column for parent in parents for column in grains[parent["name"]]}
+    assert set(grains[model["name"]]) == implied, model["name"]
+    assert "union" not in model["raw_code"].lower(), model["name"]
+    for parent in parents:
+        parent_tests = [
+            n
+            for n in nodes.values()
+            if n["resource_type"] == "test"
+            and n.get("attached_node") == parent["unique_id"]
+            and n["test_metadata"]["name"] in GRAIN_TESTS
+        ]
+        assert parent_tests, parent["name"]
+        for n in parent_tests:  # a tagged one is held to these rules by the caller
+            assert n["config"]["severity"].lower() == "error" and not n["config"].get("where"), n["name"]
 
 
 def test_a_unit_test_of_a_model_reading_a_per_build_var_sets_it() -> None:
