@@ -23,7 +23,9 @@ def test_only_a_check_by_the_same_code_on_the_same_landing_columns_spares_the_ol
 
 def test_the_newest_load_is_the_largest_load_id_and_none_checks_everything(tmp_path: Path) -> None:
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        assert newest_load(con) == CHECK_ALL  # landing made by hand: no load log yet
         con.execute("create schema meta")
+        assert newest_load(con) == CHECK_ALL
         con.execute("create table meta.loads (load_id bigint)")
         assert newest_load(con) == CHECK_ALL
         con.execute("insert into meta.loads values (3), (12), (7)")
