@@ -7,7 +7,7 @@ with
 
 measures as (
 
-    select * from {{ ref('int_referral_measures_unpivoted') }}
+    select * from {{ ref_within_warehouse('int_referral_measures_unpivoted') }}
 
 )
 

@@ -6,7 +6,7 @@ with
 
 outcomes as (
 
-    select * from {{ ref('int_referrals_outcomes_combined') }}
+    select * from {{ ref_within_warehouse('int_referrals_outcomes_combined') }}
 
 )
 
