@@ -100,6 +100,23 @@ class ResumePlan:
         ]
         return " or ".join(kept) if kept else "false"
 
+    def pending_filter(self) -> str:
+        """SQL condition selecting the rows to compute: those not kept. When every area × measure
+        keeps months, it also says as_of_month is after the earliest month any of them keeps
+        through: a condition on the month alone, which DuckDB pushes below the risk-base view's
+        rolling-base join into its month spine (a condition per area × measure it cannot), so
+        the view is evaluated for the recomputed months only, not for every month (nationally
+        some 20 s even when every month is kept). The bound needs `points` to hold every area ×
+        measure of the base, as both plans do: the risk step's is made from the base's own
+        fingerprints, the expected probabilities' from the results the risk step made of it."""
+        kept = self.kept_filter()
+        if kept == "false":
+            return "true"
+        through = [point.kept_through for point in self.points.values()]
+        if any(month is None for month in through):
+            return f"not ({kept})"
+        return f"{ident(MONTH)} > {literal(min(through))} and not ({kept})"
+
 
 def digest_sources() -> list[Path]:
     """The files whose code turns the risk base into a month's results: pipeline/stats (with
@@ -260,10 +277,9 @@ def pending_base(
     area × measure; on the view each query evaluates the rolling-base join again (≈ 0.2 s at
     city scale, 2 × 56 of them), on the new months' rows alone it is a few milliseconds. A
     build that keeps nothing reads the view as it is (the whole base, never held in memory)."""
-    kept = plan.kept_filter()
-    if kept == "false":
+    if plan.kept_filter() == "false":
         return base
-    table = base.filter(f"not ({kept})").arrow()
+    table = base.filter(plan.pending_filter()).arrow()
     if isinstance(table, pa.RecordBatchReader):
         table = table.read_all()
     return con.from_arrow(table)
@@ -347,5 +363,5 @@ def referral_expected_incrementally(
         previous_schema,
     )
     kept_filter = plan.kept_filter()
-    pending = base if kept_filter == "false" else base.filter(f"not ({kept_filter})")
+    pending = base if kept_filter == "false" else base.filter(plan.pending_filter())
     return with_kept_rows(con, referral_expected(pending, config, results), previous, kept_filter)

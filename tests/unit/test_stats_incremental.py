@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import duckdb
 import numpy as np
@@ -177,6 +178,39 @@ def test_the_pending_rows_are_the_rows_not_kept_and_give_the_same_fits() -> None
         in_order(full[months > kept_through], "provider_id"),
         check_exact=True,
     )
+
+
+def test_the_pending_rows_are_bounded_by_month_where_every_area_and_measure_keeps_months() -> None:
+    """The condition on the rows to compute selects exactly the rows not kept; when every area ×
+    measure keeps months it also bounds as_of_month alone (which DuckDB can push into the risk
+    base view's month spine), and DuckDB does push it there: the join reads only later months."""
+    points = {(1, "a"): Resume(FEB), (2, "b"): Resume(MAR)}
+    plan = ResumePlan(points)
+    assert plan.pending_filter().startswith(f"\"as_of_month\" > '{FEB.isoformat()}' and ")
+    rows = [(area, measure, month) for area, measure in points for month in (JAN, FEB, MAR, APR)]
+    with duckdb.connect() as con:
+        con.execute("create table spine as select unnest([?, ?, ?, ?]) as as_of_month", [JAN, FEB, MAR, APR])
+        con.execute("create table pairs (tender_area integer, measure varchar, window_end_month date)")
+        con.executemany("insert into pairs values (?, ?, ?)", rows)
+        con.execute(
+            "create view base as select pairs.tender_area, pairs.measure, spine.as_of_month from pairs "
+            "join spine on pairs.window_end_month between spine.as_of_month - interval 1 month "
+            "and spine.as_of_month"
+        )
+        view = con.table("base")
+        assert sorted(view.filter(plan.pending_filter()).fetchall()) == sorted(
+            view.filter(f"not ({plan.kept_filter()})").fetchall()
+        )
+        explained = "\n".join(
+            row[1]
+            for row in con.execute(f"explain select * from base where {plan.pending_filter()}").fetchall()
+        )
+        assert re.search(
+            r"SEQ_SCAN.*?spine.*?Filters:.*?as_of_month>'2024-02-01'", explained, flags=re.DOTALL
+        ), explained
+    # an area × measure that keeps nothing: no bound; nothing kept at all: every row
+    assert '"as_of_month" >' not in ResumePlan({**points, (3, "c"): Resume(None)}).pending_filter()
+    assert ResumePlan().pending_filter() == "true"
 
 
 def in_order(frame: pd.DataFrame, key: str) -> pd.DataFrame:
