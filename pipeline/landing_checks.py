@@ -48,9 +48,10 @@ def checked_through(checked: Checked | None, code: str, types: str) -> int:
 
 
 def newest_load(con: duckdb.DuckDBPyConnection) -> int:
-    """The largest load id so far: every landing row a build started now can read is of it or
-    an earlier load (ingest writes a load's rows and its id in one transaction). Without a load
-    log (landing tables made by hand) nothing counts as checked."""
+    """The largest load id so far, read before dbt runs: the rows of it and every earlier load
+    are in landing (ingest writes a load's rows and its id in one transaction). An ingest while
+    dbt runs adds a later load, which the record then does not claim. Without a load log
+    (landing tables made by hand) nothing counts as checked."""
     if not meta_table_exists(con, "loads"):
         return CHECK_ALL
     row = con.execute("select max(load_id) from meta.loads").fetchone()

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
+import duckdb
 import pytest
 import yaml
 
@@ -471,15 +472,27 @@ def test_a_test_narrowed_to_new_loads_checks_rows_an_old_row_cannot_change(tmp_p
     from pipeline.landing_checks import LANDING_VAR
 
     sentinel = 987654321  # where configs are rendered when dbt parses: find the tests that use the var
-    nodes = _parsed_manifest(tmp_path, {LANDING_VAR: sentinel})["nodes"]
+    manifest = _parsed_manifest(tmp_path, {LANDING_VAR: sentinel})
+    nodes = manifest["nodes"]
     narrowed = [
         n
         for n in nodes.values()
         if n["resource_type"] == "test" and str(sentinel) in (n["config"].get("where") or "")
     ]
     assert narrowed
+    wheres = {test["config"]["where"] for test in narrowed}
+    # A row without a load id (landing made by hand) is checked in every build: the condition
+    # keeps it whatever the var, where `_load_id > 0` drops it even when the var says "every row".
+    (where,) = wheres
+    with duckdb.connect() as con:
+        for through in (0, sentinel):
+            condition = where.replace(str(sentinel), str(through))
+            kept = con.execute(
+                f"select list(_row_number order by _row_number) from (values (null, 1), (1, 2), "
+                f"({sentinel + 1}, 3)) rows(_load_id, _row_number) where {condition}"
+            ).fetchone()[0]
+            assert kept == ([1, 2, 3] if through == 0 else [1, 3]), (through, kept)
     for test in narrowed:
-        assert test["config"]["where"] == f"_load_id > {sentinel}", test["name"]
         kind = test["test_metadata"]["name"]
         assert kind in {"not_null", "accepted_values", "unique_combination"}, test["name"]
         if kind == "unique_combination":
@@ -490,6 +503,11 @@ def test_a_test_narrowed_to_new_loads_checks_rows_an_old_row_cannot_change(tmp_p
         assert parent.startswith("source.provmon.landing."), model["name"]
         code = model["raw_code"].lower()
         assert not re.search(r"\b(join|qualify|over|group\s+by|union|where)\b", code), model["name"]
+        # _load_id reaches the view as it is: only through delivery_columns, which passes it on.
+        assert "_load_id" not in code, model["name"]
+        assert "macro.provmon.delivery_columns" in model["depends_on"]["macros"], model["name"]
+    passed_on = manifest["macros"]["macro.provmon.delivery_columns"]["macro_sql"]
+    assert re.search(r"^\s*_load_id,?\s*$", passed_on, flags=re.MULTILINE), passed_on
 
 
 # `with x as (select * from {{ ref…('…') }}) select * from x`, whitespace collapsed.
