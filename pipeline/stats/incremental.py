@@ -277,9 +277,10 @@ def pending_base(
     area × measure; on the view each query evaluates the rolling-base join again (≈ 0.2 s at
     city scale, 2 × 56 of them), on the new months' rows alone it is a few milliseconds. A
     build that keeps nothing reads the view as it is (the whole base, never held in memory)."""
-    if plan.kept_filter() == "false":
+    pending = plan.pending_filter()
+    if pending == "true":
         return base
-    table = base.filter(plan.pending_filter()).arrow()
+    table = base.filter(pending).arrow()
     if isinstance(table, pa.RecordBatchReader):
         table = table.read_all()
     return con.from_arrow(table)

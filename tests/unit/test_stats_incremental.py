@@ -206,7 +206,7 @@ def test_the_pending_rows_are_bounded_by_month_where_every_area_and_measure_keep
             for row in con.execute(f"explain select * from base where {plan.pending_filter()}").fetchall()
         )
         assert re.search(
-            r"SEQ_SCAN.*?spine.*?Filters:.*?as_of_month>'2024-02-01'", explained, flags=re.DOTALL
+            rf"SEQ_SCAN.*?spine.*?Filters:.*?as_of_month>'{FEB.isoformat()}'", explained, flags=re.DOTALL
         ), explained
     # an area × measure that keeps nothing: no bound; nothing kept at all: every row
     assert '"as_of_month" >' not in ResumePlan({**points, (3, "c"): Resume(None)}).pending_filter()
