@@ -9,6 +9,10 @@
     - finished: those whose window ended; when all of the cohort has, nothing more can be learned.
     Which stop month applies is the decision's own state, so the decision step picks the row of
     its stop month. Stop months without ongoing referrals have no row (an empty cohort).
+
+    Each referral of a cohort is counted once, in the as-of month its success, its judgement and
+    its end first become known, and the counts are summed up to each as-of month: judging every
+    referral again in every later as-of month would be referrals × stop months × as-of months.
 -#}
 with
 
@@ -24,34 +28,125 @@ months as (
 
 ),
 
+last_evaluation as (
+
+    select max(as_of_date) as as_of_date
+    from months
+
+),
+
+known_in as (
+
+    {#- The as-of month a day is first on or before the evaluation date of: its own month, as
+        every as-of month but the last is evaluated on its last day and the last one on as_of;
+        no month for a day after as_of. #}
+    select
+        primary_outcome.*,
+        case
+            when primary_outcome.success_known_on <= last_evaluation.as_of_date
+                then {{ month_start('primary_outcome.success_known_on') }}
+        end as success_month,
+        case
+            when primary_outcome.success is not null
+                and primary_outcome.window_end <= last_evaluation.as_of_date
+                then {{ month_start('primary_outcome.window_end') }}
+        end as finished_month
+    from primary_outcome
+    cross join last_evaluation
+
+),
+
 ongoing_at_stop as (
 
+    {#- A referral known before its stop month counts from the stop month on. #}
     select
         months.as_of_month as stop_month,
-        primary_outcome.*
-    from primary_outcome
+        known_in.provider_id,
+        known_in.tender_area,
+        case
+            when known_in.success_month is not null
+                then greatest(known_in.success_month, months.as_of_month)
+        end as success_month,
+        case
+            when known_in.success_month is not null or known_in.finished_month is not null
+                then greatest(least(known_in.success_month, known_in.finished_month), months.as_of_month)
+        end as closed_month,
+        case
+            when known_in.finished_month is not null
+                then greatest(known_in.finished_month, months.as_of_month)
+        end as finished_month
+    from known_in
     inner join months
-        on primary_outcome.start_date <= {{ month_end('months.as_of_month') }}
+        on known_in.start_date <= {{ month_end('months.as_of_month') }}
         and (
-            primary_outcome.end_date is null
-            or primary_outcome.end_date > {{ month_end('months.as_of_month') }}
+            known_in.end_date is null
+            or known_in.end_date > {{ month_end('months.as_of_month') }}
         )
 
 ),
 
-judged as (
+cohorts as (
+
+    select
+        stop_month,
+        provider_id,
+        tender_area,
+        count(*) as ongoing_at_stop
+    from ongoing_at_stop
+    group by stop_month, provider_id, tender_area
+
+),
+
+events as (
+
+    select stop_month, provider_id, tender_area, success_month as event_month, 1 as with_result, 0 as closed, 0 as finished
+    from ongoing_at_stop
+    where success_month is not null
+    union all
+    select stop_month, provider_id, tender_area, closed_month, 0, 1, 0
+    from ongoing_at_stop
+    where closed_month is not null
+    union all
+    select stop_month, provider_id, tender_area, finished_month, 0, 0, 1
+    from ongoing_at_stop
+    where finished_month is not null
+
+),
+
+events_per_month as (
+
+    select
+        stop_month,
+        provider_id,
+        tender_area,
+        event_month,
+        sum(with_result) as with_result,
+        sum(closed) as closed,
+        sum(finished) as finished
+    from events
+    group by stop_month, provider_id, tender_area, event_month
+
+),
+
+cohorts_per_month as (
 
     select
         months.as_of_month,
-        ongoing_at_stop.provider_id,
-        ongoing_at_stop.tender_area,
-        ongoing_at_stop.stop_month,
-        coalesce(ongoing_at_stop.success_known_on <= months.as_of_date, false) as is_success,
-        ongoing_at_stop.success is not null
-            and ongoing_at_stop.window_end <= months.as_of_date as is_finished
-    from ongoing_at_stop
+        cohorts.provider_id,
+        cohorts.tender_area,
+        cohorts.stop_month,
+        cohorts.ongoing_at_stop,
+        coalesce(events_per_month.closed, 0) as closed,
+        coalesce(events_per_month.with_result, 0) as with_result,
+        coalesce(events_per_month.finished, 0) as finished
+    from cohorts
     inner join months
-        on ongoing_at_stop.stop_month <= months.as_of_month
+        on cohorts.stop_month <= months.as_of_month
+    left join events_per_month
+        on cohorts.stop_month = events_per_month.stop_month
+        and cohorts.provider_id = events_per_month.provider_id
+        and cohorts.tender_area = events_per_month.tender_area
+        and months.as_of_month = events_per_month.event_month
 
 ),
 
@@ -62,12 +157,17 @@ final as (
         provider_id,
         tender_area,
         stop_month,
-        count(*) as ongoing_at_stop,
-        count(*) filter (where is_success or is_finished) as closed,
-        count(*) filter (where is_success) as with_result,
-        count(*) filter (where is_finished) as finished
-    from judged
-    group by as_of_month, provider_id, tender_area, stop_month
+        ongoing_at_stop,
+        {%- for count in ['closed', 'with_result', 'finished'] %}
+        cast(
+            sum({{ count }}) over (
+                partition by provider_id, tender_area, stop_month
+                order by as_of_month
+                rows between unbounded preceding and current row
+            ) as {{ dbt.type_bigint() }}
+        ) as {{ count }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    from cohorts_per_month
 
 )
 
