@@ -28,9 +28,20 @@ months as (
 
 ),
 
+stop_months as (
+
+    select
+        as_of_month as stop_month,
+        {{ month_end('as_of_month') }} as stop_date
+    from months
+
+),
+
 last_evaluation as (
 
-    select max(as_of_date) as as_of_date
+    select
+        max(as_of_date) as as_of_date,
+        {{ month_end('max(as_of_month)') }} as last_stop_date
     from months
 
 ),
@@ -39,9 +50,13 @@ known_in as (
 
     {#- The as-of month a day is first on or before the evaluation date of: its own month, as
         every as-of month but the last is evaluated on its last day and the last one on as_of;
-        no month for a day after as_of. #}
+        no month for a day after as_of. A referral not ended is ongoing past every stop month
+        (ongoing_until): with two bounds that are never NULL, the join below is a range join
+        instead of a scan of every month after the start. #}
     select
         primary_outcome.*,
+        coalesce(primary_outcome.end_date, {{ add_days('last_evaluation.last_stop_date', 1) }})
+            as ongoing_until,
         case
             when primary_outcome.success_known_on <= last_evaluation.as_of_date
                 then {{ month_start('primary_outcome.success_known_on') }}
@@ -60,28 +75,25 @@ ongoing_at_stop as (
 
     {#- A referral known before its stop month counts from the stop month on. #}
     select
-        months.as_of_month as stop_month,
+        stop_months.stop_month,
         known_in.provider_id,
         known_in.tender_area,
         case
             when known_in.success_month is not null
-                then greatest(known_in.success_month, months.as_of_month)
+                then greatest(known_in.success_month, stop_months.stop_month)
         end as success_month,
         case
             when known_in.success_month is not null or known_in.finished_month is not null
-                then greatest(least(known_in.success_month, known_in.finished_month), months.as_of_month)
+                then greatest(least(known_in.success_month, known_in.finished_month), stop_months.stop_month)
         end as closed_month,
         case
             when known_in.finished_month is not null
-                then greatest(known_in.finished_month, months.as_of_month)
+                then greatest(known_in.finished_month, stop_months.stop_month)
         end as finished_month
     from known_in
-    inner join months
-        on known_in.start_date <= {{ month_end('months.as_of_month') }}
-        and (
-            known_in.end_date is null
-            or known_in.end_date > {{ month_end('months.as_of_month') }}
-        )
+    inner join stop_months
+        on known_in.start_date <= stop_months.stop_date
+        and known_in.ongoing_until > stop_months.stop_date
 
 ),
 
