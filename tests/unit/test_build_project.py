@@ -532,3 +532,25 @@ def test_a_model_that_publishes_another_as_it_stands_is_a_view_that_names_no_cat
             assert materialization(path) == "view", path.stem
             assert found.group(3) == "ref_within_warehouse", path.stem
     assert sorted(copies) == ["fct_referral_measures", "fct_referral_outcomes"]
+
+
+def non_text_keys(node: object, path: str = "") -> list[str]:
+    """Where a YAML mapping has a key that is not text (a number, a date, a boolean)."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if not isinstance(key, str):
+                found.append(f"{path}/{key!r}")
+            found += non_text_keys(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += non_text_keys(value, f"{path}[{index}]")
+    return found
+
+
+@pytest.mark.parametrize("path", model_ymls(), ids=lambda p: p.stem)
+def test_model_yml_keys_are_text_so_dbt_can_reuse_its_parse(path: Path) -> None:
+    """dbt stores what it parsed (target/partial_parse.msgpack) and reads it back only if every
+    mapping key in it is text: one number key (a unit test's `{1: has_result}`) makes every dbt
+    command parse the whole project again."""
+    assert not non_text_keys(load_yaml(path)), f"{path.name}: quote these keys"
