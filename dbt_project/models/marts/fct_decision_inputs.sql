@@ -96,29 +96,24 @@ area_rates as (
 
 ),
 
-state_cohort_judged as (
+judged_referrals as (
 
-    {#- Per as-of month: the referrals judged by then (started by the as-of date, their outcome
-        known), each with its expected probability as known in the as-of month and the first
-        month it is no longer ongoing at the end of (end_month: an entry month before it holds
-        the referral, ongoing at that month's end or started since). #}
+    {#- Each referral that is ever judged, with the day it is (judged_on: started and its outcome
+        known, a success registered or the window ended) and the expected probability of its
+        area's primary measure. Joined here, once per referral: joined after the referrals are
+        repeated for every as-of month they are judged in, the lookup ran 10^7 times nationally. #}
     select
-        months.as_of_month,
         dated.provider_id,
         dated.tender_area,
-        {{ month_start('dated.end_date') }} as end_month,
-        coalesce(dated.success_known_on <= months.as_of_date, false) as is_success,
-        coalesce(
-            case when expected.as_of_month <= months.as_of_month then expected.expected_p end,
-            area_rates.area_rate
-        ) as expected_p
+        dated.end_date,
+        dated.success_known_on,
+        greatest(
+            dated.start_date,
+            least(dated.success_known_on, case when dated.success is not null then dated.window_end end)
+        ) as judged_on,
+        expected.as_of_month as expected_known_month,
+        expected.expected_p
     from dated
-    inner join months
-        on dated.start_date <= months.as_of_date
-        and (
-            dated.success_known_on <= months.as_of_date
-            or (dated.success is not null and dated.window_end <= months.as_of_date)
-        )
     left join expected
         on dated.referral_id = expected.referral_id
         and expected.measure = case dated.tender_area
@@ -126,9 +121,37 @@ state_cohort_judged as (
             when {{ area }} then '{{ name }}'
             {%- endfor %}
         end
+    where
+        dated.start_date is not null
+        and (
+            dated.success_known_on is not null
+            or (dated.success is not null and dated.window_end is not null)
+        )
+
+),
+
+state_cohort_judged as (
+
+    {#- Per as-of month: the referrals judged by then, each with its expected probability as
+        known in the as-of month and the first month it is no longer ongoing at the end of
+        (end_month: an entry month before it holds the referral, ongoing at that month's end or
+        started since). #}
+    select
+        months.as_of_month,
+        judged.provider_id,
+        judged.tender_area,
+        {{ month_start('judged.end_date') }} as end_month,
+        coalesce(judged.success_known_on <= months.as_of_date, false) as is_success,
+        coalesce(
+            case when judged.expected_known_month <= months.as_of_month then judged.expected_p end,
+            area_rates.area_rate
+        ) as expected_p
+    from judged_referrals as judged
+    inner join months
+        on judged.judged_on <= months.as_of_date
     left join area_rates
         on months.as_of_month = area_rates.as_of_month
-        and dated.tender_area = area_rates.tender_area
+        and judged.tender_area = area_rates.tender_area
 
 ),
 
