@@ -98,19 +98,15 @@ area_rates as (
 
 judged_referrals as (
 
-    {#- Each referral that is ever judged, with the day it is (judged_on: started and its outcome
-        known, a success registered or the window ended) and the expected probability of its
-        area's primary measure. Joined here, once per referral: joined after the referrals are
+    {#- Each referral that is ever judged, with the day it is (judged_on, as model A's lift
+        cohorts count it) and the expected probability of its area's primary measure. Joined here, once per referral: joined after the referrals are
         repeated for every as-of month they are judged in, the lookup ran 10^7 times nationally. #}
     select
         dated.provider_id,
         dated.tender_area,
         dated.end_date,
         dated.success_known_on,
-        greatest(
-            dated.start_date,
-            least(dated.success_known_on, case when dated.success is not null then dated.window_end end)
-        ) as judged_on,
+        dated.judged_on,
         expected.as_of_month as expected_known_month,
         expected.expected_p
     from dated
@@ -123,10 +119,7 @@ judged_referrals as (
         end
     where
         dated.start_date is not null
-        and (
-            dated.success_known_on is not null
-            or (dated.success is not null and dated.window_end is not null)
-        )
+        and dated.judged_on is not null
 
 ),
 

@@ -14,6 +14,8 @@
     its end first become known, and the counts are summed up to each as-of month: judging every
     referral again in every later as-of month would be referrals × stop months × as-of months.
 -#}
+{#- Each count and the column of known_in that holds the month its referral is counted in. -#}
+{%- set counted_in = {'closed': 'judged_month', 'with_result': 'success_month', 'finished': 'finished_month'} -%}
 with
 
 primary_outcome as (
@@ -62,6 +64,10 @@ known_in as (
                 then {{ month_start('primary_outcome.success_known_on') }}
         end as success_month,
         case
+            when primary_outcome.judged_on <= last_evaluation.as_of_date
+                then {{ month_start('primary_outcome.judged_on') }}
+        end as judged_month,
+        case
             when primary_outcome.success is not null
                 and primary_outcome.window_end <= last_evaluation.as_of_date
                 then {{ month_start('primary_outcome.window_end') }}
@@ -78,18 +84,12 @@ ongoing_at_stop as (
         stop_months.stop_month,
         known_in.provider_id,
         known_in.tender_area,
+        {%- for month in counted_in.values() %}
         case
-            when known_in.success_month is not null
-                then greatest(known_in.success_month, stop_months.stop_month)
-        end as success_month,
-        case
-            when known_in.success_month is not null or known_in.finished_month is not null
-                then greatest(least(known_in.success_month, known_in.finished_month), stop_months.stop_month)
-        end as closed_month,
-        case
-            when known_in.finished_month is not null
-                then greatest(known_in.finished_month, stop_months.stop_month)
-        end as finished_month
+            when known_in.{{ month }} is not null
+                then greatest(known_in.{{ month }}, stop_months.stop_month)
+        end as {{ month }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
     from known_in
     inner join stop_months
         on known_in.start_date <= stop_months.stop_date
@@ -111,17 +111,20 @@ cohorts as (
 
 events as (
 
-    select stop_month, provider_id, tender_area, success_month as event_month, 1 as with_result, 0 as closed, 0 as finished
+    {#- One row per referral and count it is counted in, dated by the month it counts from. #}
+    {%- for count, month in counted_in.items() %}
+    select
+        stop_month,
+        provider_id,
+        tender_area,
+        {{ month }} as event_month,
+        {%- for other in counted_in %}
+        {{ 1 if other == count else 0 }} as {{ other }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
     from ongoing_at_stop
-    where success_month is not null
-    union all
-    select stop_month, provider_id, tender_area, closed_month, 0, 1, 0
-    from ongoing_at_stop
-    where closed_month is not null
-    union all
-    select stop_month, provider_id, tender_area, finished_month, 0, 0, 1
-    from ongoing_at_stop
-    where finished_month is not null
+    where {{ month }} is not null
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
 
 ),
 
@@ -170,7 +173,7 @@ final as (
         tender_area,
         stop_month,
         ongoing_at_stop,
-        {%- for count in ['closed', 'with_result', 'finished'] %}
+        {%- for count in counted_in %}
         cast(
             sum({{ count }}) over (
                 partition by provider_id, tender_area, stop_month

@@ -6,7 +6,8 @@
     day a success became known. A success counts as soon as it is registered, even while the
     referral is ongoing: for has_result the date of its first counted result (on any link of
     its course); for a measure without a registration date, the day its window ends. A failure
-    is known only once the window ended without a success.
+    is known only once the window ended without a success. judged_on is the day the referral is
+    judged, success or failure, the one definition both cohorts count by.
 -#}
 {%- set primary = var('primary_measures') -%}
 {%- set catalogue = {} -%}
@@ -52,7 +53,7 @@ first_results as (
 
 ),
 
-final as (
+dated as (
 
     {#- The primary measure of the referral's tender area: its flag and its window end. #}
     select
@@ -83,6 +84,24 @@ final as (
     from outcomes
     left join first_results
         on outcomes.referral_id = first_results.referral_id
+
+),
+
+final as (
+
+    {#- Judged on the earlier of the day a success is registered and the day the window ends
+        (a failure is known only then), never before the referral started; NULL while neither
+        is known (greatest and least skip NULLs, hence the case). #}
+    select
+        *,
+        case
+            when success_known_on is not null or (success is not null and window_end is not null)
+                then greatest(
+                    start_date,
+                    least(success_known_on, case when success is not null then window_end end)
+                )
+        end as judged_on
+    from dated
 
 )
 
