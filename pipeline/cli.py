@@ -78,8 +78,10 @@ def _existing_warehouse(settings: Settings) -> Settings:
 def cmd_generate(args: argparse.Namespace) -> str:
     from pipeline.generate import generate
 
+    # --raw-dir names the raw folder for every verb, so the next `ingest --raw-dir` finds the data.
+    out = Path(args.out) if args.out else _settings(args).raw_dir
     summary = generate(
-        scale=args.scale, seed=args.seed, out=Path(args.out), dirt_rate=args.dirt_rate, dialect=args.dialect
+        scale=args.scale, seed=args.seed, out=out, dirt_rate=args.dirt_rate, dialect=args.dialect
     )
     return str(summary)
 
@@ -258,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("generate", help="write synthetic raw extracts with a ground-truth file")
     p.add_argument("--scale", choices=["small", "city", "national"], default="small")
     p.add_argument("--seed", type=_seed, default=1, help="whole number from 0 up (default 1)")
-    p.add_argument("--out", default="data/raw", help="output folder (default data/raw)")
+    p.add_argument("--out", help="output folder (default --raw-dir, else data/raw)")
     p.add_argument(
         "--dirt-rate", type=_share, default=None, help="share of planted bad rows, 0-1 (default per scale)"
     )

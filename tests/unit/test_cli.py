@@ -127,3 +127,22 @@ def test_build_is_incremental_unless_full_refresh_is_given() -> None:
     parser = cli.build_parser()
     assert parser.parse_args(["build"]).full_refresh is False
     assert parser.parse_args(["build", "--full-refresh"]).full_refresh is True
+
+
+@pytest.mark.parametrize(
+    ("argv", "lands_in"),
+    [
+        (["--raw-dir", "deliveries"], "deliveries"),
+        (["--out", "elsewhere", "--raw-dir", "deliveries"], "elsewhere"),
+        ([], "data/raw"),
+    ],
+)
+def test_generate_writes_where_the_raw_folder_is_named(argv, lands_in, tmp_path, monkeypatch) -> None:
+    """--raw-dir names the raw folder for every verb: generate writing to data/raw while told
+    --raw-dir X left the next `provmon ingest --raw-dir X` with nothing to load. --out, when
+    given, still wins."""
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["generate", "--scale", "small", *argv]) == 0
+    written = sorted(p.name for p in tmp_path.glob("**/SYNTHETIC_DATA.txt"))
+    assert written == ["SYNTHETIC_DATA.txt"]
+    assert (tmp_path / lands_in / "SYNTHETIC_DATA.txt").exists()
