@@ -99,8 +99,9 @@ area_rates as (
 judged_referrals as (
 
     {#- Each referral that is ever judged, with the day it is (judged_on, as model A's lift
-        cohorts count it) and the expected probability of its area's primary measure. Joined here, once per referral: joined after the referrals are
-        repeated for every as-of month they are judged in, the lookup ran 10^7 times nationally. #}
+        cohorts count it) and the expected probability of its area's primary measure. Joined
+        here, once per referral: joined after the referrals are repeated for every as-of month
+        they are judged in, the lookup ran 10^7 times nationally. #}
     select
         dated.provider_id,
         dated.tender_area,

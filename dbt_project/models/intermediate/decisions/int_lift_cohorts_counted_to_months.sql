@@ -135,9 +135,9 @@ events_per_month as (
         provider_id,
         tender_area,
         event_month,
-        sum(with_result) as with_result,
-        sum(closed) as closed,
-        sum(finished) as finished
+        {%- for count in counted_in %}
+        sum({{ count }}) as {{ count }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
     from events
     group by stop_month, provider_id, tender_area, event_month
 
@@ -151,9 +151,9 @@ cohorts_per_month as (
         cohorts.tender_area,
         cohorts.stop_month,
         cohorts.ongoing_at_stop,
-        coalesce(events_per_month.closed, 0) as closed,
-        coalesce(events_per_month.with_result, 0) as with_result,
-        coalesce(events_per_month.finished, 0) as finished
+        {%- for count in counted_in %}
+        coalesce(events_per_month.{{ count }}, 0) as {{ count }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
     from cohorts
     inner join months
         on cohorts.stop_month <= months.as_of_month
