@@ -44,7 +44,7 @@ from pipeline.stats.config import two_sided_z
 
 Key = tuple[str, int]  # (provider_id, tender_area)
 # Moves whose sentence says what another month below the warning limit would give.
-_WAITING_MOVES = frozenset({SoftMove.FIRST_WARNING, SoftMove.EARLY_WARNING_BELOW})
+_WAITING_MOVES = frozenset({SoftMove.FIRST_WARNING, SoftMove.WARNING_CAPPED, SoftMove.EARLY_WARNING_BELOW})
 _COHORT_MOVES = frozenset(
     {SoftMove.COHORT_RECOVER, SoftMove.COHORT_HOLD, SoftMove.REVIEW, HardMove.STOP_REVIEW}
 )
@@ -306,7 +306,13 @@ def _soft(
 ) -> tuple[DecisionRow, SoftMemory]:
     area, label = ctx.area, partial(ctx.area.label, Model.SOFT)
     judgement = soft_evidence(ctx.row, area)
-    step = soft_step(memory, judgement.evidence, area.soft.recover_months, ctx.row.cusum_signal)
+    step = soft_step(
+        memory,
+        judgement.evidence,
+        area.soft.recover_months,
+        ctx.row.cusum_signal,
+        SoftState(area.soft.warning_up_to),
+    )
     step, cohort, months = _state_cohort(ctx, step, memory, cohorts)
     lower = cohort.lower(two_sided_z(area.evidence.warning_level)) if cohort else None
     following = SOFT_ORDER[min(SOFT_ORDER.index(step.state) + 1, len(SOFT_ORDER) - 1)]

@@ -21,7 +21,7 @@ from enum import StrEnum
 from functools import cache
 from itertools import pairwise
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -120,6 +120,8 @@ class EvidenceRule(_Strict):
 class SoftRule(_Strict):
     recover_months: Count
     review_months: Count
+    # The last state `warning` evidence alone steps up to; past it only `alarm` escalates.
+    warning_up_to: Literal["YELLOW", "ORANGE", "RED"]
     states: SoftStates
 
 

@@ -4,6 +4,11 @@ One pure step per month, so the state machine can be checked on hand-made sequen
 evidence and replayed in a back-test. The rules (decisions.md):
 - escalate one step on `alarm`, or on `warning` for the second month running (a month below
   the alarm limit is below the warning limit too, so alarm-then-warning is two months running);
+- `warning` steps up no further than the area's warning_up_to (rules.yaml): at RED, the
+  default, warnings alone reach a booking stop as decisions.md says; at YELLOW a reduction
+  needs an alarm. A rolling 12-month rate that lies low by chance stays below the 95 % limit
+  for months, and month after month of it steps a provider that is no worse than its area all
+  the way up; the choice between the two is the administration's;
 - de-escalate one step after `recover_months` consecutive `ok`, counted afresh after every
   change of state, so each step down is earned on its own;
 - never more than one step in a month;
@@ -35,6 +40,8 @@ class SoftMove(StrEnum):
     ESCALATE = "escalate"
     HOLD_TOP = "hold_top"  # below a limit, but already at the last state
     FIRST_WARNING = "first_warning"  # below the warning limit for the first month: wait one
+    # below the warning limit long enough to step, but warnings step no further (warning_up_to)
+    WARNING_CAPPED = "warning_capped"
     RECOVER = "recover"
     OK_COUNTING = "ok_counting"  # ok, but not yet recover_months in a row
     OK_NORMAL = "ok_normal"
@@ -93,13 +100,15 @@ def _shift(state: SoftState, steps: int) -> SoftState:
     return SOFT_ORDER[max(0, min(index, len(SOFT_ORDER) - 1))]
 
 
-def _below(memory: SoftMemory, evidence: Evidence) -> SoftStep:
+def _below(memory: SoftMemory, evidence: Evidence, warning_up_to: SoftState) -> SoftStep:
     below = memory.below_streak + 1
     counted = SoftMemory(memory.state, ok_streak=0, below_streak=below, evidence=evidence)
     if memory.state == SOFT_ORDER[-1]:
         return SoftStep(memory.state, SoftMove.HOLD_TOP, counted)
     if evidence == Evidence.WARNING and below < 2:
         return SoftStep(memory.state, SoftMove.FIRST_WARNING, counted)
+    if evidence == Evidence.WARNING and SOFT_ORDER.index(memory.state) >= SOFT_ORDER.index(warning_up_to):
+        return SoftStep(memory.state, SoftMove.WARNING_CAPPED, counted)
     up = _shift(memory.state, +1)
     return SoftStep(up, SoftMove.ESCALATE, replace(counted, state=up))
 
@@ -141,11 +150,18 @@ def _signal_below(step: SoftStep) -> SoftStep:
     return SoftStep(SoftState.YELLOW, SoftMove.EARLY_WARNING_BELOW, moved)
 
 
-def soft_step(memory: SoftMemory, evidence: Evidence, recover_months: int, signal: bool = False) -> SoftStep:
+def soft_step(
+    memory: SoftMemory,
+    evidence: Evidence,
+    recover_months: int,
+    signal: bool = False,
+    warning_up_to: SoftState = SOFT_ORDER[-1],
+) -> SoftStep:
     """The proposed state for this month given last month's memory, this month's evidence and
-    whether the early-warning chart (CUSUM) signalled in the month."""
+    whether the early-warning chart (CUSUM) signalled in the month; `warning` evidence steps up
+    no further than warning_up_to (rules.yaml; RED, the last state, is decisions.md's rule)."""
     if evidence in (Evidence.ALARM, Evidence.WARNING):
-        step = _below(memory, evidence)
+        step = _below(memory, evidence, warning_up_to)
         return _signal_below(step) if signal else step
     if signal and (step := _signal(memory, evidence)) is not None:
         return step

@@ -66,6 +66,27 @@ def test_soft_state_machine_on_hand_made_sequences(
     assert run_soft(evidence) == expected
 
 
+@pytest.mark.parametrize(
+    ("up_to", "expected"),
+    [
+        # decisions.md's rule: warnings alone step all the way to a booking stop
+        (R, [G, Y, OR, R, R, OR]),
+        # warnings stop at YELLOW or ORANGE; an alarm still escalates, a step down is as before
+        (Y, [G, Y, Y, Y, OR, Y]),
+        (OR, [G, Y, OR, OR, R, OR]),
+    ],
+)
+def test_warnings_step_up_no_further_than_warning_up_to(up_to: SoftState, expected: list[SoftState]) -> None:
+    memory, states, moves = SoftMemory(), [], []
+    for e in [W, W, W, W, A, OK]:
+        step = soft_step(memory, e, 1, warning_up_to=up_to)
+        memory = step.memory
+        states.append(step.state)
+        moves.append(step.move)
+    assert states == expected
+    assert (SoftMove.WARNING_CAPPED in moves) == (up_to != R)
+
+
 def test_recover_months_is_a_parameter() -> None:
     assert run_soft([OK, OK, OK, OK, OK, OK], recover_months=3, start=OR) == [OR, OR, Y, Y, Y, G]
     assert run_soft([OK, OK], recover_months=1, start=R) == [OR, Y]

@@ -3,16 +3,21 @@ decisions.md's defaults, and a bad file fails with one line naming the file and 
 
 import hashlib
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from pipeline.decisions import MonthInput, ProviderMonth, decide_month, decisions_frame, memory_from_frame
 from pipeline.decisions.reasons import TEMPLATES_FILE, load_templates
 from pipeline.decisions.rules import RULES_FILE, Model, load_rules
 from pipeline.errors import ConfigError
 from pipeline.parameters import dbt_var_defaults, measure_parameters
+
+# Hand-made labels (a build takes them from dim_measures).
+LABELS = {"has_result": "Resultatandel", "fit_within_6m": "Andel raskmeldt"}
 
 
 def test_shipped_rules_carry_the_defaults_of_decisions_md() -> None:
@@ -28,6 +33,7 @@ def test_shipped_rules_carry_the_defaults_of_decisions_md() -> None:
         assert area.hard.stop_ratio == 0.8
         assert area.hard.min_lift_n == 10
         assert area.soft.recover_months == 2
+        assert area.soft.warning_up_to == "RED"  # warnings alone can reach a booking stop
         assert (area.evidence.warning_level, area.evidence.alarm_level) == (0.95, 0.998)
         soft = {
             s: (area.label(Model.SOFT, s), area.share(Model.SOFT, s))
@@ -120,6 +126,44 @@ def test_an_area_section_overrides_only_what_it_names(tmp_path: Path) -> None:
     assert rules.area(3).label(Model.SOFT, "ORANGE") == "Reduceret booking"  # merged, not replaced
     assert rules.area(3).soft.recover_months == 2
     assert rules.area(1).min_n == 20 and rules.area(1).share(Model.SOFT, "ORANGE") == 0.5
+
+
+def test_warning_up_to_is_read_per_area_and_decides_through_the_stored_rows(tmp_path: Path) -> None:
+    """An area set to `warning_up_to: YELLOW` keeps a provider below the warning limit month
+    after month in YELLOW, with a sentence that says only an alarm goes further; the other areas
+    keep decisions.md's rule."""
+    data = _shipped()
+    data["areas"][1]["soft"] = {"warning_up_to": "YELLOW"}
+    rules = load_rules(_write(tmp_path, data), measure_labels=LABELS)
+    assert (rules.area(1).soft.warning_up_to, rules.area(2).soft.warning_up_to) == ("YELLOW", "RED")
+    templates, stored, soft = load_templates(), {}, []
+    for month in (date(2024, m, 1) for m in range(1, 5)):
+        row = ProviderMonth(
+            month,
+            "P01",
+            1,
+            "has_result",
+            88,
+            16,
+            16 / 88,
+            area_rate=0.31,
+            area_rate_excl_provider=0.31,
+            z_score=-2.6,
+            evidence="warning",
+        )
+        decided = decide_month(MonthInput(month, [row]), stored, rules, templates).rows
+        stored = memory_from_frame(decisions_frame(decided))
+        soft += [r for r in decided if r.model == Model.SOFT.value]
+    assert [r.proposed_state for r in soft] == ["GREEN", "YELLOW", "YELLOW", "YELLOW"]
+    assert [r.reason_code for r in soft][2:] == ["warning_capped"] * 2
+    assert soft[3].reason.endswith(
+        "under 95 %-grænsen (z = -1,96) for fjerde måned i træk – uændret skærpet opfølgning; under "
+        "advarselsgrænsen går tilstanden ikke videre, kun en måned under alarmgrænsen giver "
+        "reduceret booking."
+    )
+    with pytest.raises(ConfigError, match=r"areas\.1\.soft\.warning_up_to"):
+        data["areas"][1]["soft"] = {"warning_up_to": "GREEN"}
+        load_rules(_write(tmp_path, data), measure_labels=LABELS)
 
 
 def _set(data: dict[str, Any], path: str, value: Any) -> None:
