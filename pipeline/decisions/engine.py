@@ -43,7 +43,8 @@ from pipeline.months import month_start, months_between, next_month
 from pipeline.stats.config import two_sided_z
 
 Key = tuple[str, int]  # (provider_id, tender_area)
-# Moves whose sentence says what another month below the warning limit would give.
+# Moves whose sentence says what another month below the warning limit would give (or, where
+# warnings step no further, what an alarm would give).
 _WAITING_MOVES = frozenset({SoftMove.FIRST_WARNING, SoftMove.WARNING_CAPPED, SoftMove.EARLY_WARNING_BELOW})
 _COHORT_MOVES = frozenset(
     {SoftMove.COHORT_RECOVER, SoftMove.COHORT_HOLD, SoftMove.REVIEW, HardMove.STOP_REVIEW}
@@ -306,13 +307,8 @@ def _soft(
 ) -> tuple[DecisionRow, SoftMemory]:
     area, label = ctx.area, partial(ctx.area.label, Model.SOFT)
     judgement = soft_evidence(ctx.row, area)
-    step = soft_step(
-        memory,
-        judgement.evidence,
-        area.soft.recover_months,
-        ctx.row.cusum_signal,
-        SoftState(area.soft.warning_up_to),
-    )
+    cap = SoftState(area.soft.warning_up_to)
+    step = soft_step(memory, judgement.evidence, area.soft.recover_months, ctx.row.cusum_signal, cap)
     step, cohort, months = _state_cohort(ctx, step, memory, cohorts)
     lower = cohort.lower(two_sided_z(area.evidence.warning_level)) if cohort else None
     following = SOFT_ORDER[min(SOFT_ORDER.index(step.state) + 1, len(SOFT_ORDER) - 1)]
@@ -325,6 +321,8 @@ def _soft(
         from_label=label(memory.state) if step.state != memory.state else None,
         to_label=label(step.state),
         next_label=label(following) if step.move in _WAITING_MOVES else None,
+        alarm_limit=area.evidence.alarm_level,
+        warning_capped=step.move in _WAITING_MOVES and SOFT_ORDER.index(step.state) >= SOFT_ORDER.index(cap),
         below_streak=step.memory.below_streak,
         ok_streak=step.ok_run,
         recover_months=area.soft.recover_months,

@@ -27,6 +27,8 @@ TEMPLATES_FILE = REASONS_FILE
 FIELDS = frozenset(
     {
         "measure_part",
+        "next_part",
+        "alarm_limit",
         "measure",
         "measure_lower",
         "rate",
@@ -79,6 +81,12 @@ MOVES: dict[Model, frozenset[str]] = {
 }
 
 
+# Fields that are sentences of their own (render), and the templates they are made from, which
+# may not use them.
+COMPOSED = frozenset({"measure_part", "next_part"})
+PARTS = frozenset({"measure", "measure_adjusted", "next_below", "next_below_capped"})
+
+
 def placeholders(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
 
@@ -88,6 +96,10 @@ class Templates(BaseModel):
 
     measure: str
     measure_adjusted: str
+    # What another month below the warning limit brings ({next_part}): where warnings still
+    # step up, and where they step no further (rules.yaml warning_up_to).
+    next_below: str
+    next_below_capped: str
     # Added to the sentence of the month in which the provider's last agreement ends.
     agreement_ends: str
     soft: dict[str, str]
@@ -103,11 +115,13 @@ class Templates(BaseModel):
         named = {
             "measure": self.measure,
             "measure_adjusted": self.measure_adjusted,
+            "next_below": self.next_below,
+            "next_below_capped": self.next_below_capped,
             "agreement_ends": self.agreement_ends,
         }
         named |= {f"{m.value}.{k}": v for m in MOVES for k, v in self.sentences(m).items()}
         for where, text in named.items():
-            allowed = FIELDS - {"measure_part"} if where.startswith("measure") else FIELDS
+            allowed = FIELDS - COMPOSED if where in PARTS else FIELDS
             unknown = placeholders(text) - allowed
             if unknown:
                 raise ValueError(f"{where}: unknown placeholder(s) {sorted(unknown)}")
@@ -141,6 +155,9 @@ class ReasonFacts:
     state_label: str
     basis: Basis | None = None
     limit: float | None = None  # the funnel level the provider fell below, or stayed within
+    alarm_limit: float | None = None  # the funnel's alarm level
+    # Warnings step no further than the sentence's state (warning_up_to): only an alarm does.
+    warning_capped: bool = False
     z: float | None = None  # the funnel z-score the evidence was classified on
     from_label: str | None = None
     to_label: str | None = None
@@ -160,7 +177,7 @@ class ReasonFacts:
     months_in_state: int | None = None
 
     def texts(self) -> dict[str, str]:
-        """Every field of FIELDS but measure_part, formatted for a Danish reader."""
+        """Every field of FIELDS but the COMPOSED ones, formatted for a Danish reader."""
         row, cohort = self.row, self.cohort or LiftCohort()
         state = self.state_cohort or StateCohort()
         count = danish.format_int
@@ -178,6 +195,7 @@ class ReasonFacts:
             "n": count(row.n),
             "min_n": count(self.min_n),
             "limit": danish.format_percent(self.limit, trim=True),
+            "alarm_limit": danish.format_percent(self.alarm_limit, trim=True),
             "z": danish.format_number(self.z, 2),
             # the funnel limit as a z-score: below it is below the limit (pipeline/stats/funnel.py)
             "limit_z": danish.format_number(-two_sided_z(self.limit), 2) if self.limit else danish.MISSING,
@@ -215,6 +233,8 @@ def render(templates: Templates, model: Model, move: str, facts: ReasonFacts) ->
     texts = facts.texts()
     measure = templates.measure_adjusted if facts.basis == Basis.ADJUSTED else templates.measure
     texts["measure_part"] = measure.format_map(texts)
+    next_below = templates.next_below_capped if facts.warning_capped else templates.next_below
+    texts["next_part"] = next_below.format_map(texts)
     sentence = templates.sentences(model)[move].format_map(texts)
     if facts.row.agreement_ends_in_month:
         sentence += " " + templates.agreement_ends.format_map(texts)

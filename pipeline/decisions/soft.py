@@ -40,7 +40,7 @@ class SoftMove(StrEnum):
     ESCALATE = "escalate"
     HOLD_TOP = "hold_top"  # below a limit, but already at the last state
     FIRST_WARNING = "first_warning"  # below the warning limit for the first month: wait one
-    # below the warning limit long enough to step, but warnings step no further (warning_up_to)
+    # below the warning limit, at or past the last state warnings step up to (warning_up_to)
     WARNING_CAPPED = "warning_capped"
     RECOVER = "recover"
     OK_COUNTING = "ok_counting"  # ok, but not yet recover_months in a row
@@ -105,10 +105,11 @@ def _below(memory: SoftMemory, evidence: Evidence, warning_up_to: SoftState) -> 
     counted = SoftMemory(memory.state, ok_streak=0, below_streak=below, evidence=evidence)
     if memory.state == SOFT_ORDER[-1]:
         return SoftStep(memory.state, SoftMove.HOLD_TOP, counted)
+    if evidence == Evidence.WARNING and SOFT_ORDER.index(memory.state) >= SOFT_ORDER.index(warning_up_to):
+        # before the first-month wait: no number of months below goes further from here
+        return SoftStep(memory.state, SoftMove.WARNING_CAPPED, counted)
     if evidence == Evidence.WARNING and below < 2:
         return SoftStep(memory.state, SoftMove.FIRST_WARNING, counted)
-    if evidence == Evidence.WARNING and SOFT_ORDER.index(memory.state) >= SOFT_ORDER.index(warning_up_to):
-        return SoftStep(memory.state, SoftMove.WARNING_CAPPED, counted)
     up = _shift(memory.state, +1)
     return SoftStep(up, SoftMove.ESCALATE, replace(counted, state=up))
 

@@ -85,6 +85,10 @@ def test_warnings_step_up_no_further_than_warning_up_to(up_to: SoftState, expect
         moves.append(step.move)
     assert states == expected
     assert (SoftMove.WARNING_CAPPED in moves) == (up_to != R)
+    # at the cap even a first month below waits for nothing: no number of them goes further
+    assert soft_step(SoftMemory(state=up_to), W, 1, warning_up_to=up_to).move == (
+        SoftMove.HOLD_TOP if up_to == R else SoftMove.WARNING_CAPPED
+    )
 
 
 def test_recover_months_is_a_parameter() -> None:

@@ -15,7 +15,15 @@ from pipeline.decisions.evidence import Evidence
 from pipeline.decisions.reasons import placeholders
 from tests.unit.test_decisions_engine import RULES, by_model, decide, pm
 
-FUNNEL_MOVES = ("escalate", "hold_top", "first_warning", "recover", "ok_counting", "ok_normal")
+FUNNEL_MOVES = (
+    "escalate",
+    "hold_top",
+    "first_warning",
+    "warning_capped",
+    "recover",
+    "ok_counting",
+    "ok_normal",
+)
 WARNING_MOVES = ("early_warning", "early_warning_below", "ok_signal")
 MAR = date(2024, 3, 1)
 

@@ -128,42 +128,75 @@ def test_an_area_section_overrides_only_what_it_names(tmp_path: Path) -> None:
     assert rules.area(1).min_n == 20 and rules.area(1).share(Model.SOFT, "ORANGE") == 0.5
 
 
+def _warning_month(month: date, **kw: Any) -> ProviderMonth:
+    """Area 1's P01 below the 95 % limit (z = -2,60), not the 99,8 % one."""
+    values: dict[str, Any] = {"area_rate": 0.31, "area_rate_excl_provider": 0.31, "z_score": -2.6}
+    values |= {"evidence": "warning"} | kw
+    return ProviderMonth(month, "P01", 1, "has_result", 88, 16, 16 / 88, **values)
+
+
+def _soft_rows(rules, months: list[ProviderMonth], stored: dict | None = None) -> list:
+    """Model B's rows month by month, each month deciding from the stored rows of the last."""
+    templates, stored, soft = load_templates(), dict(stored or {}), []
+    for row in months:
+        decided = decide_month(MonthInput(row.month, [row]), stored, rules, templates).rows
+        stored = memory_from_frame(decisions_frame(decided))
+        soft += [r for r in decided if r.model == Model.SOFT.value]
+    return soft
+
+
+CAPPED_TAIL = (
+    "flere måneder under 95 %-grænsen fører ikke videre end skærpet opfølgning; først en måned "
+    "under 99,8 %-grænsen giver reduceret booking."
+)
+
+
 def test_warning_up_to_is_read_per_area_and_decides_through_the_stored_rows(tmp_path: Path) -> None:
     """An area set to `warning_up_to: YELLOW` keeps a provider below the warning limit month
-    after month in YELLOW, with a sentence that says only an alarm goes further; the other areas
-    keep decisions.md's rule."""
+    after month in YELLOW, with a sentence that says only a month below the alarm limit goes
+    further; the other areas keep decisions.md's rule."""
     data = _shipped()
     data["areas"][1]["soft"] = {"warning_up_to": "YELLOW"}
     rules = load_rules(_write(tmp_path, data), measure_labels=LABELS)
     assert (rules.area(1).soft.warning_up_to, rules.area(2).soft.warning_up_to) == ("YELLOW", "RED")
-    templates, stored, soft = load_templates(), {}, []
-    for month in (date(2024, m, 1) for m in range(1, 5)):
-        row = ProviderMonth(
-            month,
-            "P01",
-            1,
-            "has_result",
-            88,
-            16,
-            16 / 88,
-            area_rate=0.31,
-            area_rate_excl_provider=0.31,
-            z_score=-2.6,
-            evidence="warning",
-        )
-        decided = decide_month(MonthInput(month, [row]), stored, rules, templates).rows
-        stored = memory_from_frame(decisions_frame(decided))
-        soft += [r for r in decided if r.model == Model.SOFT.value]
+    soft = _soft_rows(rules, [_warning_month(date(2024, m, 1)) for m in range(1, 5)])
     assert [r.proposed_state for r in soft] == ["GREEN", "YELLOW", "YELLOW", "YELLOW"]
     assert [r.reason_code for r in soft][2:] == ["warning_capped"] * 2
     assert soft[3].reason.endswith(
-        "under 95 %-grænsen (z = -1,96) for fjerde måned i træk – uændret skærpet opfølgning; under "
-        "advarselsgrænsen går tilstanden ikke videre, kun en måned under alarmgrænsen giver "
-        "reduceret booking."
+        "under 95 %-grænsen (z = -1,96) for fjerde måned i træk – uændret skærpet opfølgning; " + CAPPED_TAIL
     )
     with pytest.raises(ConfigError, match=r"areas\.1\.soft\.warning_up_to"):
         data["areas"][1]["soft"] = {"warning_up_to": "GREEN"}
         load_rules(_write(tmp_path, data), measure_labels=LABELS)
+
+
+def test_no_sentence_promises_a_step_that_warnings_cannot_make(tmp_path: Path) -> None:
+    """With warnings capped at YELLOW, a first month below the limit in YELLOW (after an early
+    warning, or a step down from ORANGE) and an early-warning signal in a first month below
+    the limit both say that only an alarm goes further, not "one more month below"."""
+    data = _shipped()
+    data["areas"][1]["soft"] = {"warning_up_to": "YELLOW"}
+    rules = load_rules(_write(tmp_path, data), measure_labels=LABELS)
+    jan, feb, mar = (date(2024, m, 1) for m in (1, 2, 3))
+    signal = {"cusum_signal": True, "cusum_s": 0.4, "cusum_h": 4.1}
+    ok = {"evidence": "ok", "z_score": -1.0}
+    months = [_warning_month(jan, **signal), _warning_month(feb, **ok), _warning_month(mar)]
+    soft = _soft_rows(rules, months)
+    assert [(r.proposed_state, r.reason_code) for r in soft] == [
+        ("YELLOW", "early_warning_below"),
+        ("YELLOW", "ok_counting"),
+        ("YELLOW", "warning_capped"),
+    ]
+    for r in (soft[0], soft[2]):
+        assert r.reason.endswith(CAPPED_TAIL), r.reason
+        assert "endnu en måned" not in r.reason
+    assert "for første måned; flere måneder" in soft[0].reason
+    assert "(z = -1,96) – uændret skærpet opfølgning; flere" in soft[2].reason  # no "i træk"
+    # decisions.md's rule (the shipped file): the same months wait one month for ORANGE
+    shipped = _soft_rows(load_rules(measure_labels=LABELS), months)
+    assert [r.reason_code for r in shipped] == ["early_warning_below", "ok_counting", "first_warning"]
+    for r in (shipped[0], shipped[2]):
+        assert r.reason.endswith("endnu en måned under grænsen giver reduceret booking."), r.reason
 
 
 def _set(data: dict[str, Any], path: str, value: Any) -> None:
