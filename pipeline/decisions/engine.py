@@ -38,6 +38,7 @@ from pipeline.decisions.soft import (
     soft_decided,
     soft_step,
     state_cohort_step,
+    warnings_capped,
 )
 from pipeline.months import month_start, months_between, next_month
 from pipeline.stats.config import two_sided_z
@@ -322,7 +323,7 @@ def _soft(
         to_label=label(step.state),
         next_label=label(following) if step.move in _WAITING_MOVES else None,
         alarm_limit=area.evidence.alarm_level,
-        warning_capped=step.move in _WAITING_MOVES and SOFT_ORDER.index(step.state) >= SOFT_ORDER.index(cap),
+        warning_capped=step.move in _WAITING_MOVES and warnings_capped(step.state, cap),
         below_streak=step.memory.below_streak,
         ok_streak=step.ok_run,
         recover_months=area.soft.recover_months,

@@ -100,12 +100,17 @@ def _shift(state: SoftState, steps: int) -> SoftState:
     return SOFT_ORDER[max(0, min(index, len(SOFT_ORDER) - 1))]
 
 
+def warnings_capped(state: SoftState, warning_up_to: SoftState) -> bool:
+    """Whether `warning` evidence can no longer step a provider in `state` up (warning_up_to)."""
+    return SOFT_ORDER.index(state) >= SOFT_ORDER.index(warning_up_to)
+
+
 def _below(memory: SoftMemory, evidence: Evidence, warning_up_to: SoftState) -> SoftStep:
     below = memory.below_streak + 1
     counted = SoftMemory(memory.state, ok_streak=0, below_streak=below, evidence=evidence)
     if memory.state == SOFT_ORDER[-1]:
         return SoftStep(memory.state, SoftMove.HOLD_TOP, counted)
-    if evidence == Evidence.WARNING and SOFT_ORDER.index(memory.state) >= SOFT_ORDER.index(warning_up_to):
+    if evidence == Evidence.WARNING and warnings_capped(memory.state, warning_up_to):
         # before the first-month wait: no number of months below goes further from here
         return SoftStep(memory.state, SoftMove.WARNING_CAPPED, counted)
     if evidence == Evidence.WARNING and below < 2:

@@ -135,9 +135,9 @@ def _warning_month(month: date, **kw: Any) -> ProviderMonth:
     return ProviderMonth(month, "P01", 1, "has_result", 88, 16, 16 / 88, **values)
 
 
-def _soft_rows(rules, months: list[ProviderMonth], stored: dict | None = None) -> list:
+def _soft_rows(rules, months: list[ProviderMonth]) -> list:
     """Model B's rows month by month, each month deciding from the stored rows of the last."""
-    templates, stored, soft = load_templates(), dict(stored or {}), []
+    templates, stored, soft = load_templates(), {}, []
     for row in months:
         decided = decide_month(MonthInput(row.month, [row]), stored, rules, templates).rows
         stored = memory_from_frame(decisions_frame(decided))
