@@ -43,11 +43,14 @@ from pipeline.cpr import scrub
 from pipeline.errors import ProvmonError
 from pipeline.files import atomic_path
 from pipeline.landing_checks import (
+    CHECK_ALL,
     LANDING_VAR,
+    READ_VAR,
     Checked,
     checked_through,
     last_checked,
     newest_load,
+    read_through,
     record_checked,
 )
 from pipeline.months import complete_month, month_end, next_month
@@ -154,10 +157,19 @@ def build(
         tested = passed if passed and passed.code == code else None
         checked = landing_to_check(warehouse, code, check_all=previous is None)
         given[LANDING_VAR] = checked_through(checked.before, code, checked.now.types)
+        # what the published build read, if the build kept from is the published one
+        read = read_through(checked.before, checked.published_run, code, checked.now.types)
+        given[READ_VAR] = read if given.get(PREVIOUS_BUILD_VAR) == previous else CHECK_ALL
         if given[LANDING_VAR]:
             log.info(
                 "build: the landing row tests check the loads after %s (the others passed on this code)",
                 given[LANDING_VAR],
+            )
+        if given[READ_VAR]:
+            log.info(
+                "build: the benefit spells keep the weeks that no load after %s changed (read by %s)",
+                given[READ_VAR],
+                previous,
             )
         return _build(settings, warehouse, as_of, started, given, Known(code, tested, checked.now))
 
@@ -177,6 +189,7 @@ class LandingCheck:
 
     before: Checked | None
     now: Checked
+    published_run: int | None = None  # the run that published the build the marts are now
 
 
 def landing_to_check(warehouse: Path, code: str, check_all: bool) -> LandingCheck:
@@ -184,7 +197,8 @@ def landing_to_check(warehouse: Path, code: str, check_all: bool) -> LandingChec
     have checked: every load so far, on the current landing columns (pipeline/landing_checks.py)."""
     with connect(warehouse, read_only=True) as con:
         before = None if check_all else last_checked(con)
-        return LandingCheck(before, Checked(newest_load(con), code, landing_types_digest(con)))
+        now = Checked(newest_load(con), code, landing_types_digest(con))
+        return LandingCheck(before, now, None if check_all else _published_run(con))
 
 
 def _build(
@@ -637,9 +651,18 @@ def built_types(warehouse: Path, schema: str) -> str:
 
 
 def _published_schema(con: duckdb.DuckDBPyConnection) -> str | None:
+    return _published(con, "build_schema")
+
+
+def _published_run(con: duckdb.DuckDBPyConnection) -> int | None:
+    return _published(con, "run_id")
+
+
+def _published(con: duckdb.DuckDBPyConnection, column: str) -> Any:
+    """`column` of the published build's record (None before the first build)."""
     if not meta_table_exists(con, PUBLISHED_TABLE):
         return None
-    row = con.execute(f"select build_schema from meta.{PUBLISHED_TABLE}").fetchone()
+    row = con.execute(f"select {ident(column)} from meta.{PUBLISHED_TABLE}").fetchone()
     return row[0] if row else None
 
 

@@ -12,11 +12,16 @@ rows passes the dbt var LANDING_VAR, the largest load id checked then, and those
 only the rows of later loads (their `where` config, dbt_project/models/staging/landing). The
 first build, `--full-refresh`, a changed code digest (pipeline/project_tests.py: the project's
 files, the libraries and the vars) or a change of the landing columns check every row again.
-What was checked is kept in meta.landing_rows_checked, written when the build is published."""
+What was checked is kept in meta.landing_rows_checked, written when the build is published.
+
+The same record says which loads the published build read: a model that keeps the published
+build's rows (the benefit spells) is given READ_VAR, the newest load that build read, when the
+record is that build's own and its code and landing columns are this build's; the model then
+recomputes only what the later loads touch."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 
@@ -26,6 +31,9 @@ from pipeline.warehouse import keep_one_row, meta_table_exists
 # The dbt var with the largest load id whose landing rows need no new check (0: check them all).
 LANDING_VAR = "landing_rows_checked_through"
 CHECK_ALL = 0
+# The dbt var with the newest load the published build read on this build's code and landing
+# columns (0: nothing may be kept from it).
+READ_VAR = "previous_build_loads_through"
 CHECKED_TABLE = "landing_rows_checked"
 
 
@@ -37,6 +45,8 @@ class Checked:
     through: int
     code: str
     types: str
+    # The build that checked them, as recorded (None while building); not part of what was checked.
+    run_id: int | None = field(default=None, compare=False)
 
 
 def checked_through(checked: Checked | None, code: str, types: str) -> int:
@@ -45,6 +55,16 @@ def checked_through(checked: Checked | None, code: str, types: str) -> int:
     if checked is None or checked.code != code or checked.types != types:
         return CHECK_ALL
     return checked.through
+
+
+def read_through(checked: Checked | None, published_run: int | None, code: str, types: str) -> int:
+    """The var READ_VAR for a build on `code` and landing columns `types`: the loads the
+    published build (run `published_run`) read, if the record is that build's own and it ran on
+    the same code and columns. A record left by an earlier build (the published one recorded
+    nothing, its code having changed while it ran) gives nothing."""
+    if checked is None or published_run is None or checked.run_id != published_run:
+        return CHECK_ALL
+    return checked_through(checked, code, types)
 
 
 def newest_load(con: duckdb.DuckDBPyConnection) -> int:
@@ -63,9 +83,9 @@ def last_checked(con: duckdb.DuckDBPyConnection) -> Checked | None:
     if not meta_table_exists(con, CHECKED_TABLE):
         return None
     row = con.execute(
-        f"select through_load_id, code_digest, types_digest from meta.{ident(CHECKED_TABLE)}"
+        f"select through_load_id, code_digest, types_digest, run_id from meta.{ident(CHECKED_TABLE)}"
     ).fetchone()
-    return Checked(int(row[0]), row[1], row[2]) if row else None
+    return Checked(int(row[0]), row[1], row[2], row[3]) if row else None
 
 
 def record_checked(con: duckdb.DuckDBPyConnection, checked: Checked, run_id: int) -> None:

@@ -44,8 +44,14 @@ OUTPUT_DIRS = ("target", "logs")
 LIBRARIES = ("duckdb", "jinja2", "agate")
 # The vars that change every build without changing what the SQL does on fixed rows: the unit
 # tests that read as_of set it themselves; landing_rows_checked_through only narrows the landing
-# row tests to new loads (pipeline/landing_checks.py).
-PER_BUILD_VARS = ("as_of", "previous_build_schema", "landing_rows_checked_through")
+# row tests to new loads; previous_build_loads_through lets a model keep the published build's
+# rows, which are those it would compute (pipeline/landing_checks.py).
+PER_BUILD_VARS = (
+    "as_of",
+    "previous_build_schema",
+    "landing_rows_checked_through",
+    "previous_build_loads_through",
+)
 # Where a build records the code and column types its project tests passed on.
 PASSED_TABLE = "project_tests_passed"
 LANDING_SCHEMA = "landing"

@@ -9,7 +9,14 @@ from pathlib import Path
 import duckdb
 
 from pipeline.build import Checks, publish
-from pipeline.landing_checks import CHECK_ALL, Checked, checked_through, last_checked, newest_load
+from pipeline.landing_checks import (
+    CHECK_ALL,
+    Checked,
+    checked_through,
+    last_checked,
+    newest_load,
+    read_through,
+)
 from pipeline.project_tests import landing_types_digest
 
 
@@ -19,6 +26,19 @@ def test_only_a_check_by_the_same_code_on_the_same_landing_columns_spares_the_ol
     assert checked_through(None, "c" * 16, "t" * 16) == CHECK_ALL
     assert checked_through(checked, "d" * 16, "t" * 16) == CHECK_ALL
     assert checked_through(checked, "c" * 16, "u" * 16) == CHECK_ALL
+
+
+def test_only_the_published_builds_own_record_on_the_same_code_says_which_loads_it_read() -> None:
+    """A model may keep the published build's rows only for loads that build read on this code
+    and these landing columns; a record some earlier build left (the published build recorded
+    nothing, its code having changed while it ran) is no evidence of what the published one read."""
+    checked = Checked(41, "c" * 16, "t" * 16, run_id=7)
+    assert read_through(checked, 7, "c" * 16, "t" * 16) == 41
+    assert read_through(checked, 8, "c" * 16, "t" * 16) == CHECK_ALL
+    assert read_through(checked, None, "c" * 16, "t" * 16) == CHECK_ALL
+    assert read_through(None, 7, "c" * 16, "t" * 16) == CHECK_ALL
+    assert read_through(checked, 7, "d" * 16, "t" * 16) == CHECK_ALL
+    assert read_through(checked, 7, "c" * 16, "u" * 16) == CHECK_ALL
 
 
 def test_the_newest_load_is_the_largest_load_id_and_none_checks_everything(tmp_path: Path) -> None:
@@ -68,4 +88,6 @@ def test_what_the_landing_rows_were_checked_through_is_published_with_the_build(
         )
         with duckdb.connect(str(warehouse)) as con:
             assert last_checked(con) == on_record
+            # the run that recorded it: this build, unless it recorded nothing
+            assert last_checked(con).run_id == (run_id if recorded else run_id - 1)
             assert con.execute("select count(*) from meta.landing_rows_checked").fetchone()[0] == 1
