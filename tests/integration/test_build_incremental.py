@@ -28,6 +28,7 @@ from pipeline.landing_checks import last_checked
 from pipeline.project_tests import SQL_TAG, Passed, last_passed, types_digest
 from pipeline.settings import Settings
 from pipeline.sql import ident, literal
+from pipeline.stats.incremental import previous_relation
 from tests.conftest import SMALL_SEED, copy_settings
 
 pytestmark = pytest.mark.integration
@@ -263,13 +264,13 @@ def test_the_incremental_builds_kept_the_benefit_spells_no_new_load_touched(
 
 def published_relation(con: duckdb.DuckDBPyConnection, name: str) -> str:
     """`name` as the published build made it (in its schema or one dbt made beside it)."""
-    schema = con.execute("select build_schema from meta.published_build").fetchone()[0]
-    (found,) = con.execute(
-        "select table_schema from information_schema.tables where table_name = ? "
-        "and starts_with(table_schema, ?) and table_catalog = current_database()",
-        [name, schema],
-    ).fetchall()
-    return f"{ident(found[0])}.{ident(name)}"
+    relation = previous_relation(con, published_schema_of(con), name)
+    assert relation is not None, name
+    return relation
+
+
+def published_schema_of(con: duckdb.DuckDBPyConnection) -> str:
+    return con.execute("select build_schema from meta.published_build").fetchone()[0]
 
 
 def built_rows(settings: Settings, name: str) -> list[tuple]:
@@ -307,7 +308,7 @@ def test_a_build_on_the_same_code_runs_the_project_tests_when_the_column_types_c
     assert summary.tests == fed_month_by_month.first.tests
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         after = last_passed(con)
-        schema = con.execute("select build_schema from meta.published_build").fetchone()[0]
+        schema = published_schema_of(con)
         assert after == Passed(before.code, types_digest(con, schema)) != before
 
 
